@@ -1,0 +1,19 @@
+# Project-wide warning, SIMD and sanitizer settings, applied per target through mdbf_configure_target().
+
+find_package(OpenMP REQUIRED)
+
+add_library(mdbf_build_flags INTERFACE)
+target_compile_options(mdbf_build_flags INTERFACE -Wall -Wextra -Wpedantic -Wno-unused-parameter)
+if(MDBF_NATIVE)
+  target_compile_options(mdbf_build_flags INTERFACE -march=native)
+endif()
+if(MDBF_SANITIZE)
+  target_compile_options(mdbf_build_flags INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer
+                                                    -fno-sanitize-recover=undefined)
+  target_link_options(mdbf_build_flags INTERFACE -fsanitize=address,undefined)
+endif()
+
+function(mdbf_configure_target target)
+  target_link_libraries(${target} PRIVATE mdbf_build_flags)
+  target_compile_features(${target} PUBLIC cxx_std_20)
+endfunction()

@@ -1,0 +1,14 @@
+#pragma once
+// Matrix aliases shared across modules. Weights follow the Hugging Face layout: W is n×m
+// (out_features × in_features), row-major as stored in checkpoints; activations are T×m row-major
+// (one row per token).
+
+#include <Eigen/Core>
+
+namespace mdbf {
+
+using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MatrixF = Eigen::MatrixXf;  ///< column-major, used inside numerical code
+using VectorF = Eigen::VectorXf;
+
+}  // namespace mdbf

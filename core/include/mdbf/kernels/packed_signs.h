@@ -1,0 +1,82 @@
+#pragma once
+// Bit-packed ±1 matrices, the storage of the sign bases S_a (n×k) and S_b (k×m) (DESIGN.md §2.2).
+//
+// Layout (pinned, also used by the HDF5 package): row-major; each row occupies
+// wordsPerRow = ceil(cols / 64) little-endian 64-bit words; entry (i, j) is bit (j % 64) of word
+// i * wordsPerRow + j / 64; a set bit means −1, a clear bit +1 (so sign(0) = +1 is the zero word).
+// Padding bits past `cols` in the last word of a row are always clear.
+
+#include <cstdint>
+#include <vector>
+
+#include "mdbf/base/matrix.h"
+
+namespace mdbf::kernels {
+
+class PackedSigns {
+public:
+    static constexpr int kWordBits = 64;
+    static_assert(sizeof(std::uint64_t) * 8 == kWordBits);
+
+    PackedSigns() = default;
+
+    /// An all-(+1) matrix of rows × cols.
+    PackedSigns(std::int64_t rows, std::int64_t cols)
+        : m_rows(rows), m_cols(cols), m_wordsPerRow((cols + kWordBits - 1) / kWordBits),
+          m_words(static_cast<std::size_t>(rows * m_wordsPerRow), 0)
+    {
+    }
+
+    /// Packs sign(M) with sign(0) = +1 (NaN counts as +1).
+    template <typename Derived>
+    static PackedSigns fromSigns(const Eigen::MatrixBase<Derived>& m)
+    {
+        PackedSigns p(m.rows(), m.cols());
+        for (Eigen::Index i = 0; i < m.rows(); ++i)
+            for (Eigen::Index j = 0; j < m.cols(); ++j)
+                if (m(i, j) < 0) p.setNegative(i, j);
+        return p;
+    }
+
+    std::int64_t rows() const { return m_rows; }
+    std::int64_t cols() const { return m_cols; }
+    std::int64_t wordsPerRow() const { return m_wordsPerRow; }
+
+    /// The packed words, rows() * wordsPerRow() of them.
+    const std::vector<std::uint64_t>& words() const { return m_words; }
+    std::vector<std::uint64_t>& words() { return m_words; }
+    const std::uint64_t* row(std::int64_t i) const { return m_words.data() + i * m_wordsPerRow; }
+
+    /// True when entry (i, j) is −1.
+    bool isNegative(std::int64_t i, std::int64_t j) const
+    {
+        return (row(i)[j / kWordBits] >> (j % kWordBits)) & 1u;
+    }
+
+    /// +1.0f or −1.0f.
+    float sign(std::int64_t i, std::int64_t j) const { return isNegative(i, j) ? -1.0f : 1.0f; }
+
+    void setNegative(std::int64_t i, std::int64_t j)
+    {
+        m_words[static_cast<std::size_t>(i * m_wordsPerRow + j / kWordBits)] |= std::uint64_t{1} << (j % kWordBits);
+    }
+
+    /// Unpacks to a dense ±1 float matrix (for references and display, not for inference).
+    RowMatrixF toFloat() const
+    {
+        RowMatrixF m(m_rows, m_cols);
+        for (std::int64_t i = 0; i < m_rows; ++i)
+            for (std::int64_t j = 0; j < m_cols; ++j) m(i, j) = sign(i, j);
+        return m;
+    }
+
+    bool operator==(const PackedSigns&) const = default;
+
+private:
+    std::int64_t m_rows = 0;
+    std::int64_t m_cols = 0;
+    std::int64_t m_wordsPerRow = 0;
+    std::vector<std::uint64_t> m_words;
+};
+
+}  // namespace mdbf::kernels

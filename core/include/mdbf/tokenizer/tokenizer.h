@@ -1,0 +1,49 @@
+#pragma once
+// Byte-level BPE tokenizer read from a Hugging Face `tokenizer.json` (DESIGN.md §4).
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mdbf {
+
+/// Immutable after construction; encode/decode are thread-safe.
+class Tokenizer {
+public:
+    /// Reads `tokenizer.json`. Throws IoError if unreadable, FormatError naming the file for
+    /// malformed JSON, an unsupported model/pre-tokenizer/normalizer type, a regex PCRE2 rejects,
+    /// or merges that name unknown tokens.
+    static Tokenizer fromFile(const std::filesystem::path& path);
+
+    /// Same, from the JSON text; `source` names the file in messages.
+    static Tokenizer fromJsonText(std::string_view jsonText, const std::string& source);
+
+    Tokenizer(Tokenizer&&) noexcept;
+    Tokenizer& operator=(Tokenizer&&) noexcept;
+    ~Tokenizer();
+
+    /// Encodes UTF-8 text with no special tokens added; special added tokens that occur in the
+    /// text are split out first. An empty text gives no ids. Throws FormatError for invalid UTF-8.
+    std::vector<std::int32_t> encode(std::string_view text) const;
+
+    /// Decodes ids back to text (byte-level decoding). Throws InvalidArgument for an unknown id.
+    std::string decode(std::span<const std::int32_t> ids) const;
+
+    /// Number of ids (vocabulary plus added tokens; the largest id + 1).
+    std::size_t vocabSize() const;
+
+    /// The id of a token string as it appears in the vocabulary, if any.
+    std::optional<std::int32_t> tokenId(std::string_view token) const;
+
+private:
+    struct Impl;
+    explicit Tokenizer(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+};
+
+}  // namespace mdbf

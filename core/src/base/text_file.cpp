@@ -1,0 +1,71 @@
+#include "mdbf/base/text_file.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "mdbf/base/error.h"
+
+namespace mdbf {
+
+std::string readBinaryFile(const std::filesystem::path& path)
+{
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+        throw IoError("'" + path.string() + "': is a directory, expected a file");
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw IoError("'" + path.string() + "': cannot open file");
+    std::ostringstream buffer;
+    buffer << in.rdbuf();
+    if (in.bad()) throw IoError("'" + path.string() + "': read error");
+    return std::move(buffer).str();
+}
+
+std::size_t findInvalidUtf8(const std::string& text)
+{
+    const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+    const std::size_t n = text.size();
+    std::size_t i = 0;
+    while (i < n) {
+        const unsigned char c = s[i];
+        std::size_t len;
+        std::uint32_t cp;
+        if (c < 0x80) {
+            ++i;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            len = 2;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            len = 3;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return i;
+        }
+        if (i + len > n) return i;
+        for (std::size_t j = 1; j < len; ++j) {
+            if ((s[i + j] & 0xc0) != 0x80) return i;
+            cp = (cp << 6) | (s[i + j] & 0x3f);
+        }
+        // Reject overlong forms, surrogates and values past U+10FFFF.
+        const bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
+        if (overlong || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) return i;
+        i += len;
+    }
+    return std::string::npos;
+}
+
+std::string readUtf8File(const std::filesystem::path& path)
+{
+    std::string text = readBinaryFile(path);
+    const std::size_t bad = findInvalidUtf8(text);
+    if (bad != std::string::npos) {
+        throw FormatError("'" + path.string() + "': invalid UTF-8 at byte offset " + std::to_string(bad));
+    }
+    return text;
+}
+
+}  // namespace mdbf
