@@ -4,6 +4,11 @@ find_package(OpenMP REQUIRED)
 
 add_library(mdbf_build_flags INTERFACE)
 target_compile_options(mdbf_build_flags INTERFACE -Wall -Wextra -Wpedantic -Wno-unused-parameter)
+# GCC 12 reports false "may be used uninitialized" warnings inside its own AVX-512 intrinsic headers
+# when Eigen vectorizes with them; they are not about project code.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  target_compile_options(mdbf_build_flags INTERFACE -Wno-maybe-uninitialized)
+endif()
 if(MDBF_NATIVE)
   target_compile_options(mdbf_build_flags INTERFACE -march=native)
 endif()

@@ -1,1 +1,88 @@
-int main() { return 0; }
+// `mdbf`: the command-line face of the core library (DESIGN.md §6). Links core only.
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include <unistd.h>
+
+#include "commands.h"
+#include "mdbf/base/error.h"
+
+namespace {
+
+volatile std::sig_atomic_t g_interrupts = 0;
+
+void onInterrupt(int)
+{
+    g_interrupts = g_interrupts + 1;
+    if (g_interrupts > 1) _exit(mdbf::cli::kExitCancelled);  // a second Ctrl-C does not wait
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    using namespace mdbf::cli;
+    CLI::App app{"mdbf: compress LLM linear layers with DBF / MDBF binary factorizations"};
+    app.set_version_flag("--version", std::string("mdbf ") + MDBF_VERSION);
+    app.require_subcommand(1);
+    int threads = 0;
+    app.add_option("--threads", threads, "Worker threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+
+    std::vector<Command> commands = {
+        registerInspectCommand(app),
+        registerTokenizeCommand(app),
+        registerPplCommand(app),
+    };
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return kExitUsage;
+    }
+
+    std::stop_source stopSource;
+    std::signal(SIGINT, onInterrupt);
+    std::signal(SIGTERM, onInterrupt);
+    std::atomic<bool> finished{false};
+    std::thread watcher([&] {
+        while (!finished.load()) {
+            if (g_interrupts > 0) stopSource.request_stop();
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    });
+
+    int status = kExitError;
+    try {
+        CommandEnv env{stopSource.get_token(), threads};
+        for (const Command& command : commands) {
+            if (command.app->parsed()) status = command.run(env);
+        }
+    } catch (const mdbf::Cancelled&) {
+        std::cerr << "mdbf: cancelled\n";
+        status = kExitCancelled;
+    } catch (const mdbf::Error& e) {
+        std::cerr << "mdbf: error: " << e.what() << '\n';
+        status = kExitError;
+    } catch (const std::bad_alloc&) {
+        std::cerr << "mdbf: error: out of memory\n";
+        status = kExitError;
+    } catch (const std::exception& e) {
+        std::cerr << "mdbf: error: " << e.what() << '\n';
+        status = kExitError;
+    }
+    if (status == kExitOk && stopSource.stop_requested()) status = kExitCancelled;
+    finished = true;
+    watcher.join();
+    return status;
+}

@@ -22,6 +22,37 @@ inline std::filesystem::path demoModel() { return MDBF_DEMO_MODEL_DIR; }
 /// The `mdbf` executable built with the tests.
 inline std::filesystem::path cliPath() { return MDBF_CLI_PATH; }
 
+/// Test data committed with the repository (tests/data).
+inline std::filesystem::path testData() { return MDBF_TEST_DATA_DIR; }
+
+/// Where a fixture model's files are. tiny-llama ships with the repository (demo model and
+/// tests/data); small-llama and medium-llama are read from the shared fixtures.
+struct ModelFixture {
+    std::filesystem::path modelDir;
+    std::filesystem::path reference;  ///< <model>.reference.json
+    std::filesystem::path logits;     ///< <model>.logits32.f32
+    std::filesystem::path evalSmall;  ///< eval-small.txt
+    bool available = false;
+};
+
+inline ModelFixture modelFixture(const std::string& model)
+{
+    ModelFixture f;
+    if (model == "tiny-llama") {
+        f.modelDir = demoModel();
+        f.reference = testData() / "tiny-llama" / "tiny-llama.reference.json";
+        f.logits = testData() / "tiny-llama" / "tiny-llama.logits32.f32";
+        f.evalSmall = testData() / "eval-small.txt";
+    } else {
+        f.modelDir = sharedFixtures() / model;
+        f.reference = sharedFixtures() / (model + ".reference.json");
+        f.logits = sharedFixtures() / (model + ".logits32.f32");
+        f.evalSmall = sharedFixtures() / "eval-small.txt";
+    }
+    f.available = std::filesystem::exists(f.reference) && std::filesystem::exists(f.modelDir);
+    return f;
+}
+
 /// Reads `<model>.reference.json` from the shared fixtures.
 inline nlohmann::json referenceJson(const std::string& model)
 {
@@ -52,6 +83,14 @@ private:
 };
 
 }  // namespace mdbf::test
+
+/// Skips the current test when the fixture model is not available.
+#define MDBF_REQUIRE_MODEL_FIXTURE(fixture, name)                                                      \
+    do {                                                                                               \
+        if (!(fixture).available)                                                                      \
+            GTEST_SKIP() << "fixture model '" << (name) << "' not found at " << (fixture).modelDir      \
+                         << " (clone the project with ../shared beside it to run this test)";          \
+    } while (0)
 
 /// Skips the current test with a reason when ../shared/fixtures is not beside the checkout.
 #define MDBF_REQUIRE_SHARED_FIXTURES()                                                                \

@@ -1,0 +1,76 @@
+#include "cli_common.h"
+
+#include <cstdio>
+#include <iostream>
+
+#include <unistd.h>
+
+namespace mdbf::cli {
+
+void printJson(const nlohmann::json& object)
+{
+    std::cout << object.dump(1) << '\n';
+    std::cout.flush();
+}
+
+ProgressBar::ProgressBar(std::string label)
+    : m_label(std::move(label)), m_enabled(isatty(STDERR_FILENO) == 1), m_start(std::chrono::steady_clock::now())
+{
+}
+
+ProgressBar::~ProgressBar() { finish(); }
+
+void ProgressBar::update(std::string_view stage, std::int64_t done, std::int64_t total)
+{
+    if (!m_enabled || total <= 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (m_drawn && done < total && now - m_lastDraw < std::chrono::milliseconds(100)) return;
+    m_lastDraw = now;
+    const double fraction = static_cast<double>(done) / static_cast<double>(total);
+    constexpr int kWidth = 30;
+    const int filled = static_cast<int>(fraction * kWidth);
+    std::string bar(static_cast<std::size_t>(filled), '#');
+    bar.resize(kWidth, '.');
+    const double elapsed = std::chrono::duration<double>(now - m_start).count();
+    char eta[32] = "";
+    if (fraction > 0.02 && done < total) std::snprintf(eta, sizeof eta, " ETA %.0fs", elapsed / fraction - elapsed);
+    std::fprintf(stderr, "\r\033[K%s %.*s [%s] %3.0f%% %lld/%lld%s", m_label.c_str(), static_cast<int>(stage.size()),
+                 stage.data(), bar.c_str(), fraction * 100.0, static_cast<long long>(done),
+                 static_cast<long long>(total), eta);
+    std::fflush(stderr);
+    m_drawn = true;
+}
+
+void ProgressBar::finish()
+{
+    if (m_drawn) {
+        std::fprintf(stderr, "\r\033[K");
+        std::fflush(stderr);
+        m_drawn = false;
+    }
+}
+
+RunContext ProgressBar::context(const CommandEnv& env)
+{
+    RunContext ctx;
+    ctx.stop = env.stop;
+    ctx.threads = env.threads;
+    ctx.progress = [this](const Progress& p) { update(p.stage, p.done, p.total); };
+    return ctx;
+}
+
+void addJsonFlag(CLI::App& app, bool& json)
+{
+    app.add_flag("--json", json, "Print exactly one JSON object on stdout (progress and tables go to stderr)");
+}
+
+std::string layerBaseName(const std::string& name)
+{
+    constexpr std::string_view suffix = ".weight";
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        return name.substr(0, name.size() - suffix.size());
+    }
+    return name;
+}
+
+}  // namespace mdbf::cli

@@ -1,0 +1,67 @@
+#pragma once
+// Shared plumbing of the `mdbf` subcommands: registration, stop handling, progress, JSON output.
+
+#include <chrono>
+#include <functional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "mdbf/base/run_context.h"
+
+namespace mdbf::cli {
+
+/// What a subcommand's run function receives.
+struct CommandEnv {
+    std::stop_token stop;  ///< requested on Ctrl-C
+    int threads = 0;       ///< --threads (0 = all cores)
+};
+
+/// Exit statuses of DESIGN.md §6.
+enum ExitCode : int { kExitOk = 0, kExitError = 1, kExitUsage = 2, kExitCancelled = 130 };
+
+using CommandRunner = std::function<int(const CommandEnv&)>;
+
+/// A registered subcommand and the function that runs it once parsing succeeded.
+struct Command {
+    CLI::App* app = nullptr;
+    CommandRunner run;
+};
+
+/// Writes exactly one JSON object (and a newline) to stdout.
+void printJson(const nlohmann::json& object);
+
+/// A one-line progress bar on stderr, drawn only when stderr is a terminal, at most 10 times a
+/// second, with an ETA once a few percent are done.
+class ProgressBar {
+public:
+    explicit ProgressBar(std::string label);
+    ~ProgressBar();
+
+    /// Redraws for `done` of `total` units of `stage`.
+    void update(std::string_view stage, std::int64_t done, std::int64_t total);
+
+    /// Erases the bar so that following stderr output starts on a clean line.
+    void finish();
+
+    /// A RunContext whose progress callback drives this bar.
+    RunContext context(const CommandEnv& env);
+
+private:
+    std::string m_label;
+    bool m_enabled = false;
+    bool m_drawn = false;
+    std::chrono::steady_clock::time_point m_start;
+    std::chrono::steady_clock::time_point m_lastDraw;
+};
+
+/// Adds the `--json` flag every subcommand has.
+void addJsonFlag(CLI::App& app, bool& json);
+
+/// Strips a trailing ".weight" so layer names work with or without it.
+std::string layerBaseName(const std::string& name);
+
+}  // namespace mdbf::cli

@@ -1,0 +1,12 @@
+#pragma once
+// One registration function per subcommand, each defined in its own <name>_command.cpp.
+
+#include "cli_common.h"
+
+namespace mdbf::cli {
+
+Command registerInspectCommand(CLI::App& root);
+Command registerTokenizeCommand(CLI::App& root);
+Command registerPplCommand(CLI::App& root);
+
+}  // namespace mdbf::cli

@@ -1,0 +1,70 @@
+#include <cstdio>
+#include <iostream>
+
+#include "commands.h"
+#include "mdbf/base/error.h"
+#include "mdbf/base/text_file.h"
+#include "mdbf/eval/perplexity.h"
+#include "mdbf/model/transformer.h"
+#include "mdbf/tokenizer/tokenizer.h"
+
+namespace mdbf::cli {
+
+namespace {
+
+struct PplOptions {
+    std::string model;
+    std::string textFile;
+    int ctx = 256;
+    bool json = false;
+};
+
+int runPpl(const PplOptions& opt, const CommandEnv& env)
+{
+    const std::filesystem::path dir = opt.model;
+    const Tokenizer tokenizer = Tokenizer::fromFile(dir / "tokenizer.json");
+    const std::string text = readUtf8File(opt.textFile);
+    const std::vector<std::int32_t> ids = tokenizer.encode(text);
+    if (static_cast<std::int64_t>(ids.size()) < opt.ctx) {
+        throw InvalidArgument("'" + opt.textFile + "': the text has " + std::to_string(ids.size()) +
+                              " tokens, fewer than ctx = " + std::to_string(opt.ctx));
+    }
+
+    ProgressBar bar("ppl");
+    const RunContext ctx = bar.context(env);
+    const model::Transformer model = model::Transformer::load(dir, ctx);
+    const eval::PerplexityResult r = eval::perplexity(model, ids, opt.ctx, ctx);
+    bar.finish();
+    if (r.cancelled) throw Cancelled();
+
+    if (opt.json) {
+        printJson({{"ppl", r.ppl},
+                   {"nll", r.nll},
+                   {"predicted", r.predicted},
+                   {"tokens", r.tokens},
+                   {"windows", r.windows},
+                   {"ctx", opt.ctx},
+                   {"seconds", r.seconds}});
+        return kExitOk;
+    }
+    std::printf("perplexity %.4f on %s (ctx %d: %lld windows, %lld predicted of %lld tokens) in %.2f s, %.0f tok/s\n",
+                r.ppl, opt.textFile.c_str(), opt.ctx, static_cast<long long>(r.windows),
+                static_cast<long long>(r.predicted), static_cast<long long>(r.tokens), r.seconds,
+                static_cast<double>(r.windows * opt.ctx) / r.seconds);
+    return kExitOk;
+}
+
+}  // namespace
+
+Command registerPplCommand(CLI::App& root)
+{
+    auto opt = std::make_shared<PplOptions>();
+    CLI::App* sub = root.add_subcommand("ppl", "Perplexity of a model on a text (DESIGN.md §5 convention)");
+    sub->add_option("--model", opt->model, "Hugging Face model directory")->required()->check(CLI::ExistingDirectory);
+    sub->add_option("--text-file", opt->textFile, "UTF-8 text file, read as raw bytes")->required();
+    sub->add_option("--ctx", opt->ctx, "Window length in tokens")->check(CLI::Range(2, 1 << 20));
+    addJsonFlag(*sub, opt->json);
+    return {sub, [opt](const CommandEnv& env) { return runPpl(*opt, env); }};
+}
+
+}  // namespace mdbf::cli

@@ -1,0 +1,46 @@
+#include <cstdio>
+#include <iostream>
+
+#include "commands.h"
+#include "mdbf/base/text_file.h"
+#include "mdbf/tokenizer/tokenizer.h"
+
+namespace mdbf::cli {
+
+namespace {
+
+struct TokenizeOptions {
+    std::string model;
+    std::string textFile;
+    bool json = false;
+};
+
+int runTokenize(const TokenizeOptions& opt, const CommandEnv&)
+{
+    const Tokenizer tokenizer = Tokenizer::fromFile(std::filesystem::path(opt.model) / "tokenizer.json");
+    const std::string text = readUtf8File(opt.textFile);
+    const std::vector<std::int32_t> ids = tokenizer.encode(text);
+    if (opt.json) {
+        printJson({{"ids", ids}, {"count", ids.size()}});
+        return kExitOk;
+    }
+    std::printf("%zu tokens\n", ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) std::printf(i + 1 < ids.size() ? "%d " : "%d\n", ids[i]);
+    return kExitOk;
+}
+
+}  // namespace
+
+Command registerTokenizeCommand(CLI::App& root)
+{
+    auto opt = std::make_shared<TokenizeOptions>();
+    CLI::App* sub = root.add_subcommand("tokenize", "Encode a UTF-8 text file with a model's tokenizer");
+    sub->add_option("--model", opt->model, "Hugging Face model directory (reads tokenizer.json)")
+        ->required()
+        ->check(CLI::ExistingDirectory);
+    sub->add_option("--text-file", opt->textFile, "UTF-8 text file, read as raw bytes")->required();
+    addJsonFlag(*sub, opt->json);
+    return {sub, [opt](const CommandEnv& env) { return runTokenize(*opt, env); }};
+}
+
+}  // namespace mdbf::cli

@@ -1,0 +1,114 @@
+#include "factor_cache.h"
+
+namespace mdbf::studio {
+
+namespace {
+
+QString weightsId(const QString& layer) { return layer + QStringLiteral("#W"); }
+QString svdId(const QString& layer) { return layer + QStringLiteral("#svd"); }
+QString resultId(const QString& layer, const QString& key) { return layer + QStringLiteral("#r#") + key; }
+
+std::size_t matrixBytes(Eigen::Index rows, Eigen::Index cols)
+{
+    return static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols) * sizeof(float);
+}
+
+}  // namespace
+
+std::size_t LayerFactorization::bytes() const
+{
+    std::size_t total = sizeof(*this);
+    if (residual) total += matrixBytes(residual->rows(), residual->cols());
+    if (result) {
+        for (const auto& p : result->paths) {
+            total += (p.sa.words().size() + p.sb.words().size()) * sizeof(std::uint64_t);
+            total += matrixBytes(p.A.rows() + p.Qa.rows() + p.Qb.rows() + p.B.rows(), p.A.cols());
+        }
+        total += result->errorHistory.size() * sizeof(double);
+    }
+    return total;
+}
+
+FactorCache::FactorCache(std::size_t maxBytes) : m_maxBytes(maxBytes) {}
+
+void FactorCache::touch(const QString& id)
+{
+    auto it = m_index.find(id);
+    if (it == m_index.end()) return;
+    m_lru.splice(m_lru.begin(), m_lru, *it);
+}
+
+void FactorCache::put(const QString& id, std::shared_ptr<const void> value, std::size_t bytes)
+{
+    auto it = m_index.find(id);
+    if (it != m_index.end()) {
+        m_bytes -= (*it)->bytes;
+        m_lru.erase(*it);
+        m_index.erase(it);
+    }
+    m_lru.push_front(Entry{id, bytes, std::move(value)});
+    m_index.insert(id, m_lru.begin());
+    m_bytes += bytes;
+    evict();
+}
+
+void FactorCache::evict()
+{
+    // The newest entry always stays, even if it alone exceeds the bound.
+    while (m_bytes > m_maxBytes && m_lru.size() > 1) {
+        const Entry& last = m_lru.back();
+        m_bytes -= last.bytes;
+        m_index.remove(last.id);
+        m_lru.pop_back();
+    }
+}
+
+LayerInputs FactorCache::inputs(const QString& layer)
+{
+    LayerInputs in;
+    if (auto it = m_index.find(weightsId(layer)); it != m_index.end()) {
+        in.weights = std::static_pointer_cast<const RowMatrixF>((*it)->keepAlive);
+        touch(weightsId(layer));
+    }
+    if (auto it = m_index.find(svdId(layer)); it != m_index.end()) {
+        in.svd = std::static_pointer_cast<const factor::LayerSvd>((*it)->keepAlive);
+        touch(svdId(layer));
+    }
+    return in;
+}
+
+void FactorCache::setWeights(const QString& layer, std::shared_ptr<const RowMatrixF> w)
+{
+    const std::size_t bytes = matrixBytes(w->rows(), w->cols());
+    put(weightsId(layer), std::move(w), bytes);
+}
+
+void FactorCache::setSvd(const QString& layer, std::shared_ptr<const factor::LayerSvd> svd)
+{
+    const std::size_t bytes = matrixBytes(svd->u().rows() + svd->v().rows() + 1, svd->rank());
+    put(svdId(layer), std::move(svd), bytes);
+}
+
+std::shared_ptr<const LayerFactorization> FactorCache::result(const QString& layer, const QString& key)
+{
+    const QString id = resultId(layer, key);
+    auto it = m_index.find(id);
+    if (it == m_index.end()) return nullptr;
+    touch(id);
+    return std::static_pointer_cast<const LayerFactorization>((*it)->keepAlive);
+}
+
+void FactorCache::setResult(const QString& layer, const QString& key, std::shared_ptr<const LayerFactorization> r)
+{
+    const std::size_t bytes = r->bytes();
+    put(resultId(layer, key), std::move(r), bytes);
+}
+
+void FactorCache::clear()
+{
+    m_lru.clear();
+    m_index.clear();
+    m_bytes = 0;
+}
+
+}  // namespace mdbf::studio

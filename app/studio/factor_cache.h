@@ -1,0 +1,75 @@
+#pragma once
+// What the inspector keeps per layer so that a setting seen before reappears at once: the layer's
+// float32 weights and SVD (computed once per layer, independent of budget and l), and the results
+// for each setting, bounded by memory (least recently used evicted first). GUI-thread only; workers
+// receive shared_ptr copies and hand new entries back through Job::post.
+
+#include <cstdint>
+#include <list>
+#include <memory>
+
+#include <QHash>
+#include <QString>
+
+#include "mdbf/base/matrix.h"
+#include "mdbf/factor/envelope_spectra.h"
+#include "mdbf/factor/factor_result.h"
+#include "mdbf/factor/layer_svd.h"
+
+namespace mdbf::studio {
+
+/// One factorization with what the views need, computed off the GUI thread.
+struct LayerFactorization {
+    std::shared_ptr<const factor::FactorResult> result;
+    factor::EnvelopeSpectra spectra;             ///< of the closed-form start |U'|, |V'| at k
+    std::shared_ptr<const RowMatrixF> residual;  ///< W − Ŵ (n×m)
+    bool refined = false;                        ///< false: closed form only
+    bool complete = true;                        ///< false: refinement was cancelled part way
+
+    /// Approximate bytes held (for the cache bound).
+    std::size_t bytes() const;
+};
+
+/// The per-layer inputs of every factorization of that layer.
+struct LayerInputs {
+    std::shared_ptr<const RowMatrixF> weights;      ///< W, float32, n×m
+    std::shared_ptr<const factor::LayerSvd> svd;    ///< SVD of the objective's target (plain: W)
+};
+
+/// LRU store of layer inputs and results.
+class FactorCache {
+public:
+    /// `maxBytes` bounds the results plus inputs kept (approximately).
+    explicit FactorCache(std::size_t maxBytes = std::size_t{768} << 20);
+
+    /// Inputs of `layer` (either pointer may be null when not computed yet).
+    LayerInputs inputs(const QString& layer);
+    void setWeights(const QString& layer, std::shared_ptr<const RowMatrixF> w);
+    void setSvd(const QString& layer, std::shared_ptr<const factor::LayerSvd> svd);
+
+    /// The result stored under (layer, key), or null.
+    std::shared_ptr<const LayerFactorization> result(const QString& layer, const QString& key);
+    void setResult(const QString& layer, const QString& key, std::shared_ptr<const LayerFactorization> r);
+
+    /// Forgets everything (a new model was opened).
+    void clear();
+
+    std::size_t bytes() const { return m_bytes; }
+
+private:
+    struct Entry {
+        QString id;
+        std::size_t bytes = 0;
+        std::shared_ptr<const void> keepAlive;
+    };
+    void touch(const QString& id);
+    void put(const QString& id, std::shared_ptr<const void> value, std::size_t bytes);
+    void evict();
+
+    std::size_t m_maxBytes;
+    std::size_t m_bytes = 0;
+    std::list<Entry> m_lru;  ///< most recent first
+    QHash<QString, std::list<Entry>::iterator> m_index;
+};
+
+}  // namespace mdbf::studio

@@ -1,0 +1,213 @@
+#include "factor_control_bar.h"
+
+#include <cmath>
+
+#include <QButtonGroup>
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QSignalBlocker>
+#include <QSlider>
+#include <QSpinBox>
+#include <QStandardItemModel>
+#include <QToolButton>
+
+#include "mdbf/factor/bit_budget.h"
+
+namespace mdbf::studio {
+
+namespace {
+
+QLabel* caption(const QString& text, QWidget* parent)
+{
+    auto* label = new QLabel(text, parent);
+    label->setStyleSheet(QStringLiteral("color: #444;"));
+    return label;
+}
+
+}  // namespace
+
+FactorControlBar::FactorControlBar(QWidget* parent) : QWidget(parent)
+{
+    auto* layout = new QHBoxLayout(this);
+    layout->setContentsMargins(6, 4, 6, 4);
+    layout->setSpacing(6);
+
+    layout->addWidget(caption(tr("Method"), this));
+    auto* group = new QButtonGroup(this);
+    auto makeMethod = [&](const QString& text, const QString& tip) {
+        auto* b = new QToolButton(this);
+        b->setText(text);
+        b->setCheckable(true);
+        b->setToolTip(tip);
+        b->setAutoRaise(false);
+        b->setMinimumWidth(52);
+        group->addButton(b);
+        layout->addWidget(b);
+        return b;
+    };
+    m_dbf = makeMethod(tr("DBF"), tr("Double Binary Factorization: rank-1 envelopes stored as vectors a, c, b"));
+    m_mdbf = makeMethod(tr("MDBF"), tr("Multi-envelope DBF: rank-l envelopes A·Qaᵀ and Qb·Bᵀ (FP16)"));
+    layout->addSpacing(10);
+
+    layout->addWidget(caption(tr("l"), this));
+    m_lSlider = new QSlider(Qt::Horizontal, this);
+    m_lSlider->setRange(1, 16);
+    m_lSlider->setFixedWidth(90);
+    m_lSlider->setToolTip(tr("Envelope rank l (1–16): more magnitude freedom, fewer sign columns k at the same bits"));
+    m_lSpin = new QSpinBox(this);
+    m_lSpin->setRange(1, 16);
+    m_lSpin->setToolTip(m_lSlider->toolTip());
+    layout->addWidget(m_lSlider);
+    layout->addWidget(m_lSpin);
+    layout->addSpacing(10);
+
+    layout->addWidget(caption(tr("bpw"), this));
+    m_bpwSlider = new QSlider(Qt::Horizontal, this);
+    m_bpwSlider->setRange(25, 400);  // hundredths of a bit
+    m_bpwSlider->setMinimumWidth(120);
+    m_bpwSlider->setToolTip(tr("Bit budget per weight, signs and envelopes included"));
+    m_bpwSpin = new QDoubleSpinBox(this);
+    m_bpwSpin->setRange(0.25, 4.0);
+    m_bpwSpin->setDecimals(2);
+    m_bpwSpin->setSingleStep(0.05);
+    m_bpwSpin->setToolTip(tr("Bit budget per weight as a decimal; k is chosen with exact arithmetic"));
+    layout->addWidget(m_bpwSlider, 1);
+    layout->addWidget(m_bpwSpin);
+    m_budget = new QLabel(this);
+    m_budget->setMinimumWidth(170);
+    m_budget->setToolTip(tr("The middle dimension k this budget buys for the selected layer, and the exact bpw of that k"));
+    layout->addWidget(m_budget);
+    layout->addSpacing(10);
+
+    layout->addWidget(caption(tr("paths"), this));
+    m_paths = new QSpinBox(this);
+    m_paths->setRange(1, 4);
+    m_paths->setToolTip(tr("Additive paths P, each fitted to the residual of the others (the budget is shared)"));
+    layout->addWidget(m_paths);
+    layout->addWidget(caption(tr("iters"), this));
+    m_iters = new QSpinBox(this);
+    m_iters->setRange(0, 5000);
+    m_iters->setSingleStep(20);
+    m_iters->setToolTip(tr("Outer ADMM iterations per path (0 = closed form only)"));
+    layout->addWidget(m_iters);
+    layout->addWidget(caption(tr("objective"), this));
+    m_objective = new QComboBox(this);
+    m_objective->addItem(tr("plain"));
+    m_objective->addItem(tr("activation-aware (diag)"));
+    // Activation-aware objectives need calibration statistics, which the studio does not gather yet.
+    if (auto* items = qobject_cast<QStandardItemModel*>(m_objective->model())) items->item(1)->setEnabled(false);
+    m_objective->setToolTip(tr("What the error measures: plain ‖W − Ŵ‖F (activation-aware needs calibration text)"));
+    layout->addWidget(m_objective);
+
+    setSettings(FactorSettings{});
+
+    connect(group, &QButtonGroup::buttonClicked, this, [this] { changed(); });
+    connect(m_lSlider, &QSlider::valueChanged, this, [this](int v) {
+        if (m_updating) return;
+        m_lSpin->setValue(v);
+    });
+    connect(m_lSpin, &QSpinBox::valueChanged, this, [this](int v) {
+        const QSignalBlocker block(m_lSlider);
+        m_lSlider->setValue(v);
+        changed();
+    });
+    connect(m_bpwSlider, &QSlider::valueChanged, this, [this](int v) {
+        if (m_updating) return;
+        m_bpwSpin->setValue(v / 100.0);
+    });
+    connect(m_bpwSpin, &QDoubleSpinBox::valueChanged, this, [this](double v) {
+        const QSignalBlocker block(m_bpwSlider);
+        m_bpwSlider->setValue(static_cast<int>(std::lround(v * 100.0)));
+        changed();
+    });
+    connect(m_paths, &QSpinBox::valueChanged, this, [this] { changed(); });
+    connect(m_iters, &QSpinBox::valueChanged, this, [this] { changed(); });
+}
+
+FactorSettings FactorControlBar::settings() const
+{
+    FactorSettings s;
+    s.method = m_dbf->isChecked() ? factor::Method::Dbf : factor::Method::Mdbf;
+    s.l = m_lSpin->value();
+    s.bpw = factor::Bpw::fromDouble(m_bpwSpin->value());
+    s.paths = m_paths->value();
+    s.iterations = m_iters->value();
+    s.objective = factor::Objective::Plain;
+    return s;
+}
+
+void FactorControlBar::setSettings(const FactorSettings& s)
+{
+    m_updating = true;
+    const QSignalBlocker b1(m_lSpin), b2(m_bpwSpin), b3(m_paths), b4(m_iters), b5(m_lSlider), b6(m_bpwSlider);
+    (s.method == factor::Method::Dbf ? m_dbf : m_mdbf)->setChecked(true);
+    m_lSpin->setValue(s.l);
+    m_lSlider->setValue(s.l);
+    m_bpwSpin->setValue(s.bpw.value());
+    m_bpwSlider->setValue(static_cast<int>(std::lround(s.bpw.value() * 100.0)));
+    m_paths->setValue(s.paths);
+    m_iters->setValue(s.iterations);
+    m_updating = false;
+    updateBudget();
+}
+
+void FactorControlBar::setMethod(factor::Method method)
+{
+    (method == factor::Method::Dbf ? m_dbf : m_mdbf)->setChecked(true);
+    changed();
+}
+
+void FactorControlBar::setLayerShape(std::int64_t n, std::int64_t m)
+{
+    m_n = n;
+    m_m = m;
+    updateBudget();
+}
+
+QString FactorControlBar::budgetText() const { return m_budget->text(); }
+
+void FactorControlBar::changed()
+{
+    if (m_updating) return;
+    updateBudget();
+    emit settingsChanged();
+}
+
+void FactorControlBar::updateBudget()
+{
+    const FactorSettings s = settings();
+    const bool dbf = s.method == factor::Method::Dbf;
+    m_lSpin->setEnabled(!dbf);
+    m_lSlider->setEnabled(!dbf);
+    if (m_n <= 0 || m_m <= 0) {
+        m_budget->setText(tr("→ select a layer"));
+        m_budget->setStyleSheet(QStringLiteral("color: #666;"));
+        m_feasible = false;
+        return;
+    }
+    const factor::BudgetCheck check = factor::checkBitBudget(m_n, m_m, s.bpw, s.method, s.effectiveL(), s.paths);
+    m_feasible = check.budget.has_value();
+    if (!m_feasible) {
+        m_budget->setText(tr("→ too few bits"));
+        m_budget->setToolTip(QString::fromStdString(check.message));
+        m_budget->setStyleSheet(QStringLiteral("color: #b2182b; font-weight: 600;"));
+        return;
+    }
+    const factor::BitBudget& b = *check.budget;
+    QString text = tr("→ k %1 · %2 bpw").arg(b.k).arg(b.bpw, 0, 'f', 3);
+    if (b.clamped) text += tr(" (k clamped)");
+    m_budget->setText(text);
+    m_budget->setToolTip(
+        tr("k = %1 of at most %2 · exact %3 bpw (%4 bits for %5 weights)%6")
+            .arg(b.k)
+            .arg(std::min(m_n, m_m))
+            .arg(b.bpw, 0, 'f', 6)
+            .arg(b.bits)
+            .arg(m_n * m_m)
+            .arg(b.clamped ? tr(" · the budget asked for k = %1, clamped to min(n, m)").arg(b.unclampedK) : QString()));
+    m_budget->setStyleSheet(QStringLiteral("color: #1a1a1a; font-weight: 600;"));
+}
+
+}  // namespace mdbf::studio

@@ -1,0 +1,71 @@
+#pragma once
+// The inspector's control bar: method, envelope rank, bit budget (slider + exact k and bpw shown
+// live for the selected layer), paths, iterations and objective.
+
+#include <cstdint>
+
+#include <QWidget>
+
+#include "factor_settings.h"
+
+class QAbstractButton;
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QSlider;
+class QSpinBox;
+
+namespace mdbf::studio {
+
+/// Emits settingsChanged() on every edit (the inspector debounces). GUI-thread only.
+class FactorControlBar : public QWidget {
+    Q_OBJECT
+public:
+    explicit FactorControlBar(QWidget* parent = nullptr);
+
+    /// The settings currently shown.
+    FactorSettings settings() const;
+
+    /// Shows `s` without emitting settingsChanged().
+    void setSettings(const FactorSettings& s);
+
+    /// The layer the budget label refers to (0×0 hides the k/bpw readout).
+    void setLayerShape(std::int64_t n, std::int64_t m);
+
+    /// The budget readout text ("→ k 75 · 0.998 bpw").
+    QString budgetText() const;
+
+    /// True when the current budget is feasible for the layer (k ≥ max(1, l)).
+    bool budgetFeasible() const { return m_feasible; }
+
+    // Direct access for keyboard shortcuts and tests.
+    QDoubleSpinBox* bpwSpin() const { return m_bpwSpin; }
+    QSpinBox* lSpin() const { return m_lSpin; }
+    QSpinBox* iterationsSpin() const { return m_iters; }
+    QSpinBox* pathsSpin() const { return m_paths; }
+    void setMethod(factor::Method method);
+
+signals:
+    void settingsChanged();
+
+private:
+    void updateBudget();
+    void changed();
+
+    QAbstractButton* m_dbf;
+    QAbstractButton* m_mdbf;
+    QSlider* m_lSlider;
+    QSpinBox* m_lSpin;
+    QSlider* m_bpwSlider;
+    QDoubleSpinBox* m_bpwSpin;
+    QLabel* m_budget;
+    QSpinBox* m_paths;
+    QSpinBox* m_iters;
+    QComboBox* m_objective;
+    std::int64_t m_n = 0;
+    std::int64_t m_m = 0;
+    bool m_feasible = true;
+    bool m_updating = false;
+};
+
+}  // namespace mdbf::studio

@@ -1,0 +1,40 @@
+#include "factor_settings.h"
+
+namespace mdbf::studio {
+
+factor::FactorizerOptions FactorSettings::options(int outerIterations) const
+{
+    factor::FactorizerOptions o;
+    o.method = method;
+    o.l = effectiveL();
+    o.paths = paths;
+    o.bpw = bpw;
+    o.outerIterations = outerIterations;
+    o.objective = objective;
+    return o;
+}
+
+QString FactorSettings::closedFormKey() const
+{
+    return QStringLiteral("%1|l%2|%3|p%4|%5")
+        .arg(methodLabel())
+        .arg(effectiveL())
+        .arg(QString::fromStdString(bpw.text()))
+        .arg(paths)
+        .arg(objectiveLabel());
+}
+
+QString FactorSettings::refinedKey() const { return closedFormKey() + QStringLiteral("|t%1").arg(iterations); }
+
+QString FactorSettings::methodLabel() const
+{
+    return method == factor::Method::Dbf ? QStringLiteral("DBF") : QStringLiteral("MDBF");
+}
+
+QString FactorSettings::objectiveLabel() const
+{
+    const auto name = factor::objectiveName(objective);
+    return QString::fromLatin1(name.data(), static_cast<qsizetype>(name.size()));
+}
+
+}  // namespace mdbf::studio

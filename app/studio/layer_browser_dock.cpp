@@ -1,0 +1,101 @@
+#include "layer_browser_dock.h"
+
+#include <QHeaderView>
+#include <QLineEdit>
+#include <QTreeView>
+#include <QVBoxLayout>
+
+#include "mdbf/widgets/layer_tree_model.h"
+
+namespace mdbf::studio {
+
+using widgets::LayerTreeModel;
+
+LayerBrowserDock::LayerBrowserDock(QWidget* parent) : QDockWidget(tr("Layers"), parent)
+{
+    setObjectName(QStringLiteral("layerBrowserDock"));
+    setToolTip(tr("The model's weight matrices; select one to inspect and factorize it"));
+    m_model = new LayerTreeModel(this);
+    m_proxy = new widgets::LayerSortProxy(this);
+    m_proxy->setSourceModel(m_model);
+
+    auto* box = new QWidget(this);
+    auto* layout = new QVBoxLayout(box);
+    layout->setContentsMargins(4, 4, 4, 4);
+    layout->setSpacing(4);
+    m_filter = new QLineEdit(box);
+    m_filter->setPlaceholderText(tr("Filter layers (e.g. mlp, q_proj, layers.3)"));
+    m_filter->setClearButtonEnabled(true);
+    m_filter->setToolTip(tr("Show only layers whose name contains this text"));
+    layout->addWidget(m_filter);
+
+    m_view = new QTreeView(box);
+    m_view->setModel(m_proxy);
+    m_view->setSortingEnabled(true);
+    m_view->sortByColumn(-1, Qt::AscendingOrder);  // model order until a header is clicked
+    m_view->setUniformRowHeights(true);
+    m_view->setAlternatingRowColors(true);
+    m_view->setSelectionMode(QAbstractItemView::SingleSelection);
+    m_view->setToolTip(tr("Click a layer to inspect it; click a column header to sort within each group"));
+    m_view->header()->setStretchLastSection(false);
+    m_view->header()->setSectionsMovable(true);
+    m_view->header()->setToolTip(tr("Click to sort; drag to reorder columns"));
+    layout->addWidget(m_view);
+    setWidget(box);
+
+    connect(m_filter, &QLineEdit::textChanged, this, [this](const QString& text) {
+        m_proxy->setFilterFixedString(text);
+        if (!text.isEmpty()) m_view->expandAll();
+    });
+    connect(m_view->selectionModel(), &QItemSelectionModel::currentChanged, this,
+            [this](const QModelIndex& current) {
+                emit layerSelected(current.data(LayerTreeModel::KeyRole).toString());
+            });
+    connect(m_model, &QAbstractItemModel::modelReset, this, &LayerBrowserDock::expandAll);
+}
+
+QString LayerBrowserDock::currentLayer() const
+{
+    return m_view->currentIndex().data(LayerTreeModel::KeyRole).toString();
+}
+
+bool LayerBrowserDock::selectLayer(const QString& key)
+{
+    const QModelIndex source = m_model->indexOfLayer(key);
+    const QModelIndex index = m_proxy->mapFromSource(source);
+    if (!index.isValid()) return false;
+    m_view->expand(index.parent());
+    m_view->setCurrentIndex(index);
+    m_view->scrollTo(index);
+    return true;
+}
+
+void LayerBrowserDock::stepLayer(int delta)
+{
+    // Walks the visible order (sorting and filtering applied) and skips non-factorizable rows.
+    QList<QModelIndex> rows;
+    for (int g = 0; g < m_proxy->rowCount(); ++g) {
+        const QModelIndex group = m_proxy->index(g, 0);
+        for (int r = 0; r < m_proxy->rowCount(group); ++r) {
+            const QModelIndex idx = m_proxy->index(r, 0, group);
+            if (idx.data(LayerTreeModel::FactorizableRole).toBool()) rows << idx;
+        }
+    }
+    if (rows.isEmpty()) return;
+    const QString current = currentLayer();
+    int pos = -1;
+    for (int i = 0; i < rows.size(); ++i)
+        if (rows[i].data(LayerTreeModel::KeyRole).toString() == current) pos = i;
+    const int next = pos < 0 ? 0 : std::clamp(pos + delta, 0, static_cast<int>(rows.size()) - 1);
+    m_view->expand(rows[next].parent());
+    m_view->setCurrentIndex(rows[next]);
+    m_view->scrollTo(rows[next]);
+}
+
+void LayerBrowserDock::expandAll()
+{
+    m_view->expandAll();
+    for (int c = 0; c < LayerTreeModel::ColCount; ++c) m_view->resizeColumnToContents(c);
+}
+
+}  // namespace mdbf::studio

@@ -1,0 +1,50 @@
+#pragma once
+// The "Layers" dock: a filterable, sortable tree of the model's weight matrices.
+
+#include <QDockWidget>
+
+class QLineEdit;
+class QTreeView;
+class QLabel;
+
+namespace mdbf::widgets {
+class LayerTreeModel;
+class LayerSortProxy;
+}  // namespace mdbf::widgets
+
+namespace mdbf::studio {
+
+/// Owns the LayerTreeModel of the open model; emits layerSelected when the current layer changes.
+class LayerBrowserDock : public QDockWidget {
+    Q_OBJECT
+public:
+    explicit LayerBrowserDock(QWidget* parent = nullptr);
+
+    widgets::LayerTreeModel* model() const { return m_model; }
+    widgets::LayerSortProxy* proxy() const { return m_proxy; }
+    QTreeView* view() const { return m_view; }
+
+    /// The selected layer's key (empty for none or a group row).
+    QString currentLayer() const;
+
+    /// Selects layer `key` (expanding its group). Returns false if it is not in the tree.
+    bool selectLayer(const QString& key);
+
+    /// Moves the selection to the next (+1) or previous (−1) factorizable layer in view order.
+    void stepLayer(int delta);
+
+    /// Expands every group and sizes the columns to their contents.
+    void expandAll();
+
+signals:
+    /// The current layer changed (key as in LayerEntry::key; empty when a group is selected).
+    void layerSelected(const QString& key);
+
+private:
+    widgets::LayerTreeModel* m_model;
+    widgets::LayerSortProxy* m_proxy;
+    QTreeView* m_view;
+    QLineEdit* m_filter;
+};
+
+}  // namespace mdbf::studio

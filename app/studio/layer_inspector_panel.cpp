@@ -1,0 +1,506 @@
+#include "layer_inspector_panel.h"
+
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QProgressBar>
+#include <QSplitter>
+#include <QTabWidget>
+#include <QToolButton>
+#include <QVBoxLayout>
+
+#include "comparison_tab.h"
+#include "factor_control_bar.h"
+#include "job_runner.h"
+#include "mdbf/base/error.h"
+#include "mdbf/factor/bit_budget.h"
+#include "mdbf/factor/factorizer.h"
+#include "mdbf/factor/path_products.h"
+#include "mdbf/widgets/error_curve_plot.h"
+#include "mdbf/widgets/heatmap_plot.h"
+#include "mdbf/widgets/histogram_plot.h"
+#include "mdbf/widgets/method_comparison_plot.h"
+#include "mdbf/widgets/sign_image_view.h"
+#include "mdbf/widgets/spectrum_plot.h"
+#include "model_session.h"
+
+namespace mdbf::studio {
+
+namespace {
+
+/// Everything the views need from one engine result, computed on the worker.
+std::shared_ptr<const LayerFactorization> describe(const RowMatrixF& W, const factor::LayerSvd& svd,
+                                                   factor::FactorResult result, bool refined)
+{
+    auto f = std::make_shared<LayerFactorization>();
+    f->spectra = factor::EnvelopeSpectra::ofSvd(svd, result.k, result.l);
+    f->residual = std::make_shared<const RowMatrixF>(W - factor::reconstruct(result.paths));
+    f->refined = refined;
+    f->complete = result.termination != factor::Termination::Cancelled;
+    f->result = std::make_shared<const factor::FactorResult>(std::move(result));
+    return f;
+}
+
+QString terminationText(factor::Termination t)
+{
+    switch (t) {
+    case factor::Termination::Converged: return QObject::tr("converged");
+    case factor::Termination::IterationLimit: return QObject::tr("iteration limit");
+    case factor::Termination::Cancelled: return QObject::tr("cancelled");
+    case factor::Termination::Failed: return QObject::tr("failed");
+    }
+    return {};
+}
+
+}  // namespace
+
+LayerInspectorPanel::LayerInspectorPanel(JobRunner* runner, QWidget* parent) : QWidget(parent), m_runner(runner)
+{
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->setSpacing(2);
+
+    m_controls = new FactorControlBar(this);
+    layout->addWidget(m_controls);
+
+    auto* statusRow = new QHBoxLayout();
+    statusRow->setContentsMargins(8, 0, 8, 0);
+    m_status = new QLabel(this);
+    m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_status->setToolTip(tr("The result on screen: method, k, exact bpw, error and its objective, how it ended"));
+    m_progress = new QProgressBar(this);
+    m_progress->setMaximumWidth(160);
+    m_progress->setMaximumHeight(14);
+    m_progress->setToolTip(tr("Refinement progress in outer iterations"));
+    m_progress->hide();
+    m_cancel = new QToolButton(this);
+    m_cancel->setText(tr("Cancel"));
+    m_cancel->setToolTip(tr("Stop the refinement; the best iterate so far stays on screen"));
+    m_cancel->hide();
+    statusRow->addWidget(m_status, 1);
+    statusRow->addWidget(m_progress);
+    statusRow->addWidget(m_cancel);
+    layout->addLayout(statusRow);
+
+    m_tabs = new QTabWidget(this);
+    m_tabs->setDocumentMode(true);
+    layout->addWidget(m_tabs, 1);
+
+    // Sign bases: S_a | S_b over the live refinement curve.
+    auto* signTab = new QWidget(m_tabs);
+    auto* signLayout = new QVBoxLayout(signTab);
+    signLayout->setContentsMargins(4, 4, 4, 4);
+    m_pathChoice = new QComboBox(signTab);
+    m_pathChoice->setToolTip(tr("Which additive path's sign bases to show"));
+    m_pathChoice->hide();
+    signLayout->addWidget(m_pathChoice, 0, Qt::AlignLeft);
+    auto* signSplit = new QSplitter(Qt::Vertical, signTab);
+    signSplit->setObjectName(QStringLiteral("signSplit"));
+    auto* bases = new QSplitter(Qt::Horizontal, signSplit);
+    bases->setObjectName(QStringLiteral("basesSplit"));
+    m_signA = new widgets::SignImageView(bases);
+    m_signA->setToolTip(tr("S_a (n × k): black −1, white +1. Wheel to zoom, drag to pan, double-click to fit"));
+    m_signB = new widgets::SignImageView(bases);
+    m_signB->setToolTip(tr("S_b (k × m): black −1, white +1. Wheel to zoom, drag to pan, double-click to fit"));
+    m_signCurve = new widgets::ErrorCurvePlot(signSplit);
+    signSplit->setStretchFactor(0, 3);
+    signSplit->setStretchFactor(1, 2);
+    signLayout->addWidget(signSplit, 1);
+    m_tabs->addTab(signTab, tr("Sign bases"));
+    m_tabs->setTabToolTip(0, tr("The two binary sign matrices and the refinement curve"));
+
+    m_spectrum = new widgets::SpectrumPlot(m_tabs);
+    m_spectrum->setToolTip(tr("Singular values of the magnitudes |F| and |G| of the closed-form start; the first l are "
+                              "what a rank-l envelope keeps. Right-click to export"));
+    m_tabs->addTab(m_spectrum, tr("Envelope spectra"));
+    m_tabs->setTabToolTip(1, tr("How much of the factor magnitudes a rank-l envelope can hold"));
+
+    auto* errorTab = new QSplitter(Qt::Vertical, m_tabs);
+    errorTab->setObjectName(QStringLiteral("errorSplit"));
+    auto* maps = new QSplitter(Qt::Horizontal, errorTab);
+    m_weightMap = new widgets::HeatmapPlot(maps);
+    m_weightMap->setExportName(QStringLiteral("weights"));
+    m_weightMap->setToolTip(tr("The layer's weights W, on the same colour scale as the error. Right-click to export"));
+    m_residualMap = new widgets::HeatmapPlot(maps);
+    m_residualMap->setExportName(QStringLiteral("residual"));
+    m_residualMap->setToolTip(tr("Reconstruction error W − Ŵ (Ŵ with FP16 envelopes, as deployed). Right-click to export"));
+    auto* lower = new QSplitter(Qt::Horizontal, errorTab);
+    m_histogram = new widgets::HistogramPlot(lower);
+    m_histogram->setExportName(QStringLiteral("residual-histogram"));
+    m_histogram->setToolTip(tr("Distribution of the entries of W − Ŵ. Right-click to export"));
+    m_curve = new widgets::ErrorCurvePlot(lower);
+    m_tabs->addTab(errorTab, tr("Error"));
+    m_tabs->setTabToolTip(2, tr("Where the approximation errs: heatmaps, histogram, refinement curve"));
+
+    m_comparison = new ComparisonTab(m_tabs);
+    m_tabs->addTab(m_comparison, tr("DBF vs MDBF"));
+    m_tabs->setTabToolTip(3, tr("Error against exact bpw for both methods at matched budgets"));
+
+    m_debounce.setSingleShot(true);
+    m_debounce.setInterval(120);
+    connect(&m_debounce, &QTimer::timeout, this, &LayerInspectorPanel::startFactorization);
+    connect(m_controls, &FactorControlBar::settingsChanged, this, &LayerInspectorPanel::scheduleFactorization);
+    connect(m_cancel, &QToolButton::clicked, this, &LayerInspectorPanel::cancelRefinement);
+    connect(m_pathChoice, &QComboBox::currentIndexChanged, this, [this](int i) {
+        if (i >= 0) showPath(i);
+    });
+    connect(m_comparison, &ComparisonTab::runRequested, this, &LayerInspectorPanel::runComparison);
+    clearViews(tr("Open a model and select a layer"));
+}
+
+widgets::MethodComparisonPlot* LayerInspectorPanel::comparisonPlot() const { return m_comparison->plot(); }
+
+QString LayerInspectorPanel::statusText() const { return m_status->text(); }
+
+void LayerInspectorPanel::setStatus(const QString& text, bool error)
+{
+    m_status->setText(text);
+    m_status->setStyleSheet(error ? QStringLiteral("color: #b2182b;") : QString());
+}
+
+void LayerInspectorPanel::setSession(std::shared_ptr<const ModelSession> session)
+{
+    cancelRefinement();
+    if (m_comparisonJob) m_comparisonJob->cancel();
+    ++m_generation;
+    m_session = std::move(session);
+    m_cache.clear();
+    m_layer = {};
+    m_current.reset();
+    m_shownWeights.reset();
+    m_controls->setLayerShape(0, 0);
+    m_comparison->plot()->clear();
+    clearViews(m_session ? tr("Select a layer in the Layers panel") : tr("Open a model and select a layer"));
+}
+
+void LayerInspectorPanel::clearViews(const QString& message)
+{
+    m_signA->clear(message);
+    m_signB->clear(message);
+    m_spectrum->clear();
+    m_weightMap->clear(message);
+    m_residualMap->clear(message);
+    m_histogram->clear();
+    m_curve->clear();
+    m_signCurve->clear();
+    m_pathChoice->hide();
+    setStatus(message);
+}
+
+void LayerInspectorPanel::setLayer(const widgets::LayerEntry* entry)
+{
+    if (entry && entry->key == m_layer.key) return;
+    cancelRefinement();
+    if (m_comparisonJob) m_comparisonJob->cancel();
+    ++m_generation;
+    m_layer = entry ? *entry : widgets::LayerEntry{};
+    m_current.reset();
+    m_shownWeights.reset();
+    m_comparison->plot()->clear();
+    m_comparison->setStatus(QString());
+    if (!entry) {
+        m_controls->setLayerShape(0, 0);
+        clearViews(tr("Select a layer in the Layers panel"));
+        return;
+    }
+    m_controls->setLayerShape(entry->rows, entry->cols);
+    if (!entry->factorizable) {
+        clearViews(tr("%1 is a lookup table, not a linear layer: it stays at stored precision").arg(entry->label));
+        return;
+    }
+    clearViews(tr("Loading %1…").arg(entry->key));
+    startFactorization();
+}
+
+void LayerInspectorPanel::scheduleFactorization()
+{
+    if (m_layer.factorizable) m_debounce.start();
+}
+
+void LayerInspectorPanel::cancelRefinement()
+{
+    if (m_job) m_job->cancel();
+}
+
+void LayerInspectorPanel::startFactorization()
+{
+    m_debounce.stop();
+    if (!m_session || !m_layer.factorizable) return;
+    const FactorSettings settings = m_controls->settings();
+    if (!m_controls->budgetFeasible()) {
+        const auto check = factor::checkBitBudget(m_layer.rows, m_layer.cols, settings.bpw, settings.method,
+                                                  settings.effectiveL(), settings.paths);
+        setStatus(QString::fromStdString(check.message), true);
+        return;
+    }
+    cancelRefinement();
+    const quint64 generation = ++m_generation;
+    const QString layer = m_layer.key;
+    m_curve->clear();
+    m_signCurve->clear();
+
+    if (auto cached = m_cache.result(layer, settings.refinedKey())) {
+        show(cached);
+        return;
+    }
+    bool haveClosedForm = false;
+    if (auto closed = m_cache.result(layer, settings.closedFormKey())) {
+        show(closed);
+        haveClosedForm = true;
+        if (settings.iterations == 0) return;
+    }
+
+    const LayerInputs inputs = m_cache.inputs(layer);
+    const std::string tensor = m_layer.tensor.toStdString();
+    auto session = m_session;
+    QPointer<LayerInspectorPanel> self(this);
+    const int iterations = settings.iterations;
+
+    // Runs on the worker: only shared_ptr copies and Job::post cross back to the GUI thread.
+    auto work = [=](const RunContext& ctx, Job* job) -> std::shared_ptr<const LayerFactorization> {
+        auto W = inputs.weights;
+        if (!W) {
+            W = std::make_shared<const RowMatrixF>(session->checkpoint().matrix(tensor));
+            job->post([self, layer, W] {
+                if (!self) return;
+                self->m_cache.setWeights(layer, W);
+                if (self->m_layer.key == layer) self->showWeights(W);
+            });
+        }
+        ctx.throwIfStopped();
+        auto svd = inputs.svd;
+        if (!svd) {
+            ctx.report("svd", 0, 1);
+            svd = std::make_shared<const factor::LayerSvd>(factor::LayerSvd::compute(*W, ctx));
+            // Kept even if this job is cancelled now: the SVD serves every later setting.
+            job->post([self, layer, svd] {
+                if (self) self->m_cache.setSvd(layer, svd);
+            });
+        }
+        ctx.throwIfStopped();
+        std::shared_ptr<const LayerFactorization> closed;
+        if (!haveClosedForm || iterations == 0) {
+            closed = describe(*W, *svd, factor::Factorizer(settings.options(0)).run(*W, *svd, ctx), false);
+            job->post([self, layer, closed, settings, generation] {
+                if (!self) return;
+                self->m_cache.setResult(layer, settings.closedFormKey(), closed);
+                if (self->m_generation == generation) self->show(closed);
+            });
+        }
+        if (iterations == 0) return closed;
+        auto options = settings.options(iterations);
+        options.onIteration = [job, self, generation](const factor::IterationReport& r) {
+            job->post([self, generation, it = r.iteration, e = r.relError] {
+                if (self && self->m_generation == generation) self->appendIteration(it, e);
+            });
+        };
+        return describe(*W, *svd, factor::Factorizer(options).run(*W, *svd, ctx), true);
+    };
+
+    Job* job = m_runner->start<std::shared_ptr<const LayerFactorization>>(
+        tr("Factorizing %1").arg(m_layer.label), work,
+        [self, layer, settings, generation](std::shared_ptr<const LayerFactorization>&& f) {
+            if (!self || !f) return;
+            if (f->refined && f->complete) self->m_cache.setResult(layer, settings.refinedKey(), f);
+            if (self->m_generation != generation) return;
+            self->show(f);
+            if (f->refined && f->complete) emit self->refinementFinished(layer, f);
+        });
+    m_job = job;
+    m_progress->setRange(0, std::max(1, iterations * settings.paths));
+    m_progress->setValue(0);
+    m_progress->setVisible(true);
+    m_cancel->setVisible(true);
+    m_cancel->setEnabled(true);
+    connect(job, &Job::progressChanged, this, [this, job](const QString& stage, qint64 done, qint64 total) {
+        if (m_job != job) return;
+        if (stage == QLatin1String("refine") && total > 0) {
+            m_progress->setRange(0, static_cast<int>(total));
+            m_progress->setValue(static_cast<int>(done));
+            m_progress->setFormat(tr("refining %p%"));
+        } else {
+            m_progress->setRange(0, 0);
+            m_progress->setFormat(stage);
+        }
+    });
+    connect(job, &Job::failed, this, [this, generation](const QString& message) {
+        if (m_generation == generation) setStatus(tr("Factorization failed: %1").arg(message), true);
+    });
+    connect(job, &Job::ended, this, [this, job] {
+        if (m_job == job || !m_job) {
+            m_progress->hide();
+            m_cancel->hide();
+        }
+    });
+}
+
+void LayerInspectorPanel::appendIteration(int iteration, double error)
+{
+    m_curve->appendPoint(iteration, error);
+    m_signCurve->appendPoint(iteration, error);
+}
+
+void LayerInspectorPanel::showWeights(const std::shared_ptr<const RowMatrixF>& w)
+{
+    if (w == m_shownWeights) return;
+    m_shownWeights = w;
+    m_weightMap->setMatrix(*w, tr("W"), tr("value"));
+    if (m_current) widgets::HeatmapPlot::shareRange({m_weightMap, m_residualMap});
+}
+
+void LayerInspectorPanel::show(const std::shared_ptr<const LayerFactorization>& f)
+{
+    m_current = f;
+    const factor::FactorResult& r = *f->result;
+    const QString objective = QString::fromStdString(std::string(factor::objectiveName(r.objective)));
+
+    m_pathChoice->blockSignals(true);
+    m_pathChoice->clear();
+    for (int p = 0; p < static_cast<int>(r.paths.size()); ++p)
+        m_pathChoice->addItem(tr("path %1 of %2").arg(p + 1).arg(r.paths.size()));
+    m_pathChoice->setVisible(r.paths.size() > 1);
+    m_pathChoice->blockSignals(false);
+    showPath(0);
+
+    m_spectrum->setEnvelopeSpectra(f->spectra.sigmaF, f->spectra.energyF, f->spectra.sigmaG, f->spectra.energyG, r.k,
+                                   r.l);
+    m_residualMap->setMatrix(*f->residual, tr("W − Ŵ"), tr("error"));
+    if (auto w = m_cache.inputs(m_layer.key).weights) showWeights(w);
+    widgets::HeatmapPlot::shareRange({m_weightMap, m_residualMap});
+    m_histogram->setValues(*f->residual, tr("W − Ŵ"));
+
+    for (widgets::ErrorCurvePlot* curve : {m_curve, m_signCurve}) {
+        curve->setObjectiveLabel(objective);
+        if (f->refined) curve->setHistory(r.errorHistory);
+        curve->setReference(r.initialError, tr("closed form"));
+    }
+
+    const QString method = r.method == factor::Method::Dbf ? QStringLiteral("DBF") : QStringLiteral("MDBF");
+    QString text = tr("%1 l=%2 · k %3 · %4 bpw%5 · rel. error %6 (%7)")
+                       .arg(method)
+                       .arg(r.l)
+                       .arg(r.k)
+                       .arg(r.bpw, 0, 'f', 3)
+                       .arg(r.clamped ? tr(" (k clamped)") : QString())
+                       .arg(r.finalError, 0, 'f', 4)
+                       .arg(objective);
+    if (f->refined) {
+        text += tr(" · %1 iterations, %2 s, %3 · closed form %4")
+                    .arg(r.iterations)
+                    .arg(r.seconds, 0, 'f', 2)
+                    .arg(terminationText(r.termination))
+                    .arg(r.initialError, 0, 'f', 4);
+    } else {
+        text += tr(" · closed form");
+    }
+    setStatus(text, r.termination == factor::Termination::Failed);
+    addComparisonPoint(*f);
+    emit factorizationShown(m_layer.key, f);
+}
+
+void LayerInspectorPanel::showPath(int path)
+{
+    if (!m_current || path < 0 || path >= static_cast<int>(m_current->result->paths.size())) return;
+    auto result = m_current->result;
+    const auto& p = result->paths[static_cast<std::size_t>(path)];
+    // Aliasing pointers keep the whole result alive while a view shows its signs.
+    m_signA->setSigns(std::shared_ptr<const kernels::PackedSigns>(result, &p.sa), tr("S_a"));
+    m_signB->setSigns(std::shared_ptr<const kernels::PackedSigns>(result, &p.sb), tr("S_b"));
+}
+
+void LayerInspectorPanel::addComparisonPoint(const LayerFactorization& f)
+{
+    const factor::FactorResult& r = *f.result;
+    if (!f.complete) return;
+    QString method = r.method == factor::Method::Dbf ? QStringLiteral("DBF") : QStringLiteral("MDBF");
+    if (!f.refined) method += tr(" closed form");
+    m_comparison->plot()->setPoint(method, r.l, widgets::ComparisonPoint{r.bpw, r.finalError, r.k, f.refined});
+    m_comparison->plot()->setCurrentBpw(r.bpw);
+}
+
+void LayerInspectorPanel::runComparison()
+{
+    if (!m_session || !m_layer.factorizable) return;
+    ComparisonRequest request;
+    QString error;
+    if (!m_comparison->request(request, error)) {
+        m_comparison->setStatus(error);
+        return;
+    }
+    if (m_comparisonJob) m_comparisonJob->cancel();
+    const FactorSettings base = m_controls->settings();
+    // Every budget × (DBF, MDBF at each l); infeasible combinations are skipped and listed.
+    std::vector<FactorSettings> runs;
+    QStringList skipped;
+    for (const factor::Bpw& bpw : request.budgets) {
+        std::vector<std::pair<factor::Method, int>> methods{{factor::Method::Dbf, 1}};
+        for (int l : request.ranks) methods.emplace_back(factor::Method::Mdbf, l);
+        for (const auto& [method, l] : methods) {
+            FactorSettings s = base;
+            s.method = method;
+            s.l = l;
+            s.bpw = bpw;
+            s.iterations = request.refine ? base.iterations : 0;
+            const auto check = factor::checkBitBudget(m_layer.rows, m_layer.cols, bpw, method, l, s.paths);
+            if (!check.budget) {
+                skipped << QStringLiteral("%1 l=%2 @ %3").arg(s.methodLabel()).arg(l).arg(QString::fromStdString(bpw.text()));
+                continue;
+            }
+            runs.push_back(s);
+        }
+    }
+    const LayerInputs inputs = m_cache.inputs(m_layer.key);
+    const std::string tensor = m_layer.tensor.toStdString();
+    const QString layer = m_layer.key;
+    auto session = m_session;
+    QPointer<LayerInspectorPanel> self(this);
+    const quint64 generation = m_generation;
+
+    auto work = [=](const RunContext& ctx, Job* job) -> int {
+        auto W = inputs.weights ? inputs.weights
+                                : std::make_shared<const RowMatrixF>(session->checkpoint().matrix(tensor));
+        auto svd = inputs.svd;
+        if (!svd) {
+            svd = std::make_shared<const factor::LayerSvd>(factor::LayerSvd::compute(*W, ctx));
+            job->post([self, layer, svd] {
+                if (self) self->m_cache.setSvd(layer, svd);
+            });
+        }
+        int done = 0;
+        for (const FactorSettings& s : runs) {
+            if (ctx.stopRequested()) break;
+            RunContext inner = ctx;
+            inner.progress = nullptr;  // progress is counted in runs, not iterations
+            auto f = describe(*W, *svd, factor::Factorizer(s.options(s.iterations)).run(*W, *svd, inner),
+                              s.iterations > 0);
+            ++done;
+            ctx.report("compare", done, static_cast<std::int64_t>(runs.size()));
+            job->post([self, layer, f, s, generation] {
+                if (!self) return;
+                self->m_cache.setResult(layer, s.iterations > 0 ? s.refinedKey() : s.closedFormKey(), f);
+                if (self->m_generation == generation) self->addComparisonPoint(*f);
+            });
+        }
+        return done;
+    };
+    m_comparison->setStatus(tr("Comparing %1 configurations…").arg(runs.size()));
+    m_comparison->setRunEnabled(false);
+    Job* job = m_runner->start<int>(tr("Comparing methods on %1").arg(m_layer.label), work,
+                                    [self, skipped, total = runs.size()](int&& done) {
+                                        if (!self) return;
+                                        QString text = tr("%1 of %2 configurations done.").arg(done).arg(total);
+                                        if (!skipped.isEmpty())
+                                            text += tr(" Too few bits for: %1.").arg(skipped.join(QStringLiteral(", ")));
+                                        self->m_comparison->setStatus(text);
+                                    });
+    m_comparisonJob = job;
+    connect(job, &Job::failed, this, [this](const QString& message) {
+        m_comparison->setStatus(tr("Comparison failed: %1").arg(message));
+    });
+    connect(job, &Job::ended, this, [this] {
+        m_comparison->setRunEnabled(true);
+        emit comparisonFinished();
+    });
+}
+
+}  // namespace mdbf::studio

@@ -1,0 +1,126 @@
+#pragma once
+// The layer inspector: control bar plus tabs (sign bases, envelope spectra, error, DBF vs MDBF) for
+// the selected layer. "Instant, then better": a control change shows the closed form from the
+// layer's cached SVD, then the ADMM refinement runs in the background and every view follows its
+// iterations; results are cached per (layer, settings) so a setting seen before reappears at once.
+
+#include <memory>
+
+#include <QPointer>
+#include <QTimer>
+#include <QWidget>
+
+#include "factor_cache.h"
+#include "factor_settings.h"
+#include "mdbf/widgets/layer_tree_model.h"
+
+class QComboBox;
+class QLabel;
+class QProgressBar;
+class QTabWidget;
+class QToolButton;
+
+namespace mdbf::widgets {
+class ErrorCurvePlot;
+class HeatmapPlot;
+class HistogramPlot;
+class MethodComparisonPlot;
+class SignImageView;
+class SpectrumPlot;
+}  // namespace mdbf::widgets
+
+namespace mdbf::studio {
+
+class ComparisonTab;
+class FactorControlBar;
+class Job;
+class JobRunner;
+class ModelSession;
+
+class LayerInspectorPanel : public QWidget {
+    Q_OBJECT
+public:
+    LayerInspectorPanel(JobRunner* runner, QWidget* parent = nullptr);
+
+    /// Switches to a newly opened model (clears every cache) or to none.
+    void setSession(std::shared_ptr<const ModelSession> session);
+
+    /// Selects the layer to inspect (null or non-factorizable entries show an explanation).
+    void setLayer(const widgets::LayerEntry* entry);
+
+    /// The layer shown (empty key when none).
+    const widgets::LayerEntry& layer() const { return m_layer; }
+
+    /// The factorization currently displayed (null when none).
+    std::shared_ptr<const LayerFactorization> current() const { return m_current; }
+
+    /// True while the factorization job of the current settings runs.
+    bool isBusy() const { return m_job != nullptr; }
+
+    /// Starts the comparison of the DBF vs MDBF tab with its current fields.
+    void runComparison();
+
+    /// Cancels the running factorization (its partial result stays on screen).
+    void cancelRefinement();
+
+    FactorControlBar* controls() const { return m_controls; }
+    QTabWidget* tabs() const { return m_tabs; }
+    widgets::SignImageView* signA() const { return m_signA; }
+    widgets::SignImageView* signB() const { return m_signB; }
+    widgets::SpectrumPlot* spectrumPlot() const { return m_spectrum; }
+    widgets::ErrorCurvePlot* errorCurve() const { return m_curve; }
+    widgets::HeatmapPlot* weightHeatmap() const { return m_weightMap; }
+    widgets::HeatmapPlot* residualHeatmap() const { return m_residualMap; }
+    widgets::HistogramPlot* histogram() const { return m_histogram; }
+    ComparisonTab* comparisonTab() const { return m_comparison; }
+    widgets::MethodComparisonPlot* comparisonPlot() const;
+    QString statusText() const;
+
+signals:
+    /// A factorization of `layer` is on screen (closed form, partial or refined).
+    void factorizationShown(const QString& layer, std::shared_ptr<const mdbf::studio::LayerFactorization> result);
+    /// The refinement of `layer` finished (not emitted for cancelled runs).
+    void refinementFinished(const QString& layer, std::shared_ptr<const mdbf::studio::LayerFactorization> result);
+    /// A comparison run ended (finished, failed or cancelled).
+    void comparisonFinished();
+
+private:
+    void scheduleFactorization();
+    void startFactorization();
+    void show(const std::shared_ptr<const LayerFactorization>& f);
+    void showPath(int path);
+    void showWeights(const std::shared_ptr<const RowMatrixF>& w);
+    void appendIteration(int iteration, double error);
+    void addComparisonPoint(const LayerFactorization& f);
+    void setStatus(const QString& text, bool error = false);
+    void clearViews(const QString& message);
+
+    JobRunner* m_runner;
+    std::shared_ptr<const ModelSession> m_session;
+    widgets::LayerEntry m_layer;
+    FactorCache m_cache;
+    std::shared_ptr<const LayerFactorization> m_current;
+    std::shared_ptr<const RowMatrixF> m_shownWeights;
+    QPointer<Job> m_job;
+    QPointer<Job> m_comparisonJob;
+    quint64 m_generation = 0;
+    QTimer m_debounce;
+
+    FactorControlBar* m_controls;
+    QLabel* m_status;
+    QProgressBar* m_progress;
+    QToolButton* m_cancel;
+    QTabWidget* m_tabs;
+    QComboBox* m_pathChoice;
+    widgets::SignImageView* m_signA;
+    widgets::SignImageView* m_signB;
+    widgets::ErrorCurvePlot* m_signCurve;
+    widgets::SpectrumPlot* m_spectrum;
+    widgets::HeatmapPlot* m_weightMap;
+    widgets::HeatmapPlot* m_residualMap;
+    widgets::HistogramPlot* m_histogram;
+    widgets::ErrorCurvePlot* m_curve;
+    ComparisonTab* m_comparison;
+};
+
+}  // namespace mdbf::studio

@@ -1,0 +1,97 @@
+#pragma once
+// The studio's main window: the Layers dock, the layer inspector in the centre, the perplexity dock
+// below, menus, status bar and job area. It wires the panels together and owns the job runner;
+// every long operation runs as a job, and closing the window cancels them and waits for them.
+
+#include <map>
+#include <memory>
+
+#include <QMainWindow>
+#include <QPointer>
+
+#include "factor_cache.h"
+
+class QLabel;
+class QMenu;
+class QMessageBox;
+
+namespace mdbf::studio {
+
+class Job;
+class JobRunner;
+class JobStatusWidget;
+class LayerBrowserDock;
+class LayerInspectorPanel;
+class ModelSession;
+class PerplexityPanel;
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+public:
+    explicit MainWindow(QWidget* parent = nullptr);
+    ~MainWindow() override;
+
+    /// Starts loading the model folder `dir` in the background. On success the layer tree is filled
+    /// and modelLoaded() emitted; on failure an error dialog (non-modal) names the reason, the
+    /// previous model (if any) stays open, and modelLoadFailed() is emitted.
+    void openModel(const QString& dir);
+
+    /// The open model (null before the first successful load).
+    std::shared_ptr<const ModelSession> session() const { return m_session; }
+
+    JobRunner* jobRunner() const { return m_runner; }
+    LayerBrowserDock* layerBrowser() const { return m_browser; }
+    LayerInspectorPanel* inspector() const { return m_inspector; }
+    PerplexityPanel* perplexityPanel() const { return m_perplexity; }
+
+    /// The last error reported to the user (title and message), empty if none.
+    const QString& lastError() const { return m_lastError; }
+
+    /// Bits per weight of the whole model with the current factorizations (stored bpw when none).
+    double modelBpw() const;
+
+    /// The status bar's model summary text.
+    QString modelSummaryText() const;
+
+signals:
+    void modelLoaded(const QString& name);
+    void modelLoadFailed(const QString& message);
+    /// Emitted whenever an error is shown to the user.
+    void errorReported(const QString& title, const QString& message);
+
+protected:
+    void closeEvent(QCloseEvent* event) override;
+    void dragEnterEvent(QDragEnterEvent* event) override;
+    void dropEvent(QDropEvent* event) override;
+
+private:
+    void createMenus();
+    void showError(const QString& title, const QString& message);
+    void adoptSession(std::shared_ptr<const ModelSession> session);
+    void startNormJob();
+    void onLayerSelected(const QString& key);
+    void onFactorization(const QString& layer, std::shared_ptr<const LayerFactorization> f);
+    void revertLayer(const QString& layer);
+    void updateModelSummary();
+    void rebuildRecentMenu();
+    void openFolderDialog();
+    void showAbout();
+
+    JobRunner* m_runner;
+    std::shared_ptr<const ModelSession> m_session;
+    std::map<QString, std::shared_ptr<const LayerFactorization>> m_applied;  ///< layer → shown result
+    QPointer<Job> m_loadJob;
+    QPointer<Job> m_normJob;
+
+    LayerBrowserDock* m_browser;
+    LayerInspectorPanel* m_inspector;
+    PerplexityPanel* m_perplexity;
+    JobStatusWidget* m_jobStatus;
+    QLabel* m_modelLabel;
+    QLabel* m_bpwLabel;
+    QMenu* m_recentMenu = nullptr;
+    QString m_lastError;
+    QPointer<QMessageBox> m_errorBox;
+};
+
+}  // namespace mdbf::studio

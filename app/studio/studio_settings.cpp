@@ -1,0 +1,45 @@
+#include "studio_settings.h"
+
+#include <QCoreApplication>
+#include <QDir>
+#include <QFileInfo>
+#include <QSettings>
+
+namespace mdbf::studio {
+
+namespace {
+
+const QString kRecentKey = QStringLiteral("models/recent");
+
+QString normalized(const QString& dir) { return QDir::cleanPath(QFileInfo(dir).absoluteFilePath()); }
+
+}  // namespace
+
+QString demoModelPath()
+{
+    return QDir::cleanPath(QCoreApplication::applicationDirPath() +
+                           QStringLiteral("/../share/mdbf-studio/models/tiny-llama"));
+}
+
+QStringList recentModels() { return QSettings().value(kRecentKey).toStringList(); }
+
+void addRecentModel(const QString& dir)
+{
+    const QString path = normalized(dir);
+    QStringList list = recentModels();
+    list.removeAll(path);
+    list.prepend(path);
+    while (list.size() > kMaxRecentModels) list.removeLast();
+    QSettings().setValue(kRecentKey, list);
+}
+
+void removeRecentModel(const QString& dir)
+{
+    QStringList list = recentModels();
+    list.removeAll(normalized(dir));
+    QSettings().setValue(kRecentKey, list);
+}
+
+void clearRecentModels() { QSettings().remove(kRecentKey); }
+
+}  // namespace mdbf::studio

@@ -1,0 +1,36 @@
+#pragma once
+// Closed-form initialization, the "multi-envelope SVD" of DESIGN.md §2.4:
+//   U' = U_k Σ_k^{1/2}, V' = V_k Σ_k^{1/2};  S_a = sign(U'), S_b = sign(V')ᵀ (sign(0) = +1);
+//   |U'| ≈ A Qaᵀ and |V'| ≈ B Qbᵀ by rank-l truncated SVD with the √σ split, column-sum sign fix;
+//   for P > 1 the next path repeats this on the residual W − Σ F_p G_p (with a fresh SVD).
+
+#include <cstdint>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "mdbf/base/matrix.h"
+#include "mdbf/base/run_context.h"
+#include "mdbf/factor/layer_svd.h"
+#include "mdbf/factor/low_rank.h"
+#include "mdbf/kernels/factor_path.h"
+
+namespace mdbf::factor {
+
+/// Accuracy of the rank-l envelope fits used by the closed form and by the final parameter
+/// extraction (more iterations than the projection inside ADMM: these run once per layer).
+inline constexpr RankApproxOptions kEnvelopeFitOptions{12, 8, 0x5eed};
+
+/// One path from U' (n×k) and V' (m×k): signs, rank-l envelopes (float, not rounded). l ≥ 1; when
+/// l ≥ k the envelopes reproduce |U'| and |V'| exactly, so F·G = U'V'ᵀ. Throws InvalidArgument when
+/// the shapes disagree or l < 1.
+kernels::FactorPath closedFormPath(const MatrixF& uPrime, const MatrixF& vPrime, int l);
+
+/// The P-path closed-form start for `target` (n×m): path 1 from `targetSvd` (which must be the SVD
+/// of `target`), paths 2..P from fresh SVDs of the residual. Envelopes are float (not rounded to
+/// FP16). Throws InvalidArgument when k, l, P or the SVD's shape do not fit the target. Runs with
+/// ctx.threadCount() threads; it is not interruptible (its cost is that of the P − 1 extra SVDs).
+std::vector<kernels::FactorPath> closedFormInit(const Eigen::Ref<const RowMatrixF>& target, const LayerSvd& targetSvd,
+                                                std::int64_t k, int l, int paths, const RunContext& ctx = {});
+
+}  // namespace mdbf::factor

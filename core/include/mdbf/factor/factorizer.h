@@ -1,0 +1,93 @@
+#pragma once
+// The factorization engine's façade: options → FactorResult (DESIGN.md §2).
+//
+//   1. bit accounting (§2.3) gives k;  2. closed-form start from the layer SVD (§2.4);
+//   3. ADMM refinement per path on the residual of the others (§2.5);  4. parameters read off the
+//   refined factors (signs, rank-l envelopes), the objective's D^{-1/2} folded into B (§2.6), dbf
+//   merged to a, c, b, envelopes rounded to FP16;  5. errors of what is deployed.
+// dbf is the l = 1 case of the same algorithm, stored and accounted in the merged form.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "mdbf/base/matrix.h"
+#include "mdbf/base/run_context.h"
+#include "mdbf/factor/bit_budget.h"
+#include "mdbf/factor/factor_result.h"
+#include "mdbf/factor/layer_svd.h"
+
+namespace mdbf::factor {
+
+/// One entry of the per-iteration feed (for convergence plots).
+struct IterationReport {
+    int iteration = 0;      ///< 1-based, counted over all paths
+    int path = 0;           ///< 0-based path being refined
+    double relError = 0.0;  ///< relative error under the objective after this iteration (unrounded)
+    double seconds = 0.0;   ///< since run() started
+};
+
+/// Everything that shapes a factorization. validate() checks what can be checked without the layer.
+struct FactorizerOptions {
+    Method method = Method::Mdbf;
+    int l = 1;                        ///< envelope rank; must be 1 for dbf
+    int paths = 1;                    ///< P additive paths
+    Bpw bpw;                          ///< bit budget (1 bpw by default); ignored when k > 0
+    std::int64_t k = 0;               ///< explicit middle dimension overriding the budget (0 = from bpw)
+    int outerIterations = 260;        ///< T per path; 0 gives the closed form alone
+    int innerIterations = 3;          ///< ADMM steps per half-step
+    std::uint64_t seed = 0;           ///< seeds the power iterations; same seed + threads ⇒ same result
+    double reg = 0.03;                ///< λ = reg · mean(diag CᵀC)
+    int powerIterations = 5;          ///< block power iterations in each projection Π_l
+    int oversample = 4;               ///< extra block columns in each projection
+    Objective objective = Objective::Plain;
+    VectorF channelWeights;           ///< DiagonalWeighted: d_j = mean(x_j²), m entries, finite, ≥ 0
+    double damping = 1e-3;            ///< ε of d_j + ε·mean(d)
+    double convergenceTolerance = 1e-3;  ///< Converged when the last 5 error changes are below tol·error
+    std::function<void(const IterationReport&)> onIteration;  ///< optional; called on the worker thread
+
+    /// Empty when valid, otherwise a one-line description of the first problem (shape-independent).
+    std::string validate() const;
+};
+
+/// Runs factorizations with fixed options. Stateless apart from the options; run() may be called
+/// concurrently from several threads.
+class Factorizer {
+public:
+    /// Throws InvalidArgument when options.validate() reports a problem.
+    explicit Factorizer(FactorizerOptions options);
+
+    const FactorizerOptions& options() const { return m_options; }
+
+    /// The bit accounting for an n×m layer under these options (explicit k or bpw). Throws
+    /// InvalidArgument when the budget leaves k < max(1, l) or k is out of range.
+    BitBudget budget(std::int64_t n, std::int64_t m) const;
+
+    /// The matrix the SVD and the refinement work on: W for Plain, W·D^{1/2} (damped) for
+    /// DiagonalWeighted. Throws InvalidArgument for non-finite W or unusable channel weights.
+    RowMatrixF target(const RowMatrixF& W) const;
+
+    /// Factorizes W (n×m, HF layout), computing the SVD of target(W) first (not interruptible; a stop
+    /// requested before it starts throws Cancelled, one during it is honoured right after).
+    /// Throws InvalidArgument for non-finite W, an infeasible budget or mismatched channel weights.
+    /// Everything else is reported in the result's termination.
+    FactorResult run(const RowMatrixF& W, const RunContext& ctx = {}) const;
+
+    /// Same with a precomputed SVD, which must be LayerSvd::compute(target(W)) (checked through its
+    /// shape and Frobenius norm; InvalidArgument otherwise). With outerIterations = 0 this is the
+    /// instant closed-form view. A stop request returns promptly with the best result so far.
+    FactorResult run(const RowMatrixF& W, const LayerSvd& targetSvd, const RunContext& ctx = {}) const;
+
+private:
+    FactorResult runWithSvd(const RowMatrixF& W, const RowMatrixF& target, const LayerSvd& svd,
+                            const RunContext& ctx, double startSeconds, double svdSeconds) const;
+
+    FactorizerOptions m_options;
+};
+
+/// Relative error of a reconstruction under an objective: ‖(W − Ŵ)D^{1/2}‖_F / ‖W D^{1/2}‖_F with
+/// D = I for Plain and the damped channel weights of `options` otherwise; 0 when both are 0 and
+/// +infinity when only W D^{1/2} is. Throws InvalidArgument on a shape mismatch.
+double relativeError(const RowMatrixF& W, const RowMatrixF& approx, const FactorizerOptions& options);
+
+}  // namespace mdbf::factor

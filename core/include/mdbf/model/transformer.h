@@ -1,0 +1,69 @@
+#pragma once
+// Float32 CPU inference of LLaMA / Qwen2 / Qwen3 / Mistral decoders (DESIGN.md §4). A whole window
+// is processed at once (prefill), multi-threaded. Every projection goes through model::Linear so a
+// layer can be replaced (e.g. by a factorized one) without touching this code.
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mdbf/base/matrix.h"
+#include "mdbf/base/run_context.h"
+#include "mdbf/io/model_config.h"
+#include "mdbf/model/linear.h"
+
+namespace mdbf::io {
+class Checkpoint;
+}
+
+namespace mdbf::model {
+
+/// A decoder-only transformer held in memory in float32.
+/// forward() is const and may run concurrently with other forward() calls; replaceLinear() must not.
+class Transformer {
+public:
+    /// Loads config.json and the safetensors weights of a Hugging Face model directory.
+    /// Reports progress in tensors ("loading"); polls ctx.stop between tensors (throws Cancelled).
+    /// Throws IoError / FormatError naming the file (and tensor) for missing or malformed input,
+    /// including a tensor whose shape disagrees with the config.
+    static Transformer load(const std::filesystem::path& modelDir, const RunContext& ctx = {});
+
+    /// Same, from an already opened checkpoint and parsed config.
+    static Transformer fromCheckpoint(const io::ModelConfig& config, const io::Checkpoint& checkpoint,
+                                      const RunContext& ctx = {});
+
+    Transformer(Transformer&&) noexcept;
+    Transformer& operator=(Transformer&&) noexcept;
+    ~Transformer();
+
+    const io::ModelConfig& config() const { return m_config; }
+
+    /// Logits (T×vocab) for a window of T token ids at positions 0..T−1 (causal attention).
+    /// Throws InvalidArgument for an empty window or an id outside the vocabulary.
+    RowMatrixF forward(std::span<const std::int32_t> ids, int threads) const;
+
+    /// Names of every projection ("model.layers.0.self_attn.q_proj", ..., "lm_head"), in model order.
+    std::vector<std::string> linearNames() const;
+
+    /// The layer of that name (with or without ".weight"). Throws InvalidArgument if unknown.
+    const Linear& linear(std::string_view name) const;
+
+    /// Replaces a projection; `layer` must have the same shape. Throws InvalidArgument otherwise.
+    void replaceLinear(std::string_view name, std::shared_ptr<const Linear> layer);
+
+private:
+    struct Block;
+    Transformer();
+
+    io::ModelConfig m_config;
+    RowMatrixF m_embedding;  ///< vocab × hidden
+    VectorF m_finalNorm;
+    std::vector<Block> m_blocks;
+    std::shared_ptr<const Linear> m_lmHead;
+};
+
+}  // namespace mdbf::model

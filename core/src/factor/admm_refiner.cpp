@@ -1,0 +1,379 @@
+#include "mdbf/factor/admm_refiner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include <Eigen/Cholesky>
+
+#include "factor/factor_detail.h"
+#include "mdbf/base/error.h"
+#include "mdbf/base/parallel.h"
+
+namespace mdbf::factor {
+
+namespace {
+
+constexpr double kNormEpsilon = 1e-12;      // added to factor norms before normalising (zero rows)
+constexpr Eigen::Index kProductChunk = 512;  // columns of Y per block of the CᵀY products
+constexpr Eigen::Index kGramChunk = 256;     // rows of the Gram matrix per block
+constexpr Eigen::Index kSolveChunk = 256;    // right-hand sides per triangular-solve task
+// Below this relative error the cheap error formula (‖Y‖² − 2⟨CᵀY, Z⟩ + ⟨CᵀC, ZZᵀ⟩) loses too many
+// digits to cancellation, so the residual is formed explicitly.
+constexpr double kExactErrorBelow = 0.03;
+
+enum class Status { Ok, Stopped, Failed };
+
+// One side of the alternation: Z = Fᵀ (k×n) or G (k×m).
+struct Side {
+    MatrixF z;      // last committed iterate
+    MatrixF zNew;   // iterate of the outer iteration in progress
+    MatrixF gamma;  // scaled dual Γ, kept across outer iterations
+    MatrixF cty;    // CᵀY of the current half-step
+    MatrixF work;   // least-squares iterate L, then |L + Γ| during a projection
+};
+
+double rhoSchedule(int t, int outer)
+{
+    const double x = std::min(1.0, static_cast<double>(t) / std::max(1, outer - 3));
+    return 0.03 + 0.97 * x * x * x;
+}
+
+class Engine {
+public:
+    Engine(const AdmmOptions& options, const RunContext& ctx, int threads)
+        : m_options(options), m_ctx(ctx), m_threads(threads)
+    {
+    }
+
+    bool stopped() const { return m_ctx.stopRequested(); }
+
+    // K = Z Zᵀ (k×k), computing the lower triangle in row blocks and mirroring it.
+    bool gram(const MatrixF& z, MatrixF& k) const
+    {
+        const Eigen::Index n = z.rows();
+        k.resize(n, n);
+        for (Eigen::Index r0 = 0; r0 < n; r0 += kGramChunk) {
+            if (stopped()) return false;
+            const Eigen::Index c = std::min(kGramChunk, n - r0);
+            k.block(r0, r0, n - r0, c).noalias() = z.middleRows(r0, n - r0) * z.middleRows(r0, c).transpose();
+        }
+        for (Eigen::Index j = 1; j < n; ++j)
+            for (Eigen::Index i = 0; i < j; ++i) k(i, j) = k(j, i);
+        return true;
+    }
+
+    // out = diag(scale) · (zOther · op), in column blocks of op.
+    template <typename Op>
+    bool product(const MatrixF& zOther, const Op& op, const VectorF& scale, MatrixF& out) const
+    {
+        const Eigen::Index q = op.cols();
+        out.resize(zOther.rows(), q);
+        for (Eigen::Index c0 = 0; c0 < q; c0 += kProductChunk) {
+            if (stopped()) return false;
+            const Eigen::Index c = std::min(kProductChunk, q - c0);
+            auto block = out.middleCols(c0, c);
+            block.noalias() = zOther * op.middleCols(c0, c);
+            block = scale.asDiagonal() * block;
+        }
+        return true;
+    }
+
+    // X ← (L Lᵀ)⁻¹ X, right-hand sides split into column blocks solved on all threads. Each column
+    // is solved on its own, so the result does not depend on the schedule.
+    bool solve(const Eigen::LLT<MatrixF>& llt, MatrixF& x) const
+    {
+        const Eigen::Index q = x.cols();
+        const int tasks = static_cast<int>((q + kSolveChunk - 1) / kSolveChunk);
+        const auto& lower = llt.matrixL();
+        const auto& upper = llt.matrixU();
+#pragma omp parallel for num_threads(m_threads) schedule(dynamic, 1)
+        for (int t = 0; t < tasks; ++t) {
+            if (m_ctx.stopRequested()) continue;
+            const Eigen::Index c0 = static_cast<Eigen::Index>(t) * kSolveChunk;
+            auto block = x.middleCols(c0, std::min(kSolveChunk, q - c0));
+            lower.solveInPlace(block);
+            upper.solveInPlace(block);
+        }
+        return !stopped();
+    }
+
+    // One projection step on side s with L in s.work:
+    //     M = L + Γ;  Z = Π_l(M);  Γ = M − Z  (= Γ + L − Z)
+    // and, when `cty` is given, the next right-hand side L = CᵀY + ρ (Z − Γ) in the same pass.
+    void project(Side& s, const MatrixF* cty, float rho, std::uint64_t seed) const
+    {
+        const Eigen::Index k = s.work.rows();
+        const Eigen::Index q = s.work.cols();
+        parallelChunks(q, m_threads, [&](std::int64_t b, std::int64_t e) {
+            for (std::int64_t j = b; j < e; ++j) {
+                float* g = s.gamma.col(j).data();
+                float* w = s.work.col(j).data();
+                for (Eigen::Index i = 0; i < k; ++i) {
+                    const float v = g[i] + w[i];
+                    g[i] = v;
+                    w[i] = std::abs(v);
+                }
+            }
+        });
+        if (m_options.l >= std::min(k, q)) {
+            // The rank constraint is void: Π_l is the identity, so Z = M and Γ = 0.
+            std::swap(s.zNew, s.gamma);
+            s.gamma.setZero(k, q);
+            if (cty) s.work = *cty + rho * s.zNew;
+            return;
+        }
+        MatrixF u, v;
+        VectorF sigma;
+        RankApproxOptions opts{m_options.powerIterations, m_options.oversample, seed};
+        detail::blockPower(s.work, m_options.l, opts, u, sigma, v);
+        u = u * sigma.asDiagonal();
+        s.zNew.resize(k, q);
+        parallelChunks(q, m_threads, [&](std::int64_t b, std::int64_t e) {
+            VectorF amp(k);
+            for (std::int64_t j = b; j < e; ++j) {
+                amp.noalias() = u * v.row(j).transpose();
+                float* z = s.zNew.col(j).data();
+                float* g = s.gamma.col(j).data();
+                const float* a = amp.data();
+                if (cty) {
+                    const float* c = cty->col(j).data();
+                    float* w = s.work.col(j).data();
+                    for (Eigen::Index i = 0; i < k; ++i) {
+                        const float mv = g[i];
+                        const float zz = mv < 0.0f ? -a[i] : a[i];
+                        const float gg = mv - zz;
+                        z[i] = zz;
+                        g[i] = gg;
+                        w[i] = c[i] + rho * (zz - gg);
+                    }
+                } else {
+                    for (Eigen::Index i = 0; i < k; ++i) {
+                        const float mv = g[i];
+                        const float zz = mv < 0.0f ? -a[i] : a[i];
+                        z[i] = zz;
+                        g[i] = mv - zz;
+                    }
+                }
+            }
+        });
+    }
+
+    // One half-step: the ADMM inner loop for the free factor of side s, given CᵀC (k×k, without
+    // λ) and s.cty. Leaves the new iterate in s.zNew.
+    Status halfStep(const MatrixF& ctc, Side& s, double rhoT, std::uint64_t seedBase, std::string& failure) const
+    {
+        const Eigen::Index k = ctc.rows();
+        const double lambda = m_options.reg * static_cast<double>(ctc.diagonal().mean());
+        MatrixF lhs = ctc;
+        lhs.diagonal().array() += static_cast<float>(lambda + rhoT);
+        Eigen::LLT<MatrixF> lltStart(lhs);
+        if (lltStart.info() != Eigen::Success) {
+            failure = "Cholesky factorization of the " + std::to_string(k) + "x" + std::to_string(k) +
+                      " normal matrix failed";
+            return Status::Failed;
+        }
+        Eigen::LLT<MatrixF> lltOne;
+        const bool sameRho = rhoT == 1.0;
+        if (m_options.innerIterations > 1 && !sameRho) {
+            lhs = ctc;
+            lhs.diagonal().array() += static_cast<float>(lambda + 1.0);
+            lltOne.compute(lhs);
+            if (lltOne.info() != Eigen::Success) {
+                failure = "Cholesky factorization of the " + std::to_string(k) + "x" + std::to_string(k) +
+                          " normal matrix failed";
+                return Status::Failed;
+            }
+        }
+        const Eigen::LLT<MatrixF>& llt1 = sameRho ? lltStart : lltOne;
+
+        const Eigen::Index q = s.cty.cols();
+        s.work.resize(k, q);
+        const float rt = static_cast<float>(rhoT);
+        parallelChunks(q, m_threads, [&](std::int64_t b, std::int64_t e) {
+            for (std::int64_t j = b; j < e; ++j) s.work.col(j) = s.cty.col(j) + rt * (s.z.col(j) - s.gamma.col(j));
+        });
+        if (!solve(lltStart, s.work)) return Status::Stopped;
+        for (int step = 1; step < m_options.innerIterations; ++step) {
+            project(s, &s.cty, 1.0f, detail::mixSeed(seedBase, static_cast<std::uint64_t>(step)));
+            if (!solve(llt1, s.work)) return Status::Stopped;
+        }
+        project(s, nullptr, 0.0f, detail::mixSeed(seedBase, static_cast<std::uint64_t>(m_options.innerIterations)));
+        return stopped() ? Status::Stopped : Status::Ok;
+    }
+
+    // Σ a_ij b_ij in double with a fixed summation order.
+    double dot(const MatrixF& a, const MatrixF& b) const
+    {
+        const Eigen::Index q = a.cols();
+        std::vector<double> partial(static_cast<std::size_t>(q), 0.0);
+        parallelChunks(q, m_threads, [&](std::int64_t b0, std::int64_t e) {
+            for (std::int64_t j = b0; j < e; ++j)
+                partial[static_cast<std::size_t>(j)] = a.col(j).cast<double>().dot(b.col(j).cast<double>());
+        });
+        double sum = 0.0;
+        for (double p : partial) sum += p;
+        return sum;
+    }
+
+    double squaredNorm(const Eigen::Ref<const RowMatrixF>& y) const
+    {
+        std::vector<double> partial(static_cast<std::size_t>(y.rows()), 0.0);
+        parallelChunks(y.rows(), m_threads, [&](std::int64_t b, std::int64_t e) {
+            for (std::int64_t i = b; i < e; ++i)
+                partial[static_cast<std::size_t>(i)] = y.row(i).cast<double>().squaredNorm();
+        });
+        double sum = 0.0;
+        for (double p : partial) sum += p;
+        return sum;
+    }
+
+    // ‖Y − F G‖² with F = zfᵀ diag(cinv), formed block by block.
+    bool exactError(const Eigen::Ref<const RowMatrixF>& y, const MatrixF& zf, const VectorF& cinv, const MatrixF& g,
+                    double& e2) const
+    {
+        const MatrixF f = zf.transpose() * cinv.asDiagonal();
+        e2 = 0.0;
+        for (Eigen::Index c0 = 0; c0 < y.cols(); c0 += kProductChunk) {
+            if (stopped()) return false;
+            const Eigen::Index c = std::min(kProductChunk, y.cols() - c0);
+            MatrixF residual = y.middleCols(c0, c);
+            residual.noalias() -= f * g.middleCols(c0, c);
+            e2 += residual.cast<double>().squaredNorm();
+        }
+        return true;
+    }
+
+private:
+    const AdmmOptions& m_options;
+    const RunContext& m_ctx;
+    int m_threads;
+};
+
+VectorF inverseNorms(const MatrixF& gramMatrix)
+{
+    VectorF out(gramMatrix.rows());
+    for (Eigen::Index i = 0; i < out.size(); ++i)
+        out[i] = static_cast<float>(1.0 / (std::sqrt(std::max(0.0, static_cast<double>(gramMatrix(i, i)))) + kNormEpsilon));
+    return out;
+}
+
+}  // namespace
+
+std::string AdmmOptions::validate() const
+{
+    if (l < 1) return "envelope rank l = " + std::to_string(l) + " must be at least 1";
+    if (outerIterations < 0) return "outer iterations = " + std::to_string(outerIterations) + " must be ≥ 0";
+    if (innerIterations < 1) return "inner iterations = " + std::to_string(innerIterations) + " must be ≥ 1";
+    if (!(reg >= 0.0) || !std::isfinite(reg)) return "regularization " + std::to_string(reg) + " must be finite and ≥ 0";
+    if (powerIterations < 1) return "power iterations = " + std::to_string(powerIterations) + " must be ≥ 1";
+    if (oversample < 0) return "oversampling = " + std::to_string(oversample) + " must be ≥ 0";
+    return {};
+}
+
+AdmmRefiner::AdmmRefiner(AdmmOptions options) : m_options(options)
+{
+    if (std::string why = m_options.validate(); !why.empty()) throw InvalidArgument("ADMM options: " + why);
+}
+
+AdmmOutcome AdmmRefiner::refine(const Eigen::Ref<const RowMatrixF>& Y, const MatrixF& F0, const MatrixF& G0,
+                                double errorScale, const RunContext& ctx, const IterationCallback& onIteration) const
+{
+    const Eigen::Index n = Y.rows();
+    const Eigen::Index m = Y.cols();
+    const Eigen::Index k = F0.cols();
+    if (F0.rows() != n || G0.rows() != k || G0.cols() != m || k < 1)
+        throw InvalidArgument("ADMM refinement: target " + std::to_string(n) + "x" + std::to_string(m) + ", F " +
+                              std::to_string(F0.rows()) + "x" + std::to_string(k) + ", G " + std::to_string(G0.rows()) +
+                              "x" + std::to_string(G0.cols()) + " do not fit");
+    if (!(errorScale > 0.0) || !std::isfinite(errorScale))
+        throw InvalidArgument("ADMM refinement: error scale must be finite and positive");
+
+    AdmmOutcome out;
+    out.F = F0;
+    out.G = G0;
+    const int outer = m_options.outerIterations;
+    if (outer == 0) return out;
+
+    const int threads = ctx.threadCount();
+    detail::ThreadScope threadScope(threads);
+    const Engine engine(m_options, ctx, threads);
+
+    Side f, g;
+    f.z = F0.transpose();
+    f.gamma = MatrixF::Zero(k, n);
+    g.z = G0;
+    g.gamma = MatrixF::Zero(k, m);
+    MatrixF kg, kf, kgNew, ctcF, ctcG;
+    VectorF committedInverseNorms;
+    const double yy = engine.squaredNorm(Y);
+    const double scale2 = errorScale * errorScale;
+
+    Status status = engine.gram(g.z, kg) ? Status::Ok : Status::Stopped;
+    for (int t = 0; t < outer && status == Status::Ok; ++t) {
+        const double rhoT = rhoSchedule(t, outer);
+
+        // F-step: C = Gᵀ with unit-norm rows of G, Z = Fᵀ.
+        const VectorF rinv = inverseNorms(kg);
+        ctcF = rinv.asDiagonal() * kg * rinv.asDiagonal();
+        if (!engine.product(g.z, Y.transpose(), rinv, f.cty)) {
+            status = Status::Stopped;
+            break;
+        }
+        status = engine.halfStep(ctcF, f, rhoT, detail::mixSeed(m_options.seed, static_cast<std::uint64_t>(t), 0),
+                                 out.message);
+        if (status != Status::Ok) break;
+
+        // G-step: C = F with unit-norm columns, Z = G.
+        if (!engine.gram(f.zNew, kf)) {
+            status = Status::Stopped;
+            break;
+        }
+        const VectorF cinv = inverseNorms(kf);
+        ctcG = cinv.asDiagonal() * kf * cinv.asDiagonal();
+        if (!engine.product(f.zNew, Y, cinv, g.cty)) {
+            status = Status::Stopped;
+            break;
+        }
+        status = engine.halfStep(ctcG, g, rhoT, detail::mixSeed(m_options.seed, static_cast<std::uint64_t>(t), 1),
+                                 out.message);
+        if (status != Status::Ok) break;
+
+        // ‖Y − F G‖² = ‖Y‖² − 2⟨FᵀY, G⟩ + ⟨FᵀF, G Gᵀ⟩, all pieces at hand (G Gᵀ is the next F-step's).
+        if (!engine.gram(g.zNew, kgNew)) {
+            status = Status::Stopped;
+            break;
+        }
+        double e2 = yy - 2.0 * engine.dot(g.cty, g.zNew) + engine.dot(ctcG, kgNew);
+        if (!std::isfinite(e2)) {
+            status = Status::Failed;
+            out.message = "non-finite values appeared in outer iteration " + std::to_string(t + 1);
+            break;
+        }
+        if (e2 < kExactErrorBelow * kExactErrorBelow * scale2 && !engine.exactError(Y, f.zNew, cinv, g.zNew, e2)) {
+            status = Status::Stopped;
+            break;
+        }
+        std::swap(f.z, f.zNew);
+        std::swap(g.z, g.zNew);
+        std::swap(kg, kgNew);
+        committedInverseNorms = cinv;
+        const double rel = std::sqrt(std::max(0.0, e2) / scale2);
+        out.history.push_back(rel);
+        out.iterations = t + 1;
+        if (onIteration) onIteration(t + 1, rel);
+        ctx.report("refine", t + 1, outer);
+    }
+    if (status == Status::Stopped) out.cancelled = true;
+    if (status == Status::Failed) {
+        out.failed = true;
+        if (out.message.empty()) out.message = "refinement failed";
+    }
+    if (out.iterations > 0) {
+        out.F = f.z.transpose() * committedInverseNorms.asDiagonal();
+        out.G = std::move(g.z);
+    }
+    return out;
+}
+
+}  // namespace mdbf::factor

@@ -1,0 +1,67 @@
+#include "mdbf/factor/closed_form_init.h"
+
+#include <string>
+
+#include "factor/factor_detail.h"
+#include "mdbf/base/error.h"
+#include "mdbf/factor/path_products.h"
+
+namespace mdbf::factor {
+
+kernels::FactorPath closedFormPath(const MatrixF& uPrime, const MatrixF& vPrime, int l)
+{
+    if (l < 1) throw InvalidArgument("envelope rank l = " + std::to_string(l) + " must be at least 1");
+    if (uPrime.cols() != vPrime.cols() || uPrime.cols() < 1 || uPrime.rows() < 1 || vPrime.rows() < 1)
+        throw InvalidArgument("closed form: U' is " + std::to_string(uPrime.rows()) + "x" +
+                              std::to_string(uPrime.cols()) + " and V' is " + std::to_string(vPrime.rows()) + "x" +
+                              std::to_string(vPrime.cols()));
+    kernels::FactorPath path;
+    path.sa = kernels::PackedSigns::fromSigns(uPrime);
+    path.sb = kernels::PackedSigns::fromSigns(vPrime.transpose());
+
+    const MatrixF absU = uPrime.cwiseAbs();
+    RankApprox fa = rankApprox(absU, l, kEnvelopeFitOptions);
+    fixEnvelopeSigns(fa.left, fa.right);
+    path.A = std::move(fa.left);
+    path.Qa = std::move(fa.right);
+
+    const MatrixF absV = vPrime.cwiseAbs();
+    RankApprox fb = rankApprox(absV, l, kEnvelopeFitOptions);
+    fixEnvelopeSigns(fb.left, fb.right);
+    path.B = std::move(fb.left);
+    path.Qb = std::move(fb.right);
+    return path;
+}
+
+std::vector<kernels::FactorPath> closedFormInit(const Eigen::Ref<const RowMatrixF>& target, const LayerSvd& targetSvd,
+                                                std::int64_t k, int l, int paths, const RunContext& ctx)
+{
+    const std::int64_t n = target.rows();
+    const std::int64_t m = target.cols();
+    if (targetSvd.rows() != n || targetSvd.cols() != m)
+        throw InvalidArgument("closed form: the SVD is of a " + std::to_string(targetSvd.rows()) + "x" +
+                              std::to_string(targetSvd.cols()) + " matrix, the layer is " + std::to_string(n) + "x" +
+                              std::to_string(m));
+    if (k < 1 || k > targetSvd.rank() || l < 1 || paths < 1)
+        throw InvalidArgument("closed form: invalid k = " + std::to_string(k) + ", l = " + std::to_string(l) +
+                              " or P = " + std::to_string(paths) + " for a " + std::to_string(n) + "x" +
+                              std::to_string(m) + " layer");
+    detail::ThreadScope threads(ctx.threadCount());
+    std::vector<kernels::FactorPath> out;
+    out.reserve(static_cast<std::size_t>(paths));
+    out.push_back(closedFormPath(targetSvd.leftFactor(k), targetSvd.rightFactor(k), l));
+    if (paths > 1) {
+        MatrixF residual = target;
+        for (int p = 1; p < paths; ++p) {
+            residual.noalias() -= denseF(out.back()) * denseG(out.back());
+            const RowMatrixF residualRows = residual;
+            RunContext inner;
+            inner.threads = ctx.threadCount();
+            const LayerSvd svd = LayerSvd::compute(residualRows, inner);
+            out.push_back(closedFormPath(svd.leftFactor(k), svd.rightFactor(k), l));
+        }
+    }
+    return out;
+}
+
+}  // namespace mdbf::factor

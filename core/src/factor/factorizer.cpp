@@ -1,0 +1,391 @@
+#include "mdbf/factor/factorizer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <optional>
+
+#include "factor/factor_detail.h"
+#include "mdbf/base/error.h"
+#include "mdbf/factor/admm_refiner.h"
+#include "mdbf/factor/closed_form_init.h"
+#include "mdbf/factor/low_rank.h"
+#include "mdbf/factor/path_products.h"
+
+namespace mdbf::factor {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secondsSince(Clock::time_point start)
+{
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string fixed4(double v)
+{
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.4f", v);
+    return buf;
+}
+
+void requireFinite(const RowMatrixF& W)
+{
+    for (Eigen::Index i = 0; i < W.rows(); ++i)
+        for (Eigen::Index j = 0; j < W.cols(); ++j)
+            if (!std::isfinite(W(i, j)))
+                throw InvalidArgument("weight matrix has a non-finite value at (" + std::to_string(i) + ", " +
+                                      std::to_string(j) + ")");
+}
+
+// √(d_j + ε·mean(d)) for DiagonalWeighted, empty for Plain.
+std::optional<VectorF> sqrtChannelWeights(const FactorizerOptions& o, std::int64_t m)
+{
+    if (o.objective == Objective::Plain) return std::nullopt;
+    const VectorF& d = o.channelWeights;
+    if (d.size() != m)
+        throw InvalidArgument("diagonal objective: " + std::to_string(d.size()) + " channel weights for a layer with " +
+                              std::to_string(m) + " input channels");
+    double mean = 0.0;
+    for (Eigen::Index j = 0; j < d.size(); ++j) {
+        if (!std::isfinite(d[j]) || d[j] < 0.0f)
+            throw InvalidArgument("diagonal objective: channel weight " + std::to_string(j) +
+                                  " is negative or not finite");
+        mean += d[j];
+    }
+    mean /= static_cast<double>(m);
+    VectorF out(m);
+    for (Eigen::Index j = 0; j < m; ++j) {
+        const double damped = d[j] + o.damping * mean;
+        if (!(damped > 0.0))
+            throw InvalidArgument("diagonal objective: channel " + std::to_string(j) +
+                                  " has zero weight after damping (all-zero weights or damping 0)");
+        out[j] = static_cast<float>(std::sqrt(damped));
+    }
+    return out;
+}
+
+// ‖(W − Ŵ) S‖ / ‖W S‖ with S = diag(scale) (identity when absent), in double.
+double relErr(const RowMatrixF& W, const RowMatrixF& approx, const VectorF* scale)
+{
+    double num = 0.0;
+    double den = 0.0;
+    for (Eigen::Index i = 0; i < W.rows(); ++i) {
+        for (Eigen::Index j = 0; j < W.cols(); ++j) {
+            const double s = scale ? static_cast<double>((*scale)[j]) : 1.0;
+            const double w = static_cast<double>(W(i, j)) * s;
+            const double e = w - static_cast<double>(approx(i, j)) * s;
+            num += e * e;
+            den += w * w;
+        }
+    }
+    if (den == 0.0) return num == 0.0 ? 0.0 : std::numeric_limits<double>::infinity();
+    return std::sqrt(num / den);
+}
+
+double rms(const auto& x)
+{
+    return x.size() == 0 ? 0.0 : std::sqrt(static_cast<double>(x.squaredNorm()) / static_cast<double>(x.size()));
+}
+
+// Splits the scale evenly across the stored envelopes (the product is unchanged) so that FP16
+// rounding sees values of similar magnitude, far from its overflow and subnormal ranges.
+void balanceEnvelopes(kernels::FactorPath& p, Method method)
+{
+    if (method == Method::Dbf) {
+        const double ra = rms(p.A), rc = rms(p.Qa), rb = rms(p.B);
+        if (ra > 0.0 && rc > 0.0 && rb > 0.0) {
+            const double g = std::cbrt(ra * rc * rb);
+            p.A *= static_cast<float>(g / ra);
+            p.Qa *= static_cast<float>(g / rc);
+            p.B *= static_cast<float>(g / rb);
+        }
+        return;
+    }
+    for (Eigen::Index j = 0; j < p.A.cols(); ++j) {
+        const double ra = rms(p.A.col(j)), rq = rms(p.Qa.col(j));
+        if (ra > 0.0 && rq > 0.0) {
+            const double alpha = std::sqrt(rq / ra);
+            p.A.col(j) *= static_cast<float>(alpha);
+            p.Qa.col(j) /= static_cast<float>(alpha);
+        }
+        const double rb = rms(p.B.col(j)), rqb = rms(p.Qb.col(j));
+        if (rb > 0.0 && rqb > 0.0) {
+            const double beta = std::sqrt(rqb / rb);
+            p.B.col(j) *= static_cast<float>(beta);
+            p.Qb.col(j) /= static_cast<float>(beta);
+        }
+    }
+    const double sf = std::sqrt(rms(p.A) * rms(p.Qa));
+    const double sg = std::sqrt(rms(p.B) * rms(p.Qb));
+    if (sf > 0.0 && sg > 0.0) {
+        const float half = static_cast<float>(std::sqrt(sg / sf));
+        p.A *= half;
+        p.Qa *= half;
+        p.B /= half;
+        p.Qb /= half;
+    }
+}
+
+// The deployed form of a float path: objective folded into B, dbf merged, balanced, FP16-rounded.
+kernels::FactorPath deploy(kernels::FactorPath p, Method method, const std::optional<VectorF>& sqrtD)
+{
+    if (sqrtD) p.B = sqrtD->cwiseInverse().asDiagonal() * p.B;
+    if (method == Method::Dbf) {
+        p.Qa = p.Qa.cwiseProduct(p.Qb);
+        p.Qb.setOnes();
+    }
+    balanceEnvelopes(p, method);
+    roundEnvelopesToHalf(p);
+    return p;
+}
+
+bool envelopesFinite(const std::vector<kernels::FactorPath>& paths)
+{
+    for (const auto& p : paths)
+        if (!p.A.allFinite() || !p.Qa.allFinite() || !p.Qb.allFinite() || !p.B.allFinite()) return false;
+    return true;
+}
+
+// Parameters read off refined dense factors (§2.5): signs, then rank-l envelopes of |F| and |G|.
+kernels::FactorPath extractPath(const MatrixF& F, const MatrixF& G, int l)
+{
+    kernels::FactorPath p;
+    p.sa = kernels::PackedSigns::fromSigns(F);
+    p.sb = kernels::PackedSigns::fromSigns(G);
+    const MatrixF absF = F.cwiseAbs();
+    RankApprox fa = rankApprox(absF, l, kEnvelopeFitOptions);
+    fixEnvelopeSigns(fa.left, fa.right);
+    p.A = std::move(fa.left);
+    p.Qa = std::move(fa.right);
+    const MatrixF absGt = G.cwiseAbs().transpose();
+    RankApprox fb = rankApprox(absGt, l, kEnvelopeFitOptions);
+    fixEnvelopeSigns(fb.left, fb.right);
+    p.B = std::move(fb.left);
+    p.Qb = std::move(fb.right);
+    return p;
+}
+
+bool settled(const std::vector<double>& h, double tolerance)
+{
+    if (h.size() < 2) return false;
+    const std::size_t window = std::min<std::size_t>(5, h.size() - 1);
+    double worst = 0.0;
+    for (std::size_t i = h.size() - window; i < h.size(); ++i) worst = std::max(worst, std::abs(h[i] - h[i - 1]));
+    return worst <= tolerance * h.back();
+}
+
+}  // namespace
+
+std::string FactorizerOptions::validate() const
+{
+    if (l < 1) return "envelope rank l = " + std::to_string(l) + " must be at least 1";
+    if (method == Method::Dbf && l != 1) return "method dbf has envelope rank 1 (got l = " + std::to_string(l) + ")";
+    if (paths < 1) return "path count P = " + std::to_string(paths) + " must be at least 1";
+    if (k < 0) return "middle dimension k = " + std::to_string(k) + " must be ≥ 0 (0 = from the bit budget)";
+    if (!(damping >= 0.0) || !std::isfinite(damping)) return "damping must be finite and ≥ 0";
+    if (!(convergenceTolerance >= 0.0)) return "convergence tolerance must be ≥ 0";
+    AdmmOptions admm;
+    admm.l = l;
+    admm.outerIterations = outerIterations;
+    admm.innerIterations = innerIterations;
+    admm.reg = reg;
+    admm.powerIterations = powerIterations;
+    admm.oversample = oversample;
+    return admm.validate();
+}
+
+Factorizer::Factorizer(FactorizerOptions options) : m_options(std::move(options))
+{
+    if (std::string why = m_options.validate(); !why.empty()) throw InvalidArgument("factorization options: " + why);
+}
+
+BitBudget Factorizer::budget(std::int64_t n, std::int64_t m) const
+{
+    const int l = m_options.method == Method::Dbf ? 1 : m_options.l;
+    if (m_options.k > 0) return bitBudgetForK(n, m, m_options.k, m_options.method, l, m_options.paths);
+    return computeBitBudget(n, m, m_options.bpw, m_options.method, l, m_options.paths);
+}
+
+RowMatrixF Factorizer::target(const RowMatrixF& W) const
+{
+    if (W.rows() < 1 || W.cols() < 1)
+        throw InvalidArgument("cannot factorize an empty " + std::to_string(W.rows()) + "x" + std::to_string(W.cols()) +
+                              " matrix");
+    requireFinite(W);
+    const auto sqrtD = sqrtChannelWeights(m_options, W.cols());
+    if (!sqrtD) return W;
+    return W * sqrtD->asDiagonal();
+}
+
+FactorResult Factorizer::run(const RowMatrixF& W, const RunContext& ctx) const
+{
+    const auto start = Clock::now();
+    budget(W.rows(), W.cols());  // refuse an infeasible budget before the expensive SVD
+    const RowMatrixF Y = target(W);
+    const LayerSvd svd = LayerSvd::compute(Y, ctx);
+    return runWithSvd(W, Y, svd, ctx, secondsSince(start) - svd.seconds(), svd.seconds());
+}
+
+FactorResult Factorizer::run(const RowMatrixF& W, const LayerSvd& targetSvd, const RunContext& ctx) const
+{
+    const auto start = Clock::now();
+    const RowMatrixF Y = target(W);
+    if (targetSvd.rows() != Y.rows() || targetSvd.cols() != Y.cols())
+        throw InvalidArgument("the SVD given is of a " + std::to_string(targetSvd.rows()) + "x" +
+                              std::to_string(targetSvd.cols()) + " matrix, the layer is " + std::to_string(Y.rows()) +
+                              "x" + std::to_string(Y.cols()));
+    const double norm = std::sqrt(Y.cast<double>().squaredNorm());
+    if (std::abs(norm - targetSvd.frobeniusNorm()) > 1e-3 * std::max(norm, targetSvd.frobeniusNorm()) + 1e-30)
+        throw InvalidArgument("the SVD given does not belong to this layer and objective (Frobenius norm " +
+                              std::to_string(targetSvd.frobeniusNorm()) + " vs " + std::to_string(norm) + ")");
+    return runWithSvd(W, Y, targetSvd, ctx, secondsSince(start), 0.0);
+}
+
+FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, const LayerSvd& svd,
+                                    const RunContext& ctx, double startSeconds, double svdSeconds) const
+{
+    const auto start = Clock::now();
+    auto elapsed = [&] { return startSeconds + svdSeconds + secondsSince(start); };
+    const FactorizerOptions& o = m_options;
+    const BitBudget b = budget(W.rows(), W.cols());
+    const int l = o.method == Method::Dbf ? 1 : o.l;
+    const auto sqrtD = sqrtChannelWeights(o, W.cols());
+    const VectorF* scale = sqrtD ? &*sqrtD : nullptr;
+    detail::ThreadScope threadScope(ctx.threadCount());
+
+    FactorResult r;
+    r.n = W.rows();
+    r.m = W.cols();
+    r.k = b.k;
+    r.l = l;
+    r.pathCount = o.paths;
+    r.method = o.method;
+    r.objective = o.objective;
+    r.bpw = b.bpw;
+    r.clamped = b.clamped;
+    r.unclampedK = b.unclampedK;
+    r.svdSeconds = svdSeconds;
+
+    // Closed form (§2.4), deployed as it would be shipped.
+    const std::vector<kernels::FactorPath> start0 = closedFormInit(Y, svd, b.k, l, o.paths, ctx);
+    std::vector<kernels::FactorPath> initial;
+    for (const auto& p : start0) initial.push_back(deploy(p, o.method, sqrtD));
+    const RowMatrixF initialW = reconstruct(initial);
+    r.initialError = relErr(W, initialW, scale);
+    const double normY = std::sqrt(Y.cast<double>().squaredNorm());
+
+    auto finish = [&](std::vector<kernels::FactorPath> paths, double error, const RowMatrixF& approx) {
+        r.paths = std::move(paths);
+        r.finalError = error;
+        r.finalPlainError = scale ? relErr(W, approx, nullptr) : error;
+        r.seconds = elapsed();
+        return std::move(r);
+    };
+
+    if (normY == 0.0) {
+        r.termination = Termination::Converged;
+        r.message = "all-zero weights: the factorization is exactly zero";
+        return finish(initial, r.initialError, initialW);
+    }
+    if (o.outerIterations == 0) {
+        r.termination = Termination::IterationLimit;
+        r.message = "closed form only (0 iterations): " + r.errorLabel() + " " + fixed4(r.initialError);
+        return finish(initial, r.initialError, initialW);
+    }
+    if (ctx.stopRequested()) {
+        r.termination = Termination::Cancelled;
+        r.message = "cancelled before refinement; returning the closed form";
+        return finish(initial, r.initialError, initialW);
+    }
+
+    // ADMM refinement (§2.5), one path at a time against the residual of the others.
+    AdmmOptions admm;
+    admm.l = l;
+    admm.outerIterations = o.outerIterations;
+    admm.innerIterations = o.innerIterations;
+    admm.reg = o.reg;
+    admm.powerIterations = o.powerIterations;
+    admm.oversample = o.oversample;
+    std::vector<MatrixF> Fs, Gs;
+    for (const auto& p : start0) {
+        Fs.push_back(denseF(p));
+        Gs.push_back(denseG(p));
+    }
+    std::vector<bool> refined(start0.size(), false);
+    bool cancelled = false;
+    bool failed = false;
+    std::string failure;
+    const int total = o.paths * o.outerIterations;
+    for (int p = 0; p < o.paths && !cancelled && !failed; ++p) {
+        RowMatrixF residual = Y;
+        for (int q = 0; q < o.paths; ++q)
+            if (q != p) residual.noalias() -= Fs[static_cast<std::size_t>(q)] * Gs[static_cast<std::size_t>(q)];
+        admm.seed = detail::mixSeed(o.seed, static_cast<std::uint64_t>(p), 0x51);
+        const AdmmRefiner refiner(admm);
+        const int offset = r.iterations;
+        RunContext pathCtx = ctx;
+        pathCtx.progress = [&ctx, offset, total](const Progress& pr) { ctx.report("refine", offset + pr.done, total); };
+        auto callback = [&](int it, double rel) {
+            if (o.onIteration) o.onIteration(IterationReport{offset + it, p, rel, elapsed()});
+        };
+        AdmmOutcome out = refiner.refine(residual, Fs[static_cast<std::size_t>(p)], Gs[static_cast<std::size_t>(p)],
+                                         normY, pathCtx, callback);
+        r.errorHistory.insert(r.errorHistory.end(), out.history.begin(), out.history.end());
+        r.iterations += out.iterations;
+        if (out.iterations > 0) {
+            Fs[static_cast<std::size_t>(p)] = std::move(out.F);
+            Gs[static_cast<std::size_t>(p)] = std::move(out.G);
+            refined[static_cast<std::size_t>(p)] = true;
+        }
+        cancelled = out.cancelled;
+        failed = out.failed;
+        failure = out.message;
+    }
+
+    std::vector<kernels::FactorPath> finalPaths;
+    for (std::size_t p = 0; p < start0.size(); ++p) {
+        const kernels::FactorPath raw = refined[p] ? extractPath(Fs[p], Gs[p], l) : start0[p];
+        finalPaths.push_back(deploy(raw, o.method, sqrtD));
+    }
+    const bool usable = envelopesFinite(finalPaths);
+    const RowMatrixF finalW = usable ? reconstruct(finalPaths) : initialW;
+    const double finalError = usable ? relErr(W, finalW, scale) : std::numeric_limits<double>::infinity();
+
+    const std::string summary = std::to_string(r.iterations) + " of " + std::to_string(total) + " iterations, " +
+                                r.errorLabel() + " " + fixed4(r.initialError) + " -> ";
+    if (cancelled) {
+        r.termination = Termination::Cancelled;
+        r.message = "cancelled after " + summary;
+    } else if (failed) {
+        r.termination = Termination::Failed;
+        r.message = failure + "; " + summary;
+    } else if (!usable) {
+        r.termination = Termination::Failed;
+        r.message = "envelope values exceed the FP16 range; " + summary;
+    } else {
+        r.termination = settled(r.errorHistory, o.convergenceTolerance) ? Termination::Converged
+                                                                         : Termination::IterationLimit;
+        r.message = summary;
+    }
+    if (!(finalError <= r.initialError)) {
+        r.message += fixed4(r.initialError) + " (kept the closed form: refinement ended at " + fixed4(finalError) + ")";
+        return finish(initial, r.initialError, initialW);
+    }
+    r.message += fixed4(finalError);
+    return finish(std::move(finalPaths), finalError, finalW);
+}
+
+double relativeError(const RowMatrixF& W, const RowMatrixF& approx, const FactorizerOptions& options)
+{
+    if (W.rows() != approx.rows() || W.cols() != approx.cols())
+        throw InvalidArgument("relative error: shapes " + std::to_string(W.rows()) + "x" + std::to_string(W.cols()) +
+                              " and " + std::to_string(approx.rows()) + "x" + std::to_string(approx.cols()) + " differ");
+    const auto sqrtD = sqrtChannelWeights(options, W.cols());
+    return relErr(W, approx, sqrtD ? &*sqrtD : nullptr);
+}
+
+}  // namespace mdbf::factor

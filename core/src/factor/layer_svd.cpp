@@ -1,0 +1,90 @@
+#include "mdbf/factor/layer_svd.h"
+
+#include <chrono>
+#include <cmath>
+#include <string>
+
+#include <Eigen/SVD>
+
+#include "factor/factor_detail.h"
+#include "mdbf/base/error.h"
+
+namespace mdbf::factor {
+
+namespace {
+
+void requireFinite(const Eigen::Ref<const RowMatrixF>& W)
+{
+    for (Eigen::Index i = 0; i < W.rows(); ++i) {
+        for (Eigen::Index j = 0; j < W.cols(); ++j) {
+            if (!std::isfinite(W(i, j)))
+                throw InvalidArgument("weight matrix has a non-finite value at (" + std::to_string(i) + ", " +
+                                      std::to_string(j) + ")");
+        }
+    }
+}
+
+}  // namespace
+
+LayerSvd LayerSvd::compute(const Eigen::Ref<const RowMatrixF>& W, const RunContext& ctx)
+{
+    if (W.rows() < 1 || W.cols() < 1)
+        throw InvalidArgument("cannot decompose an empty " + std::to_string(W.rows()) + "x" +
+                              std::to_string(W.cols()) + " matrix");
+    requireFinite(W);
+    ctx.throwIfStopped();
+    const auto start = std::chrono::steady_clock::now();
+    detail::ThreadScope threads(ctx.threadCount());
+
+    LayerSvd out;
+    const MatrixF wc = W;  // BDCSVD works on a column-major copy anyway
+    if (wc.squaredNorm() == 0.0f) {
+        // Eigen returns arbitrary (but valid) vectors for a zero matrix; identity-like bases are the
+        // deterministic choice.
+        const Eigen::Index r = std::min(wc.rows(), wc.cols());
+        out.m_u = MatrixF::Identity(wc.rows(), r);
+        out.m_v = MatrixF::Identity(wc.cols(), r);
+        out.m_sigma = VectorF::Zero(r);
+    } else {
+        Eigen::BDCSVD<MatrixF> svd(wc, Eigen::ComputeThinU | Eigen::ComputeThinV);
+        out.m_u = svd.matrixU();
+        out.m_v = svd.matrixV();
+        out.m_sigma = svd.singularValues();
+    }
+    out.m_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return out;
+}
+
+void LayerSvd::checkK(std::int64_t k) const
+{
+    if (k < 0 || k > rank())
+        throw InvalidArgument("truncation rank k = " + std::to_string(k) + " is outside [0, " +
+                              std::to_string(rank()) + "] of the layer SVD");
+}
+
+MatrixF LayerSvd::leftFactor(std::int64_t k) const
+{
+    checkK(k);
+    return m_u.leftCols(k) * m_sigma.head(k).cwiseSqrt().asDiagonal();
+}
+
+MatrixF LayerSvd::rightFactor(std::int64_t k) const
+{
+    checkK(k);
+    return m_v.leftCols(k) * m_sigma.head(k).cwiseSqrt().asDiagonal();
+}
+
+MatrixF LayerSvd::truncated(std::int64_t k) const
+{
+    checkK(k);
+    return m_u.leftCols(k) * m_sigma.head(k).asDiagonal() * m_v.leftCols(k).transpose();
+}
+
+double LayerSvd::frobeniusNorm() const
+{
+    double sum = 0.0;
+    for (Eigen::Index i = 0; i < m_sigma.size(); ++i) sum += static_cast<double>(m_sigma[i]) * m_sigma[i];
+    return std::sqrt(sum);
+}
+
+}  // namespace mdbf::factor

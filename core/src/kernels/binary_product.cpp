@@ -1,0 +1,60 @@
+#include "mdbf/kernels/binary_product.h"
+
+#include <algorithm>
+#include <string>
+
+#include "kernels/binary_product_impl.h"
+#include "mdbf/base/error.h"
+
+namespace mdbf::kernels {
+
+namespace {
+
+std::string shapeOf(const PackedSigns& S)
+{
+    return std::to_string(S.rows()) + "x" + std::to_string(S.cols());
+}
+
+}  // namespace
+
+void binaryGemm(const PackedSigns& S, const float* X, std::int64_t T, std::int64_t ldx, float* Y, std::int64_t ldy,
+                int threads, KernelPath path)
+{
+    const KernelPath resolved = resolveKernelPath(path);
+    if (T < 0 || ldx < S.cols() || ldy < S.rows())
+        throw InvalidArgument("binary product with a " + shapeOf(S) + " sign matrix: bad strides (T " +
+                              std::to_string(T) + ", ldx " + std::to_string(ldx) + ", ldy " +
+                              std::to_string(ldy) + ")");
+    if (static_cast<std::int64_t>(S.words().size()) != S.rows() * S.wordsPerRow())
+        throw InvalidArgument("binary product: packed sign matrix " + shapeOf(S) + " holds " +
+                              std::to_string(S.words().size()) + " words, expected " +
+                              std::to_string(S.rows() * S.wordsPerRow()));
+    if (T == 0 || S.rows() == 0) return;
+    if (S.cols() == 0) {
+        for (std::int64_t t = 0; t < T; ++t) std::fill_n(Y + t * ldy, S.rows(), 0.0f);
+        return;
+    }
+    if (resolved == KernelPath::Avx2)
+        detail::gemmAvx2(S, X, T, ldx, Y, ldy, threads);
+    else
+        detail::gemmScalar(S, X, T, ldx, Y, ldy, threads);
+}
+
+void binaryGemv(const PackedSigns& S, std::span<const float> x, std::span<float> y, int threads, KernelPath path)
+{
+    if (static_cast<std::int64_t>(x.size()) != S.cols() || static_cast<std::int64_t>(y.size()) != S.rows())
+        throw InvalidArgument("binary GEMV with a " + shapeOf(S) + " sign matrix: x has " +
+                              std::to_string(x.size()) + " entries and y " + std::to_string(y.size()));
+    binaryGemm(S, x.data(), 1, S.cols(), y.data(), S.rows(), threads, path);
+}
+
+void binaryGemm(const PackedSigns& S, const RowMatrixF& X, RowMatrixF& Y, int threads, KernelPath path)
+{
+    if (X.cols() != S.cols())
+        throw InvalidArgument("binary GEMM with a " + shapeOf(S) + " sign matrix: activations have " +
+                              std::to_string(X.cols()) + " columns");
+    Y.resize(X.rows(), S.rows());
+    binaryGemm(S, X.data(), X.rows(), X.cols(), Y.data(), S.rows(), threads, path);
+}
+
+}  // namespace mdbf::kernels

@@ -1,0 +1,71 @@
+// Portable reference kernels: every entry of S decides, by its bit, whether an activation is added
+// or subtracted. No intrinsics, so this path runs on any CPU.
+
+#include <algorithm>
+#include <bit>
+#include <vector>
+
+#include "kernels/binary_product_impl.h"
+#include "mdbf/base/parallel.h"
+
+namespace mdbf::kernels::detail {
+
+namespace {
+
+float signedRowSum(const std::uint64_t* row, std::int64_t cols, const float* x)
+{
+    float acc = 0.0f;
+    for (std::int64_t j0 = 0; j0 < cols; j0 += PackedSigns::kWordBits) {
+        const std::uint64_t word = row[j0 / PackedSigns::kWordBits];
+        const int bits = static_cast<int>(std::min<std::int64_t>(PackedSigns::kWordBits, cols - j0));
+        for (int b = 0; b < bits; ++b) {
+            // Flip the IEEE sign bit instead of branching: random signs defeat branch prediction.
+            const std::uint32_t flip = static_cast<std::uint32_t>((word >> b) & 1u) << 31;
+            acc += std::bit_cast<float>(std::bit_cast<std::uint32_t>(x[j0 + b]) ^ flip);
+        }
+    }
+    return acc;
+}
+
+}  // namespace
+
+void gemmScalar(const PackedSigns& S, const float* X, std::int64_t T, std::int64_t ldx, float* Y, std::int64_t ldy,
+                int threads)
+{
+    const std::int64_t rows = S.rows();
+    const std::int64_t cols = S.cols();
+    if (T == 1) {
+        parallelChunks(rows, threads, [&](std::int64_t begin, std::int64_t end) {
+            for (std::int64_t i = begin; i < end; ++i) Y[i] = signedRowSum(S.row(i), cols, X);
+        });
+        return;
+    }
+
+    // Token-minor copy of X so that one sign bit applies to T contiguous activations.
+    std::vector<float> xt(static_cast<std::size_t>(cols * T));
+    for (std::int64_t t = 0; t < T; ++t)
+        for (std::int64_t j = 0; j < cols; ++j) xt[static_cast<std::size_t>(j * T + t)] = X[t * ldx + j];
+
+    parallelChunks(rows, threads, [&](std::int64_t begin, std::int64_t end) {
+        // Tokens in blocks of kTokenBlock so that the accumulators live on the stack.
+        constexpr std::int64_t kTokenBlock = 64;
+        float acc[kTokenBlock];
+        for (std::int64_t i = begin; i < end; ++i) {
+            const std::uint64_t* row = S.row(i);
+            for (std::int64_t t0 = 0; t0 < T; t0 += kTokenBlock) {
+                const std::int64_t nt = std::min(kTokenBlock, T - t0);
+                std::fill_n(acc, nt, 0.0f);
+                for (std::int64_t j = 0; j < cols; ++j) {
+                    const float* src = xt.data() + j * T + t0;
+                    // Multiplying by ±1 is exact, so this equals adding or subtracting, without a branch.
+                    const float sign =
+                        ((row[j / PackedSigns::kWordBits] >> (j % PackedSigns::kWordBits)) & 1u) ? -1.0f : 1.0f;
+                    for (std::int64_t t = 0; t < nt; ++t) acc[t] += sign * src[t];
+                }
+                for (std::int64_t t = 0; t < nt; ++t) Y[(t0 + t) * ldy + i] = acc[t];
+            }
+        }
+    });
+}
+
+}  // namespace mdbf::kernels::detail

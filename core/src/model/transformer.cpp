@@ -1,0 +1,278 @@
+#include "mdbf/model/transformer.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "mdbf/base/error.h"
+#include "mdbf/base/parallel.h"
+#include "mdbf/io/checkpoint.h"
+#include "mdbf/model/dense_linear.h"
+#include "mdbf/model/rope.h"
+
+namespace mdbf::model {
+
+namespace {
+
+constexpr const char* kProjections[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                        "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
+                                        "mlp.down_proj"};
+constexpr int kProjectionCount = 7;
+
+std::string stripWeightSuffix(std::string_view name)
+{
+    constexpr std::string_view suffix = ".weight";
+    if (name.size() > suffix.size() && name.substr(name.size() - suffix.size()) == suffix) {
+        name.remove_suffix(suffix.size());
+    }
+    return std::string(name);
+}
+
+/// Reads a tensor and checks its shape against the config; names tensor and file on mismatch.
+RowMatrixF loadChecked(const io::Checkpoint& ckpt, const std::string& name, std::int64_t rows, std::int64_t cols)
+{
+    const io::TensorInfo& info = ckpt.info(name);
+    const bool vector = cols < 0;
+    const bool ok = vector ? (info.shape.size() == 1 && info.shape[0] == rows)
+                           : (info.shape.size() == 2 && info.shape[0] == rows && info.shape[1] == cols);
+    if (!ok) {
+        std::string got = "[";
+        for (std::size_t i = 0; i < info.shape.size(); ++i) got += (i ? ", " : "") + std::to_string(info.shape[i]);
+        got += "]";
+        const std::string want =
+            vector ? "[" + std::to_string(rows) + "]" : "[" + std::to_string(rows) + ", " + std::to_string(cols) + "]";
+        throw FormatError("'" + info.file.string() + "': tensor '" + name + "' has shape " + got + ", config.json implies " +
+                          want);
+    }
+    return ckpt.matrix(name);
+}
+
+VectorF loadVector(const io::Checkpoint& ckpt, const std::string& name, std::int64_t size)
+{
+    RowMatrixF m = loadChecked(ckpt, name, size, -1);
+    return Eigen::Map<const VectorF>(m.data(), size);
+}
+
+/// In-place RMSNorm of each row of X (length `width` segments when grouped per head).
+void rmsNormRows(RowMatrixF& X, const VectorF& weight, double eps, int groups)
+{
+    const Eigen::Index width = weight.size();
+    for (Eigen::Index t = 0; t < X.rows(); ++t) {
+        for (int g = 0; g < groups; ++g) {
+            auto seg = X.row(t).segment(g * width, width);
+            const double meanSquare = static_cast<double>(seg.squaredNorm()) / static_cast<double>(width);
+            const float scale = static_cast<float>(1.0 / std::sqrt(meanSquare + eps));
+            seg = (seg.array() * scale * weight.transpose().array()).matrix();
+        }
+    }
+}
+
+}  // namespace
+
+struct Transformer::Block {
+    VectorF inputNorm;
+    VectorF postNorm;
+    VectorF qNorm;  ///< Qwen3 only (head_dim)
+    VectorF kNorm;
+    std::shared_ptr<const Linear> proj[kProjectionCount];  ///< q, k, v, o, gate, up, down
+};
+
+Transformer::Transformer() = default;
+Transformer::Transformer(Transformer&&) noexcept = default;
+Transformer& Transformer::operator=(Transformer&&) noexcept = default;
+Transformer::~Transformer() = default;
+
+Transformer Transformer::load(const std::filesystem::path& modelDir, const RunContext& ctx)
+{
+    const io::ModelConfig config = io::ModelConfig::fromFile(modelDir / "config.json");
+    const io::Checkpoint checkpoint = io::Checkpoint::open(modelDir);
+    return fromCheckpoint(config, checkpoint, ctx);
+}
+
+Transformer Transformer::fromCheckpoint(const io::ModelConfig& config, const io::Checkpoint& ckpt, const RunContext& ctx)
+{
+    Transformer model;
+    model.m_config = config;
+    const std::int64_t h = config.hiddenSize;
+    const std::int64_t inter = config.intermediateSize;
+    const std::int64_t qDim = static_cast<std::int64_t>(config.numHeads) * config.headDim;
+    const std::int64_t kvDim = static_cast<std::int64_t>(config.numKvHeads) * config.headDim;
+    const std::int64_t total = 2 + config.numLayers;
+
+    model.m_embedding = loadChecked(ckpt, "model.embed_tokens.weight", config.vocabSize, h);
+    model.m_finalNorm = loadVector(ckpt, "model.norm.weight", h);
+    ctx.report("loading", 1, total);
+
+    auto loadLinear = [&](const std::string& prefix, std::int64_t n, std::int64_t m, bool bias) {
+        VectorF b;
+        if (bias) b = loadVector(ckpt, prefix + ".bias", n);
+        return std::make_shared<DenseLinear>(loadChecked(ckpt, prefix + ".weight", n, m), std::move(b));
+    };
+
+    model.m_blocks.resize(static_cast<std::size_t>(config.numLayers));
+    for (int i = 0; i < config.numLayers; ++i) {
+        ctx.throwIfStopped();
+        Block& block = model.m_blocks[static_cast<std::size_t>(i)];
+        const std::string p = "model.layers." + std::to_string(i) + ".";
+        block.inputNorm = loadVector(ckpt, p + "input_layernorm.weight", h);
+        block.postNorm = loadVector(ckpt, p + "post_attention_layernorm.weight", h);
+        if (config.qkNorm) {
+            block.qNorm = loadVector(ckpt, p + "self_attn.q_norm.weight", config.headDim);
+            block.kNorm = loadVector(ckpt, p + "self_attn.k_norm.weight", config.headDim);
+        }
+        block.proj[0] = loadLinear(p + kProjections[0], qDim, h, config.qkvBias);
+        block.proj[1] = loadLinear(p + kProjections[1], kvDim, h, config.qkvBias);
+        block.proj[2] = loadLinear(p + kProjections[2], kvDim, h, config.qkvBias);
+        block.proj[3] = loadLinear(p + kProjections[3], h, qDim, config.oBias);
+        block.proj[4] = loadLinear(p + kProjections[4], inter, h, config.mlpBias);
+        block.proj[5] = loadLinear(p + kProjections[5], inter, h, config.mlpBias);
+        block.proj[6] = loadLinear(p + kProjections[6], h, inter, config.mlpBias);
+        ctx.report("loading", 2 + i, total);
+    }
+
+    if (ckpt.contains("lm_head.weight")) {
+        model.m_lmHead = loadLinear("lm_head", config.vocabSize, h, false);
+    } else if (config.tieWordEmbeddings) {
+        model.m_lmHead = std::make_shared<DenseLinear>(model.m_embedding);
+    } else {
+        throw FormatError("'" + ckpt.path().string() +
+                          "': no tensor 'lm_head.weight' and config.json does not tie word embeddings");
+    }
+    ctx.report("loading", total, total);
+    return model;
+}
+
+std::vector<std::string> Transformer::linearNames() const
+{
+    std::vector<std::string> names;
+    names.reserve(m_blocks.size() * kProjectionCount + 1);
+    for (std::size_t i = 0; i < m_blocks.size(); ++i) {
+        for (const char* proj : kProjections) names.push_back("model.layers." + std::to_string(i) + "." + proj);
+    }
+    names.emplace_back("lm_head");
+    return names;
+}
+
+namespace {
+
+/// Finds the slot of a projection by name; nullptr when the name is not a projection of the model.
+template <typename Blocks, typename Head>
+auto findSlot(Blocks& blocks, Head& head, std::string_view rawName) -> decltype(&head)
+{
+    const std::string name = stripWeightSuffix(rawName);
+    if (name == "lm_head") return &head;
+    constexpr std::string_view prefix = "model.layers.";
+    if (name.rfind(prefix, 0) != 0) return nullptr;
+    const std::size_t dot = name.find('.', prefix.size());
+    if (dot == std::string::npos) return nullptr;
+    std::size_t layer = 0;
+    try {
+        std::size_t used = 0;
+        layer = std::stoul(name.substr(prefix.size(), dot - prefix.size()), &used);
+        if (used != dot - prefix.size()) return nullptr;
+    } catch (const std::exception&) {
+        return nullptr;
+    }
+    if (layer >= blocks.size()) return nullptr;
+    const std::string rest = name.substr(dot + 1);
+    for (int j = 0; j < kProjectionCount; ++j) {
+        if (rest == kProjections[j]) return &blocks[layer].proj[j];
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+const Linear& Transformer::linear(std::string_view name) const
+{
+    auto* slot = findSlot(m_blocks, m_lmHead, name);
+    if (!slot) throw InvalidArgument("model has no linear layer named '" + std::string(name) + "'");
+    return **slot;
+}
+
+void Transformer::replaceLinear(std::string_view name, std::shared_ptr<const Linear> layer)
+{
+    auto* slot = findSlot(m_blocks, m_lmHead, name);
+    if (!slot) throw InvalidArgument("model has no linear layer named '" + std::string(name) + "'");
+    if (!layer || layer->outFeatures() != (*slot)->outFeatures() || layer->inFeatures() != (*slot)->inFeatures()) {
+        throw InvalidArgument("replacement for '" + std::string(name) + "' has the wrong shape");
+    }
+    *slot = std::move(layer);
+}
+
+RowMatrixF Transformer::forward(std::span<const std::int32_t> ids, int threads) const
+{
+    const auto& cfg = m_config;
+    const Eigen::Index T = static_cast<Eigen::Index>(ids.size());
+    if (T == 0) throw InvalidArgument("forward: empty window");
+    threads = std::max(1, threads);
+    for (const std::int32_t id : ids) {
+        if (id < 0 || id >= cfg.vocabSize) {
+            throw InvalidArgument("token id " + std::to_string(id) + " is outside the vocabulary (size " +
+                                  std::to_string(cfg.vocabSize) + ")");
+        }
+    }
+
+    RowMatrixF x(T, cfg.hiddenSize);
+    for (Eigen::Index t = 0; t < T; ++t) x.row(t) = m_embedding.row(ids[static_cast<std::size_t>(t)]);
+
+    const RopeTable rope(cfg, static_cast<int>(T));
+    const int hd = cfg.headDim;
+    const int groupSize = cfg.numHeads / cfg.numKvHeads;
+    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+
+    RowMatrixF normed, q, k, v, attn(T, static_cast<Eigen::Index>(cfg.numHeads) * hd), out, gate, up;
+    for (const Block& block : m_blocks) {
+        normed = x;
+        rmsNormRows(normed, block.inputNorm, cfg.rmsNormEps, 1);
+        block.proj[0]->forward(normed, q, threads);
+        block.proj[1]->forward(normed, k, threads);
+        block.proj[2]->forward(normed, v, threads);
+        if (cfg.qkNorm) {
+            rmsNormRows(q, block.qNorm, cfg.rmsNormEps, cfg.numHeads);
+            rmsNormRows(k, block.kNorm, cfg.rmsNormEps, cfg.numKvHeads);
+        }
+        rope.apply(q, cfg.numHeads);
+        rope.apply(k, cfg.numKvHeads);
+
+        // Causal attention, heads split across threads; each head is independent.
+        parallelChunks(cfg.numHeads, threads, [&](std::int64_t begin, std::int64_t end) {
+            RowMatrixF scores;
+            for (std::int64_t head = begin; head < end; ++head) {
+                const Eigen::Index kvHead = head / groupSize;
+                const auto qh = q.middleCols(head * hd, hd);
+                const auto kh = k.middleCols(kvHead * hd, hd);
+                const auto vh = v.middleCols(kvHead * hd, hd);
+                scores.noalias() = (qh * kh.transpose()) * scale;
+                for (Eigen::Index t = 0; t < T; ++t) {
+                    auto row = scores.row(t);
+                    const float maxv = row.head(t + 1).maxCoeff();
+                    double sum = 0.0;
+                    for (Eigen::Index s = 0; s <= t; ++s) {
+                        row(s) = std::exp(row(s) - maxv);
+                        sum += row(s);
+                    }
+                    const float inv = static_cast<float>(1.0 / sum);
+                    row.head(t + 1) *= inv;
+                    row.tail(T - t - 1).setZero();
+                }
+                attn.middleCols(head * hd, hd).noalias() = scores * vh;
+            }
+        });
+        block.proj[3]->forward(attn, out, threads);
+        x += out;
+
+        normed = x;
+        rmsNormRows(normed, block.postNorm, cfg.rmsNormEps, 1);
+        block.proj[4]->forward(normed, gate, threads);
+        block.proj[5]->forward(normed, up, threads);
+        gate = (gate.array() / (1.0f + (-gate.array()).exp()) * up.array()).matrix();  // SiLU(gate) ⊙ up
+        block.proj[6]->forward(gate, out, threads);
+        x += out;
+    }
+    rmsNormRows(x, m_finalNorm, cfg.rmsNormEps, 1);
+    RowMatrixF logits;
+    m_lmHead->forward(x, logits, threads);
+    return logits;
+}
+
+}  // namespace mdbf::model

@@ -1,0 +1,124 @@
+#include "tokenizer/bpe_model.h"
+
+#include <algorithm>
+
+#include "mdbf/base/error.h"
+#include "tokenizer/byte_level.h"
+
+namespace mdbf::tokenizer {
+
+namespace {
+
+// Min-heap order: lowest rank first, then leftmost position, so equal-rank pairs merge left to
+// right as in the reference implementation.
+bool laterCandidate(const BpeModel::Scratch::Candidate& a, const BpeModel::Scratch::Candidate& b)
+{
+    if (a.rank != b.rank) return a.rank > b.rank;
+    return a.pos > b.pos;
+}
+
+}  // namespace
+
+BpeModel::BpeModel(std::unordered_map<std::string, std::int32_t> vocab,
+                   const std::vector<std::pair<std::string, std::string>>& merges, BpeOptions options)
+    : m_vocab(std::move(vocab)), m_options(options)
+{
+    m_merges.reserve(merges.size());
+    for (std::size_t rank = 0; rank < merges.size(); ++rank) {
+        const auto& [left, right] = merges[rank];
+        const auto where = "merge #" + std::to_string(rank) + " ('" + left + "' '" + right + "')";
+        const auto l = m_vocab.find(left);
+        if (l == m_vocab.end()) throw FormatError(where + " names unknown token '" + left + "'");
+        const auto r = m_vocab.find(right);
+        if (r == m_vocab.end()) throw FormatError(where + " names unknown token '" + right + "'");
+        const auto merged = m_vocab.find(left + right);
+        if (merged == m_vocab.end()) throw FormatError(where + " yields '" + left + right + "', which is not in the vocabulary");
+        // A repeated pair keeps its last rank, as Hugging Face's loader does.
+        m_merges.insert_or_assign(pairKey(l->second, r->second), Merge{static_cast<std::int32_t>(rank), merged->second});
+    }
+    for (int b = 0; b < 256; ++b) {
+        const auto it = m_vocab.find(byteToUtf8(static_cast<std::uint8_t>(b)));
+        m_byteIds[b] = it == m_vocab.end() ? -1 : it->second;
+    }
+}
+
+const BpeModel::Merge* BpeModel::findMerge(std::int32_t left, std::int32_t right) const
+{
+    const auto it = m_merges.find(pairKey(left, right));
+    return it == m_merges.end() ? nullptr : &it->second;
+}
+
+void BpeModel::pushCandidate(Scratch& scratch, std::int32_t pos) const
+{
+    const auto& left = scratch.symbols[pos];
+    if (left.next < 0) return;
+    const auto& right = scratch.symbols[left.next];
+    const Merge* merge = findMerge(left.id, right.id);
+    if (!merge) return;
+    scratch.heap.push_back({merge->rank, pos, left.id, right.id, merge->merged});
+    std::push_heap(scratch.heap.begin(), scratch.heap.end(), laterCandidate);
+}
+
+void BpeModel::encodeWord(std::string_view bytes, Scratch& scratch, std::vector<std::int32_t>& out) const
+{
+    if (bytes.empty()) return;
+    if (m_options.ignoreMerges) {
+        scratch.mapped.clear();
+        for (const char c : bytes) scratch.mapped += byteToUtf8(static_cast<std::uint8_t>(c));
+        const auto it = m_vocab.find(scratch.mapped);
+        if (it != m_vocab.end()) {
+            out.push_back(it->second);
+            return;
+        }
+    }
+
+    auto& symbols = scratch.symbols;
+    symbols.clear();
+    symbols.reserve(bytes.size());
+    bool previousUnknown = false;
+    for (const char c : bytes) {
+        std::int32_t id = m_byteIds[static_cast<std::uint8_t>(c)];
+        if (id < 0) {
+            if (!m_options.unkId) continue;
+            if (m_options.fuseUnk && previousUnknown) continue;
+            id = *m_options.unkId;
+            previousUnknown = true;
+        } else {
+            previousUnknown = false;
+        }
+        const auto index = static_cast<std::int32_t>(symbols.size());
+        symbols.push_back({id, index - 1, -1, true});
+        if (index > 0) symbols[index - 1].next = index;
+    }
+    if (symbols.size() == 1) {
+        out.push_back(symbols[0].id);
+        return;
+    }
+
+    scratch.heap.clear();
+    for (std::int32_t i = 0; i + 1 < static_cast<std::int32_t>(symbols.size()); ++i) {
+        if (const Merge* merge = findMerge(symbols[i].id, symbols[i + 1].id)) {
+            scratch.heap.push_back({merge->rank, i, symbols[i].id, symbols[i + 1].id, merge->merged});
+        }
+    }
+    std::make_heap(scratch.heap.begin(), scratch.heap.end(), laterCandidate);
+    while (!scratch.heap.empty()) {
+        std::pop_heap(scratch.heap.begin(), scratch.heap.end(), laterCandidate);
+        const auto top = scratch.heap.back();
+        scratch.heap.pop_back();
+        auto& left = symbols[top.pos];
+        // Entries go stale when a neighbour merged after they were queued.
+        if (!left.alive || left.next < 0 || left.id != top.left) continue;
+        auto& right = symbols[left.next];
+        if (right.id != top.right) continue;
+        left.id = top.merged;
+        right.alive = false;
+        left.next = right.next;
+        if (left.next >= 0) symbols[left.next].prev = top.pos;
+        if (left.prev >= 0) pushCandidate(scratch, left.prev);
+        pushCandidate(scratch, top.pos);
+    }
+    for (std::int32_t i = symbols.empty() ? -1 : 0; i >= 0; i = symbols[i].next) out.push_back(symbols[i].id);
+}
+
+}  // namespace mdbf::tokenizer

@@ -1,0 +1,268 @@
+// bench_kernels: speed of the factorized apply (DESIGN.md §2.2) on LLaMA-sized layers at 1 bpw,
+// against Eigen's float32 GEMV/GEMM on the dense matrix and against the memory-bandwidth bound of
+// the packed weights (sign bits + FP16 envelopes ÷ bandwidth measured in this run).
+//
+// Usage: bench_kernels [--quick]   (--quick: only the 4096×4096 layers, shorter timings)
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "mdbf/base/matrix.h"
+#include "mdbf/base/parallel.h"
+#include "mdbf/kernels/binary_product.h"
+#include "mdbf/kernels/factor_apply.h"
+
+namespace {
+
+using namespace mdbf;
+using namespace mdbf::kernels;
+using Clock = std::chrono::steady_clock;
+
+double g_budgetSeconds = 0.5;
+
+// Median wall time of fn in milliseconds, after one warm-up call; stops after the time budget
+// (at least 3 timed calls unless one call alone exceeds the budget).
+template <typename Fn>
+double medianMs(Fn&& fn)
+{
+    const auto w0 = Clock::now();
+    fn();
+    const double warm = std::chrono::duration<double>(Clock::now() - w0).count();
+    std::vector<double> ms;
+    const auto start = Clock::now();
+    do {
+        const auto t0 = Clock::now();
+        fn();
+        ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    } while (warm < g_budgetSeconds &&
+             (ms.size() < 3 || (std::chrono::duration<double>(Clock::now() - start).count() < g_budgetSeconds &&
+                                ms.size() < 500)));
+    std::sort(ms.begin(), ms.end());
+    return ms[ms.size() / 2];
+}
+
+// Sustained read bandwidth in GB/s: best of several sums over a buffer far larger than any cache.
+double measureBandwidth(int threads)
+{
+    static std::vector<float> buffer;
+    constexpr std::int64_t kFloats = std::int64_t{1} << 27;  // 512 MiB
+    if (buffer.empty()) {
+        buffer.resize(kFloats);
+        parallelChunks(kFloats, 2, [&](std::int64_t b, std::int64_t e) {
+            std::fill(buffer.begin() + b, buffer.begin() + e, 1.0f);
+        });
+    }
+    double best = 1e30;
+    float sink = 0.0f;
+    for (int rep = 0; rep < 5; ++rep) {
+        float partial[64] = {};
+        const auto t0 = Clock::now();
+        parallelChunks(kFloats, threads, [&](std::int64_t b, std::int64_t e) {
+            partial[b * threads / kFloats] = Eigen::Map<const Eigen::VectorXf>(buffer.data() + b, e - b).sum();
+        });
+        best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+        for (float p : partial) sink += p;
+    }
+    if (sink == 0.0f) std::printf("(unexpected zero sum)\n");
+    return static_cast<double>(kFloats) * sizeof(float) / best / 1e9;
+}
+
+PackedSigns randomPacked(std::int64_t rows, std::int64_t cols, std::mt19937_64& rng)
+{
+    PackedSigns p(rows, cols);
+    const std::int64_t used = cols % PackedSigns::kWordBits;
+    const std::uint64_t lastMask = used == 0 ? ~std::uint64_t{0} : (std::uint64_t{1} << used) - 1;
+    for (std::int64_t i = 0; i < rows; ++i)
+        for (std::int64_t w = 0; w < p.wordsPerRow(); ++w)
+            p.words()[static_cast<std::size_t>(i * p.wordsPerRow() + w)] =
+                rng() & (w + 1 == p.wordsPerRow() ? lastMask : ~std::uint64_t{0});
+    return p;
+}
+
+MatrixF randomEnvelope(std::int64_t rows, std::int64_t l, std::mt19937_64& rng)
+{
+    std::uniform_real_distribution<float> u(0.5f, 1.0f);
+    MatrixF m(rows, l);
+    for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = u(rng);
+    return m;
+}
+
+FactorPath randomPath(std::int64_t n, std::int64_t m, std::int64_t k, std::int64_t l, std::uint64_t seed)
+{
+    std::mt19937_64 rng(seed);
+    FactorPath p;
+    p.sa = randomPacked(n, k, rng);
+    p.sb = randomPacked(k, m, rng);
+    p.A = randomEnvelope(n, l, rng);
+    p.Qa = randomEnvelope(k, l, rng);
+    p.Qb = randomEnvelope(k, l, rng);
+    p.B = randomEnvelope(m, l, rng);
+    return p;
+}
+
+// §2.3 at 1 bpw, P = 1, s = 16: k = floor((n·m − 16·l·(n+m)) / ((n+m) + 32·l)).
+std::int64_t middleDimension(std::int64_t n, std::int64_t m, std::int64_t l)
+{
+    return (n * m - 16 * l * (n + m)) / ((n + m) + 32 * l);
+}
+
+// Bytes a deployed path occupies: packed sign words of S_a and S_b plus FP16 envelopes.
+double deployedBytes(const FactorPath& p)
+{
+    const double signs = 8.0 * static_cast<double>(p.sa.words().size() + p.sb.words().size());
+    const double envelopes = 2.0 * static_cast<double>(p.l() * (p.n() + p.m() + 2 * p.k()));
+    return signs + envelopes;
+}
+
+RowMatrixF randomActivations(std::int64_t T, std::int64_t m, std::uint64_t seed)
+{
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    RowMatrixF X(T, m);
+    for (Eigen::Index i = 0; i < X.size(); ++i) X.data()[i] = u(rng);
+    return X;
+}
+
+void denseGemv(const RowMatrixF& W, const Eigen::VectorXf& x, Eigen::VectorXf& y, int threads)
+{
+    parallelChunks(W.rows(), threads, [&](std::int64_t b, std::int64_t e) {
+        y.segment(b, e - b).noalias() = W.middleRows(b, e - b) * x;
+    });
+}
+
+struct Bandwidth {
+    double gbs[3] = {0, 0, 0};  // indexed by thread count
+};
+
+void printRow(const char* layer, const char* what, int threads, const char* path, double ms, double denseMs,
+              double boundMs)
+{
+    std::printf("%-22s %-26s %2d  %-6s %10.3f ms", layer, what, threads, path, ms);
+    if (denseMs > 0) std::printf("   %7.2fx vs dense", denseMs / ms);
+    if (boundMs > 0) std::printf("   %5.2fx bound", ms / boundMs);
+    std::printf("\n");
+    std::fflush(stdout);
+}
+
+struct LayerSpec {
+    std::int64_t n, m, l;
+};
+
+void benchLayer(const LayerSpec& spec, const Bandwidth& bw, bool quick)
+{
+    const std::int64_t k = middleDimension(spec.n, spec.m, spec.l);
+    char name[64];
+    std::snprintf(name, sizeof name, "%lldx%lld l=%lld k=%lld", static_cast<long long>(spec.n),
+                  static_cast<long long>(spec.m), static_cast<long long>(spec.l), static_cast<long long>(k));
+    const FactorPath path = randomPath(spec.n, spec.m, k, spec.l, 1234 + static_cast<std::uint64_t>(spec.l));
+    const double bytes = deployedBytes(path);
+    const double bpw = bytes * 8.0 / static_cast<double>(spec.n * spec.m);
+    std::printf("\n== %s: %.2f MiB deployed (%.4f bpw incl. envelopes), dense float32 %.1f MiB\n", name,
+                bytes / (1 << 20), bpw, 4.0 * static_cast<double>(spec.n * spec.m) / (1 << 20));
+
+    // Rotating over many copies evicts the weights from cache between calls, as decoding a
+    // model layer by layer does; the warm figure repeats one copy that stays in L2/L3.
+    const std::int64_t copies = std::max<std::int64_t>(8, static_cast<std::int64_t>(256.0 * (1 << 20) / bytes));
+    std::vector<FactorPath> cold;
+    for (std::int64_t c = 0; c < copies; ++c) cold.push_back(randomPath(spec.n, spec.m, k, spec.l, 99 + c));
+
+    RowMatrixF W = randomActivations(spec.n, spec.m, 7);
+    const RowMatrixF x = randomActivations(1, spec.m, 8);
+    const Eigen::VectorXf xv = x.row(0).transpose();
+    Eigen::VectorXf yv(spec.n);
+    RowMatrixF y(1, spec.n);
+
+    for (int threads : {1, 2}) {
+        const double denseMs = medianMs([&] { denseGemv(W, xv, yv, threads); });
+        const double boundMs = bytes / (bw.gbs[threads] * 1e9) * 1e3;
+        printRow(name, "batch1 dense f32 GEMV", threads, "eigen", denseMs, 0, 0);
+        printRow(name, "batch1 bandwidth bound", threads, "-", boundMs, denseMs, 0);
+        for (KernelPath kp : {KernelPath::Scalar, KernelPath::Avx2}) {
+            if (kp == KernelPath::Avx2 && !avx2Available()) continue;
+            if (quick && kp == KernelPath::Scalar && threads == 2) continue;
+            const auto x1 = std::span<const float>(x.data(), x.size());
+            const auto y1 = std::span<float>(y.data(), y.size());
+            const double warmMs = medianMs([&] { applyFactorPaths({&path, 1}, x1, y1, threads, kp); });
+            printRow(name, "batch1 mdbf (warm cache)", threads, kernelPathName(kp), warmMs, denseMs, boundMs);
+            std::size_t next = 0;
+            const double coldMs = medianMs([&] {
+                applyFactorPaths({&cold[next], 1}, x1, y1, threads, kp);
+                next = (next + 1) % cold.size();
+            });
+            printRow(name, "batch1 mdbf (from DRAM)", threads, kernelPathName(kp), coldMs, denseMs, boundMs);
+        }
+    }
+    cold.clear();
+
+    const std::int64_t window = 256;
+    const RowMatrixF X = randomActivations(window, spec.m, 9);
+    RowMatrixF Y;
+    for (int threads : {1, 2}) {
+        Eigen::setNbThreads(threads);
+        const double denseMs = medianMs([&] { Y.noalias() = X * W.transpose(); });
+        printRow(name, "prefill256 dense f32 GEMM", threads, "eigen", denseMs, 0, 0);
+        for (KernelPath kp : {KernelPath::Scalar, KernelPath::Avx2}) {
+            if (kp == KernelPath::Avx2 && !avx2Available()) continue;
+            if (quick && kp == KernelPath::Scalar) continue;
+            const double ms = medianMs([&] { applyFactorPaths({&path, 1}, X, Y, threads, kp); });
+            printRow(name, "prefill256 mdbf", threads, kernelPathName(kp), ms, denseMs, 0);
+        }
+    }
+}
+
+// The binary product alone, in sign-additions per nanosecond, for a few token counts.
+void benchBinaryProduct(bool quick)
+{
+    std::mt19937_64 rng(5);
+    const PackedSigns S = randomPacked(2032, 4096, rng);
+    std::printf("\n== binary product S (2032x4096) · X, sign-additions per ns\n");
+    for (std::int64_t T : {1, 2, 4, 8, 64, 256}) {
+        if (quick && T == 64) continue;
+        const RowMatrixF X = randomActivations(T, S.cols(), 10);
+        RowMatrixF Y;
+        for (int threads : {1, 2}) {
+            for (KernelPath kp : {KernelPath::Scalar, KernelPath::Avx2}) {
+                if (kp == KernelPath::Avx2 && !avx2Available()) continue;
+                if (kp == KernelPath::Scalar && (quick || T > 8)) continue;
+                const double ms = medianMs([&] { binaryGemm(S, X, Y, threads, kp); });
+                const double adds = static_cast<double>(T * S.rows() * S.cols());
+                std::printf("T=%-4lld threads %d %-6s %9.3f ms  %7.2f adds/ns\n", static_cast<long long>(T), threads,
+                            kernelPathName(kp), ms, adds / (ms * 1e6));
+                std::fflush(stdout);
+            }
+        }
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+    if (quick) g_budgetSeconds = 0.25;
+    std::printf("bench_kernels: avx2 %s\n", avx2Available() ? "available" : "not available");
+
+    Bandwidth bw;
+    for (int threads : {1, 2}) {
+        bw.gbs[threads] = measureBandwidth(threads);
+        std::printf("memory read bandwidth, %d thread(s): %.2f GB/s\n", threads, bw.gbs[threads]);
+    }
+
+    benchBinaryProduct(quick);
+
+    std::vector<LayerSpec> layers = {{4096, 4096, 1}, {4096, 4096, 4}};
+    if (!quick) {
+        layers.push_back({4096, 11008, 1});
+        layers.push_back({4096, 11008, 4});
+    }
+    for (const LayerSpec& spec : layers) benchLayer(spec, bw, quick);
+    return 0;
+}

@@ -1,0 +1,59 @@
+#pragma once
+// Runs the `mdbf` executable and captures its exit status, stdout and stderr.
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "test_fixtures.h"
+
+namespace mdbf::test {
+
+struct CliResult {
+    int exitCode = -1;       ///< exit status when the process exited normally
+    bool signaled = false;   ///< true when it died of a signal (a crash)
+    std::string out;
+    std::string err;
+};
+
+inline std::string shellQuote(const std::string& s)
+{
+    std::string q = "'";
+    for (char c : s) q += (c == '\'') ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+inline std::string slurp(const std::filesystem::path& p)
+{
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+/// Runs `mdbf args...` with stdin closed; output files live in a private temp dir.
+inline CliResult runCli(const std::vector<std::string>& args)
+{
+    TempDir dir;
+    std::string cmd = shellQuote(cliPath().string());
+    for (const auto& a : args) cmd += " " + shellQuote(a);
+    cmd += " </dev/null >" + shellQuote((dir / "out").string()) + " 2>" + shellQuote((dir / "err").string());
+    const int status = std::system(cmd.c_str());
+    CliResult r;
+    if (WIFEXITED(status)) {
+        r.exitCode = WEXITSTATUS(status);
+        // The shell reports a child killed by a signal as 128 + signal number.
+        r.signaled = r.exitCode > 128 && r.exitCode != 130;
+    } else {
+        r.signaled = true;
+    }
+    r.out = slurp(dir / "out");
+    r.err = slurp(dir / "err");
+    return r;
+}
+
+}  // namespace mdbf::test

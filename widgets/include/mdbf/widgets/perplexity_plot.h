@@ -1,0 +1,53 @@
+#pragma once
+// Perplexity against the model's bits per weight: one point per evaluated configuration, points
+// accumulating, with the original model's perplexity as a reference line.
+
+#include <vector>
+
+#include "mdbf/widgets/plot_widget.h"
+
+namespace mdbf::widgets {
+
+/// One evaluated configuration.
+struct PerplexityPoint {
+    double modelBpw = 0.0;  ///< bits per weight over all weights of the model
+    double ppl = 0.0;
+    QString label;          ///< what was evaluated ("12/28 layers MDBF l=2 @ 1.0")
+};
+
+/// Scatter of perplexity vs model bpw. The caption names the text and ctx the numbers refer to.
+class PerplexityPlot : public PlotWidget {
+    Q_OBJECT
+public:
+    explicit PerplexityPlot(QWidget* parent = nullptr);
+
+    /// Sets the original model's perplexity (dashed line) at its stored bpw (NaN hides it).
+    void setOriginal(double ppl, double modelBpw);
+
+    /// Adds one configuration's point.
+    void addPoint(const PerplexityPoint& p);
+
+    /// Names what the numbers measure, e.g. "eval.txt · ctx 256".
+    void setMeasureLabel(const QString& label);
+
+    /// Removes all points and the reference.
+    void clear();
+
+    const std::vector<PerplexityPoint>& points() const { return m_points; }
+
+    /// label,model_bpw,ppl (the original first, when set)
+    QString csv() const override;
+
+private:
+    void rescale();
+
+    std::vector<PerplexityPoint> m_points;
+    double m_originalPpl;
+    double m_originalBpw;
+    QCPGraph* m_scatter = nullptr;
+    QCPGraph* m_original = nullptr;
+    QCPItemStraightLine* m_refLine = nullptr;
+    QCPTextElement* m_title = nullptr;
+};
+
+}  // namespace mdbf::widgets
