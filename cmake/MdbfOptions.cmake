@@ -8,6 +8,8 @@ target_compile_options(mdbf_build_flags INTERFACE -Wall -Wextra -Wpedantic -Wno-
 # when Eigen vectorizes with them; they are not about project code.
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
   target_compile_options(mdbf_build_flags INTERFACE -Wno-maybe-uninitialized)
+  # GCC 12 also warns falsely about std::string concatenation (-Wrestrict inside char_traits.h).
+  target_compile_options(mdbf_build_flags INTERFACE -Wno-restrict)
 endif()
 if(MDBF_NATIVE)
   target_compile_options(mdbf_build_flags INTERFACE -march=native)

@@ -8,5 +8,7 @@ namespace mdbf::cli {
 Command registerInspectCommand(CLI::App& root);
 Command registerTokenizeCommand(CLI::App& root);
 Command registerPplCommand(CLI::App& root);
+Command registerFactorizeCommand(CLI::App& root);
+Command registerQuantizeCommand(CLI::App& root);
 
 }  // namespace mdbf::cli

@@ -2,8 +2,10 @@
 #include <iostream>
 
 #include "commands.h"
+#include "mdbf/base/error.h"
 #include "mdbf/io/checkpoint.h"
 #include "mdbf/io/model_config.h"
+#include "mdbf/io/package.h"
 
 namespace mdbf::cli {
 
@@ -11,6 +13,7 @@ namespace {
 
 struct InspectOptions {
     std::string model;
+    std::string package;
     bool json = false;
 };
 
@@ -37,8 +40,84 @@ nlohmann::json configJson(const io::ModelConfig& c)
             {"dtype", c.torchDtype}};
 }
 
-int runInspect(const InspectOptions& opt, const CommandEnv&)
+/// `inspect --package`: the package's model, bit accounting, dense tensors and factorized layers.
+int runInspectPackage(const InspectOptions& opt, const CommandEnv& env)
 {
+    ProgressBar bar("inspect");
+    const io::Package pkg = io::readPackage(opt.package, bar.context(env));
+    bar.finish();
+    nlohmann::json parsed;
+    try {
+        parsed = nlohmann::json::parse(pkg.configJson);
+    } catch (const nlohmann::json::parse_error& e) {
+        throw FormatError("'" + opt.package + "': /config.json is not valid JSON (" + e.what() + ")");
+    }
+    const io::ModelConfig config = io::ModelConfig::fromJson(parsed, opt.package + ":/config.json");
+    std::error_code ec;
+    const std::uintmax_t bytes = std::filesystem::file_size(opt.package, ec);
+
+    nlohmann::json tensors = nlohmann::json::array();
+    std::int64_t denseParams = 0;
+    for (const io::PackageTensor& t : pkg.dense) {
+        denseParams += t.elementCount();
+        tensors.push_back({{"name", t.name},
+                           {"dtype", std::string(io::dtypeName(t.dtype))},
+                           {"shape", t.shape},
+                           {"params", t.elementCount()}});
+    }
+    nlohmann::json layers = nlohmann::json::array();
+    for (const io::PackageLayer& layer : pkg.layers) {
+        layers.push_back({{"name", layer.name},
+                          {"n", layer.n()},
+                          {"m", layer.m()},
+                          {"k", layer.k()},
+                          {"l", layer.l()},
+                          {"paths", layer.paths.size()},
+                          {"method", std::string(factor::methodName(layer.method))},
+                          {"objective", std::string(factor::objectiveName(layer.objective))},
+                          {"bpw", layer.bpw},
+                          {"rel_error", layer.relError}});
+    }
+    if (opt.json) {
+        printJson({{"package", opt.package},
+                   {"format", std::string(io::kPackageFormat)},
+                   {"format_version", io::kPackageVersion},
+                   {"config", configJson(config)},
+                   {"model_bpw", pkg.modelBpw},
+                   {"factorized_bpw", pkg.factorizedBpw},
+                   {"bytes", ec ? 0 : bytes},
+                   {"tensors", tensors},
+                   {"layers", layers}});
+        return kExitOk;
+    }
+    std::printf("package      %s (%s v%lld, %.2f MiB)\n", opt.package.c_str(), std::string(io::kPackageFormat).c_str(),
+                static_cast<long long>(io::kPackageVersion), static_cast<double>(ec ? 0 : bytes) / (1024.0 * 1024.0));
+    std::printf("architecture %s, %d layers, hidden %d, intermediate %d, heads %d (kv %d, head dim %d), vocab %d\n",
+                config.architectureName.c_str(), config.numLayers, config.hiddenSize, config.intermediateSize,
+                config.numHeads, config.numKvHeads, config.headDim, config.vocabSize);
+    std::printf("bits         %.4f bpw over all weights, %.4f bpw over the %zu factorized layers\n", pkg.modelBpw,
+                pkg.factorizedBpw, pkg.layers.size());
+    std::printf("\n%-44s %-10s %6s %3s %2s %-5s %-9s %7s %10s\n", "factorized layer", "shape", "k", "l", "P", "method",
+                "objective", "bpw", "rel_error");
+    for (const io::PackageLayer& layer : pkg.layers) {
+        std::printf("%-44s %-10s %6lld %3lld %2zu %-5s %-9s %7.4f %10.5f\n", layer.name.c_str(),
+                    (std::to_string(layer.n()) + "x" + std::to_string(layer.m())).c_str(),
+                    static_cast<long long>(layer.k()), static_cast<long long>(layer.l()), layer.paths.size(),
+                    std::string(factor::methodName(layer.method)).c_str(),
+                    std::string(factor::objectiveName(layer.objective)).c_str(), layer.bpw, layer.relError);
+    }
+    std::printf("\n%-44s %-5s %-12s %10s   (%.2f M parameters)\n", "dense tensor", "dtype", "shape", "params",
+                static_cast<double>(denseParams) / 1e6);
+    for (const io::PackageTensor& t : pkg.dense) {
+        std::printf("%-44s %-5s %-12s %10lld\n", t.name.c_str(), std::string(io::dtypeName(t.dtype)).c_str(),
+                    shapeText(t.shape).c_str(), static_cast<long long>(t.elementCount()));
+    }
+    return kExitOk;
+}
+
+int runInspect(const InspectOptions& opt, const CommandEnv& env)
+{
+    if (!opt.package.empty()) return runInspectPackage(opt, env);
     const std::filesystem::path dir = opt.model;
     const io::ModelConfig config = io::ModelConfig::fromFile(dir / "config.json");
     const io::Checkpoint ckpt = io::Checkpoint::open(dir);
@@ -82,7 +161,11 @@ Command registerInspectCommand(CLI::App& root)
 {
     auto opt = std::make_shared<InspectOptions>();
     CLI::App* sub = root.add_subcommand("inspect", "Show a model's configuration and tensors");
-    sub->add_option("--model", opt->model, "Hugging Face model directory")->required()->check(CLI::ExistingDirectory);
+    CLI::Option_group* source = sub->add_option_group("source", "What to inspect: exactly one of");
+    source->add_option("--model", opt->model, "Hugging Face model directory")->check(CLI::ExistingDirectory);
+    source->add_option("--package", opt->package, "HDF5 deployment package written by `mdbf quantize`")
+        ->check(CLI::ExistingFile);
+    source->require_option(1);
     addJsonFlag(*sub, opt->json);
     return {sub, [opt](const CommandEnv& env) { return runInspect(*opt, env); }};
 }

@@ -36,6 +36,8 @@ int main(int argc, char** argv)
         registerInspectCommand(app),
         registerTokenizeCommand(app),
         registerPplCommand(app),
+        registerFactorizeCommand(app),
+        registerQuantizeCommand(app),
     };
 
     try {

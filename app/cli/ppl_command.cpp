@@ -1,10 +1,12 @@
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "commands.h"
 #include "mdbf/base/error.h"
 #include "mdbf/base/text_file.h"
 #include "mdbf/eval/perplexity.h"
+#include "mdbf/io/package.h"
 #include "mdbf/model/transformer.h"
 #include "mdbf/tokenizer/tokenizer.h"
 
@@ -14,6 +16,7 @@ namespace {
 
 struct PplOptions {
     std::string model;
+    std::string package;
     std::string textFile;
     int ctx = 256;
     bool json = false;
@@ -22,7 +25,13 @@ struct PplOptions {
 int runPpl(const PplOptions& opt, const CommandEnv& env)
 {
     const std::filesystem::path dir = opt.model;
-    const Tokenizer tokenizer = Tokenizer::fromFile(dir / "tokenizer.json");
+    ProgressBar bar("ppl");
+    const RunContext ctx = bar.context(env);
+    // A package carries its own tokenizer and runs without the checkpoint.
+    std::optional<io::Package> package;
+    if (!opt.package.empty()) package = io::readPackage(opt.package, ctx);
+    const Tokenizer tokenizer = package ? Tokenizer::fromJsonText(package->tokenizerJson, opt.package + ":/tokenizer.json")
+                                        : Tokenizer::fromFile(dir / "tokenizer.json");
     const std::string text = readUtf8File(opt.textFile);
     const std::vector<std::int32_t> ids = tokenizer.encode(text);
     if (static_cast<std::int64_t>(ids.size()) < opt.ctx) {
@@ -30,9 +39,9 @@ int runPpl(const PplOptions& opt, const CommandEnv& env)
                               " tokens, fewer than ctx = " + std::to_string(opt.ctx));
     }
 
-    ProgressBar bar("ppl");
-    const RunContext ctx = bar.context(env);
-    const model::Transformer model = model::Transformer::load(dir, ctx);
+    const model::Transformer model = package ? io::transformerFromPackage(*package, opt.package)
+                                             : model::Transformer::load(dir, ctx);
+    package.reset();
     const eval::PerplexityResult r = eval::perplexity(model, ids, opt.ctx, ctx);
     bar.finish();
     if (r.cancelled) throw Cancelled();
@@ -60,7 +69,11 @@ Command registerPplCommand(CLI::App& root)
 {
     auto opt = std::make_shared<PplOptions>();
     CLI::App* sub = root.add_subcommand("ppl", "Perplexity of a model on a text (DESIGN.md §5 convention)");
-    sub->add_option("--model", opt->model, "Hugging Face model directory")->required()->check(CLI::ExistingDirectory);
+    CLI::Option_group* source = sub->add_option_group("source", "The model to evaluate: exactly one of");
+    source->add_option("--model", opt->model, "Hugging Face model directory")->check(CLI::ExistingDirectory);
+    source->add_option("--package", opt->package, "HDF5 deployment package written by `mdbf quantize`")
+        ->check(CLI::ExistingFile);
+    source->require_option(1);
     sub->add_option("--text-file", opt->textFile, "UTF-8 text file, read as raw bytes")->required();
     sub->add_option("--ctx", opt->ctx, "Window length in tokens")->check(CLI::Range(2, 1 << 20));
     addJsonFlag(*sub, opt->json);

@@ -7,6 +7,7 @@
 #include <QDoubleSpinBox>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QVBoxLayout>
 #include <QSignalBlocker>
 #include <QSlider>
 #include <QSpinBox>
@@ -30,9 +31,16 @@ QLabel* caption(const QString& text, QWidget* parent)
 
 FactorControlBar::FactorControlBar(QWidget* parent) : QWidget(parent)
 {
-    auto* layout = new QHBoxLayout(this);
-    layout->setContentsMargins(6, 4, 6, 4);
+    // Two rows, as in the layout sketch: what is stored (method, l, budget), then how it is fitted.
+    auto* rows = new QVBoxLayout(this);
+    rows->setContentsMargins(6, 4, 6, 2);
+    rows->setSpacing(2);
+    auto* layout = new QHBoxLayout();
     layout->setSpacing(6);
+    auto* second = new QHBoxLayout();
+    second->setSpacing(6);
+    rows->addLayout(layout);
+    rows->addLayout(second);
 
     layout->addWidget(caption(tr("Method"), this));
     auto* group = new QButtonGroup(this);
@@ -66,7 +74,7 @@ FactorControlBar::FactorControlBar(QWidget* parent) : QWidget(parent)
     layout->addWidget(caption(tr("bpw"), this));
     m_bpwSlider = new QSlider(Qt::Horizontal, this);
     m_bpwSlider->setRange(25, 400);  // hundredths of a bit
-    m_bpwSlider->setMinimumWidth(120);
+    m_bpwSlider->setMinimumWidth(100);
     m_bpwSlider->setToolTip(tr("Bit budget per weight, signs and envelopes included"));
     m_bpwSpin = new QDoubleSpinBox(this);
     m_bpwSpin->setRange(0.25, 4.0);
@@ -79,27 +87,29 @@ FactorControlBar::FactorControlBar(QWidget* parent) : QWidget(parent)
     m_budget->setMinimumWidth(170);
     m_budget->setToolTip(tr("The middle dimension k this budget buys for the selected layer, and the exact bpw of that k"));
     layout->addWidget(m_budget);
-    layout->addSpacing(10);
 
-    layout->addWidget(caption(tr("paths"), this));
+    second->addWidget(caption(tr("paths"), this));
     m_paths = new QSpinBox(this);
     m_paths->setRange(1, 4);
     m_paths->setToolTip(tr("Additive paths P, each fitted to the residual of the others (the budget is shared)"));
-    layout->addWidget(m_paths);
-    layout->addWidget(caption(tr("iters"), this));
+    second->addWidget(m_paths);
+    second->addSpacing(10);
+    second->addWidget(caption(tr("iters"), this));
     m_iters = new QSpinBox(this);
     m_iters->setRange(0, 5000);
     m_iters->setSingleStep(20);
     m_iters->setToolTip(tr("Outer ADMM iterations per path (0 = closed form only)"));
-    layout->addWidget(m_iters);
-    layout->addWidget(caption(tr("objective"), this));
+    second->addWidget(m_iters);
+    second->addSpacing(10);
+    second->addWidget(caption(tr("objective"), this));
     m_objective = new QComboBox(this);
     m_objective->addItem(tr("plain"));
     m_objective->addItem(tr("activation-aware (diag)"));
     // Activation-aware objectives need calibration statistics, which the studio does not gather yet.
     if (auto* items = qobject_cast<QStandardItemModel*>(m_objective->model())) items->item(1)->setEnabled(false);
     m_objective->setToolTip(tr("What the error measures: plain ‖W − Ŵ‖F (activation-aware needs calibration text)"));
-    layout->addWidget(m_objective);
+    second->addWidget(m_objective);
+    second->addStretch(1);
 
     setSettings(FactorSettings{});
 

@@ -10,7 +10,7 @@ namespace mdbf::studio {
 /// Method, budget and refinement settings. `bpw` keeps the decimal the user chose.
 struct FactorSettings {
     factor::Method method = factor::Method::Mdbf;
-    int l = 4;
+    int l = 2;
     factor::Bpw bpw = factor::Bpw::parse("1");
     int paths = 1;
     int iterations = 260;

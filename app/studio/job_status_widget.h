@@ -5,13 +5,14 @@
 #include <QPointer>
 #include <QWidget>
 
+#include "job_runner.h"
+
 class QLabel;
 class QProgressBar;
 class QToolButton;
 
 namespace mdbf::studio {
 
-class Job;
 class JobRunner;
 
 /// Follows a JobRunner; hidden while nothing runs.

@@ -2,6 +2,7 @@
 
 #include <QHeaderView>
 #include <QLineEdit>
+#include <QMenu>
 #include <QTreeView>
 #include <QVBoxLayout>
 
@@ -11,6 +12,17 @@ namespace mdbf::studio {
 
 using widgets::LayerTreeModel;
 
+namespace {
+
+// The tree's own size hint (256 px) hides most columns; the dock starts wide enough for them.
+class BrowserBox : public QWidget {
+public:
+    using QWidget::QWidget;
+    QSize sizeHint() const override { return {540, 600}; }
+};
+
+}  // namespace
+
 LayerBrowserDock::LayerBrowserDock(QWidget* parent) : QDockWidget(tr("Layers"), parent)
 {
     setObjectName(QStringLiteral("layerBrowserDock"));
@@ -19,7 +31,7 @@ LayerBrowserDock::LayerBrowserDock(QWidget* parent) : QDockWidget(tr("Layers"), 
     m_proxy = new widgets::LayerSortProxy(this);
     m_proxy->setSourceModel(m_model);
 
-    auto* box = new QWidget(this);
+    auto* box = new BrowserBox(this);
     auto* layout = new QVBoxLayout(box);
     layout->setContentsMargins(4, 4, 4, 4);
     layout->setSpacing(4);
@@ -39,9 +51,29 @@ LayerBrowserDock::LayerBrowserDock(QWidget* parent) : QDockWidget(tr("Layers"), 
     m_view->setToolTip(tr("Click a layer to inspect it; click a column header to sort within each group"));
     m_view->header()->setStretchLastSection(false);
     m_view->header()->setSectionsMovable(true);
-    m_view->header()->setToolTip(tr("Click to sort; drag to reorder columns"));
+    m_view->header()->setToolTip(tr("Click to sort; drag to reorder columns; right-click to choose columns"));
     layout->addWidget(m_view);
     setWidget(box);
+
+    // DType and Method are also in the tooltip, the status bar and the row icon: hidden until asked for.
+    m_view->header()->setSectionHidden(LayerTreeModel::ColDType, true);
+    m_view->header()->setSectionHidden(LayerTreeModel::ColMethod, true);
+    m_view->header()->setContextMenuPolicy(Qt::CustomContextMenu);
+    connect(m_view->header(), &QHeaderView::customContextMenuRequested, this, [this](const QPoint& pos) {
+        QMenu menu(this);
+        menu.setToolTipsVisible(true);
+        for (int c = 1; c < LayerTreeModel::ColCount; ++c) {
+            QAction* a = menu.addAction(m_model->headerData(c, Qt::Horizontal).toString());
+            a->setCheckable(true);
+            a->setChecked(!m_view->header()->isSectionHidden(c));
+            a->setToolTip(m_model->headerData(c, Qt::Horizontal, Qt::ToolTipRole).toString());
+            connect(a, &QAction::toggled, this, [this, c](bool on) {
+                m_view->header()->setSectionHidden(c, !on);
+                if (on) m_view->resizeColumnToContents(c);
+            });
+        }
+        menu.exec(m_view->header()->mapToGlobal(pos));
+    });
 
     connect(m_filter, &QLineEdit::textChanged, this, [this](const QString& text) {
         m_proxy->setFilterFixedString(text);
@@ -96,6 +128,12 @@ void LayerBrowserDock::expandAll()
 {
     m_view->expandAll();
     for (int c = 0; c < LayerTreeModel::ColCount; ++c) m_view->resizeColumnToContents(c);
+    m_view->setColumnWidth(LayerTreeModel::ColName, m_view->columnWidth(LayerTreeModel::ColName) + 16);
+    // Values arrive later (norms, factorizations): leave them room now.
+    for (int c : {int(LayerTreeModel::ColNorm), int(LayerTreeModel::ColBpw), int(LayerTreeModel::ColError)})
+        m_view->setColumnWidth(c, std::max(m_view->columnWidth(c), 56));
+    m_view->setColumnWidth(LayerTreeModel::ColL, std::max(m_view->columnWidth(LayerTreeModel::ColL), 26));
+    m_view->setColumnWidth(LayerTreeModel::ColK, std::max(m_view->columnWidth(LayerTreeModel::ColK), 40));
 }
 
 }  // namespace mdbf::studio

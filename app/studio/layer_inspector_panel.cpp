@@ -105,6 +105,7 @@ LayerInspectorPanel::LayerInspectorPanel(JobRunner* runner, QWidget* parent) : Q
     m_signCurve = new widgets::ErrorCurvePlot(signSplit);
     signSplit->setStretchFactor(0, 3);
     signSplit->setStretchFactor(1, 2);
+    signSplit->setSizes({420, 280});
     signLayout->addWidget(signSplit, 1);
     m_tabs->addTab(signTab, tr("Sign bases"));
     m_tabs->setTabToolTip(0, tr("The two binary sign matrices and the refinement curve"));
@@ -118,6 +119,7 @@ LayerInspectorPanel::LayerInspectorPanel(JobRunner* runner, QWidget* parent) : Q
     auto* errorTab = new QSplitter(Qt::Vertical, m_tabs);
     errorTab->setObjectName(QStringLiteral("errorSplit"));
     auto* maps = new QSplitter(Qt::Horizontal, errorTab);
+    maps->setObjectName(QStringLiteral("errorMapsSplit"));
     m_weightMap = new widgets::HeatmapPlot(maps);
     m_weightMap->setExportName(QStringLiteral("weights"));
     m_weightMap->setToolTip(tr("The layer's weights W, on the same colour scale as the error. Right-click to export"));
@@ -125,10 +127,12 @@ LayerInspectorPanel::LayerInspectorPanel(JobRunner* runner, QWidget* parent) : Q
     m_residualMap->setExportName(QStringLiteral("residual"));
     m_residualMap->setToolTip(tr("Reconstruction error W − Ŵ (Ŵ with FP16 envelopes, as deployed). Right-click to export"));
     auto* lower = new QSplitter(Qt::Horizontal, errorTab);
+    lower->setObjectName(QStringLiteral("errorLowerSplit"));
     m_histogram = new widgets::HistogramPlot(lower);
     m_histogram->setExportName(QStringLiteral("residual-histogram"));
     m_histogram->setToolTip(tr("Distribution of the entries of W − Ŵ. Right-click to export"));
     m_curve = new widgets::ErrorCurvePlot(lower);
+    errorTab->setSizes({420, 300});
     m_tabs->addTab(errorTab, tr("Error"));
     m_tabs->setTabToolTip(2, tr("Where the approximation errs: heatmaps, histogram, refinement curve"));
 

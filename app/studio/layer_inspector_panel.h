@@ -11,6 +11,7 @@
 #include <QWidget>
 
 #include "factor_cache.h"
+#include "job_runner.h"
 #include "factor_settings.h"
 #include "mdbf/widgets/layer_tree_model.h"
 
@@ -33,7 +34,6 @@ namespace mdbf::studio {
 
 class ComparisonTab;
 class FactorControlBar;
-class Job;
 class JobRunner;
 class ModelSession;
 

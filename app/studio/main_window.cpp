@@ -15,8 +15,10 @@
 #include <QMessageBox>
 #include <QMimeData>
 #include <QSettings>
+#include <QSplitter>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QTimer>
 #include <QTreeView>
 #include <QDoubleSpinBox>
 #include <QSpinBox>
@@ -46,6 +48,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(new JobR
 {
     setObjectName(QStringLiteral("mainWindow"));
     setWindowTitle(tr("MDBF Studio"));
+    initStudioResources();
     setWindowIcon(QIcon(QStringLiteral(":/icons/mdbf-studio.svg")));
     setAcceptDrops(true);
     setDockNestingEnabled(true);
@@ -83,10 +86,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(new JobR
 
     QSettings settings;
     if (!restoreGeometry(settings.value(QStringLiteral("mainWindow/geometry")).toByteArray())) resize(1440, 900);
-    if (!restoreState(settings.value(QStringLiteral("mainWindow/state")).toByteArray())) {
-        resizeDocks({m_browser}, {430}, Qt::Horizontal);
-        resizeDocks({pplDock}, {220}, Qt::Vertical);
+    for (QSplitter* splitter : findChildren<QSplitter*>()) {
+        if (splitter->objectName().isEmpty()) continue;
+        splitter->restoreState(settings.value(QStringLiteral("splitters/") + splitter->objectName()).toByteArray());
     }
+    m_needsDefaultLayout = !restoreState(settings.value(QStringLiteral("mainWindow/state")).toByteArray());
+    m_perplexityDock = pplDock;
     updateModelSummary();
 }
 
@@ -291,7 +296,7 @@ void MainWindow::onFactorization(const QString& layer, std::shared_ptr<const Lay
     s.bpw = r.bpw;
     s.error = r.finalError;
     s.objective = QString::fromStdString(std::string(factor::objectiveName(r.objective)));
-    s.refined = f->refined;
+    s.refined = f->refined && f->complete;
     m_browser->model()->setFactorization(layer, s);
     m_applied[layer] = f;
     updateModelSummary();
@@ -382,11 +387,27 @@ void MainWindow::showAbout()
             .arg(EIGEN_MINOR_VERSION));
 }
 
+void MainWindow::showEvent(QShowEvent* event)
+{
+    QMainWindow::showEvent(event);
+    if (!m_needsDefaultLayout) return;
+    m_needsDefaultLayout = false;
+    // Dock sizes only take once the window has its real size.
+    QTimer::singleShot(0, this, [this] {
+        resizeDocks({m_browser}, {std::max(420, width() * 38 / 100)}, Qt::Horizontal);
+        resizeDocks({m_perplexityDock}, {std::max(180, height() / 4)}, Qt::Vertical);
+    });
+}
+
 void MainWindow::closeEvent(QCloseEvent* event)
 {
     QSettings settings;
     settings.setValue(QStringLiteral("mainWindow/geometry"), saveGeometry());
     settings.setValue(QStringLiteral("mainWindow/state"), saveState());
+    for (QSplitter* splitter : findChildren<QSplitter*>()) {
+        if (!splitter->objectName().isEmpty())
+            settings.setValue(QStringLiteral("splitters/") + splitter->objectName(), splitter->saveState());
+    }
     // Stops every job and waits for its worker, so nothing touches the window after it is gone.
     m_runner->shutdown();
     event->accept();

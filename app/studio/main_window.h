@@ -10,14 +10,15 @@
 #include <QPointer>
 
 #include "factor_cache.h"
+#include "job_runner.h"
 
+class QDockWidget;
 class QLabel;
 class QMenu;
 class QMessageBox;
 
 namespace mdbf::studio {
 
-class Job;
 class JobRunner;
 class JobStatusWidget;
 class LayerBrowserDock;
@@ -61,6 +62,7 @@ signals:
 
 protected:
     void closeEvent(QCloseEvent* event) override;
+    void showEvent(QShowEvent* event) override;
     void dragEnterEvent(QDragEnterEvent* event) override;
     void dropEvent(QDropEvent* event) override;
 
@@ -92,6 +94,8 @@ private:
     QMenu* m_recentMenu = nullptr;
     QString m_lastError;
     QPointer<QMessageBox> m_errorBox;
+    QDockWidget* m_perplexityDock = nullptr;
+    bool m_needsDefaultLayout = false;
 };
 
 }  // namespace mdbf::studio

@@ -12,12 +12,12 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
-#include "factorized_linear.h"
 #include "job_runner.h"
 #include "mdbf/base/error.h"
 #include "mdbf/base/text_file.h"
 #include "mdbf/eval/perplexity.h"
 #include "mdbf/model/dense_linear.h"
+#include "mdbf/model/factorized_linear.h"
 #include "mdbf/widgets/perplexity_plot.h"
 #include "model_session.h"
 
@@ -132,7 +132,7 @@ void PerplexityPanel::updateLabels()
     m_originalLabel->setText(m_original && valid ? tr("original <b>%1</b> (%2)").arg(*m_original, 0, 'f', 3).arg(measureLabel())
                                                  : tr("original: not evaluated"));
     QString config = m_config.empty() ? tr("no layer factorized yet")
-                                      : tr("%1 layers factorized · model %2 bpw").arg(m_config.size()).arg(m_configBpw, 0, 'f', 3);
+                                      : tr("%1 factorized · model %2 bpw").arg(m_config.size() == 1 ? tr("1 layer") : tr("%1 layers").arg(m_config.size())).arg(m_configBpw, 0, 'f', 3);
     m_configuredLabel->setText(m_configured && valid ? tr("this configuration <b>%1</b> · %2").arg(*m_configured, 0, 'f', 3).arg(config)
                                                      : tr("this configuration: %1").arg(config));
     m_plot->setMeasureLabel(m_text->text().isEmpty() ? QString() : measureLabel());
@@ -173,7 +173,7 @@ void PerplexityPanel::start(bool configured)
             const auto& r = *f->result;
             const std::string kind = std::string(factor::methodName(r.method)) + " k=" + std::to_string(r.k) +
                                      " l=" + std::to_string(r.l);
-            model.replaceLinear(name, std::make_shared<FactorizedLinear>(r.paths, bias, kind));
+            model.replaceLinear(name, std::make_shared<model::FactorizedLinear>(r.paths, bias, kind));
         }
         ctx.throwIfStopped();
         return eval::perplexity(model, ids, ctxLength, ctx);
@@ -183,7 +183,9 @@ void PerplexityPanel::start(bool configured)
     m_job = m_runner->start<eval::PerplexityResult>(
         configured ? tr("Perplexity (configured)") : tr("Perplexity (original)"), work,
         [self, configured, bpw, label, layers](eval::PerplexityResult&& r) {
-            if (!self || r.cancelled || self->m_measuredOn != label) return;
+            if (!self) return;
+            self->m_job = nullptr;  // so that a slot reacting to evaluated() may start the next run
+            if (r.cancelled || self->m_measuredOn != label) return;
             if (configured) {
                 self->m_configured = r.ppl;
                 self->m_plot->addPoint({bpw, r.ppl, tr("%1 layers factorized").arg(layers)});

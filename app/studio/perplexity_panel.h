@@ -11,6 +11,7 @@
 #include <QWidget>
 
 #include "factor_cache.h"
+#include "job_runner.h"
 
 class QLabel;
 class QLineEdit;
@@ -23,7 +24,6 @@ class PerplexityPlot;
 
 namespace mdbf::studio {
 
-class Job;
 class JobRunner;
 class ModelSession;
 

@@ -3,6 +3,8 @@
 #include <QCoreApplication>
 #include <QDir>
 #include <QFileInfo>
+#include <QGuiApplication>
+#include <QIcon>
 #include <QSettings>
 
 namespace mdbf::studio {
@@ -41,5 +43,37 @@ void removeRecentModel(const QString& dir)
 }
 
 void clearRecentModels() { QSettings().remove(kRecentKey); }
+
+}  // namespace mdbf::studio
+
+#ifndef MDBF_VERSION
+#define MDBF_VERSION "0.0.0"
+#endif
+
+// Q_INIT_RESOURCE must be used outside any namespace.
+static void initResourcesOnce()
+{
+    static const bool done = [] {
+        Q_INIT_RESOURCE(mdbf_studio);
+        return true;
+    }();
+    (void)done;
+}
+
+namespace mdbf::studio {
+
+QString studioVersion() { return QStringLiteral(MDBF_VERSION); }
+
+void configureApplication()
+{
+    QCoreApplication::setOrganizationName(QStringLiteral("MDBF"));
+    QCoreApplication::setApplicationName(QStringLiteral("mdbf-studio"));
+    QCoreApplication::setApplicationVersion(studioVersion());
+    QGuiApplication::setApplicationDisplayName(QStringLiteral("MDBF Studio"));
+    initStudioResources();
+    QGuiApplication::setWindowIcon(QIcon(QStringLiteral(":/icons/mdbf-studio.svg")));
+}
+
+void initStudioResources() { initResourcesOnce(); }
 
 }  // namespace mdbf::studio

@@ -26,3 +26,16 @@ void clearRecentModels();
 inline constexpr int kMaxRecentModels = 8;
 
 }  // namespace mdbf::studio
+
+namespace mdbf::studio {
+
+/// The studio's version ("0.1.0").
+QString studioVersion();
+
+/// Sets organisation and application names (for QSettings), version and display name.
+void configureApplication();
+
+/// Registers the compiled-in resources (icons); safe to call more than once.
+void initStudioResources();
+
+}  // namespace mdbf::studio

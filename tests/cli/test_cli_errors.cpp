@@ -11,11 +11,6 @@
 namespace mdbf::test {
 namespace {
 
-void writeFile(const std::filesystem::path& p, const std::string& bytes)
-{
-    std::ofstream(p, std::ios::binary) << bytes;
-}
-
 /// A writable copy of the demo model that a test can break.
 class BrokenModel : public ::testing::Test {
 protected:
@@ -58,13 +53,13 @@ protected:
 TEST_F(BrokenModel, TruncatedSafetensors)
 {
     const std::string bytes = readModelFile("model.safetensors");
-    writeFile(m_model / "model.safetensors", bytes.substr(0, bytes.size() / 2));
+    writeTextFile(m_model / "model.safetensors", bytes.substr(0, bytes.size() / 2));
     expectCleanFailure(ppl(), {"model.safetensors"});
 }
 
 TEST_F(BrokenModel, EmptySafetensors)
 {
-    writeFile(m_model / "model.safetensors", "");
+    writeTextFile(m_model / "model.safetensors", "");
     expectCleanFailure(ppl(), {"model.safetensors"});
 }
 
@@ -73,7 +68,7 @@ TEST_F(BrokenModel, HeaderLengthPastEndOfFile)
     std::string bytes = readModelFile("model.safetensors");
     const std::uint64_t huge = bytes.size() + 100;
     for (int i = 0; i < 8; ++i) bytes[static_cast<std::size_t>(i)] = static_cast<char>((huge >> (8 * i)) & 0xff);
-    writeFile(m_model / "model.safetensors", bytes);
+    writeTextFile(m_model / "model.safetensors", bytes);
     expectCleanFailure(ppl(), {"model.safetensors", "header"});
 }
 
@@ -81,7 +76,7 @@ TEST_F(BrokenModel, NonJsonHeader)
 {
     std::string bytes = readModelFile("model.safetensors");
     bytes[8] = '#';  // first byte of the JSON header
-    writeFile(m_model / "model.safetensors", bytes);
+    writeTextFile(m_model / "model.safetensors", bytes);
     expectCleanFailure(ppl(), {"model.safetensors"});
 }
 
@@ -91,7 +86,7 @@ TEST_F(BrokenModel, UnknownArchitecture)
     nlohmann::json config = nlohmann::json::parse(in);
     config["architectures"] = {"GPTNeoXForCausalLM"};
     config.erase("model_type");
-    writeFile(m_model / "config.json", config.dump());
+    writeTextFile(m_model / "config.json", config.dump());
     expectCleanFailure(ppl(), {"config.json", "GPTNeoXForCausalLM"});
 }
 
@@ -100,13 +95,13 @@ TEST_F(BrokenModel, MissingConfigField)
     std::ifstream in(m_model / "config.json");
     nlohmann::json config = nlohmann::json::parse(in);
     config.erase("hidden_size");
-    writeFile(m_model / "config.json", config.dump());
+    writeTextFile(m_model / "config.json", config.dump());
     expectCleanFailure(ppl(), {"config.json", "hidden_size"});
 }
 
 TEST_F(BrokenModel, MalformedTokenizerJson)
 {
-    writeFile(m_model / "tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": ");
+    writeTextFile(m_model / "tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": ");
     expectCleanFailure(ppl(), {"tokenizer.json"});
     expectCleanFailure(runCli({"tokenize", "--model", m_model.string(), "--text-file", m_text.string()}),
                        {"tokenizer.json"});
@@ -119,13 +114,13 @@ TEST_F(BrokenModel, MissingShardNamedByIndex)
     index["metadata"] = nlohmann::json::object();
     index["weight_map"]["model.embed_tokens.weight"] = "model-00001-of-00002.safetensors";
     index["weight_map"]["model.norm.weight"] = "model-00002-of-00002.safetensors";
-    writeFile(m_model / "model.safetensors.index.json", index.dump());
+    writeTextFile(m_model / "model.safetensors.index.json", index.dump());
     expectCleanFailure(ppl(), {"model-00002-of-00002.safetensors"});
 }
 
 TEST_F(BrokenModel, InvalidUtf8Text)
 {
-    writeFile(m_text, std::string("valid start \xff\xfe then garbage"));
+    writeTextFile(m_text, std::string("valid start \xff\xfe then garbage"));
     expectCleanFailure(ppl(), {"text.txt", "UTF-8"});
     expectCleanFailure(runCli({"tokenize", "--model", m_model.string(), "--text-file", m_text.string(), "--json"}),
                        {"text.txt", "UTF-8"});
@@ -133,13 +128,13 @@ TEST_F(BrokenModel, InvalidUtf8Text)
 
 TEST_F(BrokenModel, EmptyTextForPpl)
 {
-    writeFile(m_text, "");
+    writeTextFile(m_text, "");
     expectCleanFailure(ppl(), {"text.txt", "ctx"});
 }
 
 TEST_F(BrokenModel, TextShorterThanCtx)
 {
-    writeFile(m_text, "Only a few words here.");
+    writeTextFile(m_text, "Only a few words here.");
     expectCleanFailure(ppl(64), {"text.txt", "fewer than ctx"});
 }
 

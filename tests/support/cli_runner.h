@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
 #include "test_fixtures.h"
 
 namespace mdbf::test {
@@ -54,6 +57,21 @@ inline CliResult runCli(const std::vector<std::string>& args)
     r.out = slurp(dir / "out");
     r.err = slurp(dir / "err");
     return r;
+}
+
+/// The single JSON object a `--json` run printed on stdout; records a failure (and returns an empty
+/// value) when the run failed or stdout holds anything else.
+inline nlohmann::json onlyJson(const CliResult& r)
+{
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(r.out);  // throws on anything but a single JSON value
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << "stdout is not a single JSON value: " << e.what() << "\n" << r.out;
+    }
+    EXPECT_TRUE(j.is_object());
+    return j;
 }
 
 }  // namespace mdbf::test

@@ -60,6 +60,12 @@ inline nlohmann::json referenceJson(const std::string& model)
     return nlohmann::json::parse(in);
 }
 
+/// Writes `text` to `path` byte for byte, replacing the file.
+inline void writeTextFile(const std::filesystem::path& path, const std::string& text)
+{
+    std::ofstream(path, std::ios::binary).write(text.data(), static_cast<std::streamsize>(text.size()));
+}
+
 /// A fresh, empty directory under the system temp dir, removed by the destructor.
 class TempDir {
 public:

@@ -21,12 +21,12 @@ ErrorCurvePlot::ErrorCurvePlot(QWidget* parent)
     m_refLine->setPen(QPen(plotStyle::referenceColor(), 1, Qt::DashLine));
     m_refText = new QCPItemText(this);
     m_refText->setColor(plotStyle::referenceColor());
-    m_refText->setPositionAlignment(Qt::AlignRight | Qt::AlignBottom);
+    m_refText->setPositionAlignment(Qt::AlignLeft | Qt::AlignTop);
 
     m_lastText = new QCPItemText(this);
     m_lastText->position->setType(QCPItemPosition::ptAxisRectRatio);
-    m_lastText->position->setCoords(0.98, 0.04);
-    m_lastText->setPositionAlignment(Qt::AlignRight | Qt::AlignTop);
+    m_lastText->position->setCoords(0.98, 0.5);
+    m_lastText->setPositionAlignment(Qt::AlignRight | Qt::AlignVCenter);
     m_lastText->setColor(plotStyle::seriesColor(0));
     QFont bold = font();
     bold.setPointSizeF(9.5);
@@ -37,7 +37,7 @@ ErrorCurvePlot::ErrorCurvePlot(QWidget* parent)
 
 void ErrorCurvePlot::setObjectiveLabel(const QString& objective)
 {
-    yAxis->setLabel(tr("relative error ‖W−Ŵ‖/‖W‖ (%1)").arg(objective));
+    yAxis->setLabel(tr("rel. error (%1)").arg(objective));
 }
 
 void ErrorCurvePlot::clear()
@@ -110,7 +110,7 @@ void ErrorCurvePlot::rescale()
     }
     const double pad = std::max((hi - lo) * 0.08, std::max(std::abs(hi), 1e-6) * 0.005);
     yAxis->setRange(lo - pad, hi + pad);
-    if (std::isfinite(m_reference)) m_refText->position->setCoords(xAxis->range().upper, m_reference);
+    if (std::isfinite(m_reference)) m_refText->position->setCoords(xAxis->range().lower + 0.01 * xAxis->range().size(), m_reference);
     const double last = lastError();
     m_lastText->setText(std::isfinite(last) ? tr("iteration %1: %2").arg(pointCount()).arg(last, 0, 'f', 4)
                                             : QString());

@@ -37,6 +37,8 @@ HeatmapPlot::HeatmapPlot(QWidget* parent) : PlotWidget(parent)
     m_scale->axis()->setTickLabelColor(QColor(90, 90, 90));
     plotLayout()->addElement(1, 1, m_scale);
     m_map->setColorScale(m_scale);
+    // The scale owns the gradient once connected (it pushes its own to the map).
+    m_scale->setGradient(plotStyle::divergingGradient());
 
     // Keeps the colour bar exactly as tall as the map.
     auto* margins = new QCPMarginGroup(this);

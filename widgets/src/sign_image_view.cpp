@@ -17,6 +17,8 @@ namespace {
 constexpr int kHeader = 20;
 constexpr int kFooter = 20;
 constexpr double kMaxScale = 64.0;
+// Cells may be stretched up to this aspect ratio so that thin matrices (n×k with k ≪ n) fill the view.
+constexpr double kMaxAspect = 6.0;
 
 }  // namespace
 
@@ -107,22 +109,27 @@ QRect SignImageView::imageArea() const
     return QRect(0, kHeader, width(), std::max(1, height() - kHeader - kFooter));
 }
 
-double SignImageView::fitScale() const
+QSizeF SignImageView::fitScales() const
 {
-    if (!m_signs || m_signs->rows() == 0) return 1.0;
+    if (!m_signs || m_signs->rows() == 0) return {1.0, 1.0};
     const QRect area = imageArea().adjusted(4, 4, -4, -4);
-    return std::min(area.width() / static_cast<double>(m_signs->cols()),
-                    area.height() / static_cast<double>(m_signs->rows()));
+    double sx = std::max(area.width(), 1) / static_cast<double>(m_signs->cols());
+    double sy = std::max(area.height(), 1) / static_cast<double>(m_signs->rows());
+    sx = std::min(sx, sy * kMaxAspect);
+    sy = std::min(sy, sx * kMaxAspect);
+    return {sx, sy};
 }
 
 void SignImageView::resetView()
 {
     m_fitted = true;
     if (m_signs) {
-        m_scale = std::max(fitScale(), 1e-6);
+        const QSizeF fit = fitScales();
+        m_sx = std::max(fit.width(), 1e-6);
+        m_sy = std::max(fit.height(), 1e-6);
         const QRect area = imageArea();
-        m_origin = QPointF(m_signs->cols() / 2.0 - area.width() / (2.0 * m_scale),
-                           m_signs->rows() / 2.0 - area.height() / (2.0 * m_scale));
+        m_origin = QPointF(m_signs->cols() / 2.0 - area.width() / (2.0 * m_sx),
+                           m_signs->rows() / 2.0 - area.height() / (2.0 * m_sy));
     }
     update();
 }
@@ -131,8 +138,8 @@ void SignImageView::clampView()
 {
     if (!m_signs) return;
     const QRect area = imageArea();
-    const double visW = area.width() / m_scale;
-    const double visH = area.height() / m_scale;
+    const double visW = area.width() / m_sx;
+    const double visH = area.height() / m_sy;
     const double cols = static_cast<double>(m_signs->cols());
     const double rows = static_cast<double>(m_signs->rows());
     // When the matrix is smaller than the view it stays centred; otherwise it cannot leave it.
@@ -145,10 +152,14 @@ void SignImageView::zoomBy(double factor, QPointF anchor)
     if (!m_signs) return;
     const QRect area = imageArea();
     const QPointF local = anchor - QPointF(area.topLeft());
-    const QPointF cell = m_origin + local / m_scale;
-    const double minScale = std::min(fitScale(), 1.0) * 0.5;
-    m_scale = std::clamp(m_scale * factor, minScale, kMaxScale);
-    m_origin = cell - local / m_scale;
+    const QPointF cell(m_origin.x() + local.x() / m_sx, m_origin.y() + local.y() / m_sy);
+    const QSizeF fit = fitScales();
+    const double minScale = std::min({fit.width(), fit.height(), 1.0}) * 0.5;
+    const double current = std::min(m_sx, m_sy);
+    const double target = std::clamp(current * factor, minScale, kMaxScale);
+    m_sx *= target / current;
+    m_sy *= target / current;
+    m_origin = QPointF(cell.x() - local.x() / m_sx, cell.y() - local.y() / m_sy);
     m_fitted = false;
     clampView();
     update();
@@ -157,8 +168,7 @@ void SignImageView::zoomBy(double factor, QPointF anchor)
 QPointF SignImageView::cellCenter(std::int64_t row, std::int64_t col) const
 {
     const QRect area = imageArea();
-    return QPointF(area.left() + (col + 0.5 - m_origin.x()) * m_scale,
-                   area.top() + (row + 0.5 - m_origin.y()) * m_scale);
+    return QPointF(area.left() + (col + 0.5 - m_origin.x()) * m_sx, area.top() + (row + 0.5 - m_origin.y()) * m_sy);
 }
 
 bool SignImageView::cellAt(QPointF pos, std::int64_t& row, std::int64_t& col) const
@@ -166,8 +176,8 @@ bool SignImageView::cellAt(QPointF pos, std::int64_t& row, std::int64_t& col) co
     if (!m_signs) return false;
     const QRect area = imageArea();
     if (!area.contains(pos.toPoint())) return false;
-    const double c = m_origin.x() + (pos.x() - area.left()) / m_scale;
-    const double r = m_origin.y() + (pos.y() - area.top()) / m_scale;
+    const double c = m_origin.x() + (pos.x() - area.left()) / m_sx;
+    const double r = m_origin.y() + (pos.y() - area.top()) / m_sy;
     if (c < 0 || r < 0) return false;
     col = static_cast<std::int64_t>(std::floor(c));
     row = static_cast<std::int64_t>(std::floor(r));
@@ -178,8 +188,8 @@ QString SignImageView::description() const
 {
     if (!m_signs) return m_message;
     QString text = QStringLiteral("%1  %2 × %3").arg(m_title).arg(m_signs->rows()).arg(m_signs->cols());
-    if (m_factor > 1 && m_scale < 1.0) text += tr("  ·  mean of %1×%1 blocks (grey = mixed)").arg(m_factor);
-    else if (m_scale < 1.0) text += tr("  ·  subsampled on screen");
+    if (m_factor > 1 && !exactOnScreen()) text += tr("  ·  mean of %1×%1 blocks (grey = mixed)").arg(m_factor);
+    else if (!exactOnScreen()) text += tr("  ·  subsampled on screen");
     else text += tr("  ·  exact");
     return text.trimmed();
 }
@@ -209,22 +219,21 @@ void SignImageView::paintEvent(QPaintEvent* /*event*/)
         p.setClipRect(area);
         const double cols = static_cast<double>(m_signs->cols());
         const double rows = static_cast<double>(m_signs->rows());
-        const QRectF matrixRect(area.left() - m_origin.x() * m_scale, area.top() - m_origin.y() * m_scale,
-                                cols * m_scale, rows * m_scale);
-        if (m_scale >= 1.0 || m_factor == 1) {
+        const QRectF matrixRect(area.left() - m_origin.x() * m_sx, area.top() - m_origin.y() * m_sy, cols * m_sx,
+                                rows * m_sy);
+        if (exactOnScreen() || m_factor == 1) {
             // Each cell covers at least a pixel (or the overview is exact): draw the visible cells.
             const std::int64_t c0 = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::floor(m_origin.x())), 0,
                                                              m_signs->cols());
             const std::int64_t r0 = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::floor(m_origin.y())), 0,
                                                              m_signs->rows());
             const std::int64_t c1 = std::clamp<std::int64_t>(
-                static_cast<std::int64_t>(std::ceil(m_origin.x() + area.width() / m_scale)), 0, m_signs->cols());
+                static_cast<std::int64_t>(std::ceil(m_origin.x() + area.width() / m_sx)), 0, m_signs->cols());
             const std::int64_t r1 = std::clamp<std::int64_t>(
-                static_cast<std::int64_t>(std::ceil(m_origin.y() + area.height() / m_scale)), 0, m_signs->rows());
+                static_cast<std::int64_t>(std::ceil(m_origin.y() + area.height() / m_sy)), 0, m_signs->rows());
             if (c1 > c0 && r1 > r0) {
-                const QRectF target(area.left() + (c0 - m_origin.x()) * m_scale,
-                                    area.top() + (r0 - m_origin.y()) * m_scale, (c1 - c0) * m_scale,
-                                    (r1 - r0) * m_scale);
+                const QRectF target(area.left() + (c0 - m_origin.x()) * m_sx, area.top() + (r0 - m_origin.y()) * m_sy,
+                                    (c1 - c0) * m_sx, (r1 - r0) * m_sy);
                 if (m_factor == 1) {
                     p.drawImage(target, m_overview, QRectF(c0, r0, c1 - c0, r1 - r0));
                 } else {
@@ -249,7 +258,10 @@ void SignImageView::paintEvent(QPaintEvent* /*event*/)
     p.drawText(header, Qt::AlignVCenter | Qt::AlignLeft, description());
     if (m_signs) {
         p.setPen(QColor(110, 110, 110));
-        p.drawText(header, Qt::AlignVCenter | Qt::AlignRight, tr("%1 px/cell").arg(m_scale, 0, 'g', 3));
+        const QString cell = std::abs(m_sx - m_sy) < 1e-9 * m_sx
+                                 ? tr("%1 px/cell").arg(m_sx, 0, 'g', 3)
+                                 : tr("cell %1 × %2 px").arg(m_sx, 0, 'g', 3).arg(m_sy, 0, 'g', 3);
+        p.drawText(header, Qt::AlignVCenter | Qt::AlignRight, cell);
     }
     const QRect footer(6, height() - kFooter, width() - 12, kFooter);
     p.setPen(QColor(40, 40, 40));
@@ -285,7 +297,8 @@ void SignImageView::mousePressEvent(QMouseEvent* event)
 void SignImageView::mouseMoveEvent(QMouseEvent* event)
 {
     if (m_dragging) {
-        m_origin = m_dragOrigin - (event->position() - m_dragStart) / m_scale;
+        const QPointF delta = event->position() - m_dragStart;
+        m_origin = QPointF(m_dragOrigin.x() - delta.x() / m_sx, m_dragOrigin.y() - delta.y() / m_sy);
         m_fitted = false;
         clampView();
         update();

@@ -15,12 +15,12 @@ namespace mdbf::factor {
 namespace {
 
 constexpr double kNormEpsilon = 1e-12;      // added to factor norms before normalising (zero rows)
-constexpr Eigen::Index kProductChunk = 512;  // columns of Y per block of the CᵀY products
-constexpr Eigen::Index kGramChunk = 256;     // rows of the Gram matrix per block
 constexpr Eigen::Index kSolveChunk = 256;    // right-hand sides per triangular-solve task
 // Below this relative error the cheap error formula (‖Y‖² − 2⟨CᵀY, Z⟩ + ⟨CᵀC, ZZᵀ⟩) loses too many
 // digits to cancellation, so the residual is formed explicitly.
 constexpr double kExactErrorBelow = 0.03;
+// Element-wise passes over fewer entries than this run on one thread (a parallel region costs more).
+constexpr Eigen::Index kParallelEntries = Eigen::Index{1} << 16;
 
 enum class Status { Ok, Stopped, Failed };
 
@@ -48,34 +48,19 @@ public:
 
     bool stopped() const { return m_ctx.stopRequested(); }
 
-    // K = Z Zᵀ (k×k), computing the lower triangle in row blocks and mirroring it.
-    bool gram(const MatrixF& z, MatrixF& k) const
-    {
-        const Eigen::Index n = z.rows();
-        k.resize(n, n);
-        for (Eigen::Index r0 = 0; r0 < n; r0 += kGramChunk) {
-            if (stopped()) return false;
-            const Eigen::Index c = std::min(kGramChunk, n - r0);
-            k.block(r0, r0, n - r0, c).noalias() = z.middleRows(r0, n - r0) * z.middleRows(r0, c).transpose();
-        }
-        for (Eigen::Index j = 1; j < n; ++j)
-            for (Eigen::Index i = 0; i < j; ++i) k(i, j) = k(j, i);
-        return true;
-    }
+    int passThreads(const MatrixF& x) const { return x.size() >= kParallelEntries ? m_threads : 1; }
 
-    // out = diag(scale) · (zOther · op), in column blocks of op.
+    bool gram(const MatrixF& z, MatrixF& k) const { return detail::parallelGram(z, k, m_threads, m_ctx.stop); }
+
+    // out = diag(scale) · (zOther · op).
     template <typename Op>
     bool product(const MatrixF& zOther, const Op& op, const VectorF& scale, MatrixF& out) const
     {
-        const Eigen::Index q = op.cols();
-        out.resize(zOther.rows(), q);
-        for (Eigen::Index c0 = 0; c0 < q; c0 += kProductChunk) {
-            if (stopped()) return false;
-            const Eigen::Index c = std::min(kProductChunk, q - c0);
-            auto block = out.middleCols(c0, c);
-            block.noalias() = zOther * op.middleCols(c0, c);
-            block = scale.asDiagonal() * block;
-        }
+        out.resize(zOther.rows(), op.cols());
+        if (!detail::parallelProduct(zOther, op, out, m_threads, detail::Combine::Assign, m_ctx.stop)) return false;
+        parallelChunks(out.cols(), passThreads(out), [&](std::int64_t b, std::int64_t e) {
+            for (std::int64_t j = b; j < e; ++j) out.col(j).array() *= scale.array();
+        });
         return true;
     }
 
@@ -87,7 +72,9 @@ public:
         const int tasks = static_cast<int>((q + kSolveChunk - 1) / kSolveChunk);
         const auto& lower = llt.matrixL();
         const auto& upper = llt.matrixU();
-#pragma omp parallel for num_threads(m_threads) schedule(dynamic, 1)
+        const double work = static_cast<double>(x.rows()) * static_cast<double>(x.rows()) * static_cast<double>(q);
+        const int threads = work >= 4.0e6 ? m_threads : 1;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
         for (int t = 0; t < tasks; ++t) {
             if (m_ctx.stopRequested()) continue;
             const Eigen::Index c0 = static_cast<Eigen::Index>(t) * kSolveChunk;
@@ -105,7 +92,8 @@ public:
     {
         const Eigen::Index k = s.work.rows();
         const Eigen::Index q = s.work.cols();
-        parallelChunks(q, m_threads, [&](std::int64_t b, std::int64_t e) {
+        const int threads = passThreads(s.work);
+        parallelChunks(q, threads, [&](std::int64_t b, std::int64_t e) {
             for (std::int64_t j = b; j < e; ++j) {
                 float* g = s.gamma.col(j).data();
                 float* w = s.work.col(j).data();
@@ -126,10 +114,10 @@ public:
         MatrixF u, v;
         VectorF sigma;
         RankApproxOptions opts{m_options.powerIterations, m_options.oversample, seed};
-        detail::blockPower(s.work, m_options.l, opts, u, sigma, v);
+        detail::blockPower(s.work, m_options.l, opts, u, sigma, v, m_threads);
         u = u * sigma.asDiagonal();
         s.zNew.resize(k, q);
-        parallelChunks(q, m_threads, [&](std::int64_t b, std::int64_t e) {
+        parallelChunks(q, threads, [&](std::int64_t b, std::int64_t e) {
             VectorF amp(k);
             for (std::int64_t j = b; j < e; ++j) {
                 amp.noalias() = u * v.row(j).transpose();
@@ -165,32 +153,33 @@ public:
     {
         const Eigen::Index k = ctc.rows();
         const double lambda = m_options.reg * static_cast<double>(ctc.diagonal().mean());
-        MatrixF lhs = ctc;
-        lhs.diagonal().array() += static_cast<float>(lambda + rhoT);
-        Eigen::LLT<MatrixF> lltStart(lhs);
-        if (lltStart.info() != Eigen::Success) {
+        // The two factorizations are independent: one per thread when there are two.
+        const bool sameRho = rhoT == 1.0;
+        const bool needOne = m_options.innerIterations > 1 && !sameRho;
+        Eigen::LLT<MatrixF> lltStart, lltOne;
+        auto factor = [&](Eigen::LLT<MatrixF>& llt, double shift) {
+            MatrixF lhs = ctc;
+            lhs.diagonal().array() += static_cast<float>(lambda + shift);
+            llt.compute(lhs);
+        };
+#pragma omp parallel sections num_threads(needOne && m_threads > 1 && k >= 128 ? 2 : 1)
+        {
+#pragma omp section
+            factor(lltStart, rhoT);
+#pragma omp section
+            if (needOne) factor(lltOne, 1.0);
+        }
+        if (lltStart.info() != Eigen::Success || (needOne && lltOne.info() != Eigen::Success)) {
             failure = "Cholesky factorization of the " + std::to_string(k) + "x" + std::to_string(k) +
                       " normal matrix failed";
             return Status::Failed;
-        }
-        Eigen::LLT<MatrixF> lltOne;
-        const bool sameRho = rhoT == 1.0;
-        if (m_options.innerIterations > 1 && !sameRho) {
-            lhs = ctc;
-            lhs.diagonal().array() += static_cast<float>(lambda + 1.0);
-            lltOne.compute(lhs);
-            if (lltOne.info() != Eigen::Success) {
-                failure = "Cholesky factorization of the " + std::to_string(k) + "x" + std::to_string(k) +
-                          " normal matrix failed";
-                return Status::Failed;
-            }
         }
         const Eigen::LLT<MatrixF>& llt1 = sameRho ? lltStart : lltOne;
 
         const Eigen::Index q = s.cty.cols();
         s.work.resize(k, q);
         const float rt = static_cast<float>(rhoT);
-        parallelChunks(q, m_threads, [&](std::int64_t b, std::int64_t e) {
+        parallelChunks(q, passThreads(s.work), [&](std::int64_t b, std::int64_t e) {
             for (std::int64_t j = b; j < e; ++j) s.work.col(j) = s.cty.col(j) + rt * (s.z.col(j) - s.gamma.col(j));
         });
         if (!solve(lltStart, s.work)) return Status::Stopped;
@@ -207,7 +196,7 @@ public:
     {
         const Eigen::Index q = a.cols();
         std::vector<double> partial(static_cast<std::size_t>(q), 0.0);
-        parallelChunks(q, m_threads, [&](std::int64_t b0, std::int64_t e) {
+        parallelChunks(q, passThreads(a), [&](std::int64_t b0, std::int64_t e) {
             for (std::int64_t j = b0; j < e; ++j)
                 partial[static_cast<std::size_t>(j)] = a.col(j).cast<double>().dot(b.col(j).cast<double>());
         });
@@ -219,7 +208,7 @@ public:
     double squaredNorm(const Eigen::Ref<const RowMatrixF>& y) const
     {
         std::vector<double> partial(static_cast<std::size_t>(y.rows()), 0.0);
-        parallelChunks(y.rows(), m_threads, [&](std::int64_t b, std::int64_t e) {
+        parallelChunks(y.rows(), y.size() >= kParallelEntries ? m_threads : 1, [&](std::int64_t b, std::int64_t e) {
             for (std::int64_t i = b; i < e; ++i)
                 partial[static_cast<std::size_t>(i)] = y.row(i).cast<double>().squaredNorm();
         });
@@ -233,14 +222,9 @@ public:
                     double& e2) const
     {
         const MatrixF f = zf.transpose() * cinv.asDiagonal();
-        e2 = 0.0;
-        for (Eigen::Index c0 = 0; c0 < y.cols(); c0 += kProductChunk) {
-            if (stopped()) return false;
-            const Eigen::Index c = std::min(kProductChunk, y.cols() - c0);
-            MatrixF residual = y.middleCols(c0, c);
-            residual.noalias() -= f * g.middleCols(c0, c);
-            e2 += residual.cast<double>().squaredNorm();
-        }
+        MatrixF residual = y;
+        if (!detail::parallelProduct(f, g, residual, m_threads, detail::Combine::Subtract, m_ctx.stop)) return false;
+        e2 = residual.cast<double>().squaredNorm();
         return true;
     }
 
@@ -296,7 +280,8 @@ AdmmOutcome AdmmRefiner::refine(const Eigen::Ref<const RowMatrixF>& Y, const Mat
     if (outer == 0) return out;
 
     const int threads = ctx.threadCount();
-    detail::ThreadScope threadScope(threads);
+    // All parallelism is explicit (blocks of columns per thread); Eigen itself runs serially.
+    const detail::ThreadScope serialEigen(1);
     const Engine engine(m_options, ctx, threads);
 
     Side f, g;

@@ -235,7 +235,7 @@ BudgetCheck checkBitBudget(std::int64_t n, std::int64_t m, const Bpw& bpw, Metho
         std::ostringstream msg;
         msg << "a budget of " << bpw.text() << " bpw is too small for the " << shapeText(n, m) << " layer with "
             << methodName(method) << " l = " << l << ", P = " << paths << ": it leaves k = "
-            << static_cast<long long>(std::max<Int128>(k128, -1)) << " < " << need << "; k = " << need << " needs "
+            << static_cast<long long>(std::max<Int128>(k128, std::numeric_limits<long long>::min())) << " < " << need << "; k = " << need << " needs "
             << formatBpw(bitsPerWeight(n, m, need, l, paths, method)) << " bpw";
         out.message = msg.str();
         return out;

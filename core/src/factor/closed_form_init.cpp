@@ -53,7 +53,9 @@ std::vector<kernels::FactorPath> closedFormInit(const Eigen::Ref<const RowMatrix
     if (paths > 1) {
         MatrixF residual = target;
         for (int p = 1; p < paths; ++p) {
-            residual.noalias() -= denseF(out.back()) * denseG(out.back());
+            const MatrixF f = denseF(out.back());
+            const MatrixF g = denseG(out.back());
+            detail::parallelProduct(f, g, residual, ctx.threadCount(), detail::Combine::Subtract);
             const RowMatrixF residualRows = residual;
             RunContext inner;
             inner.threads = ctx.threadCount();

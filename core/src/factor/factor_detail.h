@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <stop_token>
 
 #include <omp.h>
 
@@ -27,6 +28,51 @@ private:
     int m_previous;
 };
 
+/// Threads for work of `entries` matrix entries: 1 below 2^16 (a parallel region costs more).
+inline int threadsFor(double entries, int threads)
+{
+    return entries >= 65536.0 ? std::max(1, threads) : 1;
+}
+
+/// How parallelProduct combines the product with the destination.
+enum class Combine { Assign, Add, Subtract };
+
+/// out (op) lhs · rhs, with op "=", "+=" or "-=", computed in column blocks of rhs that are
+/// spread over `threads` threads, each block a single-threaded Eigen GEMM. Eigen's own parallel
+/// GEMM synchronises its threads inside every product and collapses when the cores are shared;
+/// independent blocks do not, and every column is computed the same way whatever the thread count.
+/// Polls `stop` before each block; returns false (out partly written) when it was requested.
+template <typename Lhs, typename Rhs, typename Dest>
+bool parallelProduct(const Lhs& lhs, const Rhs& rhs, Dest& out, int threads, Combine combine = Combine::Assign,
+                     const std::stop_token& stop = {})
+{
+    const Eigen::Index q = rhs.cols();
+    if (q == 0) return !stop.stop_requested();
+    const int t = threadsFor(static_cast<double>(lhs.rows()) * static_cast<double>(lhs.cols()) * static_cast<double>(q) / 64.0,
+                             threads);
+    const Eigen::Index chunk = std::clamp<Eigen::Index>((q + 4 * t - 1) / (4 * t), 64, 512);
+    const int tasks = static_cast<int>((q + chunk - 1) / chunk);
+    bool stopped = false;
+#pragma omp parallel for num_threads(t) schedule(dynamic, 1) reduction(|| : stopped)
+    for (int task = 0; task < tasks; ++task) {
+        if (stop.stop_requested()) {
+            stopped = true;
+            continue;
+        }
+        const Eigen::Index c0 = static_cast<Eigen::Index>(task) * chunk;
+        const Eigen::Index c = std::min(chunk, q - c0);
+        auto block = out.middleCols(c0, c);
+        if (combine == Combine::Subtract) block.noalias() -= lhs * rhs.middleCols(c0, c);
+        else if (combine == Combine::Add) block.noalias() += lhs * rhs.middleCols(c0, c);
+        else block.noalias() = lhs * rhs.middleCols(c0, c);
+    }
+    return !stopped;
+}
+
+/// K = Z Zᵀ (k×k) for Z k×q: lower-triangle column blocks on `threads` threads, then mirrored.
+/// Returns false (K incomplete) when `stop` was requested.
+bool parallelGram(const MatrixF& z, MatrixF& k, int threads, const std::stop_token& stop = {});
+
 /// A well-mixed 64-bit seed from a base seed and up to three stream indices (splitmix64 finaliser).
 std::uint64_t mixSeed(std::uint64_t seed, std::uint64_t a, std::uint64_t b = 0, std::uint64_t c = 0);
 
@@ -38,8 +84,9 @@ void orthonormalize(MatrixF& X);
 
 /// Leading rank-l structure of A (rows×cols) by block power iteration: A ≈ U · diag(sigma) · Vᵀ with
 /// U rows×l and V cols×l orthonormal. Requires 1 ≤ l ≤ min(rows, cols); the block has
-/// min(l + oversample, min(rows, cols)) columns.
-void blockPower(const MatrixF& A, int l, const RankApproxOptions& options, MatrixF& U, VectorF& sigma, MatrixF& V);
+/// min(l + oversample, min(rows, cols)) columns. The products with A run on `threads` threads.
+void blockPower(const MatrixF& A, int l, const RankApproxOptions& options, MatrixF& U, VectorF& sigma, MatrixF& V,
+                int threads);
 
 /// Unpacks signs into a dense ±1 column-major matrix.
 MatrixF unpackSigns(const kernels::PackedSigns& signs);

@@ -274,7 +274,7 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
     const std::vector<kernels::FactorPath> start0 = closedFormInit(Y, svd, b.k, l, o.paths, ctx);
     std::vector<kernels::FactorPath> initial;
     for (const auto& p : start0) initial.push_back(deploy(p, o.method, sqrtD));
-    const RowMatrixF initialW = reconstruct(initial);
+    const RowMatrixF initialW = reconstruct(initial, ctx.threadCount());
     r.initialError = relErr(W, initialW, scale);
     const double normY = std::sqrt(Y.cast<double>().squaredNorm());
 
@@ -323,7 +323,9 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
     for (int p = 0; p < o.paths && !cancelled && !failed; ++p) {
         RowMatrixF residual = Y;
         for (int q = 0; q < o.paths; ++q)
-            if (q != p) residual.noalias() -= Fs[static_cast<std::size_t>(q)] * Gs[static_cast<std::size_t>(q)];
+            if (q != p)
+                detail::parallelProduct(Fs[static_cast<std::size_t>(q)], Gs[static_cast<std::size_t>(q)], residual,
+                                        ctx.threadCount(), detail::Combine::Subtract);
         admm.seed = detail::mixSeed(o.seed, static_cast<std::uint64_t>(p), 0x51);
         const AdmmRefiner refiner(admm);
         const int offset = r.iterations;
@@ -352,7 +354,7 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
         finalPaths.push_back(deploy(raw, o.method, sqrtD));
     }
     const bool usable = envelopesFinite(finalPaths);
-    const RowMatrixF finalW = usable ? reconstruct(finalPaths) : initialW;
+    const RowMatrixF finalW = usable ? reconstruct(finalPaths, ctx.threadCount()) : initialW;
     const double finalError = usable ? relErr(W, finalW, scale) : std::numeric_limits<double>::infinity();
 
     const std::string summary = std::to_string(r.iterations) + " of " + std::to_string(total) + " iterations, " +

@@ -8,6 +8,7 @@
 #include <Eigen/SVD>
 
 #include "factor/factor_detail.h"
+#include "mdbf/base/parallel.h"
 
 namespace mdbf::factor {
 
@@ -57,7 +58,71 @@ void orthonormalize(MatrixF& X)
     X = qr.householderQ() * MatrixF::Identity(X.rows(), X.cols());
 }
 
-void blockPower(const MatrixF& A, int l, const RankApproxOptions& options, MatrixF& U, VectorF& sigma, MatrixF& V)
+namespace {
+
+constexpr Eigen::Index kRowBlock = 512;  // rows of Y kept hot in L1 while A streams past
+
+// Y = A X for a tall-or-wide A (rows×cols) and a skinny X (cols×b). Eigen's GEMM would repack A on
+// every call; streaming A once with b axpys per column is memory-bound and much faster.
+void skinnyProduct(const MatrixF& A, const MatrixF& X, MatrixF& Y, int threads)
+{
+    const Eigen::Index rows = A.rows(), cols = A.cols(), b = X.cols();
+    Y.setZero(rows, b);
+    parallelChunks(rows, threadsFor(static_cast<double>(A.size()), threads), [&](std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t s0 = r0; s0 < r1; s0 += kRowBlock) {
+            const Eigen::Index len = std::min<Eigen::Index>(kRowBlock, r1 - s0);
+            for (Eigen::Index j = 0; j < cols; ++j) {
+                const float* a = A.col(j).data() + s0;
+                for (Eigen::Index c = 0; c < b; ++c) {
+                    const float x = X(j, c);
+                    float* y = Y.col(c).data() + s0;
+                    for (Eigen::Index i = 0; i < len; ++i) y[i] += x * a[i];
+                }
+            }
+        }
+    });
+}
+
+// X = Aᵀ Y (cols×b): b dot products per column of A, each column read once.
+void skinnyProductT(const MatrixF& A, const MatrixF& Y, MatrixF& X, int threads)
+{
+    const Eigen::Index cols = A.cols(), b = Y.cols();
+    X.resize(cols, b);
+    parallelChunks(cols, threadsFor(static_cast<double>(A.size()), threads), [&](std::int64_t j0, std::int64_t j1) {
+        for (std::int64_t j = j0; j < j1; ++j)
+            for (Eigen::Index c = 0; c < b; ++c) X(j, c) = A.col(j).dot(Y.col(c));
+    });
+}
+
+}  // namespace
+
+bool parallelGram(const MatrixF& z, MatrixF& k, int threads, const std::stop_token& stop)
+{
+    const Eigen::Index n = z.rows();
+    constexpr Eigen::Index kBlock = 128;
+    k.resize(n, n);
+    const int tasks = static_cast<int>((n + kBlock - 1) / kBlock);
+    const int t = threadsFor(static_cast<double>(n) * static_cast<double>(z.size()) / 64.0, threads);
+    bool stopped = false;
+    // Block 0 (the tallest) first, so the dynamic schedule ends with the small ones.
+#pragma omp parallel for num_threads(t) schedule(dynamic, 1) reduction(|| : stopped)
+    for (int task = 0; task < tasks; ++task) {
+        if (stop.stop_requested()) {
+            stopped = true;
+            continue;
+        }
+        const Eigen::Index c0 = static_cast<Eigen::Index>(task) * kBlock;
+        const Eigen::Index c = std::min(kBlock, n - c0);
+        k.block(c0, c0, n - c0, c).noalias() = z.middleRows(c0, n - c0) * z.middleRows(c0, c).transpose();
+    }
+    if (stopped) return false;
+    for (Eigen::Index j = 1; j < n; ++j)
+        for (Eigen::Index i = 0; i < j; ++i) k(i, j) = k(j, i);
+    return true;
+}
+
+void blockPower(const MatrixF& A, int l, const RankApproxOptions& options, MatrixF& U, VectorF& sigma, MatrixF& V,
+                int threads)
 {
     const Eigen::Index rows = A.rows();
     const Eigen::Index cols = A.cols();
@@ -67,12 +132,12 @@ void blockPower(const MatrixF& A, int l, const RankApproxOptions& options, Matri
     orthonormalize(omega);
     MatrixF y(rows, b);
     for (int it = 0; it < options.powerIterations; ++it) {
-        y.noalias() = A * omega;
+        skinnyProduct(A, omega, y, threads);
         orthonormalize(y);
-        omega.noalias() = A.transpose() * y;
+        skinnyProductT(A, y, omega, threads);
         orthonormalize(omega);
     }
-    y.noalias() = A * omega;
+    skinnyProduct(A, omega, y, threads);
     Eigen::HouseholderQR<MatrixF> qr(y);
     const Eigen::MatrixXd r = qr.matrixQR().topRows(b).template triangularView<Eigen::Upper>().toDenseMatrix().cast<double>();
     Eigen::JacobiSVD<Eigen::MatrixXd> svd(r, Eigen::ComputeFullU | Eigen::ComputeFullV);
@@ -117,10 +182,12 @@ RankApprox rankApprox(const MatrixF& M, int l, const RankApproxOptions& options)
     if (r <= 0) return out;
     MatrixF U, V;
     VectorF sigma;
+    const int threads = omp_get_max_threads();
+    const detail::ThreadScope serialEigen(1);
     if (useExactSvd(M, r, options.oversample)) {
         exactSvd(M, r, U, sigma, V);
     } else {
-        detail::blockPower(M, r, options, U, sigma, V);
+        detail::blockPower(M, r, options, U, sigma, V, threads);
     }
     const VectorF root = sigma.cwiseMax(0.0f).cwiseSqrt();
     out.left.leftCols(r) = U * root.asDiagonal();
@@ -155,10 +222,12 @@ VectorF leadingSingularValues(const MatrixF& M, int count, const RankApproxOptio
     if (r <= 0) return VectorF();
     MatrixF U, V;
     VectorF sigma;
+    const int threads = omp_get_max_threads();
+    const detail::ThreadScope serialEigen(1);
     if (useExactSvd(M, 2 * r, options.oversample)) {
         exactSvd(M, r, U, sigma, V);
     } else {
-        detail::blockPower(M, r, options, U, sigma, V);
+        detail::blockPower(M, r, options, U, sigma, V, threads);
     }
     return sigma;
 }

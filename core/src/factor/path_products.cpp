@@ -103,11 +103,17 @@ MatrixF denseG(const kernels::FactorPath& path)
     return G;
 }
 
-RowMatrixF reconstruct(const std::vector<kernels::FactorPath>& paths)
+RowMatrixF reconstruct(const std::vector<kernels::FactorPath>& paths, int threads)
 {
     requireSameShape(paths);
+    const int t = threads > 0 ? threads : omp_get_max_threads();
+    const detail::ThreadScope serialEigen(1);
     MatrixF W = MatrixF::Zero(paths.front().n(), paths.front().m());
-    for (const auto& p : paths) W.noalias() += denseF(p) * denseG(p);
+    for (const auto& p : paths) {
+        const MatrixF f = denseF(p);
+        const MatrixF g = denseG(p);
+        detail::parallelProduct(f, g, W, t, detail::Combine::Add);
+    }
     return W;
 }
 

@@ -383,6 +383,8 @@ std::int64_t TensorInfo::elementCount() const
 
 void convertToFloat(DType dtype, const std::byte* src, std::size_t count, float* dst)
 {
+    // An empty tensor may come with null pointers, which memcpy must not see even for 0 bytes.
+    if (count == 0) return;
     if (count < kParallelConvertElements) {
         convertRange(dtype, src, count, dst);
         return;

@@ -272,6 +272,11 @@ ModelConfig ModelConfig::fromJson(const json& config, const std::string& source)
     readRope(reader, config, c);
     if (c.ropeTheta <= 0.0) reader.fail("rope_theta must be positive, got " + std::to_string(c.ropeTheta));
 
+    // Every supported family uses SiLU in its gated MLP; anything else would run with wrong numbers.
+    if (const auto act = reader.optionalString(config, "hidden_act", "hidden_act"); act && *act != "silu") {
+        reader.fail("unsupported hidden_act '" + *act + "' (supported: silu)");
+    }
+
     c.tieWordEmbeddings = reader.optionalBool(config, "tie_word_embeddings", "tie_word_embeddings").value_or(false);
 
     // Qwen2 always has q/k/v biases and no o bias, whatever the file says (transformers hard-codes

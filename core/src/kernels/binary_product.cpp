@@ -34,10 +34,17 @@ void binaryGemm(const PackedSigns& S, const float* X, std::int64_t T, std::int64
         for (std::int64_t t = 0; t < T; ++t) std::fill_n(Y + t * ldy, S.rows(), 0.0f);
         return;
     }
-    if (resolved == KernelPath::Avx2)
+    switch (resolved) {
+    case KernelPath::Avx512:
+        detail::gemmAvx512(S, X, T, ldx, Y, ldy, threads);
+        break;
+    case KernelPath::Avx2:
         detail::gemmAvx2(S, X, T, ldx, Y, ldy, threads);
-    else
+        break;
+    default:
         detail::gemmScalar(S, X, T, ldx, Y, ldy, threads);
+        break;
+    }
 }
 
 void binaryGemv(const PackedSigns& S, std::span<const float> x, std::span<float> y, int threads, KernelPath path)

@@ -2,13 +2,16 @@
 // attributes so the translation unit builds without -mavx2; only reached when avx2Available().
 //
 // Two kernels, chosen by the number of tokens:
-//  * sign-mask FMA (1–2 tokens): for 8 consecutive columns the byte of sign bits indexes a table of
-//    256 precomputed ±1.0 vectors, and acc += x ⊙ signs is one FMA with a memory operand. The
-//    activations stay in L1 and are reused across a block of rows.
-//  * nibble tables (≥ 3 tokens, in blocks of 8): for every 4 columns the 16 possible signed sums of
-//    those columns are precomputed for 8 tokens at once, so one vector add covers 4 columns × 8
-//    tokens. Tables are built per chunk of 256 columns (32 KiB, L1-resident) and shared by all rows
-//    of the thread; building costs 24 vector ops per 4 columns against one add per row.
+//  * sign-mask FMA (one or two tokens): for 8 consecutive columns the byte of sign bits indexes a
+//    table of 256 precomputed ±1.0 vectors, and acc += x ⊙ signs is one FMA with a memory
+//    operand; each activation vector is loaded once for a block of 6 rows. At one token this is
+//    bound by the table loads (about two per cycle), measured faster than computing the masks
+//    with shifts and blends or looking up precomputed byte sums.
+//  * nibble tables (blocks of 8 tokens): for every 4 columns the 16 possible signed sums of those
+//    columns are precomputed for 8 tokens at once, so one vector add covers 4 columns × 8 tokens.
+//    Tables are built per chunk of 256 columns (32 KiB, L1-resident) and shared by all rows of
+//    the thread; building costs 24 vector ops per 4 columns against one add per row. A trailing
+//    block of 3–7 tokens is zero-padded; 1–2 trailing tokens take the FMA kernel.
 // Within a row every kernel uses a fixed order of operations, independent of how rows are split
 // among threads or blocked, so results are bit-identical for any thread count.
 

@@ -1,5 +1,5 @@
 #pragma once
-// Internal entry points of the binary-product kernels, one per code path. Both take the raw
+// Internal entry points of the binary-product kernels, one per code path. All take the raw
 // strided form of binaryGemm with shapes already validated and T, rows, cols all ≥ 1.
 
 #include <cstdint>
@@ -18,6 +18,11 @@ void gemmScalar(const PackedSigns& S, const float* X, std::int64_t T, std::int64
 /// The same product with AVX2/FMA kernels; only call when avx2Available().
 void gemmAvx2(const PackedSigns& S, const float* X, std::int64_t T, std::int64_t ldx, float* Y,
               std::int64_t ldy, int threads);
+
+/// The same product with AVX-512 kernels (windows of 8 or more tokens use gemmAvx2); only call
+/// when avx512Available().
+void gemmAvx512(const PackedSigns& S, const float* X, std::int64_t T, std::int64_t ldx, float* Y,
+                std::int64_t ldy, int threads);
 
 /// A growable 64-byte-aligned float buffer, reused across calls to keep allocations out of the
 /// per-token path. Not thread-safe: keep one per thread (thread_local).

@@ -34,14 +34,19 @@ void gemmScalar(const PackedSigns& S, const float* X, std::int64_t T, std::int64
 {
     const std::int64_t rows = S.rows();
     const std::int64_t cols = S.cols();
-    if (T == 1) {
+    // Few tokens: one pass over the row per token. Both branches add the terms in column order from
+    // zero, so a token's result does not depend on how many tokens share the call.
+    constexpr std::int64_t kVectorizeTokens = 8;
+    if (T < kVectorizeTokens) {
         parallelChunks(rows, threads, [&](std::int64_t begin, std::int64_t end) {
-            for (std::int64_t i = begin; i < end; ++i) Y[i] = signedRowSum(S.row(i), cols, X);
+            for (std::int64_t i = begin; i < end; ++i)
+                for (std::int64_t t = 0; t < T; ++t) Y[t * ldy + i] = signedRowSum(S.row(i), cols, X + t * ldx);
         });
         return;
     }
 
-    // Token-minor copy of X so that one sign bit applies to T contiguous activations.
+    // Token-minor copy of X so that one sign bit applies to T contiguous activations (the inner
+    // loop over tokens vectorizes).
     std::vector<float> xt(static_cast<std::size_t>(cols * T));
     for (std::int64_t t = 0; t < T; ++t)
         for (std::int64_t j = 0; j < cols; ++j) xt[static_cast<std::size_t>(j * T + t)] = X[t * ldx + j];

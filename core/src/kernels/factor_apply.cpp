@@ -1,5 +1,6 @@
 #include "mdbf/kernels/factor_apply.h"
 
+#include <algorithm>
 #include <string>
 
 #include "mdbf/base/error.h"
@@ -29,20 +30,18 @@ struct ApplyScratch {
     RowMatrixF outerOut;   // T·l × n: S_a (Qa[:,i] ⊙ z_t)
 };
 
-void applyRaw(std::span<const FactorPath> paths, const float* x, std::int64_t T, float* y, int threads,
-              KernelPath path)
-{
-    const std::int64_t n = paths.front().n();
-    const std::int64_t m = paths.front().m();
-    Eigen::Map<const RowMatrixF> X(x, T, m);
-    Eigen::Map<RowMatrixF> Y(y, T, n);
-    Y.setZero();
-    if (T == 0) return;
+// Tokens per pass: bounds the scratch (T·l rows per buffer) while keeping enough columns per
+// binary product for the table kernels; the signs are re-read once per pass, from cache.
+constexpr std::int64_t kTokenBlock = 64;
 
-    // A named reference: lambdas run on worker threads must see the caller's buffers, not their own.
-    thread_local ApplyScratch callerScratch;
-    ApplyScratch& s = callerScratch;
-    // Token-wise elementwise work is spread over the same threads; one token runs inline.
+// Y += Σ_p F_p G_p X for one block of tokens (X: T × m, Y: T × n).
+void applyBlock(std::span<const FactorPath> paths, const Eigen::Ref<const RowMatrixF>& X, Eigen::Ref<RowMatrixF> Y,
+                ApplyScratch& s, int threads, KernelPath path)
+{
+    const std::int64_t T = X.rows();
+    const std::int64_t m = X.cols();
+    const std::int64_t n = Y.cols();
+    // Token-wise elementwise work is spread over the same threads; a few tokens run inline.
     const int tokenThreads = T >= 16 ? threads : 1;
     for (const FactorPath& p : paths) {
         const std::int64_t l = p.l();
@@ -77,6 +76,23 @@ void applyRaw(std::span<const FactorPath> paths, const float* x, std::int64_t T,
                 for (std::int64_t i = 0; i < l; ++i)
                     Y.row(t) += s.outerOut.row(t * l + i).cwiseProduct(p.A.col(i).transpose());
         });
+    }
+}
+
+void applyRaw(std::span<const FactorPath> paths, const float* x, std::int64_t T, float* y, int threads,
+              KernelPath path)
+{
+    const std::int64_t n = paths.front().n();
+    const std::int64_t m = paths.front().m();
+    Eigen::Map<const RowMatrixF> X(x, T, m);
+    Eigen::Map<RowMatrixF> Y(y, T, n);
+    Y.setZero();
+    // A named reference: lambdas run on worker threads must see the caller's buffers, not their own.
+    thread_local ApplyScratch callerScratch;
+    ApplyScratch& s = callerScratch;
+    for (std::int64_t t0 = 0; t0 < T; t0 += kTokenBlock) {
+        const std::int64_t tb = std::min(kTokenBlock, T - t0);
+        applyBlock(paths, X.middleRows(t0, tb), Y.middleRows(t0, tb), s, threads, path);
     }
 }
 

@@ -17,6 +17,21 @@ bool avx2Available()
 #endif
 }
 
+bool avx512Available()
+{
+#if defined(__x86_64__) || defined(__i386__)
+    // libgcc also checks that the OS saves the opmask and ZMM state (XCR0) before reporting these.
+    static const bool available = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
+    }();
+    return available;
+#else
+    return false;
+#endif
+}
+
 KernelPath resolveKernelPath(KernelPath path)
 {
     switch (path) {
@@ -25,9 +40,14 @@ KernelPath resolveKernelPath(KernelPath path)
     case KernelPath::Avx2:
         if (!avx2Available()) throw InvalidArgument("kernel path avx2 requested but this CPU lacks AVX2/FMA");
         return KernelPath::Avx2;
+    case KernelPath::Avx512:
+        if (!avx512Available())
+            throw InvalidArgument("kernel path avx512 requested but this CPU lacks AVX-512 F/BW/VL");
+        return KernelPath::Avx512;
     case KernelPath::Auto:
         break;
     }
+    if (avx512Available()) return KernelPath::Avx512;
     return avx2Available() ? KernelPath::Avx2 : KernelPath::Scalar;
 }
 
@@ -38,6 +58,8 @@ const char* kernelPathName(KernelPath path)
         return "scalar";
     case KernelPath::Avx2:
         return "avx2";
+    case KernelPath::Avx512:
+        return "avx512";
     case KernelPath::Auto:
         break;
     }

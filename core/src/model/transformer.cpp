@@ -141,6 +141,84 @@ Transformer Transformer::fromCheckpoint(const io::ModelConfig& config, const io:
     return model;
 }
 
+Transformer Transformer::fromParts(TransformerParts parts, const std::string& source)
+{
+    Transformer model;
+    model.m_config = parts.config;
+    const io::ModelConfig& config = model.m_config;
+    const std::int64_t h = config.hiddenSize;
+    const std::int64_t inter = config.intermediateSize;
+    const std::int64_t qDim = static_cast<std::int64_t>(config.numHeads) * config.headDim;
+    const std::int64_t kvDim = static_cast<std::int64_t>(config.numKvHeads) * config.headDim;
+
+    if (parts.embeddingLookup) {
+        model.m_embeddingLookup = std::move(parts.embeddingLookup);
+    } else if (parts.embedding.rows() == config.vocabSize && parts.embedding.cols() == h) {
+        model.m_embedding = std::move(parts.embedding);
+    } else {
+        throw FormatError("'" + source + "': the embedding table is missing or is not " +
+                          std::to_string(config.vocabSize) + "x" + std::to_string(h));
+    }
+
+    auto takeNorm = [&](const std::string& name, std::int64_t size) {
+        const auto it = parts.norms.find(name);
+        if (it == parts.norms.end()) throw FormatError("'" + source + "': missing tensor '" + name + "'");
+        if (it->second.size() != size) {
+            throw FormatError("'" + source + "': tensor '" + name + "' has " + std::to_string(it->second.size()) +
+                              " entries, config.json implies " + std::to_string(size));
+        }
+        return std::move(it->second);
+    };
+    auto takeLinear = [&](const std::string& name, std::int64_t n, std::int64_t m) {
+        const auto it = parts.linears.find(name);
+        if (it == parts.linears.end() || !it->second) throw FormatError("'" + source + "': missing layer '" + name + "'");
+        if (it->second->outFeatures() != n || it->second->inFeatures() != m) {
+            throw FormatError("'" + source + "': layer '" + name + "' is " + std::to_string(it->second->outFeatures()) +
+                              "x" + std::to_string(it->second->inFeatures()) + ", config.json implies " +
+                              std::to_string(n) + "x" + std::to_string(m));
+        }
+        return it->second;
+    };
+
+    model.m_finalNorm = takeNorm("model.norm.weight", h);
+    model.m_blocks.resize(static_cast<std::size_t>(config.numLayers));
+    for (int i = 0; i < config.numLayers; ++i) {
+        Block& block = model.m_blocks[static_cast<std::size_t>(i)];
+        const std::string p = "model.layers." + std::to_string(i) + ".";
+        block.inputNorm = takeNorm(p + "input_layernorm.weight", h);
+        block.postNorm = takeNorm(p + "post_attention_layernorm.weight", h);
+        if (config.qkNorm) {
+            block.qNorm = takeNorm(p + "self_attn.q_norm.weight", config.headDim);
+            block.kNorm = takeNorm(p + "self_attn.k_norm.weight", config.headDim);
+        }
+        const std::int64_t shapes[kProjectionCount][2] = {{qDim, h},   {kvDim, h}, {kvDim, h}, {h, qDim},
+                                                          {inter, h}, {inter, h}, {h, inter}};
+        for (int j = 0; j < kProjectionCount; ++j) {
+            block.proj[j] = takeLinear(p + kProjections[j], shapes[j][0], shapes[j][1]);
+        }
+    }
+
+    if (parts.linears.count("lm_head") != 0) {
+        model.m_lmHead = takeLinear("lm_head", config.vocabSize, h);
+    } else if (config.tieWordEmbeddings && model.m_embedding.size() != 0) {
+        model.m_lmHead = std::make_shared<DenseLinear>(model.m_embedding);
+    } else {
+        throw FormatError("'" + source + "': missing layer 'lm_head'");
+    }
+    return model;
+}
+
+std::vector<std::string> Transformer::projectionNames(const io::ModelConfig& config)
+{
+    std::vector<std::string> names;
+    names.reserve(static_cast<std::size_t>(std::max(0, config.numLayers)) * kProjectionCount + 1);
+    for (int i = 0; i < config.numLayers; ++i) {
+        for (const char* proj : kProjections) names.push_back("model.layers." + std::to_string(i) + "." + proj);
+    }
+    names.emplace_back("lm_head");
+    return names;
+}
+
 std::vector<std::string> Transformer::linearNames() const
 {
     std::vector<std::string> names;
@@ -213,7 +291,14 @@ RowMatrixF Transformer::forward(std::span<const std::int32_t> ids, int threads) 
     }
 
     RowMatrixF x(T, cfg.hiddenSize);
-    for (Eigen::Index t = 0; t < T; ++t) x.row(t) = m_embedding.row(ids[static_cast<std::size_t>(t)]);
+    for (Eigen::Index t = 0; t < T; ++t) {
+        const std::int32_t id = ids[static_cast<std::size_t>(t)];
+        if (m_embeddingLookup) {
+            m_embeddingLookup(id, std::span<float>(x.row(t).data(), static_cast<std::size_t>(cfg.hiddenSize)));
+        } else {
+            x.row(t) = m_embedding.row(id);
+        }
+    }
 
     const RopeTable rope(cfg, static_cast<int>(T));
     const int hd = cfg.headDim;

@@ -55,7 +55,7 @@ void BpeModel::pushCandidate(Scratch& scratch, std::int32_t pos) const
     const auto& right = scratch.symbols[left.next];
     const Merge* merge = findMerge(left.id, right.id);
     if (!merge) return;
-    scratch.heap.push_back({merge->rank, pos, left.id, right.id, merge->merged});
+    scratch.heap.push_back({merge->rank, pos});
     std::push_heap(scratch.heap.begin(), scratch.heap.end(), laterCandidate);
 }
 
@@ -98,7 +98,7 @@ void BpeModel::encodeWord(std::string_view bytes, Scratch& scratch, std::vector<
     scratch.heap.clear();
     for (std::int32_t i = 0; i + 1 < static_cast<std::int32_t>(symbols.size()); ++i) {
         if (const Merge* merge = findMerge(symbols[i].id, symbols[i + 1].id)) {
-            scratch.heap.push_back({merge->rank, i, symbols[i].id, symbols[i + 1].id, merge->merged});
+            scratch.heap.push_back({merge->rank, i});
         }
     }
     std::make_heap(scratch.heap.begin(), scratch.heap.end(), laterCandidate);
@@ -107,11 +107,13 @@ void BpeModel::encodeWord(std::string_view bytes, Scratch& scratch, std::vector<
         const auto top = scratch.heap.back();
         scratch.heap.pop_back();
         auto& left = symbols[top.pos];
-        // Entries go stale when a neighbour merged after they were queued.
-        if (!left.alive || left.next < 0 || left.id != top.left) continue;
+        // Entries go stale when a neighbour merged after they were queued. Each rank belongs to one
+        // pair, so an unchanged rank means an unchanged pair.
+        if (!left.alive || left.next < 0) continue;
         auto& right = symbols[left.next];
-        if (right.id != top.right) continue;
-        left.id = top.merged;
+        const Merge* merge = findMerge(left.id, right.id);
+        if (!merge || merge->rank != top.rank) continue;
+        left.id = merge->merged;
         right.alive = false;
         left.next = right.next;
         if (left.next >= 0) symbols[left.next].prev = top.pos;

@@ -30,12 +30,11 @@ public:
             std::int32_t next;
             bool alive;
         };
+        /// A queued merge of symbol `pos` with its right neighbour. Kept small because long words
+        /// (runs of spaces) queue one per symbol.
         struct Candidate {
             std::int32_t rank;
             std::int32_t pos;
-            std::int32_t left;
-            std::int32_t right;
-            std::int32_t merged;
         };
         std::vector<Symbol> symbols;
         std::vector<Candidate> heap;

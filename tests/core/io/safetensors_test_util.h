@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mdbf/base/error.h"
+#include "test_fixtures.h"
 
 namespace mdbf::test {
 
@@ -112,11 +113,6 @@ inline void writeRawSafetensors(const std::filesystem::path& path, const std::st
 inline void writeRawSafetensors(const std::filesystem::path& path, const std::string& header, const std::string& data)
 {
     writeRawSafetensors(path, header, data, header.size());
-}
-
-inline void writeTextFile(const std::filesystem::path& path, const std::string& text)
-{
-    std::ofstream(path, std::ios::binary).write(text.data(), static_cast<std::streamsize>(text.size()));
 }
 
 /// One tensor for SafetensorsBuilder: dtype string, shape and stored bytes.

@@ -300,6 +300,11 @@ TEST(ModelConfig, MissingOrMistypedRequiredField)
     j["tie_word_embeddings"] = "yes";
     expectConfigFails(j, {"field 'tie_word_embeddings'", "expected true or false"});
     j = minimalConfig("LlamaForCausalLM");
+    j["hidden_act"] = "gelu";
+    expectConfigFails(j, {"unsupported hidden_act 'gelu'"});
+    j["hidden_act"] = "silu";
+    EXPECT_NO_THROW((void)ModelConfig::fromJson(j, "cfg"));
+    j = minimalConfig("LlamaForCausalLM");
     j["rms_norm_eps"] = "1e-5";
     expectConfigFails(j, {"field 'rms_norm_eps'", "expected a number"});
     expectConfigFails(json::array({1, 2}), {"config is a JSON array"});

@@ -1,5 +1,5 @@
 // Binary GEMV/GEMM against the dense product of the unpacked signs (double precision), for odd
-// shapes, both code paths, padding bits and thread counts.
+// shapes, every code path, padding bits and thread counts.
 
 #include <array>
 #include <utility>
@@ -16,9 +16,11 @@ namespace {
 
 using Shape = std::pair<std::int64_t, std::int64_t>;  // rows × cols of S
 
-const std::vector<Shape> kShapes = {{1, 1},   {7, 13},   {8, 8},     {1, 200},    {200, 1},  {64, 64},
-                                    {65, 129}, {130, 1000}, {333, 517}, {5, 257}};
-const std::vector<std::int64_t> kTokenCounts = {1, 2, 3, 8, 10, 17};
+// {33, 2100}: 33 words per row, four full 512-column blocks of the AVX-512 transpose and one
+// partial, with two full 16-row blocks and one single row.
+const std::vector<Shape> kShapes = {{1, 1},   {7, 13},    {8, 8},     {1, 200}, {200, 1},  {64, 64},
+                                    {65, 129}, {130, 1000}, {333, 517}, {5, 257}, {33, 2100}};
+const std::vector<std::int64_t> kTokenCounts = {1, 2, 3, 4, 7, 8, 10, 17};
 
 class BinaryProductTest : public ::testing::TestWithParam<KernelPath> {
 protected:
@@ -168,34 +170,50 @@ TEST_P(BinaryProductTest, ShapeMismatchThrows)
     EXPECT_THROW(binaryGemv(S, x8, y5, 1, GetParam()), InvalidArgument);
 }
 
-INSTANTIATE_TEST_SUITE_P(Paths, BinaryProductTest, ::testing::Values(KernelPath::Scalar, KernelPath::Avx2),
-                         pathParamName);
+INSTANTIATE_TEST_SUITE_P(Paths, BinaryProductTest,
+                         ::testing::Values(KernelPath::Scalar, KernelPath::Avx2, KernelPath::Avx512), pathParamName);
 
-TEST(BinaryProductPaths, Avx2AgreesWithScalarWithinRoundingBound)
+// The SIMD paths against their scalar twin: both are within the summation bound of the exact
+// value, hence within twice it of each other.
+class SimdTwinTest : public ::testing::TestWithParam<KernelPath> {
+protected:
+    void SetUp() override { MDBF_REQUIRE_KERNEL_PATH(GetParam()); }
+};
+
+TEST_P(SimdTwinTest, AgreesWithScalarWithinRoundingBound)
 {
-    MDBF_REQUIRE_KERNEL_PATH(KernelPath::Avx2);
     for (const Shape& shape : kShapes) {
         const PackedSigns S = randomSigns(shape.first, shape.second, seedOf(shape, 9));
         for (std::int64_t T : kTokenCounts) {
             const RowMatrixF X = randomMatrix(T, shape.second, seedOf(shape, 90 + T));
-            RowMatrixF scalar, avx2;
+            RowMatrixF scalar, simd;
             binaryGemm(S, X, scalar, 1, KernelPath::Scalar);
-            binaryGemm(S, X, avx2, 1, KernelPath::Avx2);
-            EXPECT_TRUE(withinBound(avx2, scalar.cast<double>(), summationBound(X), 2.0))
+            binaryGemm(S, X, simd, 1, GetParam());
+            EXPECT_TRUE(withinBound(simd, scalar.cast<double>(), summationBound(X), 2.0))
                 << shape.first << "x" << shape.second << ", T = " << T;
         }
     }
 }
 
+INSTANTIATE_TEST_SUITE_P(Paths, SimdTwinTest, ::testing::Values(KernelPath::Avx2, KernelPath::Avx512), pathParamName);
+
 TEST(BinaryProductPaths, AutoResolvesToAvailablePath)
 {
-    EXPECT_EQ(resolveKernelPath(KernelPath::Auto), avx2Available() ? KernelPath::Avx2 : KernelPath::Scalar);
+    const KernelPath best = avx512Available() ? KernelPath::Avx512
+                            : avx2Available() ? KernelPath::Avx2
+                                              : KernelPath::Scalar;
+    EXPECT_EQ(resolveKernelPath(KernelPath::Auto), best);
     EXPECT_EQ(resolveKernelPath(KernelPath::Scalar), KernelPath::Scalar);
     if (avx2Available())
         EXPECT_EQ(resolveKernelPath(KernelPath::Avx2), KernelPath::Avx2);
     else
         EXPECT_THROW(resolveKernelPath(KernelPath::Avx2), InvalidArgument);
+    if (avx512Available())
+        EXPECT_EQ(resolveKernelPath(KernelPath::Avx512), KernelPath::Avx512);
+    else
+        EXPECT_THROW(resolveKernelPath(KernelPath::Avx512), InvalidArgument);
     EXPECT_STREQ(kernelPathName(KernelPath::Avx2), "avx2");
+    EXPECT_STREQ(kernelPathName(KernelPath::Avx512), "avx512");
     EXPECT_STREQ(kernelPathName(KernelPath::Scalar), "scalar");
 }
 

@@ -93,7 +93,8 @@ TEST_P(FactorApplyTest, WindowMatchesDenseReconstruction)
             for (int P : {1, 2}) {
                 const auto paths = randomPaths(c.n, c.m, c.k, l, P, static_cast<std::uint32_t>(c.n + 10 * l + P));
                 const RowMatrixD W = denseSum(paths);
-                for (std::int64_t T : {1, 3, 17}) {
+                // 70 tokens span two passes of the token-blocked apply.
+                for (std::int64_t T : {1, 3, 17, 70}) {
                     const RowMatrixF X = randomMatrix(T, c.m, static_cast<std::uint32_t>(T * 31 + l));
                     RowMatrixF Y;
                     applyFactorPaths(paths, X, Y, 2, GetParam());
@@ -128,7 +129,7 @@ TEST_P(FactorApplyTest, SingleTokenMatchesDenseReconstruction)
 TEST_P(FactorApplyTest, ThreadCountDoesNotChangeResults)
 {
     const auto paths = randomPaths(130, 201, 67, 2, 2, 99);
-    for (std::int64_t T : {1, 3, 17, 40}) {
+    for (std::int64_t T : {1, 3, 17, 40, 70}) {
         const RowMatrixF X = randomMatrix(T, 201, static_cast<std::uint32_t>(T));
         RowMatrixF one, two;
         applyFactorPaths(paths, X, one, 1, GetParam());
@@ -159,8 +160,8 @@ TEST_P(FactorApplyTest, RejectsInconsistentInput)
     EXPECT_THROW(applyFactorPaths(std::span<const FactorPath>(&good, 1), x, y, 1, GetParam()), InvalidArgument);
 }
 
-INSTANTIATE_TEST_SUITE_P(Paths, FactorApplyTest, ::testing::Values(KernelPath::Scalar, KernelPath::Avx2),
-                         pathParamName);
+INSTANTIATE_TEST_SUITE_P(Paths, FactorApplyTest,
+                         ::testing::Values(KernelPath::Scalar, KernelPath::Avx2, KernelPath::Avx512), pathParamName);
 
 }  // namespace
 }  // namespace mdbf::kernels::test

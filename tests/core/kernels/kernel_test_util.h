@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <ostream>
 #include <random>
 #include <string>
 
@@ -11,6 +12,13 @@
 #include "mdbf/base/matrix.h"
 #include "mdbf/kernels/kernel_path.h"
 #include "mdbf/kernels/packed_signs.h"
+
+namespace mdbf::kernels {
+
+/// Readable kernel paths in gtest messages.
+inline void PrintTo(KernelPath path, std::ostream* os) { *os << kernelPathName(path); }
+
+}  // namespace mdbf::kernels
 
 namespace mdbf::kernels::test {
 
@@ -88,12 +96,24 @@ inline ::testing::AssertionResult withinBound(const RowMatrixF& Y, const RowMatr
     do {                                                                                                \
         if ((path) == ::mdbf::kernels::KernelPath::Avx2 && !::mdbf::kernels::avx2Available())          \
             GTEST_SKIP() << "this CPU lacks AVX2/FMA; the avx2 kernel path is not tested";              \
+        if ((path) == ::mdbf::kernels::KernelPath::Avx512 && !::mdbf::kernels::avx512Available())      \
+            GTEST_SKIP() << "this CPU lacks AVX-512 F/BW/VL; the avx512 kernel path is not tested";     \
     } while (0)
 
-/// gtest parameter names "Scalar" / "Avx2".
+/// gtest parameter names "Scalar" / "Avx2" / "Avx512".
 inline std::string pathParamName(const ::testing::TestParamInfo<KernelPath>& info)
 {
-    return info.param == KernelPath::Avx2 ? "Avx2" : "Scalar";
+    switch (info.param) {
+    case KernelPath::Avx2:
+        return "Avx2";
+    case KernelPath::Avx512:
+        return "Avx512";
+    case KernelPath::Scalar:
+        return "Scalar";
+    case KernelPath::Auto:
+        break;
+    }
+    return "Auto";
 }
 
 }  // namespace mdbf::kernels::test

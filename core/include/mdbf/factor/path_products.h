@@ -20,9 +20,9 @@ MatrixF denseF(const kernels::FactorPath& path);
 /// Dense G = S_b ⊙ (Qb·Bᵀ), k×m.
 MatrixF denseG(const kernels::FactorPath& path);
 
-/// Ŵ = Σ_p F_p G_p (n×m, row-major like checkpoint weights). Throws InvalidArgument for an empty
-/// list or paths of different n×m.
-RowMatrixF reconstruct(const std::vector<kernels::FactorPath>& paths);
+/// Ŵ = Σ_p F_p G_p (n×m, row-major like checkpoint weights), on `threads` threads (0 = the OpenMP
+/// default of the calling thread). Throws InvalidArgument for an empty list or paths of different n×m.
+RowMatrixF reconstruct(const std::vector<kernels::FactorPath>& paths, int threads = 0);
 
 /// y = Ŵx (n) through the factors: per path G x = Σ_j Qb_j ⊙ (S_b (B_j ⊙ x)), then
 /// F z = Σ_i A_i ⊙ (S_a (Qa_i ⊙ z)), with the sign products done as additions/subtractions on the

@@ -44,8 +44,9 @@ struct ModelConfig {
     std::string torchDtype;  ///< `torch_dtype` or `dtype`, informational
 
     /// Parses and validates a config.json file. Throws IoError if unreadable, FormatError naming the
-    /// file for non-JSON, a missing required field, a wrong type, an unknown architecture or an
-    /// unsupported rope type, or inconsistent sizes (heads not dividing, kv heads not dividing heads).
+    /// file for non-JSON, a missing required field, a wrong type, an unknown architecture, an
+    /// unsupported rope type or `hidden_act` (only "silu"), or inconsistent sizes (heads not
+    /// dividing, kv heads not dividing heads, an odd head_dim).
     static ModelConfig fromFile(const std::filesystem::path& path);
 
     /// Same, from parsed JSON; `source` names the file in messages.

@@ -17,13 +17,13 @@
 namespace mdbf::kernels {
 
 /// y = S x for S of rows × cols: x has cols entries, y receives rows entries.
-/// Throws InvalidArgument on a size mismatch, or when path is Avx2 and the CPU lacks it.
+/// Throws InvalidArgument on a size mismatch, or when path is Avx2/Avx512 and the CPU lacks it.
 void binaryGemv(const PackedSigns& S, std::span<const float> x, std::span<float> y, int threads = 1,
                 KernelPath path = KernelPath::Auto);
 
 /// Y = X Sᵀ for a window of tokens: X is T × cols (one row per token), Y is resized to T × rows
 /// with Y(t, i) = Σ_j S(i, j) X(t, j). X and Y must not alias.
-/// Throws InvalidArgument when X.cols() != S.cols(), or when path is Avx2 and the CPU lacks it.
+/// Throws InvalidArgument when X.cols() != S.cols(), or when path is Avx2/Avx512 and the CPU lacks it.
 void binaryGemm(const PackedSigns& S, const RowMatrixF& X, RowMatrixF& Y, int threads = 1,
                 KernelPath path = KernelPath::Auto);
 

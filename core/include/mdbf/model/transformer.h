@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -22,6 +24,25 @@ class Checkpoint;
 
 namespace mdbf::model {
 
+/// Writes the float32 embedding of token `id` (hiddenSize values) into `out`; lets a model keep its
+/// embedding table at stored precision. Must be thread-safe; `id` is already range-checked.
+using EmbeddingLookup = std::function<void(std::int32_t id, std::span<float> out)>;
+
+/// The pieces a Transformer is assembled from when they do not come from a checkpoint (e.g. from a
+/// deployment package).
+struct TransformerParts {
+    io::ModelConfig config;
+    RowMatrixF embedding;             ///< vocab × hidden; may stay empty when embeddingLookup is set
+    EmbeddingLookup embeddingLookup;  ///< used instead of `embedding` when set
+    /// Norm weights by checkpoint tensor name ("model.norm.weight",
+    /// "model.layers.<i>.input_layernorm.weight", "...post_attention_layernorm.weight", and for
+    /// Qwen3 "...self_attn.q_norm.weight" / "...k_norm.weight").
+    std::map<std::string, VectorF, std::less<>> norms;
+    /// Every projection of linearNames() by name (without ".weight"). "lm_head" may be absent when
+    /// the config ties the embeddings and `embedding` is set: it then reuses that matrix.
+    std::map<std::string, std::shared_ptr<const Linear>, std::less<>> linears;
+};
+
 /// A decoder-only transformer held in memory in float32.
 /// forward() is const and may run concurrently with other forward() calls; replaceLinear() must not.
 class Transformer {
@@ -36,6 +57,10 @@ public:
     static Transformer fromCheckpoint(const io::ModelConfig& config, const io::Checkpoint& checkpoint,
                                       const RunContext& ctx = {});
 
+    /// Assembles a model from parts. Throws FormatError naming the missing or mis-shaped norm,
+    /// projection or embedding (`source` names where the parts came from, e.g. a package file).
+    static Transformer fromParts(TransformerParts parts, const std::string& source);
+
     Transformer(Transformer&&) noexcept;
     Transformer& operator=(Transformer&&) noexcept;
     ~Transformer();
@@ -49,6 +74,9 @@ public:
     /// Names of every projection ("model.layers.0.self_attn.q_proj", ..., "lm_head"), in model order.
     std::vector<std::string> linearNames() const;
 
+    /// The same names for a model of that configuration, without building it.
+    static std::vector<std::string> projectionNames(const io::ModelConfig& config);
+
     /// The layer of that name (with or without ".weight"). Throws InvalidArgument if unknown.
     const Linear& linear(std::string_view name) const;
 
@@ -60,7 +88,8 @@ private:
     Transformer();
 
     io::ModelConfig m_config;
-    RowMatrixF m_embedding;  ///< vocab × hidden
+    RowMatrixF m_embedding;  ///< vocab × hidden (empty when m_embeddingLookup is set)
+    EmbeddingLookup m_embeddingLookup;
     VectorF m_finalNorm;
     std::vector<Block> m_blocks;
     std::shared_ptr<const Linear> m_lmHead;

@@ -31,7 +31,9 @@ public:
     /// text are split out first. An empty text gives no ids. Throws FormatError for invalid UTF-8.
     std::vector<std::int32_t> encode(std::string_view text) const;
 
-    /// Decodes ids back to text (byte-level decoding). Throws InvalidArgument for an unknown id.
+    /// Decodes ids back to text (byte-level decoding; added tokens give their content). Byte
+    /// sequences that are not valid UTF-8 (ids that cut a character) become U+FFFD, as in
+    /// Hugging Face, so the result is always valid UTF-8. Throws InvalidArgument for an unknown id.
     std::string decode(std::span<const std::int32_t> ids) const;
 
     /// Number of ids (vocabulary plus added tokens; the largest id + 1).

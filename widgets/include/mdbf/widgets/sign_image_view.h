@@ -4,10 +4,12 @@
 // once per matrix; zooming in far enough that a cell covers a screen pixel switches to the exact
 // signs of the visible region.
 
+#include <algorithm>
 #include <memory>
 
 #include <QImage>
 #include <QPointF>
+#include <QSizeF>
 #include <QWidget>
 
 #include "mdbf/kernels/packed_signs.h"
@@ -40,8 +42,15 @@ public:
     /// The pooling factor f of the overview (1 = exact).
     int downsampleFactor() const { return m_factor; }
 
-    /// Screen pixels per matrix cell at the current zoom.
-    double zoom() const { return m_scale; }
+    /// Screen pixels per matrix cell at the current zoom (the smaller of the two directions: cells
+    /// of thin matrices are stretched up to 6:1 to fill the view).
+    double zoom() const { return std::min(m_sx, m_sy); }
+
+    /// Screen pixels per cell horizontally (columns) and vertically (rows).
+    QSizeF cellSize() const { return {m_sx, m_sy}; }
+
+    /// True when every cell covers at least one screen pixel, so the exact signs are drawn.
+    bool exactOnScreen() const { return m_sx >= 1.0 && m_sy >= 1.0; }
 
     /// Zooms by `factor` keeping the matrix point under `anchor` (widget coordinates) fixed.
     void zoomBy(double factor, QPointF anchor);
@@ -85,7 +94,7 @@ protected:
 private:
     void buildOverview();
     void clampView();
-    double fitScale() const;
+    QSizeF fitScales() const;
     void updateHover(QPointF pos);
     QImage renderExactRegion(std::int64_t r0, std::int64_t c0, std::int64_t r1, std::int64_t c1) const;
 
@@ -94,7 +103,8 @@ private:
     QString m_message;
     QImage m_overview;
     int m_factor = 1;
-    double m_scale = 1.0;    ///< screen pixels per cell
+    double m_sx = 1.0;       ///< screen pixels per cell, horizontally
+    double m_sy = 1.0;       ///< screen pixels per cell, vertically
     QPointF m_origin;        ///< matrix coordinate (col, row) at the image area's top-left corner
     bool m_fitted = true;    ///< keep fitting on resize until the user zooms or pans
     bool m_dragging = false;

@@ -1,0 +1,159 @@
+// `mdbf factorize`: one layer of a checkpoint through DBF or MDBF (DESIGN.md §2, §6).
+
+#include <cstdio>
+
+#include "commands.h"
+#include "mdbf/base/error.h"
+#include "mdbf/factor/factorizer.h"
+#include "mdbf/io/checkpoint.h"
+
+namespace mdbf::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct FactorizeOptions {
+    std::string model;
+    std::string layer;
+    std::string method;
+    std::string bpw;
+    int l = 1;
+    int paths = 1;
+    int iters = 260;
+    int inner = 3;
+    std::uint64_t seed = 0;
+    std::string objective = "plain";
+    std::string calibText;
+    bool history = false;
+    bool json = false;
+};
+
+/// The checkpoint's name for the layer's weight: accepts "x.weight" and "x".
+std::string weightTensorName(const io::Checkpoint& checkpoint, const std::string& layer)
+{
+    const std::string base = layerBaseName(layer);
+    const std::string weight = base + ".weight";
+    if (checkpoint.contains(weight)) return weight;
+    if (checkpoint.contains(base)) return base;
+    throw FormatError("'" + checkpoint.path().string() + "': no tensor named '" + weight +
+                      "' (mdbf inspect lists the layers)");
+}
+
+int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
+{
+    if (opt.objective != "plain") {
+        throw InvalidArgument("--objective " + opt.objective +
+                              " needs calibration activations, which this build does not collect; use plain");
+    }
+    factor::FactorizerOptions fopt;
+    fopt.method = factor::parseMethod(opt.method);
+    fopt.bpw = factor::Bpw::parse(opt.bpw);
+    fopt.l = opt.l;
+    fopt.paths = opt.paths;
+    fopt.outerIterations = opt.iters;
+    fopt.innerIterations = opt.inner;
+    fopt.seed = opt.seed;
+    fopt.objective = factor::Objective::Plain;
+    if (fopt.method == factor::Method::Dbf && fopt.l != 1) {
+        throw InvalidArgument("--method dbf has a rank-1 envelope; --l " + std::to_string(opt.l) +
+                              " needs --method mdbf");
+    }
+
+    const io::Checkpoint checkpoint = io::Checkpoint::open(opt.model);
+    const std::string tensor = weightTensorName(checkpoint, opt.layer);
+    const io::TensorInfo& info = checkpoint.info(tensor);
+    if (info.shape.size() != 2) {
+        throw FormatError("'" + checkpoint.path().string() + "': tensor '" + tensor +
+                          "' is not a matrix, so it cannot be factorized");
+    }
+    ProgressBar bar("factorize " + layerBaseName(tensor));
+    const int total = opt.iters * opt.paths;
+    fopt.onIteration = [&bar, total](const factor::IterationReport& r) { bar.update("iteration", r.iteration, total); };
+    const factor::Factorizer factorizer(fopt);
+    // Checked before the matrix is read and decomposed, so an infeasible budget fails at once.
+    factorizer.budget(info.shape[0], info.shape[1]);
+    const RowMatrixF W = checkpoint.matrix(tensor);
+    const factor::FactorResult result = factorizer.run(W, bar.context(env));
+    bar.finish();
+    if (result.termination == factor::Termination::Cancelled) throw Cancelled();
+
+    const std::string name = layerBaseName(tensor);
+    if (opt.json) {
+        nlohmann::json j = {{"layer", name},
+                            {"n", result.n},
+                            {"m", result.m},
+                            {"method", std::string(factor::methodName(result.method))},
+                            {"objective", std::string(factor::objectiveName(result.objective))},
+                            {"k", result.k},
+                            {"l", result.l},
+                            {"paths", result.pathCount},
+                            {"bpw", result.bpw},
+                            {"requested_bpw", fopt.bpw.value()},
+                            {"clamped", result.clamped},
+                            {"iters", result.iterations},
+                            {"rel_error", result.finalError},
+                            {"rel_error_init", result.initialError},
+                            {"seconds", result.seconds},
+                            {"svd_seconds", result.svdSeconds},
+                            {"termination", std::string(factor::terminationName(result.termination))}};
+        if (result.clamped) j["unclamped_k"] = result.unclampedK;
+        if (opt.history) j["error_history"] = result.errorHistory;
+        printJson(j);
+        return kExitOk;
+    }
+    std::printf("layer      %s (%lld x %lld)\n", name.c_str(), static_cast<long long>(result.n),
+                static_cast<long long>(result.m));
+    std::printf("method     %s, l = %d, P = %d, objective %s\n", std::string(factor::methodName(result.method)).c_str(),
+                result.l, result.pathCount, std::string(factor::objectiveName(result.objective)).c_str());
+    std::printf("budget     %s bpw requested -> k = %lld, %.6f bpw achieved%s\n", fopt.bpw.text().c_str(),
+                static_cast<long long>(result.k), result.bpw,
+                result.clamped ? (" (clamped from k = " + std::to_string(result.unclampedK) + ")").c_str() : "");
+    std::printf("rel_error  %.6f closed form -> %.6f after %d iterations (%s)\n", result.initialError,
+                result.finalError, result.iterations, std::string(factor::terminationName(result.termination)).c_str());
+    std::printf("time       %.2f s (SVD %.2f s)\n", result.seconds, result.svdSeconds);
+    if (opt.history) {
+        for (std::size_t i = 0; i < result.errorHistory.size(); ++i) {
+            std::printf("%5zu %.6f\n", i + 1, result.errorHistory[i]);
+        }
+    }
+    return kExitOk;
+}
+
+}  // namespace
+
+Command registerFactorizeCommand(CLI::App& root)
+{
+    auto opt = std::make_shared<FactorizeOptions>();
+    CLI::App* sub = root.add_subcommand("factorize", "Factorize one layer with DBF or MDBF and report its error");
+    sub->add_option("--model", opt->model, "Hugging Face model directory")->required()->check(CLI::ExistingDirectory);
+    sub->add_option("--layer", opt->layer, "Tensor name, with or without .weight")->required();
+    sub->add_option("--method", opt->method, "dbf or mdbf")->required()->check(CLI::IsMember({"dbf", "mdbf"}));
+    sub->add_option("--bpw", opt->bpw, "Bits per weight (e.g. 1.5)")
+        ->required()
+        ->check([](const std::string& text) -> std::string {
+            try {
+                factor::Bpw::parse(text);
+                return {};
+            } catch (const Error& e) {
+                return e.what();
+            }
+        });
+    sub->add_option("--l", opt->l, "Envelope rank (1 for dbf)")->check(CLI::PositiveNumber)->capture_default_str();
+    sub->add_option("--paths", opt->paths, "Additive paths P")->check(CLI::PositiveNumber)->capture_default_str();
+    sub->add_option("--iters", opt->iters, "ADMM outer iterations per path (0 = closed form)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    sub->add_option("--inner", opt->inner, "ADMM steps per half-step")->check(CLI::PositiveNumber)->capture_default_str();
+    sub->add_option("--seed", opt->seed, "Seed of the power iterations")->capture_default_str();
+    sub->add_option("--objective", opt->objective, "plain (diag and gram need calibration)")
+        ->check(CLI::IsMember({"plain", "diag", "gram"}))
+        ->capture_default_str();
+    sub->add_option("--calib-text", opt->calibText, "Calibration text for activation-aware objectives")
+        ->check(CLI::ExistingFile);
+    sub->add_flag("--history", opt->history, "Also print the error after every outer iteration");
+    addJsonFlag(*sub, opt->json);
+    return {sub, [opt](const CommandEnv& env) { return runFactorize(*opt, env); }};
+}
+
+}  // namespace mdbf::cli

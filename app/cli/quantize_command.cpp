@@ -1,0 +1,247 @@
+// `mdbf quantize`: whole-model factorization into an HDF5 deployment package (DESIGN.md §6, §7).
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include <unistd.h>
+
+#include "commands.h"
+#include "mdbf/base/error.h"
+#include "mdbf/eval/quantize.h"
+#include "mdbf/factor/quant_config.h"
+#include "mdbf/io/checkpoint.h"
+#include "mdbf/io/model_config.h"
+#include "mdbf/io/package.h"
+
+namespace mdbf::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct QuantizeOptions {
+    std::string model;
+    std::string out;
+    std::string bpw;
+    std::string method;
+    int l = 1;
+    int paths = 1;
+    std::string config;
+    int iters = -1;
+    std::uint64_t seed = 0;
+    std::string exportConfig;
+    std::string exportSafetensors;
+    bool json = false;
+};
+
+std::string shapeText(std::int64_t n, std::int64_t m) { return std::to_string(n) + "x" + std::to_string(m); }
+
+/// Writes a small text file through a temporary file renamed into place.
+void writeTextAtomically(const fs::path& path, const std::string& text)
+{
+    const fs::path temp = path.string() + ".tmp-" + std::to_string(::getpid());
+    {
+        std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+        out << text;
+        out.flush();
+        if (!out) {
+            std::error_code ec;
+            fs::remove(temp, ec);
+            throw IoError("'" + path.string() + "': cannot write file");
+        }
+    }
+    std::error_code ec;
+    fs::rename(temp, path, ec);
+    if (ec) {
+        fs::remove(temp, ec);
+        throw IoError("'" + path.string() + "': cannot write file: " + ec.message());
+    }
+}
+
+void requireWritableDirectory(const fs::path& file)
+{
+    const fs::path dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
+    if (!fs::is_directory(dir)) throw IoError("'" + file.string() + "': directory '" + dir.string() + "' does not exist");
+    if (fs::is_directory(file)) throw IoError("'" + file.string() + "' is a directory");
+}
+
+factor::QuantConfig buildConfig(const QuantizeOptions& opt)
+{
+    factor::QuantConfig config;
+    if (!opt.config.empty()) {
+        config = factor::QuantConfig::fromFile(opt.config);
+    } else {
+        factor::LayerQuantSettings s;
+        s.method = factor::parseMethod(opt.method);
+        s.bpw = factor::Bpw::parse(opt.bpw);
+        s.l = opt.l;
+        s.paths = opt.paths;
+        config = factor::QuantConfig::uniform(s);
+    }
+    if (opt.iters >= 0) config.overrideIterations(opt.iters);
+    return config;
+}
+
+void printTableHeader(std::FILE* table)
+{
+    std::fprintf(table, "%-40s %-10s %6s %3s %2s %7s %10s %8s\n", "layer", "shape", "k", "l", "P", "bpw", "rel_error",
+                 "seconds");
+}
+
+void printTableRow(std::FILE* table, const eval::LayerQuantResult& r)
+{
+    if (r.keptDense) {
+        std::fprintf(table, "%-40s %-10s %6s %3s %2s %7.3f %10s %8.2f  %s\n", r.name.c_str(),
+                     shapeText(r.n, r.m).c_str(), "-", "-", "-", r.bpw, "-", r.seconds, r.note.c_str());
+    } else {
+        std::fprintf(table, "%-40s %-10s %6lld %3d %2d %7.4f %10.5f %8.2f%s\n", r.name.c_str(),
+                     shapeText(r.n, r.m).c_str(), static_cast<long long>(r.k), r.l, r.paths, r.bpw, r.relError,
+                     r.seconds, r.clamped ? "  (k clamped to min(n, m))" : "");
+    }
+    std::fflush(table);
+}
+
+nlohmann::json layerJson(const eval::LayerQuantResult& r)
+{
+    nlohmann::json j = {{"name", r.name},
+                        {"n", r.n},
+                        {"m", r.m},
+                        {"k", r.k},
+                        {"l", r.l},
+                        {"paths", r.paths},
+                        {"bpw", r.bpw},
+                        {"rel_error", r.relError},
+                        {"seconds", r.seconds},
+                        {"kept_dense", r.keptDense}};
+    if (r.keptDense) {
+        j["note"] = r.note;
+    } else {
+        j["method"] = std::string(factor::methodName(r.method));
+        j["objective"] = std::string(factor::objectiveName(r.objective));
+        j["clamped"] = r.clamped;
+    }
+    return j;
+}
+
+int runQuantize(const QuantizeOptions& opt, const CommandEnv& env)
+{
+    const fs::path dir = opt.model;
+    const factor::QuantConfig config = buildConfig(opt);
+    if (!opt.exportConfig.empty()) {
+        requireWritableDirectory(opt.exportConfig);
+        writeTextAtomically(opt.exportConfig, config.toJson().dump(2) + "\n");
+    }
+    if (opt.out.empty()) {
+        // Only the configuration was asked for.
+        if (opt.json) {
+            printJson({{"config", opt.exportConfig}, {"quant_config", config.toJson()}});
+        } else {
+            std::printf("wrote the quantization configuration to %s\n", opt.exportConfig.c_str());
+        }
+        return kExitOk;
+    }
+
+    // Everything that can fail cheaply is checked before the long factorization starts.
+    requireWritableDirectory(opt.out);
+    const io::ModelConfig modelConfig = io::ModelConfig::fromFile(dir / "config.json");
+    const io::Checkpoint checkpoint = io::Checkpoint::open(dir);
+    if (!fs::is_regular_file(dir / "tokenizer.json")) {
+        throw IoError("'" + (dir / "tokenizer.json").string() + "': no such file (the package needs it)");
+    }
+
+    ProgressBar bar("quantize");
+    const RunContext ctx = bar.context(env);
+    std::FILE* table = opt.json ? stderr : stdout;
+    printTableHeader(table);
+    eval::QuantizeOptions qopt;
+    qopt.config = config;
+    qopt.seed = opt.seed;
+    qopt.onLayer = [&](const eval::LayerQuantResult& r, int, int) {
+        bar.finish();
+        printTableRow(table, r);
+    };
+    const eval::QuantizeResult result = eval::quantizeCheckpoint(modelConfig, checkpoint, qopt, ctx);
+    const io::Package package = eval::makePackage(dir, checkpoint, result, config);
+    io::writePackage(package, opt.out, ctx);
+    if (!opt.exportSafetensors.empty()) io::exportSafetensors(package, opt.exportSafetensors, ctx);
+    bar.finish();
+
+    std::error_code ec;
+    const std::uintmax_t bytes = fs::file_size(opt.out, ec);
+    int dense = 0;
+    for (const auto& r : result.layers) dense += r.keptDense ? 1 : 0;
+    if (opt.json) {
+        nlohmann::json layers = nlohmann::json::array();
+        for (const auto& r : result.layers) layers.push_back(layerJson(r));
+        nlohmann::json summary = {{"out", opt.out},
+                                  {"model_bpw", result.modelBpw},
+                                  {"factorized_bpw", result.factorizedBpw},
+                                  {"seconds", result.seconds},
+                                  {"package_bytes", ec ? 0 : bytes},
+                                  {"layers", layers}};
+        if (!opt.exportSafetensors.empty()) summary["export_safetensors"] = opt.exportSafetensors;
+        printJson(summary);
+        return kExitOk;
+    }
+    std::printf("\nwrote %s (%.2f MiB): model %.4f bpw over all weights, factorized layers %.4f bpw; "
+                "%zu layers factorized, %d kept dense, %.1f s\n",
+                opt.out.c_str(), static_cast<double>(ec ? 0 : bytes) / (1024.0 * 1024.0), result.modelBpw,
+                result.factorizedBpw, result.layers.size() - static_cast<std::size_t>(dense), dense, result.seconds);
+    if (!opt.exportSafetensors.empty()) {
+        std::printf("wrote the reconstructed dense model to %s\n", opt.exportSafetensors.c_str());
+    }
+    return kExitOk;
+}
+
+}  // namespace
+
+Command registerQuantizeCommand(CLI::App& root)
+{
+    auto opt = std::make_shared<QuantizeOptions>();
+    CLI::App* sub = root.add_subcommand(
+        "quantize", "Factorize every projection of a model and write an HDF5 deployment package");
+    sub->add_option("--model", opt->model, "Hugging Face model directory")->required()->check(CLI::ExistingDirectory);
+    CLI::Option* out = sub->add_option("--out", opt->out, "Package file to write (FILE.h5)");
+
+    CLI::Option_group* budget = sub->add_option_group("budget", "Either a uniform budget or a configuration file");
+    CLI::Option* bpw = budget->add_option("--bpw", opt->bpw, "Bits per weight for every projection (e.g. 1.5)")
+                           ->check([](const std::string& text) -> std::string {
+                               try {
+                                   factor::Bpw::parse(text);
+                                   return {};
+                               } catch (const Error& e) {
+                                   return e.what();
+                               }
+                           });
+    CLI::Option* config = budget->add_option("--config", opt->config, "Quantization configuration (JSON)")
+                              ->check(CLI::ExistingFile);
+    budget->require_option(1);
+    CLI::Option* method = sub->add_option("--method", opt->method, "dbf or mdbf (with --bpw)")
+                              ->check(CLI::IsMember({"dbf", "mdbf"}));
+    CLI::Option* l = sub->add_option("--l", opt->l, "Envelope rank (with --bpw; 1 for dbf)")->check(CLI::PositiveNumber);
+    CLI::Option* paths = sub->add_option("--paths", opt->paths, "Additive paths P (with --bpw)")->check(CLI::PositiveNumber);
+    bpw->needs(method);
+    method->needs(bpw);
+    l->needs(bpw);
+    paths->needs(bpw);
+    method->excludes(config);
+    sub->add_option("--iters", opt->iters, "ADMM outer iterations per path (overrides the configuration)")
+        ->check(CLI::NonNegativeNumber);
+    sub->add_option("--seed", opt->seed, "Seed of the factorizer's power iterations");
+    CLI::Option* exportConfig =
+        sub->add_option("--export-config", opt->exportConfig, "Also write the quantization configuration (JSON) here");
+    sub->add_option("--export-safetensors", opt->exportSafetensors,
+                    "Also write the model with reconstructed dense weights as a Hugging Face checkpoint directory")
+        ->needs(out);
+    // A configuration can be exported without quantizing, to edit it and come back with --config.
+    sub->callback([out, exportConfig] {
+        if (out->count() == 0 && exportConfig->count() == 0) {
+            throw CLI::RequiredError("--out (or --export-config alone to only write the configuration)");
+        }
+    });
+    addJsonFlag(*sub, opt->json);
+    return {sub, [opt](const CommandEnv& env) { return runQuantize(*opt, env); }};
+}
+
+}  // namespace mdbf::cli

@@ -1,0 +1,96 @@
+#pragma once
+// Whole-model quantization (DESIGN.md §2.3, §6 `mdbf quantize`): every projection of a model is
+// factorized with the settings its name resolves to in a factor::QuantConfig, or kept dense (by
+// configuration, or because its budget leaves k < max(1, l)); the model-level bit accounting is
+// exact, with dense tensors counted at their stored precision.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mdbf/base/matrix.h"
+#include "mdbf/base/run_context.h"
+#include "mdbf/factor/factor_result.h"
+#include "mdbf/factor/quant_config.h"
+#include "mdbf/io/checkpoint.h"
+#include "mdbf/io/package.h"
+#include "mdbf/model/factorized_linear.h"
+#include "mdbf/model/transformer.h"
+
+namespace mdbf::eval {
+
+/// What happened to one projection.
+struct LayerQuantResult {
+    std::string name;                  ///< projection name without ".weight"
+    std::int64_t n = 0;                ///< out_features
+    std::int64_t m = 0;                ///< in_features
+    std::int64_t k = 0;                ///< middle dimension (0 when kept dense)
+    int l = 0;                         ///< envelope rank (0 when kept dense)
+    int paths = 0;                     ///< P (0 when kept dense)
+    factor::Method method = factor::Method::Mdbf;
+    factor::Objective objective = factor::Objective::Plain;
+    double bpw = 0.0;                  ///< achieved bits per weight; the stored precision when kept dense
+    double relError = 0.0;             ///< rel_error under `objective` (0 when kept dense)
+    double plainError = 0.0;           ///< ‖W − Ŵ‖_F / ‖W‖_F whatever the objective (0 when kept dense)
+    double seconds = 0.0;              ///< wall time spent on this layer
+    bool keptDense = false;
+    bool clamped = false;              ///< the budget asked for k > min(n, m)
+    int iterations = 0;                ///< outer iterations run (all paths)
+    factor::Termination termination = factor::Termination::IterationLimit;
+    std::string note;                  ///< why the layer stayed dense, or the factorizer's message
+    std::shared_ptr<const model::FactorizedLinear> layer;  ///< the replacement (null when kept dense)
+};
+
+/// Whole-model figures. Bits and weights are exact integers; the bpw figures are their quotients.
+struct QuantizeResult {
+    std::vector<LayerQuantResult> layers;  ///< every projection, in model order
+    std::int64_t factorizedWeights = 0;    ///< Σ n·m over factorized layers
+    std::int64_t factorizedBits = 0;       ///< their exact storage (signs + FP16 envelopes)
+    std::int64_t totalWeights = 0;         ///< every stored weight of the model
+    std::int64_t totalBits = 0;            ///< factorized storage + dense tensors at stored precision
+    double factorizedBpw = 0.0;            ///< factorizedBits / factorizedWeights (0 when none)
+    double modelBpw = 0.0;                 ///< totalBits / totalWeights
+    double seconds = 0.0;
+};
+
+/// Options of quantizeModel.
+struct QuantizeOptions {
+    factor::QuantConfig config;                                   ///< per-layer settings
+    std::map<std::string, VectorF, std::less<>> channelWeights;   ///< d_j per layer name for objective diag
+    std::uint64_t seed = 0;                                       ///< factorizer seed
+    int innerIterations = 3;                                      ///< ADMM steps per half-step
+    /// Called after each projection (on the calling thread) with its result, its 0-based index and
+    /// the number of projections. Must not throw.
+    std::function<void(const LayerQuantResult&, int index, int total)> onLayer;
+};
+
+/// Factorizes every projection of a model of `config` (model::Transformer::projectionNames, in
+/// order) that its settings do not keep dense, reading W (float32) and any bias from `checkpoint`
+/// (a tied head reads the embedding). Needs no float32 copy of the model: one layer at a time.
+/// Reports ("layer", i, N) progress and polls ctx.stop between layers and inside the refinement;
+/// a stop request throws Cancelled. Throws InvalidArgument for an objective without its channel
+/// weights or settings the factorizer rejects, FormatError for a missing or mis-shaped tensor.
+QuantizeResult quantizeCheckpoint(const io::ModelConfig& config, const io::Checkpoint& checkpoint,
+                                  const QuantizeOptions& options, const RunContext& ctx = {});
+
+/// quantizeCheckpoint for the model loaded from `checkpoint`, then, only when every layer is done,
+/// the projections of `model` are replaced by the model::FactorizedLinear layers. A stop request
+/// throws Cancelled and leaves `model` untouched.
+QuantizeResult quantizeModel(model::Transformer& model, const io::Checkpoint& checkpoint,
+                             const QuantizeOptions& options, const RunContext& ctx = {});
+
+/// Replaces every factorized projection of `result` in `model`. Throws InvalidArgument when a
+/// name or shape does not fit the model.
+void applyQuantization(model::Transformer& model, const QuantizeResult& result);
+
+/// The deployment package of a quantized model: config.json and tokenizer.json copied verbatim
+/// from `modelDir`, `config` as JSON, every checkpoint tensor not replaced by a factorized layer at
+/// its stored precision, and the factorized layers. Throws IoError for unreadable model files.
+io::Package makePackage(const std::filesystem::path& modelDir, const io::Checkpoint& checkpoint,
+                        const QuantizeResult& result, const factor::QuantConfig& config);
+
+}  // namespace mdbf::eval

@@ -1,0 +1,103 @@
+#pragma once
+// The HDF5 deployment package (DESIGN.md §7, schema in docs/package-format.md): everything needed
+// to run a compressed model in one file — config.json, tokenizer.json and the quantization
+// configuration as string datasets, every non-factorized tensor at its stored precision under
+// /dense, and every factorized layer under /layers/<name> as packed sign words plus FP16 envelopes.
+//
+// Writes go to a temporary file in the destination directory that is renamed into place only when
+// complete, so a crash, an error or a cancellation never leaves a partial package behind (nor
+// disturbs a previous file at the destination). writePackage and readPackage may be called from any
+// thread; their HDF5 work is serialized (the system HDF5 library is not thread-safe).
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mdbf/base/run_context.h"
+#include "mdbf/factor/bit_budget.h"
+#include "mdbf/factor/factor_result.h"
+#include "mdbf/io/checkpoint.h"
+#include "mdbf/kernels/factor_path.h"
+#include "mdbf/model/transformer.h"
+
+namespace mdbf::io {
+
+/// Value of the root attribute `format`.
+inline constexpr std::string_view kPackageFormat = "mdbf-package";
+/// Value of the root attribute `format_version` this build writes and reads.
+inline constexpr std::int64_t kPackageVersion = 1;
+
+/// A tensor kept at its stored precision (embeddings, norms, biases, an output head, layers kept
+/// dense). `data` holds the elements in C order, little-endian, in `dtype`.
+struct PackageTensor {
+    std::string name;                  ///< checkpoint tensor name, e.g. "model.norm.weight"
+    DType dtype = DType::F32;
+    std::vector<std::int64_t> shape;
+    std::vector<std::byte> data;       ///< elementCount() · dtypeSize(dtype) bytes
+
+    /// Product of the shape (1 for a scalar).
+    std::int64_t elementCount() const;
+};
+
+/// One factorized projection: P paths with shared n, m, k, l, and what produced them.
+struct PackageLayer {
+    std::string name;                          ///< projection name without ".weight"
+    factor::Method method = factor::Method::Mdbf;
+    factor::Objective objective = factor::Objective::Plain;
+    double bpw = 0.0;                          ///< achieved bits per weight (DESIGN.md §2.3)
+    double relError = 0.0;                     ///< rel_error under `objective`
+    std::vector<kernels::FactorPath> paths;    ///< envelopes hold FP16-representable values
+
+    std::int64_t n() const { return paths.empty() ? 0 : paths.front().n(); }
+    std::int64_t m() const { return paths.empty() ? 0 : paths.front().m(); }
+    std::int64_t k() const { return paths.empty() ? 0 : paths.front().k(); }
+    std::int64_t l() const { return paths.empty() ? 0 : paths.front().l(); }
+};
+
+/// The whole content of a package.
+struct Package {
+    std::string configJson;       ///< the source model's config.json, verbatim
+    std::string tokenizerJson;    ///< the source model's tokenizer.json, verbatim
+    std::string quantConfigJson;  ///< the quantization configuration used (factor::QuantConfig JSON)
+    double modelBpw = 0.0;        ///< bits per weight over all tensors, dense ones at stored precision
+    double factorizedBpw = 0.0;   ///< bits per weight over the factorized layers only
+    std::vector<PackageTensor> dense;
+    std::vector<PackageLayer> layers;
+};
+
+/// Writes `package` to `destination` through a temporary file in the same directory, renamed into
+/// place when complete. Reports progress in bytes ("writing") and polls ctx.stop between datasets
+/// and between slabs of large ones. On any error or a stop request the temporary file is removed,
+/// a previous file at `destination` is left untouched, and IoError / InvalidArgument (inconsistent
+/// content: names with '/', duplicate names, wrong data sizes, mismatched paths) / Cancelled is
+/// thrown. Envelope values are stored as binary16 (rounded to nearest if not representable).
+void writePackage(const Package& package, const std::filesystem::path& destination, const RunContext& ctx = {});
+
+/// Reads and validates a package: format and version, every group, dataset and attribute the
+/// schema requires, shapes and datatypes, packed sign words covering n·k and k·m bits with clear
+/// padding, finite envelopes, consistent n, m, k, l, P. Reports progress in bytes ("reading") and
+/// polls ctx.stop between datasets (throws Cancelled). Throws IoError when the file cannot be
+/// opened and FormatError naming the file and the HDF5 object for anything malformed.
+Package readPackage(const std::filesystem::path& path, const RunContext& ctx = {});
+
+/// Builds a runnable model from a package alone: factorized layers become
+/// model::FactorizedLinear, 16-bit dense projections, the embedding table and the output head stay
+/// at stored precision (model::HalfDenseLinear; a tied head shares the embedding's table), F32
+/// tensors become float32 layers, norms and biases are converted to float32. `source` names the
+/// package in messages. Throws FormatError for an invalid config.json or a missing or mis-shaped
+/// tensor or layer.
+model::Transformer transformerFromPackage(const Package& package, const std::string& source);
+
+/// Writes the model of a package as a Hugging Face checkpoint directory: `config.json` and
+/// `tokenizer.json` from the package, and `model.safetensors` holding every dense tensor at its
+/// stored precision and every factorized layer reconstructed densely (Ŵ = Σ_p F_p G_p) as F32.
+/// `directory` is created if needed; each file is written to a temporary file and renamed into
+/// place. Reports progress in tensors ("exporting") and polls ctx.stop between tensors; on an error
+/// or a stop the temporary files are removed (files already renamed stay). Throws IoError,
+/// Cancelled, or InvalidArgument for inconsistent content.
+void exportSafetensors(const Package& package, const std::filesystem::path& directory, const RunContext& ctx = {});
+
+}  // namespace mdbf::io

@@ -1,0 +1,281 @@
+// Benchmark of the factorization engine (not a ctest test).
+//
+//   bench_factor [--threads T] [--sizes 1024x2816,2048x2048,4096x4096] [--ls 1,4] [--iters N]
+//                [--layer-iters T] [--no-layers] [--no-synthetic] [--svd] [--cancel] [--model DIR]
+//
+// Prints the SGEMM rate of this machine (Eigen float GEMM 2048², same thread count), the seconds per
+// outer ADMM iteration and the achieved GFLOP/s on synthetic matrices at 1.0 bpw, and full runs on
+// small-llama layers next to the reference errors of the authors' implementation.
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <omp.h>
+
+#include "mdbf/base/run_context.h"
+#include "mdbf/factor/admm_refiner.h"
+#include "mdbf/factor/bit_budget.h"
+#include "mdbf/factor/closed_form_init.h"
+#include "mdbf/factor/factorizer.h"
+#include "mdbf/factor/layer_svd.h"
+#include "mdbf/factor/path_products.h"
+#include "mdbf/io/checkpoint.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace mdbf;
+using namespace mdbf::factor;
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::vector<std::string> split(const std::string& s, char sep)
+{
+    std::vector<std::string> out;
+    std::stringstream in(s);
+    std::string item;
+    while (std::getline(in, item, sep))
+        if (!item.empty()) out.push_back(item);
+    return out;
+}
+
+struct Args {
+    int threads = 2;
+    std::vector<std::pair<int, int>> sizes{{1024, 2816}, {2048, 2048}, {4096, 4096}};
+    std::vector<int> ls{1, 4};
+    int iters = 4;           // timed outer iterations per synthetic case (the first is discarded)
+    int layerIters = 260;
+    bool layers = true;
+    bool synthetic = true;
+    bool cancel = false;
+    bool svd = false;
+    std::filesystem::path model = std::filesystem::path(MDBF_BENCH_SHARED_FIXTURES) / "small-llama";
+};
+
+Args parse(int argc, char** argv)
+{
+    Args a;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "missing value after %s\n", arg.c_str());
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        if (arg == "--threads") a.threads = std::stoi(value());
+        else if (arg == "--sizes") {
+            a.sizes.clear();
+            for (const auto& s : split(value(), ',')) {
+                const auto x = s.find('x');
+                a.sizes.emplace_back(std::stoi(s.substr(0, x)), std::stoi(s.substr(x + 1)));
+            }
+        } else if (arg == "--ls") {
+            a.ls.clear();
+            for (const auto& s : split(value(), ',')) a.ls.push_back(std::stoi(s));
+        } else if (arg == "--iters") a.iters = std::max(2, std::stoi(value()));
+        else if (arg == "--layer-iters") a.layerIters = std::stoi(value());
+        else if (arg == "--no-layers") a.layers = false;
+        else if (arg == "--no-synthetic") a.synthetic = false;
+        else if (arg == "--cancel") a.cancel = true;
+        else if (arg == "--svd") a.svd = true;
+        else if (arg == "--model") a.model = value();
+        else {
+            std::fprintf(stderr, "unknown argument %s\n", arg.c_str());
+            std::exit(2);
+        }
+    }
+    return a;
+}
+
+double sgemmRate(int threads)
+{
+    const int n = 2048;
+    omp_set_num_threads(threads);
+    MatrixF a = MatrixF::Random(n, n), b = MatrixF::Random(n, n), c(n, n);
+    c.noalias() = a * b;  // warm-up
+    double best = 1e30;
+    for (int r = 0; r < 3; ++r) {
+        const auto t = Clock::now();
+        c.noalias() = a * b;
+        best = std::min(best, since(t));
+    }
+    return 2.0 * n * n * n / best / 1e9;
+}
+
+// Useful floating-point work of one outer iteration (DESIGN.md §2.7): the two CᵀY products, the two
+// symmetric Gram matrices, the 2·inner triangular solve pairs, the four Cholesky factorizations and
+// the block-power projections.
+double flopsPerIteration(double n, double m, double k, int l, int inner, int power, int oversample)
+{
+    const double b = std::min(k, static_cast<double>(l + oversample));
+    const double products = 2.0 * 2.0 * n * m * k;
+    const double grams = (n + m) * k * k;
+    const double solves = inner * 2.0 * k * k * (n + m);
+    const double cholesky = 4.0 * k * k * k / 3.0;
+    const double projections = inner * (2.0 * power + 1.0) * 2.0 * k * b * (n + m);
+    return products + grams + solves + cholesky + projections;
+}
+
+// A start of the right structure without an SVD: random signs times positive rank-l envelopes.
+void randomStart(Eigen::Index n, Eigen::Index m, Eigen::Index k, int l, MatrixF& F, MatrixF& G)
+{
+    F = MatrixF::Random(n, k) * 0.05f;
+    G = MatrixF::Random(k, m) * 0.05f;
+    F = signRankProject(F, l);
+    G = signRankProject(G, l);
+}
+
+void benchSynthetic(const Args& a, double sgemm)
+{
+    std::printf("\n== ADMM refinement, synthetic Gaussian matrices, 1.0 bpw, %d threads ==\n", a.threads);
+    std::printf("%-11s %3s %6s %12s %10s %9s %8s\n", "size", "l", "k", "s/iteration", "GFLOP/it", "GFLOP/s",
+                "of SGEMM");
+    for (const auto& [n, m] : a.sizes) {
+        RowMatrixF W = RowMatrixF::Random(n, m) * 0.02f;
+        for (int l : a.ls) {
+            const BitBudget b = computeBitBudget(n, m, Bpw::parse("1.0"), Method::Mdbf, l, 1);
+            MatrixF F0, G0;
+            randomStart(n, m, b.k, l, F0, G0);
+            AdmmOptions opts;
+            opts.l = l;
+            opts.outerIterations = a.iters;
+            std::vector<double> stamps;
+            const auto start = Clock::now();
+            RunContext ctx;
+            ctx.threads = a.threads;
+            AdmmRefiner(opts).refine(W, F0, G0, std::sqrt(W.cast<double>().squaredNorm()), ctx,
+                                     [&](int, double) { stamps.push_back(since(start)); });
+            const double perIt = (stamps.back() - stamps.front()) / static_cast<double>(stamps.size() - 1);
+            const double gf = flopsPerIteration(n, m, static_cast<double>(b.k), l, opts.innerIterations,
+                                                opts.powerIterations, opts.oversample) / 1e9;
+            std::printf("%5dx%-5d %3d %6lld %12.3f %10.1f %9.1f %7.0f%%\n", n, m, l, static_cast<long long>(b.k), perIt,
+                        gf, gf / perIt, 100.0 * gf / perIt / sgemm);
+            std::fflush(stdout);
+        }
+    }
+}
+
+void benchSvd(const Args& a)
+{
+    std::printf("\n== LayerSvd (thin BDCSVD, float) ==\n");
+    for (const auto& [n, m] : a.sizes) {
+        const RowMatrixF W = RowMatrixF::Random(n, m) * 0.02f;
+        for (int t : {1, a.threads}) {
+            RunContext ctx;
+            ctx.threads = t;
+            const LayerSvd svd = LayerSvd::compute(W, ctx);
+            std::printf("%5dx%-5d %d thread(s): %.2f s\n", n, m, t, svd.seconds());
+            std::fflush(stdout);
+            if (a.threads == 1) break;
+        }
+    }
+}
+
+void benchCancel(const Args& a)
+{
+    const auto [n, m] = a.sizes.back();
+    std::printf("\n== Cancellation latency, %dx%d, l=1, %d threads ==\n", n, m, a.threads);
+    RowMatrixF W = RowMatrixF::Random(n, m) * 0.02f;
+    RunContext svdCtx;
+    svdCtx.threads = a.threads;
+    const auto t0 = Clock::now();
+    const LayerSvd svd = LayerSvd::compute(W, svdCtx);
+    std::printf("SVD %.1f s\n", since(t0));
+    FactorizerOptions o;
+    o.outerIterations = 1000;
+    std::stop_source source;
+    Clock::time_point requested;
+    std::thread stopper;
+    o.onIteration = [&](const IterationReport& r) {
+        if (r.iteration == 2) {
+            // Ask from another thread part-way into the next iteration.
+            stopper = std::thread([&source, &requested] {
+                std::this_thread::sleep_for(std::chrono::milliseconds(700));
+                requested = Clock::now();
+                source.request_stop();
+            });
+        }
+    };
+    RunContext ctx;
+    ctx.threads = a.threads;
+    ctx.stop = source.get_token();
+    const FactorResult r = Factorizer(o).run(W, svd, ctx);
+    const double latency = since(requested);
+    if (stopper.joinable()) stopper.join();
+    std::printf("returned %.3f s after the stop request: %s, %d iterations, %s %.4f\n", latency,
+                std::string(terminationName(r.termination)).c_str(), r.iterations, r.errorLabel().c_str(),
+                r.finalError);
+}
+
+struct Reference {
+    const char* layer;
+    const char* bpw;
+    double errors[3];   // l = 1, 2, 4
+    long long ks[3];
+};
+
+void benchLayers(const Args& a)
+{
+    if (!std::filesystem::exists(a.model / "model.safetensors")) {
+        std::printf("\n(small-llama not found at %s; skipping the layer runs)\n", a.model.c_str());
+        return;
+    }
+    const io::Checkpoint ckpt = io::Checkpoint::open(a.model);
+    const Reference refs[] = {
+        {"model.layers.0.mlp.down_proj.weight", "1.0", {0.5553, 0.5767, 0.6222}, {257, 236, 197}},
+        {"model.layers.0.self_attn.q_proj.weight", "1.0", {0.4807, 0.5081, 0.5705}, {168, 147, 109}},
+        {"model.layers.5.self_attn.v_proj.weight", "1.5", {0.4299, 0.4780, 0.5831}, {120, 99, 64}},
+    };
+    std::printf("\n== small-llama layers, mdbf, %d iterations, %d threads ==\n", a.layerIters, a.threads);
+    std::printf("%-40s %4s %2s %5s %8s %8s %8s %8s %8s\n", "layer", "bpw", "l", "k", "init", "final", "ref", "diff",
+                "seconds");
+    const int lValues[3] = {1, 2, 4};
+    for (const auto& ref : refs) {
+        const RowMatrixF W = ckpt.matrix(ref.layer);
+        RunContext ctx;
+        ctx.threads = a.threads;
+        const LayerSvd svd = LayerSvd::compute(W, ctx);
+        for (int i = 0; i < 3; ++i) {
+            FactorizerOptions o;
+            o.l = lValues[i];
+            o.bpw = Bpw::parse(ref.bpw);
+            o.outerIterations = a.layerIters;
+            const FactorResult r = Factorizer(o).run(W, svd, ctx);
+            std::printf("%-40s %4s %2d %5lld %8.4f %8.4f %8.4f %+7.2f%% %8.2f%s\n", ref.layer, ref.bpw, o.l,
+                        static_cast<long long>(r.k), r.initialError, r.finalError, ref.errors[i],
+                        100.0 * (r.finalError - ref.errors[i]) / ref.errors[i], r.seconds,
+                        r.k == ref.ks[i] ? "" : "  (k differs from the reference!)");
+            std::fflush(stdout);
+        }
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    try {
+        const Args a = parse(argc, argv);
+        const double sgemm = sgemmRate(a.threads);
+        std::printf("Eigen SGEMM 2048^2, %d threads: %.1f GFLOP/s\n", a.threads, sgemm);
+        if (a.synthetic) benchSynthetic(a, sgemm);
+        if (a.svd) benchSvd(a);
+        if (a.cancel) benchCancel(a);
+        if (a.layers) benchLayers(a);
+        return 0;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "bench_factor: %s\n", e.what());
+        return 1;
+    }
+}

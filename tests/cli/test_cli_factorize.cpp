@@ -1,0 +1,148 @@
+// End-to-end tests of `mdbf factorize` on the demo model: the JSON contract of DESIGN.md §6, the bit
+// accounting it reports (hand-computed below), layer naming, and its errors.
+
+#include <algorithm>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "cli_runner.h"
+
+namespace mdbf::test {
+namespace {
+
+const std::string kLayer = "model.layers.0.self_attn.q_proj";  // 128×128 in tiny-llama
+
+CliResult factorize(std::vector<std::string> extra)
+{
+    std::vector<std::string> args = {"factorize", "--model", demoModel().string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return runCli(args);
+}
+
+TEST(CliFactorize, JsonReportsTheExactBudgetAndTheErrorHistory)
+{
+    const nlohmann::json j = onlyJson(factorize({"--layer", kLayer, "--method", "mdbf", "--bpw", "1.5", "--l", "2",
+                                                 "--iters", "6", "--history", "--json"}));
+    ASSERT_TRUE(j.is_object());
+    EXPECT_EQ(j["layer"], kLayer);
+    EXPECT_EQ(j["n"], 128);
+    EXPECT_EQ(j["m"], 128);
+    EXPECT_EQ(j["method"], "mdbf");
+    EXPECT_EQ(j["objective"], "plain");
+    // k = floor((1.5·128·128 − 16·2·256) / (256 + 2·16·2)) = floor(16384 / 320) = 51, and the
+    // storage at k = 51 is 51·256 sign bits + 16·2·(256 + 2·51) envelope bits = 24512 bits.
+    EXPECT_EQ(j["k"], 51);
+    EXPECT_EQ(j["l"], 2);
+    EXPECT_EQ(j["paths"], 1);
+    EXPECT_DOUBLE_EQ(j["bpw"].get<double>(), 24512.0 / 16384.0);
+    EXPECT_EQ(j["clamped"], false);
+    EXPECT_EQ(j["iters"], 6);
+    const auto history = j["error_history"].get<std::vector<double>>();
+    ASSERT_EQ(history.size(), 6u);
+    const double init = j["rel_error_init"].get<double>();
+    const double final = j["rel_error"].get<double>();
+    EXPECT_GT(init, 0.0);
+    EXPECT_LT(init, 1.0);
+    EXPECT_LE(final, init + 1e-3) << "refinement made the closed-form start worse";
+    // rel_error is measured after FP16 rounding of the envelopes, the history before it.
+    EXPECT_NEAR(final, history.back(), 1e-3);
+    EXPECT_GE(j["seconds"].get<double>(), 0.0);
+}
+
+TEST(CliFactorize, DbfUsesTheMergedAccounting)
+{
+    const nlohmann::json j =
+        onlyJson(factorize({"--layer", kLayer, "--method", "dbf", "--bpw", "1.5", "--iters", "0", "--json"}));
+    ASSERT_TRUE(j.is_object());
+    // k = floor((1.5·16384 − 16·256) / (256 + 16)) = floor(20480 / 272) = 75;
+    // storage 75·256 + 16·(256 + 75) = 24496 bits.
+    EXPECT_EQ(j["k"], 75);
+    EXPECT_EQ(j["l"], 1);
+    EXPECT_DOUBLE_EQ(j["bpw"].get<double>(), 24496.0 / 16384.0);
+    EXPECT_EQ(j["iters"], 0);
+    EXPECT_FALSE(j.contains("error_history"));
+    EXPECT_DOUBLE_EQ(j["rel_error"].get<double>(), j["rel_error_init"].get<double>());
+}
+
+TEST(CliFactorize, LayerNameWorksWithAndWithoutWeightSuffix)
+{
+    const std::vector<std::string> common = {"--method", "mdbf", "--bpw", "1", "--iters", "3", "--json"};
+    std::vector<std::string> a = {"--layer", kLayer};
+    std::vector<std::string> b = {"--layer", kLayer + ".weight"};
+    a.insert(a.end(), common.begin(), common.end());
+    b.insert(b.end(), common.begin(), common.end());
+    const nlohmann::json ja = onlyJson(factorize(a));
+    const nlohmann::json jb = onlyJson(factorize(b));
+    EXPECT_EQ(ja["layer"], jb["layer"]);
+    EXPECT_EQ(ja["k"], jb["k"]);
+    // Same seed and thread count: the same result.
+    EXPECT_EQ(ja["rel_error"], jb["rel_error"]);
+}
+
+TEST(CliFactorize, BudgetAboveFullRankIsClampedAndSaysSo)
+{
+    const nlohmann::json j = onlyJson(
+        factorize({"--layer", kLayer, "--method", "mdbf", "--bpw", "100", "--l", "128", "--iters", "0", "--json"}));
+    ASSERT_TRUE(j.is_object());
+    // (100·16384 − 16·128·256) / (256 + 2·16·128) = 1114112 / 4352 = 256 exactly, above min(n, m).
+    EXPECT_EQ(j["clamped"], true);
+    EXPECT_EQ(j["k"], 128);
+    EXPECT_EQ(j["unclamped_k"], 256);
+    // Storage at k = 128: 128·256 sign bits + 16·128·(256 + 256) envelope bits = 66 bpw.
+    EXPECT_DOUBLE_EQ(j["bpw"].get<double>(), 66.0);
+    // Full rank with l = k: the closed form is the SVD itself, up to the FP16 envelopes.
+    EXPECT_LT(j["rel_error"].get<double>(), 2e-3);
+}
+
+TEST(CliFactorize, ReadableOutputNamesBudgetAndError)
+{
+    const CliResult r = factorize({"--layer", kLayer, "--method", "mdbf", "--bpw", "1.5", "--l", "2", "--iters", "2"});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_NE(r.out.find("k = 51"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("rel_error"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("128 x 128"), std::string::npos) << r.out;
+}
+
+TEST(CliFactorize, InfeasibleBudgetIsRefusedWithAClearMessage)
+{
+    const CliResult r = factorize({"--layer", kLayer, "--method", "mdbf", "--bpw", "0.1", "--l", "4", "--json"});
+    EXPECT_EQ(r.exitCode, 1);
+    EXPECT_FALSE(r.signaled);
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_NE(r.err.find("k"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST(CliFactorize, UnknownLayerNamesTheCheckpointAndTensor)
+{
+    const CliResult r = factorize({"--layer", "model.layers.9.mlp.up_proj", "--method", "dbf", "--bpw", "1"});
+    EXPECT_EQ(r.exitCode, 1);
+    EXPECT_NE(r.err.find("model.layers.9.mlp.up_proj.weight"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("tiny-llama"), std::string::npos) << r.err;
+}
+
+TEST(CliFactorize, NonMatrixTensorIsRefused)
+{
+    const CliResult r = factorize({"--layer", "model.norm", "--method", "dbf", "--bpw", "1"});
+    EXPECT_EQ(r.exitCode, 1);
+    EXPECT_NE(r.err.find("not a matrix"), std::string::npos) << r.err;
+}
+
+TEST(CliFactorize, DbfWithHigherEnvelopeRankIsRefused)
+{
+    const CliResult r = factorize({"--layer", kLayer, "--method", "dbf", "--bpw", "1", "--l", "2"});
+    EXPECT_EQ(r.exitCode, 1);
+    EXPECT_NE(r.err.find("--method mdbf"), std::string::npos) << r.err;
+}
+
+TEST(CliFactorize, UsageErrorsExitWithTwo)
+{
+    EXPECT_EQ(factorize({"--layer", kLayer, "--method", "svd", "--bpw", "1"}).exitCode, 2);
+    EXPECT_EQ(factorize({"--layer", kLayer, "--method", "dbf", "--bpw", "abc"}).exitCode, 2);
+    EXPECT_EQ(factorize({"--layer", kLayer, "--method", "dbf"}).exitCode, 2);
+    EXPECT_EQ(factorize({"--layer", kLayer, "--method", "dbf", "--bpw", "1", "--iters", "-1"}).exitCode, 2);
+}
+
+}  // namespace
+}  // namespace mdbf::test

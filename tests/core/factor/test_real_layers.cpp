@@ -1,0 +1,122 @@
+// Real layers: tiny-llama (the demo model, always present) in the unit suite, small-llama (shared
+// fixtures) against the reference errors of the authors' implementation in the slow suite.
+//
+// Reference (small-llama, mdbf, 260 iterations; rel_error with k):
+//   layers.0.self_attn.q_proj 384×384 @ 1.0: l=1 0.4807 (168), l=2 0.5081 (147), l=4 0.5705 (109)
+//   layers.5.self_attn.v_proj 128×384 @ 1.5: l=1 0.4299 (120), l=2 0.4780 (99),  l=4 0.5831 (64)
+//   layers.0.mlp.down_proj   384×1024 @ 1.0: l=1 0.5553 (257), l=2 0.5767 (236), l=4 0.6222 (197)
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+
+#include "mdbf/factor/factorizer.h"
+#include "mdbf/factor/layer_svd.h"
+#include "mdbf/factor/path_products.h"
+#include "mdbf/io/checkpoint.h"
+#include "test_fixtures.h"
+
+namespace mdbf::factor {
+namespace {
+
+// The convergence properties every real run must have: the end is no worse than iteration 10, and
+// no single outer iteration raises the error by more than 5e-3.
+void expectWellBehaved(const FactorResult& r)
+{
+    ASSERT_GE(r.errorHistory.size(), 10u);
+    EXPECT_LE(r.finalError, r.errorHistory[9] + 1e-3) << "final error above the error at iteration 10";
+    for (std::size_t i = 1; i < r.errorHistory.size(); ++i)
+        EXPECT_LE(r.errorHistory[i] - r.errorHistory[i - 1], 5e-3) << "error rose at iteration " << i + 1;
+    EXPECT_LT(r.finalError, r.initialError);
+}
+
+FactorResult factorize(const RowMatrixF& W, const LayerSvd& svd, int l, const char* bpw, int iterations)
+{
+    FactorizerOptions o;
+    o.l = l;
+    o.bpw = Bpw::parse(bpw);
+    o.outerIterations = iterations;
+    RunContext ctx;
+    ctx.threads = 2;
+    return Factorizer(o).run(W, svd, ctx);
+}
+
+TEST(FactorRealLayers, TinyLlamaLayersConverge)
+{
+    const io::Checkpoint ckpt = io::Checkpoint::open(test::demoModel());
+    for (const char* name : {"model.layers.0.self_attn.q_proj.weight", "model.layers.1.mlp.down_proj.weight"}) {
+        const RowMatrixF W = ckpt.matrix(name);
+        const LayerSvd svd = LayerSvd::compute(W);
+        for (int l : {1, 2}) {
+            const FactorResult r = factorize(W, svd, l, "1.5", 40);
+            SCOPED_TRACE(std::string(name) + " l=" + std::to_string(l));
+            expectWellBehaved(r);
+            EXPECT_NEAR(r.finalError, relativeError(W, reconstruct(r.paths), FactorizerOptions{}), 1e-6);
+        }
+    }
+}
+
+struct ReferenceCase {
+    const char* layer;
+    const char* bpw;
+    int l;
+    std::int64_t k;
+    double error;  // after 260 iterations
+};
+
+constexpr ReferenceCase kReferences[] = {
+    {"model.layers.0.self_attn.q_proj.weight", "1.0", 1, 168, 0.4807},
+    {"model.layers.0.self_attn.q_proj.weight", "1.0", 2, 147, 0.5081},
+    {"model.layers.0.self_attn.q_proj.weight", "1.0", 4, 109, 0.5705},
+    {"model.layers.5.self_attn.v_proj.weight", "1.5", 1, 120, 0.4299},
+    {"model.layers.5.self_attn.v_proj.weight", "1.5", 2, 99, 0.4780},
+    {"model.layers.5.self_attn.v_proj.weight", "1.5", 4, 64, 0.5831},
+    {"model.layers.0.mlp.down_proj.weight", "1.0", 1, 257, 0.5553},
+    {"model.layers.0.mlp.down_proj.weight", "1.0", 2, 236, 0.5767},
+    {"model.layers.0.mlp.down_proj.weight", "1.0", 4, 197, 0.6222},
+};
+
+// Shortened runs (80 of the 260 iterations; the ρ schedule is compressed accordingly): k must match
+// exactly and the error must come within 4% of the full-length reference.
+TEST(FactorReferenceSlow, ShortRunsApproachTheReference)
+{
+    MDBF_REQUIRE_SHARED_FIXTURES();
+    const io::Checkpoint ckpt = io::Checkpoint::open(test::sharedFixtures() / "small-llama");
+    std::string loaded;
+    RowMatrixF W;
+    LayerSvd svd;
+    for (const auto& c : kReferences) {
+        if (loaded != c.layer) {
+            W = ckpt.matrix(c.layer);
+            svd = LayerSvd::compute(W);
+            loaded = c.layer;
+        }
+        SCOPED_TRACE(std::string(c.layer) + " l=" + std::to_string(c.l));
+        const FactorResult r = factorize(W, svd, c.l, c.bpw, 80);
+        EXPECT_EQ(r.k, c.k);
+        expectWellBehaved(r);
+        EXPECT_LT(r.finalError, c.error * 1.04);
+        EXPECT_GT(r.finalError, c.error * 0.90);
+    }
+}
+
+// Full length on the smallest reference layer: within 1% of the reference.
+TEST(FactorReferenceSlow, FullRunMatchesTheReference)
+{
+    MDBF_REQUIRE_SHARED_FIXTURES();
+    const io::Checkpoint ckpt = io::Checkpoint::open(test::sharedFixtures() / "small-llama");
+    const RowMatrixF W = ckpt.matrix("model.layers.5.self_attn.v_proj.weight");
+    const LayerSvd svd = LayerSvd::compute(W);
+    for (int i : {3, 4}) {
+        const ReferenceCase& c = kReferences[i];
+        const FactorResult r = factorize(W, svd, c.l, c.bpw, 260);
+        SCOPED_TRACE("v_proj l=" + std::to_string(c.l));
+        EXPECT_EQ(r.k, c.k);
+        expectWellBehaved(r);
+        EXPECT_NEAR(r.finalError, c.error, 0.01 * c.error);
+    }
+}
+
+}  // namespace
+}  // namespace mdbf::factor
