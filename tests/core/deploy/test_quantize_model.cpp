@@ -291,5 +291,49 @@ TEST_F(TinyQuantize, ExportedSafetensorsHoldTheReconstructedModel)
     EXPECT_TRUE(std::filesystem::is_empty(dir / "cancelled"));
 }
 
+// The acceptance case on a model with untied BF16 head and 6 blocks: 1.5 bpw mdbf l = 2. Few
+// iterations keep it short; the package/dense equivalence does not depend on how well layers fit.
+TEST(SmallQuantizeSlow, PackagePerplexityMatchesDenseReconstruction)
+{
+    const test::ModelFixture fx = test::modelFixture("small-llama");
+    MDBF_REQUIRE_MODEL_FIXTURE(fx, "small-llama");
+    const io::ModelConfig config = io::ModelConfig::fromFile(fx.modelDir / "config.json");
+    const io::Checkpoint ckpt = io::Checkpoint::open(fx.modelDir);
+    eval::QuantizeOptions options;
+    options.config = tinyConfig("1.5", 2, 8);
+    const eval::QuantizeResult result = eval::quantizeCheckpoint(config, ckpt, options, RunContext{{}, {}, 2});
+    ASSERT_EQ(result.layers.size(), 43u);  // 6 blocks × 7 projections + lm_head
+    for (const eval::LayerQuantResult& r : result.layers) EXPECT_EQ(r.keptDense, r.name == "lm_head") << r.name;
+
+    test::TempDir dir;
+    const io::Package written = eval::makePackage(fx.modelDir, ckpt, result, options.config);
+    io::writePackage(written, dir / "small.h5");
+    const io::Package package = io::readPackage(dir / "small.h5");
+    test::expectSamePackage(package, written);
+    // write → read → write: the second file holds the same datasets as the first.
+    io::writePackage(package, dir / "again.h5");
+    test::expectSamePackage(io::readPackage(dir / "again.h5"), written);
+
+    const Tokenizer tokenizer = Tokenizer::fromJsonText(package.tokenizerJson, "small.h5:/tokenizer.json");
+    std::vector<std::int32_t> ids = tokenizer.encode(readUtf8File(fx.evalSmall));
+    ASSERT_GE(ids.size(), 8u * 256u);
+    ids.resize(8 * 256);
+    const model::Transformer fromPackage = io::transformerFromPackage(package, "small.h5");
+    EXPECT_EQ(fromPackage.linear("lm_head").kind(), "dense BF16");
+    model::Transformer reference = model::Transformer::load(fx.modelDir);
+    const double original = eval::perplexity(reference, ids, 256, RunContext{{}, {}, 2}).ppl;
+    for (const eval::LayerQuantResult& r : result.layers) {
+        if (r.layer) reference.replaceLinear(r.name, std::make_shared<model::DenseLinear>(r.layer->reconstruct()));
+    }
+    const double reconstructed = eval::perplexity(reference, ids, 256, RunContext{{}, {}, 2}).ppl;
+    const double quantized = eval::perplexity(fromPackage, ids, 256, RunContext{{}, {}, 2}).ppl;
+    std::printf("small-llama eval-small (first 8 windows) ctx 256: original ppl %.4f, 1.5 bpw mdbf l=2 (8 iterations) "
+                "package ppl %.4f (dense reconstruction %.4f); model %.4f bpw, factorized %.4f bpw\n",
+                original, quantized, reconstructed, result.modelBpw, result.factorizedBpw);
+    EXPECT_TRUE(std::isfinite(quantized));
+    EXPECT_NEAR(quantized, reconstructed, 1e-3 * reconstructed);
+    EXPECT_GT(quantized, original);
+}
+
 }  // namespace
 }  // namespace mdbf

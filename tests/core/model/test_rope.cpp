@@ -37,7 +37,7 @@ TEST(Rope, LinearScalingDividesEveryFrequency)
     EXPECT_NEAR(inv[3], 0.00025, 1e-12);
 }
 
-TEST(Rope, Llama3ScalingKeepsHighBlendsMiddleSlowsLow)
+TEST(Rope, Llama3ScalingKeepsHighBlendsMiddleScalesLow)
 {
     // original 8192 positions, low 1, high 4: wavelengths < 2048 kept, > 8192 divided by factor 8.
     io::ModelConfig c = ropeConfig(8, 10000.0);
