@@ -1,5 +1,7 @@
 #include "factor_cache.h"
 
+#include "mdbf/factor/path_products.h"
+
 namespace mdbf::studio {
 
 namespace {
@@ -27,6 +29,20 @@ std::size_t LayerFactorization::bytes() const
         total += result->errorHistory.size() * sizeof(double);
     }
     return total;
+}
+
+std::shared_ptr<const LayerFactorization> describeFactorization(const RowMatrixF& W, const factor::LayerSvd& svd,
+                                                                factor::FactorResult result,
+                                                                const FactorSettings& settings, bool refined)
+{
+    auto f = std::make_shared<LayerFactorization>();
+    f->spectra = factor::EnvelopeSpectra::ofSvd(svd, result.k, result.l);
+    f->residual = std::make_shared<const RowMatrixF>(W - factor::reconstruct(result.paths));
+    f->refined = refined;
+    f->complete = result.termination != factor::Termination::Cancelled;
+    f->settings = settings;
+    f->result = std::make_shared<const factor::FactorResult>(std::move(result));
+    return f;
 }
 
 FactorCache::FactorCache(std::size_t maxBytes) : m_maxBytes(maxBytes) {}

@@ -15,6 +15,7 @@
 #include "mdbf/factor/envelope_spectra.h"
 #include "mdbf/factor/factor_result.h"
 #include "mdbf/factor/layer_svd.h"
+#include "factor_settings.h"
 
 namespace mdbf::studio {
 
@@ -25,10 +26,18 @@ struct LayerFactorization {
     std::shared_ptr<const RowMatrixF> residual;  ///< W − Ŵ (n×m)
     bool refined = false;                        ///< false: closed form only
     bool complete = true;                        ///< false: refinement was cancelled part way
+    FactorSettings settings;                     ///< the settings that asked for this result
 
     /// Approximate bytes held (for the cache bound).
     std::size_t bytes() const;
 };
+
+/// Everything the views need from one engine result: envelope spectra of the closed-form start at
+/// the result's k and l, and the residual W − Ŵ. `svd` must be the SVD the result was computed from.
+/// Call on a worker thread (O(n·m·k)); throws what EnvelopeSpectra and reconstruct throw.
+std::shared_ptr<const LayerFactorization> describeFactorization(const RowMatrixF& W, const factor::LayerSvd& svd,
+                                                                factor::FactorResult result,
+                                                                const FactorSettings& settings, bool refined);
 
 /// The per-layer inputs of every factorization of that layer.
 struct LayerInputs {

@@ -3,6 +3,7 @@
 #include <QHeaderView>
 #include <QLineEdit>
 #include <QMenu>
+#include <QSet>
 #include <QTreeView>
 #include <QVBoxLayout>
 
@@ -47,8 +48,12 @@ LayerBrowserDock::LayerBrowserDock(QWidget* parent) : QDockWidget(tr("Layers"), 
     m_view->sortByColumn(-1, Qt::AscendingOrder);  // model order until a header is clicked
     m_view->setUniformRowHeights(true);
     m_view->setAlternatingRowColors(true);
-    m_view->setSelectionMode(QAbstractItemView::SingleSelection);
-    m_view->setToolTip(tr("Click a layer to inspect it; click a column header to sort within each group"));
+    // Several layers (or whole groups) can be selected for Model ▸ Apply Settings to Selected Layers;
+    // the current row is the one the inspector shows.
+    m_view->setSelectionMode(QAbstractItemView::ExtendedSelection);
+    m_view->setContextMenuPolicy(Qt::ActionsContextMenu);
+    m_view->setToolTip(tr("Click a layer to inspect it; Ctrl/Shift-click to select several for Apply to Model; "
+                          "click a column header to sort within each group"));
     m_view->header()->setStretchLastSection(false);
     m_view->header()->setSectionsMovable(true);
     m_view->header()->setToolTip(tr("Click to sort; drag to reorder columns; right-click to choose columns"));
@@ -90,6 +95,29 @@ QString LayerBrowserDock::currentLayer() const
 {
     return m_view->currentIndex().data(LayerTreeModel::KeyRole).toString();
 }
+
+QStringList LayerBrowserDock::selectedLayers() const
+{
+    QSet<QString> chosen;
+    for (const QModelIndex& index : m_view->selectionModel()->selectedRows(LayerTreeModel::ColName)) {
+        const QString key = index.data(LayerTreeModel::KeyRole).toString();
+        if (!key.isEmpty()) {
+            if (index.data(LayerTreeModel::FactorizableRole).toBool()) chosen.insert(key);
+            continue;
+        }
+        for (int r = 0; r < m_proxy->rowCount(index); ++r) {
+            const QModelIndex child = m_proxy->index(r, LayerTreeModel::ColName, index);
+            if (child.data(LayerTreeModel::FactorizableRole).toBool())
+                chosen.insert(child.data(LayerTreeModel::KeyRole).toString());
+        }
+    }
+    QStringList ordered;
+    for (const QString& key : m_model->layerKeys())
+        if (chosen.contains(key)) ordered << key;
+    return ordered;
+}
+
+void LayerBrowserDock::addContextAction(QAction* action) { m_view->addAction(action); }
 
 bool LayerBrowserDock::selectLayer(const QString& key)
 {

@@ -3,6 +3,7 @@
 
 #include <QDockWidget>
 
+class QAction;
 class QLineEdit;
 class QTreeView;
 class QLabel;
@@ -27,6 +28,10 @@ public:
     /// The selected layer's key (empty for none or a group row).
     QString currentLayer() const;
 
+    /// The factorizable layers selected in the tree, in model order: selected layer rows, and every
+    /// visible layer of a selected group row (so a filter plus a group selects, e.g., its MLPs).
+    QStringList selectedLayers() const;
+
     /// Selects layer `key` (expanding its group). Returns false if it is not in the tree.
     bool selectLayer(const QString& key);
 
@@ -35,6 +40,9 @@ public:
 
     /// Expands every group and sizes the columns to their contents.
     void expandAll();
+
+    /// Adds `action` to the tree's right-click menu (the dock does not take ownership).
+    void addContextAction(QAction* action);
 
 signals:
     /// The current layer changed (key as in LayerEntry::key; empty when a group is selected).

@@ -28,19 +28,6 @@ namespace mdbf::studio {
 
 namespace {
 
-/// Everything the views need from one engine result, computed on the worker.
-std::shared_ptr<const LayerFactorization> describe(const RowMatrixF& W, const factor::LayerSvd& svd,
-                                                   factor::FactorResult result, bool refined)
-{
-    auto f = std::make_shared<LayerFactorization>();
-    f->spectra = factor::EnvelopeSpectra::ofSvd(svd, result.k, result.l);
-    f->residual = std::make_shared<const RowMatrixF>(W - factor::reconstruct(result.paths));
-    f->refined = refined;
-    f->complete = result.termination != factor::Termination::Cancelled;
-    f->result = std::make_shared<const factor::FactorResult>(std::move(result));
-    return f;
-}
-
 QString terminationText(factor::Termination t)
 {
     switch (t) {
@@ -284,7 +271,8 @@ void LayerInspectorPanel::startFactorization()
         ctx.throwIfStopped();
         std::shared_ptr<const LayerFactorization> closed;
         if (!haveClosedForm || iterations == 0) {
-            closed = describe(*W, *svd, factor::Factorizer(settings.options(0)).run(*W, *svd, ctx), false);
+            closed = describeFactorization(*W, *svd, factor::Factorizer(settings.options(0)).run(*W, *svd, ctx),
+                                           settings, false);
             job->post([self, layer, closed, settings, generation] {
                 if (!self) return;
                 self->m_cache.setResult(layer, settings.closedFormKey(), closed);
@@ -298,7 +286,7 @@ void LayerInspectorPanel::startFactorization()
                 if (self && self->m_generation == generation) self->appendIteration(it, e);
             });
         };
-        return describe(*W, *svd, factor::Factorizer(options).run(*W, *svd, ctx), true);
+        return describeFactorization(*W, *svd, factor::Factorizer(options).run(*W, *svd, ctx), settings, true);
     };
 
     Job* job = m_runner->start<std::shared_ptr<const LayerFactorization>>(
@@ -475,8 +463,8 @@ void LayerInspectorPanel::runComparison()
             if (ctx.stopRequested()) break;
             RunContext inner = ctx;
             inner.progress = nullptr;  // progress is counted in runs, not iterations
-            auto f = describe(*W, *svd, factor::Factorizer(s.options(s.iterations)).run(*W, *svd, inner),
-                              s.iterations > 0);
+            auto f = describeFactorization(*W, *svd, factor::Factorizer(s.options(s.iterations)).run(*W, *svd, inner),
+                                           s, s.iterations > 0);
             ++done;
             ctx.report("compare", done, static_cast<std::int64_t>(runs.size()));
             job->post([self, layer, f, s, generation] {

@@ -57,6 +57,10 @@ public:
     /// True while the factorization job of the current settings runs.
     bool isBusy() const { return m_job != nullptr; }
 
+    /// The per-(layer, settings) result cache, shared with whole-model jobs so that a result computed
+    /// by either reappears in the other. Cleared when a new model is opened. GUI-thread only.
+    FactorCache& cache() { return m_cache; }
+
     /// Starts the comparison of the DBF vs MDBF tab with its current fields.
     void runComparison();
 

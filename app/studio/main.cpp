@@ -1,5 +1,8 @@
 // mdbf-studio: opens the model folder given on the command line, or the demo model shipped next to
-// the executable. --screenshot FILE saves the window once the first layer is refined, then exits.
+// the executable. --screenshot FILE saves the window once the first layer is refined (and, with
+// --apply-all, every layer is applied; with --text, the perplexities are measured), then exits.
+
+#include <memory>
 
 #include <QApplication>
 #include <QCommandLineParser>
@@ -9,6 +12,7 @@
 #include "layer_browser_dock.h"
 #include "layer_inspector_panel.h"
 #include "main_window.h"
+#include "model_apply_panel.h"
 #include "perplexity_panel.h"
 #include "studio_settings.h"
 
@@ -32,6 +36,9 @@ int main(int argc, char** argv)
                                   QStringLiteral("Text file for the perplexity panel; with --screenshot, the original and "
                                                  "configured perplexities are evaluated before the picture is taken."),
                                   QStringLiteral("file"));
+    const QCommandLineOption applyAll(QStringLiteral("apply-all"),
+                                      QStringLiteral("Apply the inspector's settings to every layer once the model is open."));
+    parser.addOption(applyAll);
     parser.addOption(text);
     parser.addOption(screenshot);
     parser.addOption(layer);
@@ -50,6 +57,10 @@ int main(int argc, char** argv)
             if (parser.isSet(tab)) window.inspector()->tabs()->setCurrentIndex(parser.value(tab).toInt());
         });
     }
+    if (parser.isSet(applyAll)) {
+        QObject::connect(&window, &mdbf::studio::MainWindow::modelLoaded, &window,
+                         [&window] { window.applySettingsToAllLayers(); });
+    }
     if (parser.isSet(screenshot)) {
         const QString file = parser.value(screenshot);
         QObject::connect(&window, &mdbf::studio::MainWindow::modelLoadFailed, &app, [] { QCoreApplication::exit(1); });
@@ -60,25 +71,38 @@ int main(int argc, char** argv)
                 QCoreApplication::exit(ok ? 0 : 1);
             });
         };
+        // The picture waits for every requested piece: the first refinement, the apply, the perplexities.
         auto* ppl = window.perplexityPanel();
+        auto* apply = window.applyPanel();
         const bool withPerplexity = parser.isSet(text);
+        const bool withApply = parser.isSet(applyAll);
+        auto refined = std::make_shared<bool>(false);
+        auto applied = std::make_shared<bool>(!withApply);
+        auto measureRequested = std::make_shared<bool>(false);
+        auto advance = [ppl, grab, withPerplexity, refined, applied, measureRequested] {
+            if (!*refined || !*applied) return;
+            if (!withPerplexity) return grab();
+            if (ppl->configuredPpl()) return grab();
+            // The configured evaluation starts once the original one is done and the layers are in place.
+            if (ppl->originalPpl() && !*measureRequested) {
+                *measureRequested = true;
+                ppl->evaluateConfiguration();
+            }
+        };
         if (withPerplexity) {
             QObject::connect(&window, &mdbf::studio::MainWindow::modelLoaded, ppl, [ppl] { ppl->evaluateOriginal(); });
-            QObject::connect(ppl, &mdbf::studio::PerplexityPanel::evaluated, &window, [grab](bool configured, double) {
-                if (configured) grab();
-            });
+            QObject::connect(ppl, &mdbf::studio::PerplexityPanel::evaluated, &window, [advance](bool, double) { advance(); });
             QObject::connect(ppl, &mdbf::studio::PerplexityPanel::evaluationFailed, &app, [] { QCoreApplication::exit(1); });
         }
         QObject::connect(window.inspector(), &mdbf::studio::LayerInspectorPanel::refinementFinished, &window,
-                         [ppl, grab, withPerplexity] {
-                             if (!withPerplexity) return grab();
-                             // The configured evaluation starts once the original one is done.
-                             if (ppl->originalPpl()) return ppl->evaluateConfiguration();
-                             QObject::connect(ppl, &mdbf::studio::PerplexityPanel::evaluated, ppl,
-                                              [ppl](bool configured, double) {
-                                                  if (!configured && !ppl->configuredPpl()) ppl->evaluateConfiguration();
-                                              });
+                         [refined, advance] {
+                             *refined = true;
+                             advance();
                          });
+        QObject::connect(apply, &mdbf::studio::ModelApplyPanel::applyEnded, &window, [applied, advance](bool) {
+            *applied = true;
+            advance();
+        });
         QTimer::singleShot(300000, &app, [] { QCoreApplication::exit(2); });
     }
     return app.exec();

@@ -14,6 +14,7 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QPushButton>
 #include <QSettings>
 #include <QSplitter>
 #include <QStatusBar>
@@ -26,12 +27,14 @@
 #include <Eigen/Core>
 #include <qcustomplot.h>
 
+#include "configuration_exporter.h"
 #include "factor_control_bar.h"
 #include "job_runner.h"
 #include "job_status_widget.h"
 #include "layer_browser_dock.h"
 #include "layer_inspector_panel.h"
 #include "mdbf/widgets/layer_tree_model.h"
+#include "model_apply_panel.h"
 #include "model_session.h"
 #include "perplexity_panel.h"
 #include "studio_settings.h"
@@ -65,6 +68,17 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(new JobR
     pplDock->setToolTip(tr("Perplexity of the original and the configured model on a text"));
     pplDock->setWidget(m_perplexity);
     addDockWidget(Qt::BottomDockWidgetArea, pplDock);
+    m_perplexityDock = pplDock;
+
+    m_applyPanel = new ModelApplyPanel(m_runner, &m_inspector->cache(), m_browser->model(), this);
+    m_modelDock = new QDockWidget(tr("Model"), this);
+    m_modelDock->setObjectName(QStringLiteral("modelDock"));
+    m_modelDock->setToolTip(tr("Apply to Model: progress of the running apply and the error of every factorized layer"));
+    m_modelDock->setWidget(m_applyPanel);
+    addDockWidget(Qt::BottomDockWidgetArea, m_modelDock);
+    tabifyDockWidget(pplDock, m_modelDock);
+    pplDock->raise();
+    m_exporter = new ConfigurationExporter(m_runner, this);
     // The bottom dock spans only the centre, as in the layout sketch: the Layers dock keeps the left edge.
     setCorner(Qt::BottomLeftCorner, Qt::LeftDockWidgetArea);
 
@@ -83,6 +97,31 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(new JobR
 
     connect(m_browser, &LayerBrowserDock::layerSelected, this, &MainWindow::onLayerSelected);
     connect(m_inspector, &LayerInspectorPanel::factorizationShown, this, &MainWindow::onFactorization);
+    connect(m_browser, &LayerBrowserDock::layerSelected, m_applyPanel, &ModelApplyPanel::setCurrentLayer);
+    connect(m_applyPanel, &ModelApplyPanel::layerApplied, this, &MainWindow::onFactorization);
+    connect(m_applyPanel, &ModelApplyPanel::layerKeptDense, this, [this](const QString& layer) { revertLayer(layer); });
+    connect(m_applyPanel, &ModelApplyPanel::layerClicked, this, [this](const QString& layer) { m_browser->selectLayer(layer); });
+    connect(m_applyPanel, &ModelApplyPanel::applyStarted, this, [this] {
+        m_modelDock->show();
+        m_modelDock->raise();
+    });
+    connect(m_applyPanel, &ModelApplyPanel::applyEnded, this, [this](bool cancelled) {
+        m_cancelApplyAction->setEnabled(false);
+        statusBar()->showMessage(cancelled ? tr("Apply cancelled; the layers already done stay applied")
+                                           : tr("Settings applied"),
+                                 5000);
+    });
+    connect(m_applyPanel, &ModelApplyPanel::applyFailed, this,
+            [this](const QString& message) { showError(tr("Applying the settings failed"), message); });
+    connect(m_exporter, &ConfigurationExporter::exportFailed, this, &MainWindow::showError);
+    connect(m_exporter, &ConfigurationExporter::packageExported, this, &MainWindow::onPackageExported);
+    connect(m_exporter, &ConfigurationExporter::packageCancelled, this, [this](const QString& path) {
+        statusBar()->showMessage(tr("Export of %1 cancelled; nothing was written").arg(path), 5000);
+    });
+    connect(m_exporter, &ConfigurationExporter::configExported, this, [this](const QString& path) {
+        statusBar()->showMessage(tr("Configuration written to %1").arg(path), 5000);
+        emit configurationExported(path);
+    });
 
     QSettings settings;
     if (!restoreGeometry(settings.value(QStringLiteral("mainWindow/geometry")).toByteArray())) resize(1440, 900);
@@ -91,7 +130,6 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(new JobR
         splitter->restoreState(settings.value(QStringLiteral("splitters/") + splitter->objectName()).toByteArray());
     }
     m_needsDefaultLayout = !restoreState(settings.value(QStringLiteral("mainWindow/state")).toByteArray());
-    m_perplexityDock = pplDock;
     updateModelSummary();
 }
 
@@ -118,6 +156,13 @@ void MainWindow::createMenus()
     m_recentMenu->setToolTipsVisible(true);
     rebuildRecentMenu();
     file->addSeparator();
+    add(file, tr("&Export Deployment Package…"), QKeySequence(tr("Ctrl+E")),
+        tr("Write the configuration as an HDF5 package: factorized layers packed, everything else dense"),
+        [this] { exportPackageDialog(); });
+    add(file, tr("Export Configuration &JSON…"), QKeySequence(tr("Ctrl+Shift+E")),
+        tr("Write the per-layer settings in use as a quantization config for mdbf quantize --config"),
+        [this] { exportConfigurationDialog(); });
+    file->addSeparator();
     add(file, tr("&Quit"), QKeySequence::Quit, tr("Cancel running jobs and close the studio"), [this] { close(); });
 
     QMenu* view = menuBar()->addMenu(tr("&View"));
@@ -126,13 +171,14 @@ void MainWindow::createMenus()
     layersToggle->setShortcut(QKeySequence(tr("Ctrl+L")));
     layersToggle->setToolTip(tr("Show or hide the Layers panel"));
     view->addAction(layersToggle);
-    for (QDockWidget* dock : findChildren<QDockWidget*>()) {
-        if (dock == m_browser) continue;
-        QAction* toggle = dock->toggleViewAction();
-        toggle->setShortcut(QKeySequence(tr("Ctrl+Shift+L")));
-        toggle->setToolTip(tr("Show or hide the Perplexity panel"));
-        view->addAction(toggle);
-    }
+    QAction* pplToggle = m_perplexityDock->toggleViewAction();
+    pplToggle->setShortcut(QKeySequence(tr("Ctrl+Shift+L")));
+    pplToggle->setToolTip(tr("Show or hide the Perplexity panel"));
+    view->addAction(pplToggle);
+    QAction* modelToggle = m_modelDock->toggleViewAction();
+    modelToggle->setShortcut(QKeySequence(tr("Ctrl+Shift+M")));
+    modelToggle->setToolTip(tr("Show or hide the Model panel (apply progress and per-layer errors)"));
+    view->addAction(modelToggle);
     view->addSeparator();
     const QStringList tabNames = {tr("Sign Bases"), tr("Envelope Spectra"), tr("Error"), tr("DBF vs MDBF")};
     for (int i = 0; i < tabNames.size(); ++i) {
@@ -167,8 +213,9 @@ void MainWindow::createMenus()
             m_inspector->tabs()->setCurrentIndex(3);
             m_inspector->runComparison();
         });
-    add(layer, tr("&Revert Layer to Dense"), QKeySequence(tr("Ctrl+Backspace")),
-        tr("Remove this layer from the configuration (it stays dense)"), [this] { revertLayer(m_browser->currentLayer()); });
+    QAction* revert = add(layer, tr("&Revert Layer to Dense"), QKeySequence(tr("Ctrl+Backspace")),
+                          tr("Remove the selected layers from the configuration (they stay dense)"),
+                          [this] { revertSelectedLayers(); });
 
     QMenu* model = menuBar()->addMenu(tr("&Model"));
     model->setToolTipsVisible(true);
@@ -176,8 +223,22 @@ void MainWindow::createMenus()
         [this] { m_perplexity->evaluateOriginal(); });
     add(model, tr("Perplexity of &Configuration"), QKeySequence(tr("Ctrl+Shift+P")),
         tr("Evaluate the model with every factorized layer swapped in"), [this] { m_perplexity->evaluateConfiguration(); });
+    model->addSeparator();
+    add(model, tr("Apply Settings to &All Layers…"), QKeySequence(tr("Ctrl+Shift+Return")),
+        tr("Factorize every linear layer with the inspector's settings in the background"), [this] { confirmApplyToAll(); });
+    QAction* applySelected =
+        add(model, tr("Apply Settings to &Selected Layers"), QKeySequence(tr("Ctrl+Return")),
+            tr("Factorize the layers (or groups) selected in the Layers panel with the inspector's settings"),
+            [this] { applySettingsToSelectedLayers(); });
+    m_cancelApplyAction = add(model, tr("Cancel Appl&y"), QKeySequence(),
+                              tr("Stop applying settings; the layers already done stay applied"),
+                              [this] { m_applyPanel->cancel(); });
+    m_cancelApplyAction->setEnabled(false);
+    model->addSeparator();
     add(model, tr("Revert &All Layers"), QKeySequence(), tr("Remove every factorized layer from the configuration"),
         [this] { revertLayer(QString()); });
+    m_browser->addContextAction(applySelected);
+    m_browser->addContextAction(revert);
 
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     help->setToolTipsVisible(true);
@@ -243,6 +304,7 @@ void MainWindow::adoptSession(std::shared_ptr<const ModelSession> session)
     m_applied.clear();
     m_inspector->setSession(m_session);
     m_perplexity->setSession(m_session);
+    m_applyPanel->setSession(m_session);
     m_browser->model()->setGroups(
         widgets::groupLayers(m_session->checkpoint().tensors(), m_session->config().tieWordEmbeddings));
     const QString dir = QString::fromStdString(m_session->directory().string());
@@ -310,24 +372,135 @@ void MainWindow::revertLayer(const QString& layer)
     updateModelSummary();
 }
 
+bool MainWindow::applySettingsToLayers(const QStringList& layers)
+{
+    const bool started = m_applyPanel->apply(layers, m_inspector->controls()->settings(), m_applied);
+    if (!started) statusBar()->showMessage(m_applyPanel->statusText(), 5000);
+    m_cancelApplyAction->setEnabled(m_applyPanel->isBusy());
+    return started;
+}
+
+bool MainWindow::applySettingsToAllLayers() { return applySettingsToLayers(m_browser->model()->layerKeys()); }
+
+bool MainWindow::applySettingsToSelectedLayers()
+{
+    const QStringList layers = m_browser->selectedLayers();
+    if (layers.isEmpty()) {
+        statusBar()->showMessage(tr("Select layers or groups in the Layers panel first (Ctrl/Shift-click for several)"), 5000);
+        return false;
+    }
+    return applySettingsToLayers(layers);
+}
+
+void MainWindow::confirmApplyToAll()
+{
+    if (!m_session) {
+        statusBar()->showMessage(tr("Open a model first"), 5000);
+        return;
+    }
+    const FactorSettings s = m_inspector->controls()->settings();
+    const QString method = s.method == factor::Method::Dbf ? QStringLiteral("DBF") : QStringLiteral("MDBF l=%1").arg(s.l);
+    auto* box = new QMessageBox(
+        QMessageBox::Question, tr("Apply settings to all layers"),
+        tr("Factorize all %1 linear layers of %2 with %3 at %4 bpw (%5 iterations)?\n\n"
+           "Layers already computed with these settings are reused; the rest run in the background with "
+           "progress and Cancel in the Model panel. Layers whose budget cannot pay for k ≥ max(1, l) stay dense.")
+            .arg(m_browser->model()->factorizableCount())
+            .arg(m_session->name(), method, QString::fromStdString(s.bpw.text()))
+            .arg(s.iterations),
+        QMessageBox::NoButton, this);
+    box->setObjectName(QStringLiteral("applyAllDialog"));
+    QPushButton* apply = box->addButton(tr("Apply"), QMessageBox::AcceptRole);
+    box->addButton(QMessageBox::Cancel);
+    box->setDefaultButton(apply);
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    connect(box, &QMessageBox::buttonClicked, this, [this, apply](QAbstractButton* button) {
+        if (button == apply) applySettingsToAllLayers();
+    });
+    box->open();  // window-modal without a nested event loop
+}
+
+QString MainWindow::exportPath(const QString& title, const QString& suffix, const QString& filter)
+{
+    QSettings settings;
+    QString dir = settings.value(QStringLiteral("export/dir")).toString();
+    if (dir.isEmpty() || !QFileInfo(dir).isDir()) dir = QDir::homePath();
+    const QString base = suffix == QLatin1String("json")
+                             ? QStringLiteral("%1-quant-config").arg(m_session->name())
+                             : QStringLiteral("%1-%2bpw").arg(m_session->name()).arg(modelBpw(), 0, 'f', 2);
+    QString path = QFileDialog::getSaveFileName(this, title, dir + QLatin1Char('/') + base + QLatin1Char('.') + suffix, filter);
+    if (path.isEmpty()) return {};
+    if (QFileInfo(path).suffix().isEmpty()) path += QLatin1Char('.') + suffix;
+    settings.setValue(QStringLiteral("export/dir"), QFileInfo(path).absolutePath());
+    return path;
+}
+
+void MainWindow::exportPackageDialog()
+{
+    if (!m_session) {
+        statusBar()->showMessage(tr("Open a model first"), 5000);
+        return;
+    }
+    const QString path = exportPath(tr("Export deployment package"), QStringLiteral("h5"), tr("MDBF package (*.h5)"));
+    if (!path.isEmpty()) exportPackage(path);
+}
+
+void MainWindow::exportConfigurationDialog()
+{
+    if (!m_session) {
+        statusBar()->showMessage(tr("Open a model first"), 5000);
+        return;
+    }
+    const QString path =
+        exportPath(tr("Export quantization configuration"), QStringLiteral("json"), tr("JSON configuration (*.json)"));
+    if (!path.isEmpty()) exportConfigurationJson(path);
+}
+
+Job* MainWindow::exportPackage(const QString& path)
+{
+    Job* job = m_exporter->exportPackage(m_session, m_applied, path);
+    if (job) {
+        QString message = tr("Exporting %1 factorized layers to %2…").arg(m_applied.size()).arg(path);
+        // The package holds the configuration as it is now; layers an apply adds later are not in it.
+        if (m_applyPanel->isBusy()) message += tr(" (an apply is still running: only the layers done so far)");
+        statusBar()->showMessage(message, 5000);
+    }
+    return job;
+}
+
+bool MainWindow::exportConfigurationJson(const QString& path)
+{
+    if (!m_session) {
+        showError(tr("Could not export the configuration"), tr("No model is open."));
+        return false;
+    }
+    return m_exporter->exportConfigJson(*m_session, m_applied, path);
+}
+
+void MainWindow::onPackageExported(const PackageExportSummary& summary)
+{
+    statusBar()->showMessage(tr("Wrote %1: %2 factorized layers, %3 dense tensors, model %4 bpw, %5 MB")
+                                 .arg(summary.path)
+                                 .arg(summary.factorizedLayers)
+                                 .arg(summary.denseTensors)
+                                 .arg(summary.modelBpw, 0, 'f', 3)
+                                 .arg(static_cast<double>(summary.bytes) / (1024.0 * 1024.0), 0, 'f', 2),
+                             10000);
+    emit packageExported(summary.path);
+}
+
+void MainWindow::revertSelectedLayers()
+{
+    QStringList layers = m_browser->selectedLayers();
+    if (layers.isEmpty() && !m_browser->currentLayer().isEmpty()) layers << m_browser->currentLayer();
+    for (const QString& layer : layers) revertLayer(layer);
+}
+
 double MainWindow::modelBpw() const
 {
-    if (!m_session || m_session->parameterCount() == 0) return 0.0;
-    double bits = m_session->storedBpw() * static_cast<double>(m_session->parameterCount());
-    const LayerTreeModel* model = m_browser->model();
-    for (const auto& [key, f] : m_applied) {
-        const widgets::LayerEntry* e = model->layer(key);
-        if (!e) continue;
-        const double weights = static_cast<double>(e->rows) * static_cast<double>(e->cols);
-        // A tied head reads the embedding table, which stays stored for the lookup: it only adds bits.
-        const bool ownsTensor = !(key == QLatin1String("lm_head") && e->tensor != QLatin1String("lm_head.weight"));
-        if (ownsTensor) {
-            const auto& info = m_session->checkpoint().info(e->tensor.toStdString());
-            bits -= weights * static_cast<double>(io::dtypeSize(info.dtype) * 8);
-        }
-        bits += f->result->bpw * weights;
-    }
-    return bits / static_cast<double>(m_session->parameterCount());
+    if (!m_session) return 0.0;
+    // The accounting of eval::quantizeCheckpoint, so the figure matches `mdbf quantize` and the package.
+    return accountConfiguration(m_session->checkpoint(), m_applied).modelBpw();
 }
 
 QString MainWindow::modelSummaryText() const { return m_modelLabel->text() + QStringLiteral(" · ") + m_bpwLabel->text(); }
@@ -337,25 +510,20 @@ void MainWindow::updateModelSummary()
     if (!m_session) {
         m_modelLabel->setText(tr("no model"));
         m_bpwLabel->setText(QString());
+        m_applyPanel->setConfiguration(m_applied);
         return;
     }
     m_modelLabel->setText(tr("<b>%1</b> · %2 params · %3")
                               .arg(m_session->name(), widgets::compactCount(m_session->parameterCount()),
                                    m_session->dominantDtype()));
     const LayerTreeModel* model = m_browser->model();
-    double factorBits = 0.0;
-    double factorWeights = 0.0;
-    for (const auto& [key, f] : m_applied) {
-        const double w = static_cast<double>(f->result->n) * static_cast<double>(f->result->m);
-        factorBits += f->result->bpw * w;
-        factorWeights += w;
-    }
-    QString text = tr("model %1 bpw").arg(modelBpw(), 0, 'f', 3);
-    if (factorWeights > 0) text += tr(" (factorized layers %1)").arg(factorBits / factorWeights, 0, 'f', 3);
+    const ConfigurationBits bits = accountConfiguration(m_session->checkpoint(), m_applied);
+    QString text = tr("model %1 bpw").arg(bits.modelBpw(), 0, 'f', 3);
+    if (bits.factorizedWeights > 0) text += tr(" (factorized layers %1)").arg(bits.factorizedBpw(), 0, 'f', 3);
     text += tr(" · %1/%2 layers factorized").arg(m_applied.size()).arg(model->factorizableCount());
     m_bpwLabel->setText(text);
-    ModelConfiguration config(m_applied.begin(), m_applied.end());
-    m_perplexity->setConfiguration(std::move(config), modelBpw());
+    m_perplexity->setConfiguration(m_applied, bits.modelBpw());
+    m_applyPanel->setConfiguration(m_applied);
 }
 
 void MainWindow::showError(const QString& title, const QString& message)
@@ -395,7 +563,7 @@ void MainWindow::showEvent(QShowEvent* event)
     // Dock sizes only take once the window has its real size.
     QTimer::singleShot(0, this, [this] {
         resizeDocks({m_browser}, {std::max(420, width() * 38 / 100)}, Qt::Horizontal);
-        resizeDocks({m_perplexityDock}, {std::max(180, height() / 4)}, Qt::Vertical);
+        resizeDocks({m_perplexityDock}, {std::max(220, height() * 3 / 10)}, Qt::Vertical);
     });
 }
 

@@ -11,7 +11,9 @@
 
 #include "factor_cache.h"
 #include "job_runner.h"
+#include "model_configuration.h"
 
+class QAction;
 class QDockWidget;
 class QLabel;
 class QMenu;
@@ -19,12 +21,15 @@ class QMessageBox;
 
 namespace mdbf::studio {
 
+class ConfigurationExporter;
 class JobRunner;
 class JobStatusWidget;
 class LayerBrowserDock;
 class LayerInspectorPanel;
+class ModelApplyPanel;
 class ModelSession;
 class PerplexityPanel;
+struct PackageExportSummary;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -44,6 +49,28 @@ public:
     LayerBrowserDock* layerBrowser() const { return m_browser; }
     LayerInspectorPanel* inspector() const { return m_inspector; }
     PerplexityPanel* perplexityPanel() const { return m_perplexity; }
+    ModelApplyPanel* applyPanel() const { return m_applyPanel; }
+    ConfigurationExporter* exporter() const { return m_exporter; }
+
+    /// The factorized layers of the current configuration (everything else is dense).
+    const ModelConfiguration& configuration() const { return m_applied; }
+
+    /// Applies the inspector's current settings to the factorizable layers among `layers` in the
+    /// background (Model panel: progress, ETA, Cancel). Returns false, with the reason in the status
+    /// bar, when nothing was started (no model, an apply already running, no factorizable layer).
+    bool applySettingsToLayers(const QStringList& layers);
+    /// Same for every factorizable layer of the model (no confirmation; the menu asks first).
+    bool applySettingsToAllLayers();
+    /// Same for the layers selected in the Layers panel.
+    bool applySettingsToSelectedLayers();
+
+    /// Starts writing the deployment package of the configuration to `path` (HDF5) as a job; the
+    /// outcome arrives as packageExported() or an error dialog. Returns the job (null if none started).
+    Job* exportPackage(const QString& path);
+
+    /// Writes the quantization config of the configuration to `path` (JSON). Returns false after
+    /// showing an error dialog on failure.
+    bool exportConfigurationJson(const QString& path);
 
     /// The last error reported to the user (title and message), empty if none.
     const QString& lastError() const { return m_lastError; }
@@ -59,6 +86,10 @@ signals:
     void modelLoadFailed(const QString& message);
     /// Emitted whenever an error is shown to the user.
     void errorReported(const QString& title, const QString& message);
+    /// A deployment package was written completely to `path`.
+    void packageExported(const QString& path);
+    /// A configuration JSON was written to `path`.
+    void configurationExported(const QString& path);
 
 protected:
     void closeEvent(QCloseEvent* event) override;
@@ -74,6 +105,12 @@ private:
     void onLayerSelected(const QString& key);
     void onFactorization(const QString& layer, std::shared_ptr<const LayerFactorization> f);
     void revertLayer(const QString& layer);
+    void revertSelectedLayers();
+    void confirmApplyToAll();
+    void exportPackageDialog();
+    void exportConfigurationDialog();
+    QString exportPath(const QString& title, const QString& suffix, const QString& filter);
+    void onPackageExported(const PackageExportSummary& summary);
     void updateModelSummary();
     void rebuildRecentMenu();
     void openFolderDialog();
@@ -81,13 +118,15 @@ private:
 
     JobRunner* m_runner;
     std::shared_ptr<const ModelSession> m_session;
-    std::map<QString, std::shared_ptr<const LayerFactorization>> m_applied;  ///< layer → shown result
+    ModelConfiguration m_applied;  ///< layer → the result in use (shown in the inspector or applied)
     QPointer<Job> m_loadJob;
     QPointer<Job> m_normJob;
 
     LayerBrowserDock* m_browser;
     LayerInspectorPanel* m_inspector;
     PerplexityPanel* m_perplexity;
+    ModelApplyPanel* m_applyPanel;
+    ConfigurationExporter* m_exporter;
     JobStatusWidget* m_jobStatus;
     QLabel* m_modelLabel;
     QLabel* m_bpwLabel;
@@ -95,6 +134,8 @@ private:
     QString m_lastError;
     QPointer<QMessageBox> m_errorBox;
     QDockWidget* m_perplexityDock = nullptr;
+    QDockWidget* m_modelDock = nullptr;
+    QAction* m_cancelApplyAction = nullptr;
     bool m_needsDefaultLayout = false;
 };
 

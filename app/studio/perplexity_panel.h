@@ -10,8 +10,8 @@
 #include <QPointer>
 #include <QWidget>
 
-#include "factor_cache.h"
 #include "job_runner.h"
+#include "model_configuration.h"
 
 class QLabel;
 class QLineEdit;
@@ -26,9 +26,6 @@ namespace mdbf::studio {
 
 class JobRunner;
 class ModelSession;
-
-/// Layers to replace, keyed by the model's layer name ("model.layers.0.mlp.up_proj", "lm_head").
-using ModelConfiguration = std::map<QString, std::shared_ptr<const LayerFactorization>>;
 
 class PerplexityPanel : public QWidget {
     Q_OBJECT
