@@ -2,10 +2,15 @@
 
 #include <cstdio>
 
+#include <algorithm>
+
+#include "calibration_options.h"
 #include "commands.h"
 #include "mdbf/base/error.h"
 #include "mdbf/factor/factorizer.h"
 #include "mdbf/io/checkpoint.h"
+#include "mdbf/io/model_config.h"
+#include "mdbf/model/transformer.h"
 
 namespace mdbf::cli {
 
@@ -24,7 +29,7 @@ struct FactorizeOptions {
     int inner = 3;
     std::uint64_t seed = 0;
     std::string objective = "plain";
-    std::string calibText;
+    CalibrationCliOptions calib;
     bool history = false;
     bool json = false;
 };
@@ -40,12 +45,41 @@ std::string weightTensorName(const io::Checkpoint& checkpoint, const std::string
                       "' (mdbf inspect lists the layers)");
 }
 
+/// Fills the objective's statistics into `fopt` from a calibration run over --calib-text.
+/// Returns the run's summary for the JSON output.
+nlohmann::json calibrate(const FactorizeOptions& opt, const std::string& layer, factor::FactorizerOptions& fopt,
+                         const CommandEnv& env)
+{
+    const fs::path dir = opt.model;
+    const std::vector<std::string> projections =
+        model::Transformer::projectionNames(io::ModelConfig::fromFile(dir / "config.json"));
+    if (std::find(projections.begin(), projections.end(), layer) == projections.end()) {
+        throw InvalidArgument("--objective " + opt.objective + ": '" + layer +
+                              "' is not a projection of the model, so it has no calibration activations");
+    }
+    eval::CalibrationOptions request;
+    request.ctx = opt.calib.ctx;
+    request.gram = fopt.objective == factor::Objective::Gram;
+    // H is m×m per layer: collect it for this layer only. The cheap d_j are collected for every
+    // layer, so one cache file serves any layer of the model.
+    if (request.gram) request.layers = {layer};
+    const eval::CalibrationStats stats = runCalibration(opt.model, opt.calib, request, env);
+    const eval::LayerCalibration& statistics = stats.layer(layer);
+    if (request.gram) {
+        fopt.inputGram = statistics.gram;
+    } else {
+        fopt.channelWeights = statistics.channelWeights();
+    }
+    return {{"text", opt.calib.text},
+            {"ctx", stats.ctx},
+            {"tokens", stats.tokens},
+            {"windows", stats.windows},
+            {"cached", stats.fromCache},
+            {"seconds", stats.seconds}};
+}
+
 int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
 {
-    if (opt.objective != "plain") {
-        throw InvalidArgument("--objective " + opt.objective +
-                              " needs calibration activations, which this build does not collect; use plain");
-    }
     factor::FactorizerOptions fopt;
     fopt.method = factor::parseMethod(opt.method);
     fopt.bpw = factor::Bpw::parse(opt.bpw);
@@ -54,7 +88,7 @@ int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
     fopt.outerIterations = opt.iters;
     fopt.innerIterations = opt.inner;
     fopt.seed = opt.seed;
-    fopt.objective = factor::Objective::Plain;
+    fopt.objective = factor::parseObjective(opt.objective);
     if (fopt.method == factor::Method::Dbf && fopt.l != 1) {
         throw InvalidArgument("--method dbf has a rank-1 envelope; --l " + std::to_string(opt.l) +
                               " needs --method mdbf");
@@ -70,9 +104,16 @@ int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
     ProgressBar bar("factorize " + layerBaseName(tensor));
     const int total = opt.iters * opt.paths;
     fopt.onIteration = [&bar, total](const factor::IterationReport& r) { bar.update("iteration", r.iteration, total); };
+    // Checked before calibration and before the matrix is read and decomposed, so an infeasible
+    // budget fails at once.
+    factor::Factorizer(fopt).budget(info.shape[0], info.shape[1]);
+    nlohmann::json calibration;
+    if (fopt.objective != factor::Objective::Plain) {
+        calibration = calibrate(opt, layerBaseName(tensor), fopt, env);
+    } else if (!opt.calib.text.empty()) {
+        std::fprintf(stderr, "warning: --calib-text is not used by --objective plain\n");
+    }
     const factor::Factorizer factorizer(fopt);
-    // Checked before the matrix is read and decomposed, so an infeasible budget fails at once.
-    factorizer.budget(info.shape[0], info.shape[1]);
     const RowMatrixF W = checkpoint.matrix(tensor);
     const factor::FactorResult result = factorizer.run(W, bar.context(env));
     bar.finish();
@@ -94,11 +135,13 @@ int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
                             {"iters", result.iterations},
                             {"rel_error", result.finalError},
                             {"rel_error_init", result.initialError},
+                            {"rel_error_plain", result.finalPlainError},
                             {"seconds", result.seconds},
                             {"svd_seconds", result.svdSeconds},
                             {"termination", std::string(factor::terminationName(result.termination))}};
         if (result.clamped) j["unclamped_k"] = result.unclampedK;
         if (opt.history) j["error_history"] = result.errorHistory;
+        if (!calibration.is_null()) j["calibration"] = calibration;
         printJson(j);
         return kExitOk;
     }
@@ -109,8 +152,13 @@ int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
     std::printf("budget     %s bpw requested -> k = %lld, %.6f bpw achieved%s\n", fopt.bpw.text().c_str(),
                 static_cast<long long>(result.k), result.bpw,
                 result.clamped ? (" (clamped from k = " + std::to_string(result.unclampedK) + ")").c_str() : "");
-    std::printf("rel_error  %.6f closed form -> %.6f after %d iterations (%s)\n", result.initialError,
-                result.finalError, result.iterations, std::string(factor::terminationName(result.termination)).c_str());
+    // The plain error keeps its short label (the objective is named on the line above); a weighted
+    // one is labelled with its objective and followed by the plain error of the same result.
+    const bool weighted = result.objective != factor::Objective::Plain;
+    std::printf("%-10s %.6f closed form -> %.6f after %d iterations (%s)\n",
+                weighted ? result.errorLabel().c_str() : "rel_error", result.initialError, result.finalError,
+                result.iterations, std::string(factor::terminationName(result.termination)).c_str());
+    if (weighted) std::printf("rel_error (plain) %.6f\n", result.finalPlainError);
     std::printf("time       %.2f s (SVD %.2f s)\n", result.seconds, result.svdSeconds);
     if (opt.history) {
         for (std::size_t i = 0; i < result.errorHistory.size(); ++i) {
@@ -146,11 +194,17 @@ Command registerFactorizeCommand(CLI::App& root)
         ->capture_default_str();
     sub->add_option("--inner", opt->inner, "ADMM steps per half-step")->check(CLI::PositiveNumber)->capture_default_str();
     sub->add_option("--seed", opt->seed, "Seed of the power iterations")->capture_default_str();
-    sub->add_option("--objective", opt->objective, "plain (diag and gram need calibration)")
-        ->check(CLI::IsMember({"plain", "diag", "gram"}))
-        ->capture_default_str();
-    sub->add_option("--calib-text", opt->calibText, "Calibration text for activation-aware objectives")
-        ->check(CLI::ExistingFile);
+    sub->add_option("--objective", opt->objective,
+                        "plain: ‖W − Ŵ‖; diag: weighted by the inputs' channel second moments; gram: by their full "
+                        "Gram matrix (diag and gram need --calib-text)")
+            ->check(CLI::IsMember({"plain", "diag", "gram"}))
+            ->capture_default_str();
+    CLI::Option* calibText = addCalibrationOptions(*sub, opt->calib);
+    sub->callback([opt, calibText] {
+        if (opt->objective != "plain" && calibText->count() == 0) {
+            throw CLI::RequiredError("--calib-text (--objective " + opt->objective + " needs calibration text)");
+        }
+    });
     sub->add_flag("--history", opt->history, "Also print the error after every outer iteration");
     addJsonFlag(*sub, opt->json);
     return {sub, [opt](const CommandEnv& env) { return runFactorize(*opt, env); }};

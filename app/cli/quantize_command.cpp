@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include "calibration_options.h"
 #include "commands.h"
 #include "mdbf/base/error.h"
 #include "mdbf/eval/quantize.h"
@@ -13,6 +14,7 @@
 #include "mdbf/io/checkpoint.h"
 #include "mdbf/io/model_config.h"
 #include "mdbf/io/package.h"
+#include "mdbf/model/transformer.h"
 
 namespace mdbf::cli {
 
@@ -32,6 +34,8 @@ struct QuantizeOptions {
     std::uint64_t seed = 0;
     std::string exportConfig;
     std::string exportSafetensors;
+    std::string objective;  ///< empty: the configuration's objectives
+    CalibrationCliOptions calib;
     bool json = false;
 };
 
@@ -80,24 +84,26 @@ factor::QuantConfig buildConfig(const QuantizeOptions& opt)
         config = factor::QuantConfig::uniform(s);
     }
     if (opt.iters >= 0) config.overrideIterations(opt.iters);
+    if (!opt.objective.empty()) config.overrideObjective(factor::parseObjective(opt.objective));
     return config;
 }
 
 void printTableHeader(std::FILE* table)
 {
-    std::fprintf(table, "%-40s %-10s %6s %3s %2s %7s %10s %8s\n", "layer", "shape", "k", "l", "P", "bpw", "rel_error",
-                 "seconds");
+    std::fprintf(table, "%-40s %-10s %6s %3s %2s %7s %10s %-9s %8s\n", "layer", "shape", "k", "l", "P", "bpw",
+                 "rel_error", "objective", "seconds");
 }
 
 void printTableRow(std::FILE* table, const eval::LayerQuantResult& r)
 {
     if (r.keptDense) {
-        std::fprintf(table, "%-40s %-10s %6s %3s %2s %7.3f %10s %8.2f  %s\n", r.name.c_str(),
-                     shapeText(r.n, r.m).c_str(), "-", "-", "-", r.bpw, "-", r.seconds, r.note.c_str());
+        std::fprintf(table, "%-40s %-10s %6s %3s %2s %7.3f %10s %-9s %8.2f  %s\n", r.name.c_str(),
+                     shapeText(r.n, r.m).c_str(), "-", "-", "-", r.bpw, "-", "-", r.seconds, r.note.c_str());
     } else {
-        std::fprintf(table, "%-40s %-10s %6lld %3d %2d %7.4f %10.5f %8.2f%s\n", r.name.c_str(),
+        std::fprintf(table, "%-40s %-10s %6lld %3d %2d %7.4f %10.5f %-9s %8.2f%s\n", r.name.c_str(),
                      shapeText(r.n, r.m).c_str(), static_cast<long long>(r.k), r.l, r.paths, r.bpw, r.relError,
-                     r.seconds, r.clamped ? "  (k clamped to min(n, m))" : "");
+                     std::string(factor::objectiveName(r.objective)).c_str(), r.seconds,
+                     r.clamped ? "  (k clamped to min(n, m))" : "");
     }
     std::fflush(table);
 }
@@ -119,9 +125,54 @@ nlohmann::json layerJson(const eval::LayerQuantResult& r)
     } else {
         j["method"] = std::string(factor::methodName(r.method));
         j["objective"] = std::string(factor::objectiveName(r.objective));
+        j["rel_error_plain"] = r.plainError;
         j["clamped"] = r.clamped;
     }
     return j;
+}
+
+/// Collects the calibration statistics the configuration's objectives need (none for an all-plain
+/// configuration) into `qopt`; returns a summary for the JSON output (null when none were needed).
+/// Throws InvalidArgument when they are needed but --calib-text is missing.
+nlohmann::json calibrate(const QuantizeOptions& opt, const io::ModelConfig& modelConfig, eval::QuantizeOptions& qopt,
+               const CommandEnv& env)
+{
+    std::vector<std::string> needed;
+    std::string example;
+    bool gram = false;
+    for (const std::string& name : model::Transformer::projectionNames(modelConfig)) {
+        const factor::LayerQuantSettings s = qopt.config.resolve(name);
+        if (s.dense || s.objective == factor::Objective::Plain) continue;
+        needed.push_back(name);
+        gram = gram || s.objective == factor::Objective::Gram;
+        if (example.empty()) example = name + " (objective " + std::string(factor::objectiveName(s.objective)) + ")";
+    }
+    if (needed.empty()) {
+        if (!opt.calib.text.empty()) std::fprintf(stderr, "warning: --calib-text is not used: every objective is plain\n");
+        return nullptr;
+    }
+    if (opt.calib.text.empty())
+        throw InvalidArgument("layer " + example + " needs calibration statistics: give --calib-text");
+    eval::CalibrationOptions request;
+    request.ctx = opt.calib.ctx;
+    request.gram = gram;
+    request.layers = needed;
+    const eval::CalibrationStats stats = runCalibration(opt.model, opt.calib, request, env);
+    for (const std::string& name : needed) {
+        const eval::LayerCalibration& layer = stats.layer(name);
+        const factor::Objective objective = qopt.config.resolve(name).objective;
+        if (objective == factor::Objective::Gram) {
+            qopt.inputGrams.emplace(name, layer.gram);
+        } else {
+            qopt.channelWeights.emplace(name, layer.channelWeights());
+        }
+    }
+    return {{"text", opt.calib.text},
+            {"ctx", stats.ctx},
+            {"tokens", stats.tokens},
+            {"windows", stats.windows},
+            {"cached", stats.fromCache},
+            {"seconds", stats.seconds}};
 }
 
 int runQuantize(const QuantizeOptions& opt, const CommandEnv& env)
@@ -150,13 +201,15 @@ int runQuantize(const QuantizeOptions& opt, const CommandEnv& env)
         throw IoError("'" + (dir / "tokenizer.json").string() + "': no such file (the package needs it)");
     }
 
+    eval::QuantizeOptions qopt;
+    qopt.config = config;
+    qopt.seed = opt.seed;
+    const nlohmann::json calibration = calibrate(opt, modelConfig, qopt, env);
+
     ProgressBar bar("quantize");
     const RunContext ctx = bar.context(env);
     std::FILE* table = opt.json ? stderr : stdout;
     printTableHeader(table);
-    eval::QuantizeOptions qopt;
-    qopt.config = config;
-    qopt.seed = opt.seed;
     qopt.onLayer = [&](const eval::LayerQuantResult& r, int, int) {
         bar.finish();
         printTableRow(table, r);
@@ -181,6 +234,7 @@ int runQuantize(const QuantizeOptions& opt, const CommandEnv& env)
                                   {"package_bytes", ec ? 0 : bytes},
                                   {"layers", layers}};
         if (!opt.exportSafetensors.empty()) summary["export_safetensors"] = opt.exportSafetensors;
+        if (!calibration.is_null()) summary["calibration"] = calibration;
         printJson(summary);
         return kExitOk;
     }
@@ -229,15 +283,22 @@ Command registerQuantizeCommand(CLI::App& root)
     sub->add_option("--iters", opt->iters, "ADMM outer iterations per path (overrides the configuration)")
         ->check(CLI::NonNegativeNumber);
     sub->add_option("--seed", opt->seed, "Seed of the factorizer's power iterations");
+    sub->add_option("--objective", opt->objective,
+                    "Objective of every layer, overriding the configuration's (diag and gram need --calib-text)")
+        ->check(CLI::IsMember({"plain", "diag", "gram"}));
+    CLI::Option* calibText = addCalibrationOptions(*sub, opt->calib);
     CLI::Option* exportConfig =
         sub->add_option("--export-config", opt->exportConfig, "Also write the quantization configuration (JSON) here");
     sub->add_option("--export-safetensors", opt->exportSafetensors,
                     "Also write the model with reconstructed dense weights as a Hugging Face checkpoint directory")
         ->needs(out);
     // A configuration can be exported without quantizing, to edit it and come back with --config.
-    sub->callback([out, exportConfig] {
+    sub->callback([opt, out, exportConfig, calibText] {
         if (out->count() == 0 && exportConfig->count() == 0) {
             throw CLI::RequiredError("--out (or --export-config alone to only write the configuration)");
+        }
+        if (!opt->objective.empty() && opt->objective != "plain" && out->count() > 0 && calibText->count() == 0) {
+            throw CLI::RequiredError("--calib-text (--objective " + opt->objective + " needs calibration text)");
         }
     });
     addJsonFlag(*sub, opt->json);

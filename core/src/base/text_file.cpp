@@ -3,6 +3,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "mdbf/base/error.h"
 
 namespace mdbf {
@@ -19,6 +21,32 @@ std::string readBinaryFile(const std::filesystem::path& path)
     buffer << in.rdbuf();
     if (in.bad()) throw IoError("'" + path.string() + "': read error");
     return std::move(buffer).str();
+}
+
+void writeFileAtomically(const std::filesystem::path& path, std::string_view bytes)
+{
+    namespace fs = std::filesystem;
+    const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) throw IoError("'" + path.string() + "': directory '" + dir.string() + "' does not exist");
+    if (fs::is_directory(path, ec)) throw IoError("'" + path.string() + "': is a directory");
+    // Hidden and unique per process, so concurrent writers of the same file do not collide.
+    const fs::path temp = dir / ("." + path.filename().string() + ".tmp-" + std::to_string(::getpid()));
+    {
+        std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+        out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+        out.close();
+        if (!out) {
+            fs::remove(temp, ec);
+            throw IoError("'" + path.string() + "': cannot write file");
+        }
+    }
+    fs::rename(temp, path, ec);
+    if (ec) {
+        const std::string reason = ec.message();
+        fs::remove(temp, ec);
+        throw IoError("'" + path.string() + "': cannot rename into place: " + reason);
+    }
 }
 
 std::size_t findInvalidUtf8(const std::string& text)

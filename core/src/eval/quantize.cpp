@@ -78,14 +78,19 @@ QuantizeResult quantizeCheckpoint(const io::ModelConfig& config, const io::Check
             fo.innerIterations = options.innerIterations;
             fo.seed = options.seed;
             fo.objective = settings.objective;
-            if (settings.objective != factor::Objective::Plain) {
+            auto missingStatistics = [&] {
+                return InvalidArgument("layer '" + name + "': objective " +
+                                       std::string(factor::objectiveName(settings.objective)) +
+                                       " needs calibration statistics, none were supplied");
+            };
+            if (settings.objective == factor::Objective::DiagonalWeighted) {
                 const auto it = options.channelWeights.find(name);
-                if (it == options.channelWeights.end()) {
-                    throw InvalidArgument("layer '" + name + "': objective " +
-                                          std::string(factor::objectiveName(settings.objective)) +
-                                          " needs calibration statistics, none were supplied");
-                }
+                if (it == options.channelWeights.end()) throw missingStatistics();
                 fo.channelWeights = it->second;
+            } else if (settings.objective == factor::Objective::Gram) {
+                const auto it = options.inputGrams.find(name);
+                if (it == options.inputGrams.end()) throw missingStatistics();
+                fo.inputGram = it->second;
             }
             const factor::Factorizer factorizer(fo);
             const RowMatrixF W = ckpt.matrix(tensor);

@@ -66,4 +66,48 @@ std::vector<kernels::FactorPath> closedFormInit(const Eigen::Ref<const RowMatrix
     return out;
 }
 
+std::vector<kernels::FactorPath> closedFormInitGram(const Eigen::Ref<const RowMatrixF>& W, const InputGram& gram,
+                                                    const LayerSvd& weightedSvd, std::int64_t k, int l, int paths,
+                                                    const RunContext& ctx)
+{
+    const std::int64_t n = W.rows();
+    const std::int64_t m = W.cols();
+    if (gram.size() != m)
+        throw InvalidArgument("closed form: the input Gram matrix is " + std::to_string(gram.size()) + "x" +
+                              std::to_string(gram.size()) + ", the layer has " + std::to_string(m) + " input channels");
+    if (weightedSvd.rows() != n || weightedSvd.cols() != m)
+        throw InvalidArgument("closed form: the SVD is of a " + std::to_string(weightedSvd.rows()) + "x" +
+                              std::to_string(weightedSvd.cols()) + " matrix, the layer is " + std::to_string(n) + "x" +
+                              std::to_string(m));
+    if (k < 1 || k > weightedSvd.rank() || l < 1 || paths < 1)
+        throw InvalidArgument("closed form: invalid k = " + std::to_string(k) + ", l = " + std::to_string(l) +
+                              " or P = " + std::to_string(paths) + " for a " + std::to_string(n) + "x" +
+                              std::to_string(m) + " layer");
+    const int threads = ctx.threadCount();
+    detail::ThreadScope scope(threads);
+    const MatrixF& rInv = gram.inverseSqrt();
+    auto pathFrom = [&](const LayerSvd& svd) {
+        MatrixF vPrime(m, k);
+        detail::parallelProduct(rInv, svd.rightFactor(k), vPrime, threads);
+        return closedFormPath(svd.leftFactor(k), vPrime, l);
+    };
+    std::vector<kernels::FactorPath> out;
+    out.reserve(static_cast<std::size_t>(paths));
+    out.push_back(pathFrom(weightedSvd));
+    if (paths > 1) {
+        MatrixF residual = W;
+        for (int p = 1; p < paths; ++p) {
+            const MatrixF f = denseF(out.back());
+            const MatrixF g = denseG(out.back());
+            detail::parallelProduct(f, g, residual, threads, detail::Combine::Subtract);
+            RowMatrixF weighted(n, m);
+            detail::parallelProduct(residual, gram.sqrt(), weighted, threads);
+            RunContext inner;
+            inner.threads = threads;
+            out.push_back(pathFrom(LayerSvd::compute(weighted, inner)));
+        }
+    }
+    return out;
+}
+
 }  // namespace mdbf::factor

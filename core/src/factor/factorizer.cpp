@@ -11,10 +11,23 @@
 #include "mdbf/base/error.h"
 #include "mdbf/factor/admm_refiner.h"
 #include "mdbf/factor/closed_form_init.h"
+#include "mdbf/factor/gram_refiner.h"
+#include "mdbf/factor/input_gram.h"
 #include "mdbf/factor/low_rank.h"
 #include "mdbf/factor/path_products.h"
 
 namespace mdbf::factor {
+
+namespace detail {
+
+// What the objective weighs the error with: nothing (plain), √(damped d) per input channel
+// (diag), or the prepared Gram matrix (gram).
+struct ObjectiveWeighting {
+    std::optional<VectorF> sqrtD;
+    std::optional<InputGram> gram;
+};
+
+}  // namespace detail
 
 namespace {
 
@@ -44,7 +57,7 @@ void requireFinite(const RowMatrixF& W)
 // √(d_j + ε·mean(d)) for DiagonalWeighted, empty for Plain.
 std::optional<VectorF> sqrtChannelWeights(const FactorizerOptions& o, std::int64_t m)
 {
-    if (o.objective == Objective::Plain) return std::nullopt;
+    if (o.objective != Objective::DiagonalWeighted) return std::nullopt;
     const VectorF& d = o.channelWeights;
     if (d.size() != m)
         throw InvalidArgument("diagonal objective: " + std::to_string(d.size()) + " channel weights for a layer with " +
@@ -84,6 +97,43 @@ double relErr(const RowMatrixF& W, const RowMatrixF& approx, const VectorF* scal
     }
     if (den == 0.0) return num == 0.0 ? 0.0 : std::numeric_limits<double>::infinity();
     return std::sqrt(num / den);
+}
+
+detail::ObjectiveWeighting makeWeighting(const FactorizerOptions& o, std::int64_t m)
+{
+    detail::ObjectiveWeighting w;
+    w.sqrtD = sqrtChannelWeights(o, m);
+    if (o.objective == Objective::Gram) {
+        if (o.inputGram.rows() != m || o.inputGram.cols() != m)
+            throw InvalidArgument("gram objective: a " + std::to_string(o.inputGram.rows()) + "x" +
+                                  std::to_string(o.inputGram.cols()) + " input Gram matrix for a layer with " +
+                                  std::to_string(m) + " input channels");
+        w.gram = InputGram::prepare(o.inputGram, o.damping);
+    }
+    return w;
+}
+
+// The relative error under the objective of `w` (see relativeError).
+double objectiveError(const RowMatrixF& W, const RowMatrixF& approx, const detail::ObjectiveWeighting& w, int threads)
+{
+    if (!w.gram) return relErr(W, approx, w.sqrtD ? &*w.sqrtD : nullptr);
+    const RowMatrixF e = W - approx;
+    const double num = w.gram->weightedSquaredNorm(e, threads);
+    const double den = w.gram->weightedSquaredNorm(W, threads);
+    if (den == 0.0) return num == 0.0 ? 0.0 : std::numeric_limits<double>::infinity();
+    return std::sqrt(num / den);
+}
+
+// The matrix whose SVD starts the factorization (see Factorizer::target).
+RowMatrixF weightedTarget(const RowMatrixF& W, const detail::ObjectiveWeighting& w, int threads)
+{
+    if (w.sqrtD) return W * w.sqrtD->asDiagonal();
+    if (w.gram) {
+        RowMatrixF y(W.rows(), W.cols());
+        detail::parallelProduct(W, w.gram->sqrt(), y, threads);
+        return y;
+    }
+    return W;
 }
 
 double rms(const auto& x)
@@ -210,30 +260,43 @@ BitBudget Factorizer::budget(std::int64_t n, std::int64_t m) const
     return computeBitBudget(n, m, m_options.bpw, m_options.method, l, m_options.paths);
 }
 
-RowMatrixF Factorizer::target(const RowMatrixF& W) const
+namespace {
+
+void requireNonEmpty(const RowMatrixF& W)
 {
     if (W.rows() < 1 || W.cols() < 1)
         throw InvalidArgument("cannot factorize an empty " + std::to_string(W.rows()) + "x" + std::to_string(W.cols()) +
                               " matrix");
+}
+
+}  // namespace
+
+RowMatrixF Factorizer::target(const RowMatrixF& W) const
+{
+    requireNonEmpty(W);
     requireFinite(W);
-    const auto sqrtD = sqrtChannelWeights(m_options, W.cols());
-    if (!sqrtD) return W;
-    return W * sqrtD->asDiagonal();
+    return weightedTarget(W, makeWeighting(m_options, W.cols()), 0);
 }
 
 FactorResult Factorizer::run(const RowMatrixF& W, const RunContext& ctx) const
 {
     const auto start = Clock::now();
     budget(W.rows(), W.cols());  // refuse an infeasible budget before the expensive SVD
-    const RowMatrixF Y = target(W);
+    requireNonEmpty(W);
+    requireFinite(W);
+    const detail::ObjectiveWeighting weighting = makeWeighting(m_options, W.cols());
+    const RowMatrixF Y = weightedTarget(W, weighting, ctx.threadCount());
     const LayerSvd svd = LayerSvd::compute(Y, ctx);
-    return runWithSvd(W, Y, svd, ctx, secondsSince(start) - svd.seconds(), svd.seconds());
+    return runWithSvd(W, Y, weighting, svd, ctx, secondsSince(start) - svd.seconds(), svd.seconds());
 }
 
 FactorResult Factorizer::run(const RowMatrixF& W, const LayerSvd& targetSvd, const RunContext& ctx) const
 {
     const auto start = Clock::now();
-    const RowMatrixF Y = target(W);
+    requireNonEmpty(W);
+    requireFinite(W);
+    const detail::ObjectiveWeighting weighting = makeWeighting(m_options, W.cols());
+    const RowMatrixF Y = weightedTarget(W, weighting, ctx.threadCount());
     if (targetSvd.rows() != Y.rows() || targetSvd.cols() != Y.cols())
         throw InvalidArgument("the SVD given is of a " + std::to_string(targetSvd.rows()) + "x" +
                               std::to_string(targetSvd.cols()) + " matrix, the layer is " + std::to_string(Y.rows()) +
@@ -242,20 +305,23 @@ FactorResult Factorizer::run(const RowMatrixF& W, const LayerSvd& targetSvd, con
     if (std::abs(norm - targetSvd.frobeniusNorm()) > 1e-3 * std::max(norm, targetSvd.frobeniusNorm()) + 1e-30)
         throw InvalidArgument("the SVD given does not belong to this layer and objective (Frobenius norm " +
                               std::to_string(targetSvd.frobeniusNorm()) + " vs " + std::to_string(norm) + ")");
-    return runWithSvd(W, Y, targetSvd, ctx, secondsSince(start), 0.0);
+    return runWithSvd(W, Y, weighting, targetSvd, ctx, secondsSince(start), 0.0);
 }
 
-FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, const LayerSvd& svd,
-                                    const RunContext& ctx, double startSeconds, double svdSeconds) const
+FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, const detail::ObjectiveWeighting& weighting,
+                                    const LayerSvd& svd, const RunContext& ctx, double startSeconds,
+                                    double svdSeconds) const
 {
     const auto start = Clock::now();
     auto elapsed = [&] { return startSeconds + svdSeconds + secondsSince(start); };
     const FactorizerOptions& o = m_options;
     const BitBudget b = budget(W.rows(), W.cols());
     const int l = o.method == Method::Dbf ? 1 : o.l;
-    const auto sqrtD = sqrtChannelWeights(o, W.cols());
-    const VectorF* scale = sqrtD ? &*sqrtD : nullptr;
-    detail::ThreadScope threadScope(ctx.threadCount());
+    const auto& sqrtD = weighting.sqrtD;
+    const bool weighted = o.objective != Objective::Plain;
+    const int threads = ctx.threadCount();
+    auto errorOf = [&](const RowMatrixF& approx) { return objectiveError(W, approx, weighting, threads); };
+    detail::ThreadScope threadScope(threads);
 
     FactorResult r;
     r.n = W.rows();
@@ -271,17 +337,20 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
     r.svdSeconds = svdSeconds;
 
     // Closed form (§2.4), deployed as it would be shipped.
-    const std::vector<kernels::FactorPath> start0 = closedFormInit(Y, svd, b.k, l, o.paths, ctx);
+    // Under Gram the paths are in W's coordinates; otherwise in those of the target Y.
+    const std::vector<kernels::FactorPath> start0 =
+        weighting.gram ? closedFormInitGram(W, *weighting.gram, svd, b.k, l, o.paths, ctx)
+                       : closedFormInit(Y, svd, b.k, l, o.paths, ctx);
     std::vector<kernels::FactorPath> initial;
     for (const auto& p : start0) initial.push_back(deploy(p, o.method, sqrtD));
-    const RowMatrixF initialW = reconstruct(initial, ctx.threadCount());
-    r.initialError = relErr(W, initialW, scale);
+    const RowMatrixF initialW = reconstruct(initial, threads);
+    r.initialError = errorOf(initialW);
     const double normY = std::sqrt(Y.cast<double>().squaredNorm());
 
     auto finish = [&](std::vector<kernels::FactorPath> paths, double error, const RowMatrixF& approx) {
         r.paths = std::move(paths);
         r.finalError = error;
-        r.finalPlainError = scale ? relErr(W, approx, nullptr) : error;
+        r.finalPlainError = weighted ? relErr(W, approx, nullptr) : error;
         r.seconds = elapsed();
         return std::move(r);
     };
@@ -321,21 +390,23 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
     std::string failure;
     const int total = o.paths * o.outerIterations;
     for (int p = 0; p < o.paths && !cancelled && !failed; ++p) {
-        RowMatrixF residual = Y;
+        RowMatrixF residual = weighting.gram ? W : Y;
         for (int q = 0; q < o.paths; ++q)
             if (q != p)
                 detail::parallelProduct(Fs[static_cast<std::size_t>(q)], Gs[static_cast<std::size_t>(q)], residual,
-                                        ctx.threadCount(), detail::Combine::Subtract);
+                                        threads, detail::Combine::Subtract);
         admm.seed = detail::mixSeed(o.seed, static_cast<std::uint64_t>(p), 0x51);
-        const AdmmRefiner refiner(admm);
         const int offset = r.iterations;
         RunContext pathCtx = ctx;
         pathCtx.progress = [&ctx, offset, total](const Progress& pr) { ctx.report("refine", offset + pr.done, total); };
         auto callback = [&](int it, double rel) {
             if (o.onIteration) o.onIteration(IterationReport{offset + it, p, rel, elapsed()});
         };
-        AdmmOutcome out = refiner.refine(residual, Fs[static_cast<std::size_t>(p)], Gs[static_cast<std::size_t>(p)],
-                                         normY, pathCtx, callback);
+        const MatrixF& f0 = Fs[static_cast<std::size_t>(p)];
+        const MatrixF& g0 = Gs[static_cast<std::size_t>(p)];
+        AdmmOutcome out = weighting.gram
+                              ? GramRefiner(admm).refine(residual, *weighting.gram, f0, g0, normY, pathCtx, callback)
+                              : AdmmRefiner(admm).refine(residual, f0, g0, normY, pathCtx, callback);
         r.errorHistory.insert(r.errorHistory.end(), out.history.begin(), out.history.end());
         r.iterations += out.iterations;
         if (out.iterations > 0) {
@@ -354,8 +425,8 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
         finalPaths.push_back(deploy(raw, o.method, sqrtD));
     }
     const bool usable = envelopesFinite(finalPaths);
-    const RowMatrixF finalW = usable ? reconstruct(finalPaths, ctx.threadCount()) : initialW;
-    const double finalError = usable ? relErr(W, finalW, scale) : std::numeric_limits<double>::infinity();
+    const RowMatrixF finalW = usable ? reconstruct(finalPaths, threads) : initialW;
+    const double finalError = usable ? errorOf(finalW) : std::numeric_limits<double>::infinity();
 
     const std::string summary = std::to_string(r.iterations) + " of " + std::to_string(total) + " iterations, " +
                                 r.errorLabel() + " " + fixed4(r.initialError) + " -> ";
@@ -386,8 +457,7 @@ double relativeError(const RowMatrixF& W, const RowMatrixF& approx, const Factor
     if (W.rows() != approx.rows() || W.cols() != approx.cols())
         throw InvalidArgument("relative error: shapes " + std::to_string(W.rows()) + "x" + std::to_string(W.cols()) +
                               " and " + std::to_string(approx.rows()) + "x" + std::to_string(approx.cols()) + " differ");
-    const auto sqrtD = sqrtChannelWeights(options, W.cols());
-    return relErr(W, approx, sqrtD ? &*sqrtD : nullptr);
+    return objectiveError(W, approx, makeWeighting(options, W.cols()), 0);
 }
 
 }  // namespace mdbf::factor

@@ -275,4 +275,12 @@ void QuantConfig::overrideIterations(int iterations)
     }
 }
 
+void QuantConfig::overrideObjective(Objective objective)
+{
+    m_defaults.objective = objective;
+    for (QuantRule& rule : m_rules) {
+        if (rule.objective) rule.objective = objective;
+    }
+}
+
 }  // namespace mdbf::factor

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 namespace mdbf {
 
@@ -12,6 +13,11 @@ std::string readUtf8File(const std::filesystem::path& path);
 
 /// Reads a whole file as raw bytes. Throws IoError if it cannot be opened or read.
 std::string readBinaryFile(const std::filesystem::path& path);
+
+/// Writes `bytes` to `path` through a temporary file in the same directory renamed into place, so
+/// readers never see a partial file and an existing file survives a failure. Throws IoError naming
+/// the file when the directory is missing or the file cannot be written or renamed.
+void writeFileAtomically(const std::filesystem::path& path, std::string_view bytes);
 
 /// Returns the offset of the first invalid UTF-8 sequence in `text`, or std::string::npos.
 std::size_t findInvalidUtf8(const std::string& text);

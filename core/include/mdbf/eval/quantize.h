@@ -61,6 +61,7 @@ struct QuantizeResult {
 struct QuantizeOptions {
     factor::QuantConfig config;                                   ///< per-layer settings
     std::map<std::string, VectorF, std::less<>> channelWeights;   ///< d_j per layer name for objective diag
+    std::map<std::string, Eigen::MatrixXd, std::less<>> inputGrams;  ///< H = XᵀX / N per layer name for objective gram
     std::uint64_t seed = 0;                                       ///< factorizer seed
     int innerIterations = 3;                                      ///< ADMM steps per half-step
     /// Called after each projection (on the calling thread) with its result, its 0-based index and
@@ -73,7 +74,8 @@ struct QuantizeOptions {
 /// (a tied head reads the embedding). Needs no float32 copy of the model: one layer at a time.
 /// Reports ("layer", i, N) progress and polls ctx.stop between layers and inside the refinement;
 /// a stop request throws Cancelled. Throws InvalidArgument for an objective without its channel
-/// weights or settings the factorizer rejects, FormatError for a missing or mis-shaped tensor.
+/// weights (diag) or Gram matrix (gram) or settings the factorizer rejects, FormatError for a
+/// missing or mis-shaped tensor.
 QuantizeResult quantizeCheckpoint(const io::ModelConfig& config, const io::Checkpoint& checkpoint,
                                   const QuantizeOptions& options, const RunContext& ctx = {});
 

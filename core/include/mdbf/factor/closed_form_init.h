@@ -3,6 +3,7 @@
 //   U' = U_k Σ_k^{1/2}, V' = V_k Σ_k^{1/2};  S_a = sign(U'), S_b = sign(V')ᵀ (sign(0) = +1);
 //   |U'| ≈ A Qaᵀ and |V'| ≈ B Qbᵀ by rank-l truncated SVD with the √σ split, column-sum sign fix;
 //   for P > 1 the next path repeats this on the residual W − Σ F_p G_p (with a fresh SVD).
+// Under the Gram objective (§2.6) the SVD is that of W R (R = H^{1/2}) and V' = R⁻¹ V_k Σ_k^{1/2}.
 
 #include <cstdint>
 #include <vector>
@@ -11,6 +12,7 @@
 
 #include "mdbf/base/matrix.h"
 #include "mdbf/base/run_context.h"
+#include "mdbf/factor/input_gram.h"
 #include "mdbf/factor/layer_svd.h"
 #include "mdbf/factor/low_rank.h"
 #include "mdbf/kernels/factor_path.h"
@@ -32,5 +34,14 @@ kernels::FactorPath closedFormPath(const MatrixF& uPrime, const MatrixF& vPrime,
 /// ctx.threadCount() threads; it is not interruptible (its cost is that of the P − 1 extra SVDs).
 std::vector<kernels::FactorPath> closedFormInit(const Eigen::Ref<const RowMatrixF>& target, const LayerSvd& targetSvd,
                                                 std::int64_t k, int l, int paths, const RunContext& ctx = {});
+
+/// The P-path closed-form start under the Gram objective: path 1 from `weightedSvd`, which must be
+/// the SVD of W·R with R = gram.sqrt(), as U' = U_k Σ_k^{1/2} and V' = R⁻¹ V_k Σ_k^{1/2} (so that
+/// U'V'ᵀ is the best rank-k fit of W in the weighted norm); paths 2..P the same on the weighted
+/// residual (W − Σ F_p G_p) R. The factors are in W's own coordinates. Throws InvalidArgument when
+/// k, l, P, the SVD's or the Gram matrix's shape do not fit W. Not interruptible.
+std::vector<kernels::FactorPath> closedFormInitGram(const Eigen::Ref<const RowMatrixF>& W, const InputGram& gram,
+                                                    const LayerSvd& weightedSvd, std::int64_t k, int l, int paths,
+                                                    const RunContext& ctx = {});
 
 }  // namespace mdbf::factor

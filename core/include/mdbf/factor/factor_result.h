@@ -15,12 +15,13 @@ namespace mdbf::factor {
 enum class Objective {
     Plain,             ///< ‖W − Ŵ‖_F
     DiagonalWeighted,  ///< ‖(W − Ŵ) D^{1/2}‖_F with per-input-channel weights d (damped)
+    Gram,              ///< tr((W − Ŵ) H (W − Ŵ)ᵀ) with the input Gram matrix H = XᵀX / N (damped)
 };
 
-/// "plain" or "diag" (the names of the command line's --objective).
+/// "plain", "diag" or "gram" (the names of the command line's --objective).
 std::string_view objectiveName(Objective objective);
 
-/// Parses "plain" / "diag". Throws InvalidArgument naming the value otherwise.
+/// Parses "plain" / "diag" / "gram". Throws InvalidArgument naming the value otherwise.
 Objective parseObjective(std::string_view text);
 
 /// How a factorization ended, and what that means for the result's parameters.
@@ -35,8 +36,8 @@ enum class Termination {
 std::string_view terminationName(Termination termination);
 
 /// The outcome of Factorizer::run. Errors are relative: ‖W − Ŵ‖/‖W‖ under the objective (with D^{1/2}
-/// applied to both for DiagonalWeighted), Ŵ rebuilt from the FP16-rounded envelopes, and 0 for W = 0
-/// when Ŵ = 0.
+/// applied to both for DiagonalWeighted, sqrt(tr(E H Eᵀ) / tr(W H Wᵀ)) with E = W − Ŵ for Gram), Ŵ
+/// rebuilt from the FP16-rounded envelopes, and 0 for W = 0 when Ŵ = 0.
 struct FactorResult {
     std::vector<kernels::FactorPath> paths;  ///< P paths; envelopes hold FP16 values; dbf paths are in
                                              ///< the merged form (A = a, Qa = c, Qb = 1, B = b)
@@ -62,7 +63,7 @@ struct FactorResult {
     Termination termination = Termination::IterationLimit;
     std::string message;                     ///< one line: why it ended, or what was noteworthy
 
-    /// "rel_error (plain)" or "rel_error (diag)": the name to show next to the errors.
+    /// "rel_error (plain)", "rel_error (diag)" or "rel_error (gram)": the name to show next to the errors.
     std::string errorLabel() const;
 };
 

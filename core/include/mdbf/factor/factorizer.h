@@ -5,6 +5,8 @@
 //   3. ADMM refinement per path on the residual of the others (§2.5);  4. parameters read off the
 //   refined factors (signs, rank-l envelopes), the objective's D^{-1/2} folded into B (§2.6), dbf
 //   merged to a, c, b, envelopes rounded to FP16;  5. errors of what is deployed.
+// The Gram objective (§2.6) cannot be folded into an envelope: its closed form starts from the SVD
+// of W·H^{1/2} and its refinement is GramRefiner's, both in the layer's own coordinates.
 // dbf is the l = 1 case of the same algorithm, stored and accounted in the merged form.
 
 #include <cstdint>
@@ -18,6 +20,10 @@
 #include "mdbf/factor/layer_svd.h"
 
 namespace mdbf::factor {
+
+namespace detail {
+struct ObjectiveWeighting;  // the objective's weighting of one layer (defined in factorizer.cpp)
+}
 
 /// One entry of the per-iteration feed (for convergence plots).
 struct IterationReport {
@@ -42,7 +48,8 @@ struct FactorizerOptions {
     int oversample = 4;               ///< extra block columns in each projection
     Objective objective = Objective::Plain;
     VectorF channelWeights;           ///< DiagonalWeighted: d_j = mean(x_j²), m entries, finite, ≥ 0
-    double damping = 1e-3;            ///< ε of d_j + ε·mean(d)
+    Eigen::MatrixXd inputGram;        ///< Gram: H = XᵀX / N (m×m, symmetric, finite, diagonal ≥ 0)
+    double damping = 1e-3;            ///< ε of d_j + ε·mean(d), and of H + ε·mean(diag H)·I
     double convergenceTolerance = 1e-3;  ///< Converged when the last 5 error changes are below tol·error
     std::function<void(const IterationReport&)> onIteration;  ///< optional; called on the worker thread
 
@@ -63,13 +70,15 @@ public:
     /// InvalidArgument when the budget leaves k < max(1, l) or k is out of range.
     BitBudget budget(std::int64_t n, std::int64_t m) const;
 
-    /// The matrix the SVD and the refinement work on: W for Plain, W·D^{1/2} (damped) for
-    /// DiagonalWeighted. Throws InvalidArgument for non-finite W or unusable channel weights.
+    /// The matrix whose SVD starts the factorization: W for Plain, W·D^{1/2} (damped) for
+    /// DiagonalWeighted, W·H^{1/2} (damped, rescaled to mean(diag H) = 1) for Gram. Throws
+    /// InvalidArgument for non-finite W or unusable channel weights or Gram matrix.
     RowMatrixF target(const RowMatrixF& W) const;
 
     /// Factorizes W (n×m, HF layout), computing the SVD of target(W) first (not interruptible; a stop
     /// requested before it starts throws Cancelled, one during it is honoured right after).
-    /// Throws InvalidArgument for non-finite W, an infeasible budget or mismatched channel weights.
+    /// Throws InvalidArgument for non-finite W, an infeasible budget or mismatched channel weights
+    /// or Gram matrix.
     /// Everything else is reported in the result's termination.
     FactorResult run(const RowMatrixF& W, const RunContext& ctx = {}) const;
 
@@ -79,15 +88,17 @@ public:
     FactorResult run(const RowMatrixF& W, const LayerSvd& targetSvd, const RunContext& ctx = {}) const;
 
 private:
-    FactorResult runWithSvd(const RowMatrixF& W, const RowMatrixF& target, const LayerSvd& svd,
-                            const RunContext& ctx, double startSeconds, double svdSeconds) const;
+    FactorResult runWithSvd(const RowMatrixF& W, const RowMatrixF& target, const detail::ObjectiveWeighting& weighting,
+                            const LayerSvd& svd, const RunContext& ctx, double startSeconds, double svdSeconds) const;
 
     FactorizerOptions m_options;
 };
 
 /// Relative error of a reconstruction under an objective: ‖(W − Ŵ)D^{1/2}‖_F / ‖W D^{1/2}‖_F with
-/// D = I for Plain and the damped channel weights of `options` otherwise; 0 when both are 0 and
-/// +infinity when only W D^{1/2} is. Throws InvalidArgument on a shape mismatch.
+/// D = I for Plain and the damped channel weights of `options` for DiagonalWeighted, and
+/// sqrt(tr(E H Eᵀ) / tr(W H Wᵀ)), E = W − Ŵ, with the damped Gram matrix for Gram; 0 when both are 0
+/// and +infinity when only the denominator is. Throws InvalidArgument on a shape mismatch or
+/// unusable weights.
 double relativeError(const RowMatrixF& W, const RowMatrixF& approx, const FactorizerOptions& options);
 
 }  // namespace mdbf::factor

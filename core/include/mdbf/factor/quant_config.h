@@ -87,6 +87,9 @@ public:
     /// Throws InvalidArgument for a negative count.
     void overrideIterations(int iterations);
 
+    /// Overrides the objective everywhere (defaults and rules), as the command line's --objective does.
+    void overrideObjective(Objective objective);
+
 private:
     LayerQuantSettings m_defaults;
     std::vector<QuantRule> m_rules;

@@ -1,0 +1,52 @@
+#pragma once
+// A model::Linear that forwards to another layer and accumulates statistics of its inputs
+// (private to core/eval; used by collectCalibration).
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include <Eigen/Core>
+
+#include "mdbf/eval/calibration.h"
+#include "mdbf/model/linear.h"
+
+namespace mdbf::eval {
+
+/// Y = inner(X), and for every row x of every X: Σ x_j² per channel and, when asked, Σ x xᵀ, in
+/// double. forward() may be called from several threads: the accumulation is serialised.
+class RecordingLinear final : public model::Linear {
+public:
+    /// Wraps `inner` (non-null); `gram` also accumulates the m×m sum of outer products.
+    RecordingLinear(std::shared_ptr<const model::Linear> inner, bool gram);
+
+    std::int64_t outFeatures() const override { return m_inner->outFeatures(); }
+    std::int64_t inFeatures() const override { return m_inner->inFeatures(); }
+    void forward(const RowMatrixF& X, RowMatrixF& Y, int threads) const override;
+    std::string kind() const override { return m_inner->kind(); }
+
+    /// The wrapped layer.
+    const std::shared_ptr<const model::Linear>& inner() const { return m_inner; }
+
+    /// Rows (tokens) recorded so far.
+    std::int64_t rows() const;
+
+    /// The means over the rows recorded so far (zero when none were).
+    LayerCalibration statistics() const;
+
+private:
+    void record(const RowMatrixF& X, int threads) const;
+
+    std::shared_ptr<const model::Linear> m_inner;
+    bool m_gram;
+    mutable std::mutex m_mutex;
+    mutable Eigen::VectorXd m_sumSquares;
+    mutable Eigen::MatrixXd m_sumOuter;
+    mutable std::int64_t m_rows = 0;
+};
+
+/// An equal, independent copy of a dense (float32 or 16-bit) or factorized layer. Throws
+/// InvalidArgument naming the layer's kind for any other implementation.
+std::shared_ptr<const model::Linear> copyLinear(const model::Linear& layer);
+
+}  // namespace mdbf::eval

@@ -1,0 +1,165 @@
+// End-to-end tests of the activation-aware objectives on the command line (DESIGN.md §2.6, §6):
+// `mdbf factorize|quantize --objective diag|gram --calib-text F` on the demo model, the calibration
+// cache, and the usage and input errors.
+
+#include <algorithm>
+#include <cmath>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "cli_runner.h"
+
+namespace mdbf::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kLayer = "model.layers.1.mlp.down_proj";  // 128×352 in tiny-llama
+
+std::string evalText() { return (testData() / "eval-small.txt").string(); }
+
+CliResult factorize(const TempDir& dir, std::vector<std::string> extra)
+{
+    std::vector<std::string> args = {"factorize", "--model", demoModel().string(), "--layer", kLayer, "--method",
+                                     "mdbf", "--bpw", "1.5", "--calib-cache", (dir / "cache").string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return runCli(args);
+}
+
+TEST(CliCalibration, FactorizeWithDiagonalObjectiveEndToEnd)
+{
+    TempDir dir;
+    const nlohmann::json plain = onlyJson(factorize(dir, {"--iters", "30", "--json"}));
+    const CliResult first = factorize(dir, {"--objective", "diag", "--calib-text", evalText(), "--calib-ctx", "128",
+                                            "--iters", "30", "--json"});
+    const nlohmann::json j = onlyJson(first);
+    ASSERT_TRUE(j.is_object());
+    EXPECT_EQ(j["objective"], "diag");
+    EXPECT_EQ(j["layer"], kLayer);
+    EXPECT_EQ(j["k"], plain["k"]);  // the objective does not change the budget
+    const double relDiag = j["rel_error"].get<double>();
+    EXPECT_GT(relDiag, 0.0);
+    EXPECT_LT(relDiag, 1.0);
+    // The weighted error is the one minimised: the plain error of the diag result is no better
+    // than the plain objective's own.
+    EXPECT_GE(j["rel_error_plain"].get<double>(), plain["rel_error"].get<double>() - 1e-3);
+    EXPECT_NE(j["rel_error"], j["rel_error_plain"]);
+    const nlohmann::json& calib = j["calibration"];
+    EXPECT_EQ(calib["ctx"], 128);
+    EXPECT_EQ(calib["tokens"].get<std::int64_t>(), 128 * calib["windows"].get<std::int64_t>());
+    EXPECT_GT(calib["windows"].get<int>(), 10);
+    EXPECT_EQ(calib["cached"], false);
+    EXPECT_NE(first.err.find("calibration:"), std::string::npos) << first.err;
+
+    // The second run reads the statistics from the cache and gives the same result.
+    const nlohmann::json again = onlyJson(factorize(dir, {"--objective", "diag", "--calib-text", evalText(),
+                                                          "--calib-ctx", "128", "--iters", "30", "--json"}));
+    EXPECT_EQ(again["calibration"]["cached"], true);
+    EXPECT_EQ(again["rel_error"], j["rel_error"]);
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir / "cache"), fs::directory_iterator()), 1);
+
+    // The readable output names the objective of each error.
+    const CliResult text = factorize(dir, {"--objective", "diag", "--calib-text", evalText(), "--calib-ctx", "128",
+                                           "--iters", "5"});
+    ASSERT_EQ(text.exitCode, 0) << text.err;
+    EXPECT_NE(text.out.find("rel_error (diag)"), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("rel_error (plain)"), std::string::npos) << text.out;
+}
+
+TEST(CliCalibration, FactorizeWithGramObjective)
+{
+    TempDir dir;
+    const nlohmann::json j = onlyJson(factorize(dir, {"--objective", "gram", "--calib-text", evalText(),
+                                                      "--calib-ctx", "128", "--iters", "20", "--no-calib-cache",
+                                                      "--json"}));
+    ASSERT_TRUE(j.is_object());
+    EXPECT_EQ(j["objective"], "gram");
+    EXPECT_GT(j["rel_error"].get<double>(), 0.0);
+    EXPECT_LE(j["rel_error"].get<double>(), j["rel_error_init"].get<double>());
+    EXPECT_EQ(j["calibration"]["cached"], false);
+    EXPECT_FALSE(fs::exists(dir / "cache"));  // --no-calib-cache writes nothing
+}
+
+TEST(CliCalibration, UsageAndInputErrors)
+{
+    TempDir dir;
+    // An activation-aware objective without a text is a usage error.
+    const CliResult noText = factorize(dir, {"--objective", "diag", "--json"});
+    EXPECT_EQ(noText.exitCode, 2) << noText.err;
+    EXPECT_NE(noText.err.find("--calib-text"), std::string::npos) << noText.err;
+    EXPECT_TRUE(noText.out.empty());
+
+    // Too short a text names the file, on one line.
+    writeTextFile(dir / "short.txt", "Far too short for one window.");
+    const std::string shortText = (dir / "short.txt").string();
+    const CliResult tooShort = factorize(dir, {"--objective", "diag", "--calib-text", shortText, "--json"});
+    EXPECT_EQ(tooShort.exitCode, 1);
+    EXPECT_FALSE(tooShort.signaled);
+    EXPECT_TRUE(tooShort.out.empty()) << tooShort.out;
+    EXPECT_NE(tooShort.err.find(shortText), std::string::npos) << tooShort.err;
+    EXPECT_NE(tooShort.err.find("ctx = 256"), std::string::npos) << tooShort.err;
+    EXPECT_EQ(std::count(tooShort.err.begin(), tooShort.err.end(), '\n'), 1) << tooShort.err;
+
+    writeTextFile(dir / "empty.txt", "");
+    const CliResult empty = factorize(dir, {"--objective", "gram", "--calib-text", (dir / "empty.txt").string()});
+    EXPECT_EQ(empty.exitCode, 1);
+    EXPECT_NE(empty.err.find("empty.txt"), std::string::npos) << empty.err;
+
+    // The quantizer asks for the text when its configuration needs statistics.
+    writeTextFile(dir / "config.json",
+                  R"({"defaults": {"method": "mdbf", "bpw": 1.5, "objective": "diag", "iterations": 2}})");
+    const CliResult configNeedsText = runCli({"quantize", "--model", demoModel().string(), "--out",
+                                              (dir / "out.h5").string(), "--config", (dir / "config.json").string()});
+    EXPECT_EQ(configNeedsText.exitCode, 1);
+    EXPECT_NE(configNeedsText.err.find("--calib-text"), std::string::npos) << configNeedsText.err;
+    EXPECT_FALSE(fs::exists(dir / "out.h5"));
+    const CliResult quantizeNoText = runCli({"quantize", "--model", demoModel().string(), "--out",
+                                             (dir / "out.h5").string(), "--bpw", "1.5", "--method", "mdbf",
+                                             "--objective", "gram"});
+    EXPECT_EQ(quantizeNoText.exitCode, 2) << quantizeNoText.err;
+}
+
+TEST(CliCalibration, QuantizeHonoursObjectivesFromOptionAndConfiguration)
+{
+    TempDir dir;
+    const std::string cache = (dir / "cache").string();
+    const nlohmann::json j = onlyJson(runCli({"quantize", "--model", demoModel().string(), "--out",
+                                              (dir / "diag.h5").string(), "--bpw", "1.5", "--method", "mdbf",
+                                              "--iters", "3", "--objective", "diag", "--calib-text", evalText(),
+                                              "--calib-ctx", "128", "--calib-cache", cache, "--json"}));
+    ASSERT_TRUE(j["layers"].is_array());
+    int factorized = 0;
+    for (const auto& layer : j["layers"]) {
+        if (layer["kept_dense"].get<bool>()) continue;
+        ++factorized;
+        EXPECT_EQ(layer["objective"], "diag") << layer["name"];
+        EXPECT_TRUE(layer["rel_error_plain"].is_number()) << layer["name"];
+    }
+    EXPECT_EQ(factorized, 28);
+    EXPECT_EQ(j["calibration"]["ctx"], 128);
+    EXPECT_GT(j["calibration"]["tokens"].get<int>(), 0);
+    const nlohmann::json info = onlyJson(runCli({"inspect", "--package", (dir / "diag.h5").string(), "--json"}));
+    EXPECT_EQ(info["layers"].size(), 28u);
+
+    // A configuration mixing objectives: each layer gets its own.
+    writeTextFile(dir / "config.json", R"({
+        "defaults": {"method": "mdbf", "bpw": 1.5, "iterations": 3},
+        "rules": [{"pattern": "model.layers.*.mlp.*", "objective": "gram"},
+                  {"pattern": "model.layers.0.self_attn.*", "objective": "diag"}]})");
+    const nlohmann::json mixed = onlyJson(runCli({"quantize", "--model", demoModel().string(), "--out",
+                                                  (dir / "mixed.h5").string(), "--config",
+                                                  (dir / "config.json").string(), "--calib-text", evalText(),
+                                                  "--calib-ctx", "128", "--calib-cache", cache, "--json"}));
+    for (const auto& layer : mixed["layers"]) {
+        if (layer["kept_dense"].get<bool>()) continue;
+        const std::string name = layer["name"];
+        const std::string expected = name.find(".mlp.") != std::string::npos          ? "gram"
+                                     : name.rfind("model.layers.0.self_attn", 0) == 0 ? "diag"
+                                                                                      : "plain";
+        EXPECT_EQ(layer["objective"], expected) << name;
+    }
+}
+
+}  // namespace
+}  // namespace mdbf::test
