@@ -10,5 +10,6 @@ Command registerTokenizeCommand(CLI::App& root);
 Command registerPplCommand(CLI::App& root);
 Command registerFactorizeCommand(CLI::App& root);
 Command registerQuantizeCommand(CLI::App& root);
+Command registerStudyCommand(CLI::App& root);
 
 }  // namespace mdbf::cli

@@ -27,6 +27,13 @@ std::string weightTensor(const io::Checkpoint& ckpt, const std::string& name)
     return "model.embed_tokens.weight";
 }
 
+/// What model::Linear::kind() says of a factorized projection, e.g. "mdbf k=51 l=2".
+std::string kindText(factor::Method method, std::int64_t k, int l, int paths)
+{
+    return std::string(factor::methodName(method)) + " k=" + std::to_string(k) + " l=" + std::to_string(l) +
+           (paths > 1 ? " P=" + std::to_string(paths) : "");
+}
+
 std::int64_t storedBits(io::DType dtype) { return static_cast<std::int64_t>(8 * io::dtypeSize(dtype)); }
 
 }  // namespace
@@ -68,6 +75,14 @@ QuantizeResult quantizeCheckpoint(const io::ModelConfig& config, const io::Check
             layer.keptDense = true;
             layer.bpw = static_cast<double>(storedBits(info.dtype));
             layer.note = settings.dense ? "dense by configuration" : "kept dense: " + check.message;
+        } else if (std::optional<LayerQuantResult> stored =
+                       options.store ? options.store->load(name, settings) : std::nullopt;
+                   stored && stored->layer && stored->n == layer.n && stored->m == layer.m) {
+            layer = std::move(*stored);
+            layer.name = name;
+            layer.cached = true;
+            layer.layer = std::make_shared<model::FactorizedLinear>(
+                layer.layer->paths(), layer.layer->bias(), kindText(layer.method, layer.k, layer.l, layer.paths));
         } else {
             factor::FactorizerOptions fo;
             fo.method = settings.method;
@@ -83,7 +98,11 @@ QuantizeResult quantizeCheckpoint(const io::ModelConfig& config, const io::Check
                                        std::string(factor::objectiveName(settings.objective)) +
                                        " needs calibration statistics, none were supplied");
             };
-            if (settings.objective == factor::Objective::DiagonalWeighted) {
+            if (settings.objective != factor::Objective::Plain && options.statistics) {
+                LayerStatistics statistics = options.statistics(name, result.layers);
+                fo.channelWeights = std::move(statistics.channelWeights);
+                fo.inputGram = std::move(statistics.inputGram);
+            } else if (settings.objective == factor::Objective::DiagonalWeighted) {
                 const auto it = options.channelWeights.find(name);
                 if (it == options.channelWeights.end()) throw missingStatistics();
                 fo.channelWeights = it->second;
@@ -115,10 +134,11 @@ QuantizeResult quantizeCheckpoint(const io::ModelConfig& config, const io::Check
             layer.iterations = fr.iterations;
             layer.termination = fr.termination;
             layer.note = fr.message;
-            const std::string kind = std::string(factor::methodName(fr.method)) + " k=" + std::to_string(fr.k) +
-                                     " l=" + std::to_string(fr.l) +
-                                     (fr.pathCount > 1 ? " P=" + std::to_string(fr.pathCount) : "");
-            layer.layer = std::make_shared<model::FactorizedLinear>(std::move(fr.paths), std::move(bias), kind);
+            layer.layer = std::make_shared<model::FactorizedLinear>(std::move(fr.paths), std::move(bias),
+                                                                    kindText(fr.method, fr.k, fr.l, fr.pathCount));
+            if (options.store) options.store->save(layer, settings);
+        }
+        if (layer.layer) {
             result.factorizedWeights += layer.n * layer.m;
             result.factorizedBits +=
                 factor::storageBits(layer.n, layer.m, layer.k, layer.l, layer.paths, layer.method);

@@ -9,6 +9,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,7 @@ struct LayerQuantResult {
     int iterations = 0;                ///< outer iterations run (all paths)
     factor::Termination termination = factor::Termination::IterationLimit;
     std::string note;                  ///< why the layer stayed dense, or the factorizer's message
+    bool cached = false;               ///< read from QuantizeOptions::store instead of factorized
     std::shared_ptr<const model::FactorizedLinear> layer;  ///< the replacement (null when kept dense)
 };
 
@@ -57,6 +60,26 @@ struct QuantizeResult {
     double seconds = 0.0;
 };
 
+/// The calibration statistics of one projection's inputs for an activation-aware objective.
+struct LayerStatistics {
+    VectorF channelWeights;     ///< diag: d_j = mean(x_j²), m entries
+    Eigen::MatrixXd inputGram;  ///< gram: H = XᵀX / N, m×m (empty for diag)
+};
+
+/// Persistence of finished projections across runs (e.g. a study's disk cache).
+class LayerResultStore {
+public:
+    virtual ~LayerResultStore() = default;
+
+    /// The stored result of projection `name` factorized under `settings`, or nothing. Never throws:
+    /// an unreadable entry is reported as absent.
+    virtual std::optional<LayerQuantResult> load(const std::string& name,
+                                                 const factor::LayerQuantSettings& settings) const = 0;
+
+    /// Keeps a factorized projection (`result.layer` set) under `settings`. Throws IoError.
+    virtual void save(const LayerQuantResult& result, const factor::LayerQuantSettings& settings) const = 0;
+};
+
 /// Options of quantizeModel.
 struct QuantizeOptions {
     factor::QuantConfig config;                                   ///< per-layer settings
@@ -67,6 +90,13 @@ struct QuantizeOptions {
     /// Called after each projection (on the calling thread) with its result, its 0-based index and
     /// the number of projections. Must not throw.
     std::function<void(const LayerQuantResult&, int index, int total)> onLayer;
+    /// Statistics on demand, used instead of channelWeights / inputGrams when set: called (on the
+    /// calling thread) for a projection whose objective needs them and that `store` does not hold,
+    /// with the projections finished so far, so that sequential quantization can collect a block's
+    /// inputs from the model with the earlier blocks already replaced. May throw.
+    std::function<LayerStatistics(const std::string& name, std::span<const LayerQuantResult> done)> statistics;
+    /// Finished projections are looked up here first and saved here after factorizing (optional).
+    const LayerResultStore* store = nullptr;
 };
 
 /// Factorizes every projection of a model of `config` (model::Transformer::projectionNames, in

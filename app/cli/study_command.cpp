@@ -1,0 +1,196 @@
+// `mdbf study`: perplexity against model bpw over a DBF/MDBF grid, plus the per-layer error-vs-l
+// view, written as study.json, points.csv and layer_view.csv (plots: mdbf-study-plot).
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+#include "commands.h"
+#include "mdbf/base/error.h"
+#include "mdbf/eval/study.h"
+
+namespace mdbf::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct StudyOptions {
+    std::vector<std::string> models;
+    std::string evalText;
+    int ctx = 256;
+    std::string calibText;
+    int calibCtx = 256;
+    std::vector<std::string> bpws{"1", "1.5"};
+    std::vector<std::string> methods{"dbf", "mdbf"};
+    std::vector<int> ls{2, 4, 8};
+    std::vector<std::string> objectives{"plain"};
+    std::string sequential = "off";
+    int iters = 60;
+    std::vector<std::string> extra;
+    std::vector<std::string> viewBpws;
+    std::vector<int> viewLs{1, 2, 4, 8};
+    int viewIters = 20;
+    std::string cache;
+    std::string out;
+    std::uint64_t seed = 0;
+    bool json = false;
+};
+
+std::vector<std::string> splitColon(const std::string& text)
+{
+    std::vector<std::string> parts;
+    std::stringstream in(text);
+    std::string part;
+    while (std::getline(in, part, ':')) parts.push_back(part);
+    return parts;
+}
+
+/// "method:l:bpw[:objective[:seq[:iters]]]", e.g. "mdbf:4:1.5:plain:0:260".
+eval::StudyPoint parseExtraPoint(const std::string& text, int defaultIters)
+{
+    const std::vector<std::string> p = splitColon(text);
+    if (p.size() < 3 || p.size() > 6) {
+        throw InvalidArgument("--point '" + text + "': expected method:l:bpw[:objective[:seq[:iters]]]");
+    }
+    eval::StudyPoint point;
+    try {
+        point.method = factor::parseMethod(p[0]);
+        point.l = std::stoi(p[1]);
+        point.bpw = factor::Bpw::parse(p[2]);
+        if (p.size() > 3) point.objective = factor::parseObjective(p[3]);
+        point.sequential = p.size() > 4 && (p[4] == "1" || p[4] == "seq" || p[4] == "on");
+        point.iterations = p.size() > 5 ? std::stoi(p[5]) : defaultIters;
+    } catch (const std::logic_error&) {
+        throw InvalidArgument("--point '" + text + "': l and iterations must be integers");
+    }
+    if (point.l < 1 || point.iterations < 0 || (point.method == factor::Method::Dbf && point.l != 1)) {
+        throw InvalidArgument("--point '" + text + "': l must be ≥ 1 (1 for dbf) and iterations ≥ 0");
+    }
+    return point;
+}
+
+std::vector<eval::StudyPoint> gridPoints(const StudyOptions& opt)
+{
+    std::vector<bool> sequentialModes;
+    if (opt.sequential == "off" || opt.sequential == "both") sequentialModes.push_back(false);
+    if (opt.sequential == "on" || opt.sequential == "both") sequentialModes.push_back(true);
+    std::vector<eval::StudyPoint> points;
+    for (const std::string& b : opt.bpws) {
+        const factor::Bpw bpw = factor::Bpw::parse(b);
+        for (const std::string& methodText : opt.methods) {
+            const factor::Method method = factor::parseMethod(methodText);
+            const std::vector<int> ls = method == factor::Method::Dbf ? std::vector<int>{1} : opt.ls;
+            for (const int l : ls) {
+                for (const std::string& objectiveText : opt.objectives) {
+                    const factor::Objective objective = factor::parseObjective(objectiveText);
+                    for (const bool sequential : sequentialModes) {
+                        // Sequential quantization changes nothing for the plain objective.
+                        if (sequential && objective == factor::Objective::Plain) continue;
+                        points.push_back({method, l, bpw, objective, sequential, opt.iters});
+                    }
+                }
+            }
+        }
+    }
+    for (const std::string& e : opt.extra) points.push_back(parseExtraPoint(e, opt.iters));
+    return points;
+}
+
+int runStudy(const StudyOptions& opt, const CommandEnv& env)
+{
+    const std::vector<eval::StudyPoint> points = gridPoints(opt);
+    const bool needsCalibration = std::any_of(points.begin(), points.end(), [](const eval::StudyPoint& p) {
+        return p.objective != factor::Objective::Plain;
+    });
+    if (needsCalibration && opt.calibText.empty()) {
+        throw InvalidArgument("activation-aware objectives need --calib-text");
+    }
+    const fs::path outDir = opt.out;
+    std::vector<eval::StudyResult> results;
+    for (const std::string& model : opt.models) {
+        eval::StudySpec spec;
+        spec.modelDir = model;
+        spec.evalText = opt.evalText;
+        spec.ctx = opt.ctx;
+        spec.calibText = opt.calibText;
+        spec.calibCtx = opt.calibCtx;
+        spec.points = points;
+        for (const std::string& b : opt.viewBpws) spec.layerViewBpw.push_back(factor::Bpw::parse(b));
+        spec.layerViewLs = opt.viewLs;
+        spec.layerViewIterations = opt.viewIters;
+        spec.cacheDir = opt.cache.empty() ? outDir / "cache" : fs::path(opt.cache);
+        spec.seed = opt.seed;
+
+        ProgressBar bar("study " + fs::path(model).filename().string());
+        std::fprintf(stderr, "%s: %zu points, ppl on %s at ctx %d\n", model.c_str(), points.size(), opt.evalText.c_str(),
+                     opt.ctx);
+        const auto onPoint = [&bar](const eval::StudyPointResult& r) {
+            bar.finish();
+            std::fprintf(stderr, "  %-34s model %7.4f bpw  factorized %6.4f bpw  ppl %10.4f  %6.1f s%s\n",
+                         r.point.label().c_str(), r.modelBpw, r.factorizedBpw, r.ppl, r.seconds,
+                         r.cachedLayers > 0 ? ("  (" + std::to_string(r.cachedLayers) + " layers cached)").c_str()
+                                            : "");
+        };
+        results.push_back(eval::runStudy(spec, bar.context(env), onPoint));
+        bar.finish();
+        std::fprintf(stderr, "  original ppl %.4f at %.2f bpw\n", results.back().originalPpl, results.back().originalBpw);
+    }
+    eval::writeStudyFiles(results, outDir);
+    if (opt.json) {
+        printJson({{"out", opt.out},
+                   {"files", {"study.json", "points.csv", "layer_view.csv"}},
+                   {"study", eval::studyToJson(results)}});
+    } else {
+        std::printf("wrote %s/study.json, points.csv and layer_view.csv (plots: mdbf-study-plot --study %s/study.json)\n",
+                    opt.out.c_str(), opt.out.c_str());
+    }
+    return kExitOk;
+}
+
+}  // namespace
+
+Command registerStudyCommand(CLI::App& root)
+{
+    auto opt = std::make_shared<StudyOptions>();
+    CLI::App* sub = root.add_subcommand("study", "Perplexity against model bpw for DBF and MDBF over a grid of budgets");
+    sub->add_option("--model", opt->models, "Hugging Face model directory (repeatable)")
+        ->required()
+        ->check(CLI::ExistingDirectory);
+    sub->add_option("--eval-text", opt->evalText, "Text for perplexity")->required()->check(CLI::ExistingFile);
+    sub->add_option("--ctx", opt->ctx, "Perplexity window")->check(CLI::Range(2, 1 << 20))->capture_default_str();
+    sub->add_option("--calib-text", opt->calibText, "Calibration text (activation-aware objectives)")
+        ->check(CLI::ExistingFile);
+    sub->add_option("--calib-ctx", opt->calibCtx, "Calibration window")->check(CLI::PositiveNumber)->capture_default_str();
+    sub->add_option("--bpw", opt->bpws, "Budgets (comma-separated)")->delimiter(',')->capture_default_str();
+    sub->add_option("--methods", opt->methods, "dbf and/or mdbf")
+        ->delimiter(',')
+        ->check(CLI::IsMember({"dbf", "mdbf"}))
+        ->capture_default_str();
+    sub->add_option("--ls", opt->ls, "Envelope ranks of mdbf")->delimiter(',')->check(CLI::PositiveNumber)->capture_default_str();
+    sub->add_option("--objectives", opt->objectives, "plain, diag, gram")
+        ->delimiter(',')
+        ->check(CLI::IsMember({"plain", "diag", "gram"}))
+        ->capture_default_str();
+    sub->add_option("--sequential", opt->sequential, "Sequential calibration for activation-aware points: off, on, both")
+        ->check(CLI::IsMember({"off", "on", "both"}))
+        ->capture_default_str();
+    sub->add_option("--iters", opt->iters, "ADMM outer iterations of grid points")->check(CLI::NonNegativeNumber)->capture_default_str();
+    sub->add_option("--point", opt->extra, "Extra point method:l:bpw[:objective[:seq[:iters]]] (repeatable)");
+    sub->add_option("--layer-view-bpw", opt->viewBpws, "Budgets of the per-layer error-vs-l view (empty: none)")
+        ->delimiter(',');
+    sub->add_option("--layer-view-ls", opt->viewLs, "Envelope ranks of the per-layer view")
+        ->delimiter(',')
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    sub->add_option("--layer-view-iters", opt->viewIters, "ADMM iterations of the per-layer view")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    sub->add_option("--cache", opt->cache, "Per-layer result cache (default OUT/cache)");
+    sub->add_option("--out", opt->out, "Output directory")->required();
+    sub->add_option("--seed", opt->seed, "Factorizer seed")->capture_default_str();
+    addJsonFlag(*sub, opt->json);
+    return {sub, [opt](const CommandEnv& env) { return runStudy(*opt, env); }};
+}
+
+}  // namespace mdbf::cli

@@ -1,0 +1,115 @@
+#pragma once
+// The DBF-vs-MDBF study (DESIGN.md §2.3, §2.6): model perplexity against model-level bits per weight
+// over a grid of (method, l, budget, objective, sequential) points, and the per-layer view of the
+// relative error against l at fixed budgets for every layer shape of the model.
+//
+// Every factorized layer of every point is cached on disk (one small HDF5 file per layer, keyed by
+// the model, the layer, the point's settings and, for activation-aware points, the calibration
+// text), so an interrupted study resumes where it stopped and a repeated study only re-evaluates.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "mdbf/base/run_context.h"
+#include "mdbf/factor/bit_budget.h"
+#include "mdbf/factor/factor_result.h"
+
+namespace mdbf::eval {
+
+/// One configuration of the grid, applied uniformly to every projection except the output head.
+struct StudyPoint {
+    factor::Method method = factor::Method::Mdbf;
+    int l = 1;                                         ///< envelope rank (1 for dbf)
+    factor::Bpw bpw;                                   ///< budget of every factorized projection
+    factor::Objective objective = factor::Objective::Plain;
+    bool sequential = false;                           ///< calibration from the partly quantized model
+    int iterations = 60;                               ///< ADMM outer iterations per layer
+
+    /// e.g. "mdbf l=2 @1.5 diag seq T=60".
+    std::string label() const;
+};
+
+/// What to run for one model.
+struct StudySpec {
+    std::filesystem::path modelDir;         ///< Hugging Face model directory
+    std::filesystem::path evalText;         ///< perplexity text (DESIGN.md §5)
+    int ctx = 256;                          ///< perplexity window
+    std::filesystem::path calibText;        ///< calibration text; required by activation-aware points
+    int calibCtx = 256;                     ///< calibration window
+    std::vector<StudyPoint> points;         ///< the grid, run in order
+    std::vector<factor::Bpw> layerViewBpw;  ///< budgets of the per-layer view (empty: no view)
+    std::vector<int> layerViewLs{1, 2, 4, 8};  ///< envelope ranks of the per-layer view (mdbf)
+    int layerViewIterations = 20;           ///< ADMM iterations of the per-layer view
+    std::filesystem::path cacheDir;         ///< per-layer result cache (empty: no cache)
+    std::uint64_t seed = 0;                 ///< factorizer seed
+};
+
+/// One projection of one point (the factors themselves stay in the cache).
+struct StudyLayer {
+    std::string name;
+    std::int64_t n = 0, m = 0, k = 0;
+    int l = 0;
+    double bpw = 0.0;         ///< achieved; the stored precision when kept dense
+    double relError = 0.0;    ///< under the point's objective
+    double plainError = 0.0;  ///< ‖W − Ŵ‖_F / ‖W‖_F
+    bool keptDense = false;
+    bool cached = false;      ///< read from the cache rather than computed
+};
+
+/// The outcome of one point.
+struct StudyPointResult {
+    StudyPoint point;
+    double ppl = 0.0;            ///< perplexity on the evaluation text
+    double modelBpw = 0.0;       ///< over all weights, dense tensors at stored precision
+    double factorizedBpw = 0.0;  ///< over the factorized projections
+    double seconds = 0.0;        ///< wall time of this point (factorization + evaluation)
+    int cachedLayers = 0;        ///< layers read from the cache
+    std::vector<StudyLayer> layers;
+};
+
+/// One cell of the per-layer view: a layer shape at a budget and an envelope rank.
+struct LayerViewCell {
+    std::string layer;           ///< the first projection of the model with this shape
+    std::int64_t n = 0, m = 0;
+    factor::Bpw bpw;
+    factor::Method method = factor::Method::Mdbf;
+    int l = 1;
+    std::int64_t k = 0;          ///< 0 when the budget is infeasible for this l
+    double achievedBpw = 0.0;
+    double relError = 0.0;       ///< plain objective; NaN when infeasible
+};
+
+/// Everything measured for one model.
+struct StudyResult {
+    std::string model;               ///< directory name
+    std::string evalText;            ///< file name of the evaluation text
+    int ctx = 0;
+    std::int64_t evalTokens = 0;
+    double originalPpl = 0.0;
+    double originalBpw = 0.0;        ///< stored precision over all weights
+    std::vector<StudyPointResult> points;
+    std::vector<LayerViewCell> layerView;
+};
+
+/// Runs the study of one model: the original perplexity, every point (calibration collected once per
+/// calibration text unless sequential, per block when sequential) and the per-layer view. Reports
+/// ("point", i, N) and ("layer view", i, N) progress; onPoint is called after each point. A stop
+/// request throws Cancelled (finished layers stay cached). Throws InvalidArgument for an
+/// activation-aware point without a calibration text or an infeasible budget for every layer,
+/// IoError / FormatError naming the file for unreadable inputs.
+StudyResult runStudy(const StudySpec& spec, const RunContext& ctx = {},
+                     const std::function<void(const StudyPointResult&)>& onPoint = {});
+
+/// The study as one JSON object (format "mdbf-study", version 1).
+nlohmann::json studyToJson(const std::vector<StudyResult>& results);
+
+/// Writes study.json, points.csv (one row per point) and layer_view.csv (one row per cell) into
+/// `directory` (created if needed), each through a temporary file renamed into place. Throws IoError.
+void writeStudyFiles(const std::vector<StudyResult>& results, const std::filesystem::path& directory);
+
+}  // namespace mdbf::eval

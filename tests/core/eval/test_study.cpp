@@ -1,0 +1,177 @@
+// The study on the demo model: sequential calibration, the per-layer cache (a repeated point is read back, not recomputed, and gives the same figures),
+// and the written files agreeing with each other.
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "mdbf/base/error.h"
+#include "mdbf/base/text_file.h"
+#include "mdbf/eval/study.h"
+#include "test_fixtures.h"
+
+namespace mdbf::eval {
+namespace {
+
+namespace fs = std::filesystem;
+
+/// Calibration and evaluation on disjoint halves of eval-small (split at a line break).
+struct SplitText {
+    fs::path calib;
+    fs::path eval;
+};
+
+SplitText splitEvalSmall(const test::TempDir& dir)
+{
+    const std::string text = readUtf8File(test::testData() / "eval-small.txt");
+    const std::size_t cut = text.find('\n', text.size() / 2) + 1;
+    SplitText s{dir / "calib.txt", dir / "eval.txt"};
+    test::writeTextFile(s.calib, text.substr(0, cut));
+    test::writeTextFile(s.eval, text.substr(cut));
+    return s;
+}
+
+StudyPoint point(factor::Method method, int l, factor::Objective objective, bool sequential, int iterations)
+{
+    StudyPoint p;
+    p.method = method;
+    p.l = l;
+    p.bpw = factor::Bpw::parse("1.5");
+    p.objective = objective;
+    p.sequential = sequential;
+    p.iterations = iterations;
+    return p;
+}
+
+// Sequential calibration collects block b's inputs from the model whose blocks < b are already
+// factorized. Block 0 sees the unmodified embeddings either way, so its layers must come out exactly
+// as without sequential calibration; later blocks must see different statistics.
+TEST(Study, SequentialCalibrationChangesOnlyTheBlocksAfterTheFirst)
+{
+    test::TempDir dir;
+    const SplitText text = splitEvalSmall(dir);
+    StudySpec spec;
+    spec.modelDir = test::demoModel();
+    spec.evalText = text.eval;
+    spec.ctx = 128;
+    spec.calibText = text.calib;
+    spec.calibCtx = 128;
+    spec.cacheDir = dir / "cache";
+    spec.points = {point(factor::Method::Mdbf, 2, factor::Objective::DiagonalWeighted, false, 20),
+                   point(factor::Method::Mdbf, 2, factor::Objective::DiagonalWeighted, true, 20)};
+    const StudyResult r = runStudy(spec, RunContext{{}, {}, 2});
+    ASSERT_EQ(r.points.size(), 2u);
+    std::printf("tiny-llama 1.5 bpw mdbf l=2 diag, T=20, ctx 128 on the second half of eval-small: original %.3f, "
+                "non-sequential %.3f, sequential %.3f\n",
+                r.originalPpl, r.points[0].ppl, r.points[1].ppl);
+    for (const StudyPointResult& p : r.points) {
+        EXPECT_TRUE(std::isfinite(p.ppl));
+        EXPECT_GT(p.ppl, r.originalPpl);
+        EXPECT_LE(p.factorizedBpw, 1.5);
+        ASSERT_EQ(p.layers.size(), 29u);
+    }
+    int laterBlocksDiffering = 0;
+    for (std::size_t i = 0; i < 28; ++i) {
+        const StudyLayer& a = r.points[0].layers[i];
+        const StudyLayer& b = r.points[1].layers[i];
+        ASSERT_EQ(a.name, b.name);
+        EXPECT_EQ(a.k, b.k);
+        if (a.name.rfind("model.layers.0.", 0) == 0) {
+            EXPECT_EQ(a.relError, b.relError) << a.name;
+        } else {
+            laterBlocksDiffering += a.relError != b.relError ? 1 : 0;
+        }
+    }
+    EXPECT_EQ(laterBlocksDiffering, 21);
+}
+
+TEST(Study, RepeatedRunReadsLayersFromTheCacheAndWritesConsistentFiles)
+{
+    test::TempDir dir;
+    StudySpec spec;
+    spec.modelDir = test::demoModel();
+    spec.evalText = test::testData() / "eval-small.txt";
+    spec.ctx = 128;
+    spec.cacheDir = dir / "cache";
+    spec.points = {point(factor::Method::Dbf, 1, factor::Objective::Plain, false, 3),
+                   point(factor::Method::Mdbf, 2, factor::Objective::Plain, false, 3)};
+    spec.layerViewBpw = {factor::Bpw::parse("1.5")};
+    spec.layerViewLs = {1, 2};
+    spec.layerViewIterations = 2;
+    const StudyResult first = runStudy(spec);
+    const StudyResult second = runStudy(spec);
+
+    // The original perplexity is the transformers reference (tests/data).
+    std::ifstream refFile(test::testData() / "tiny-llama" / "tiny-llama.reference.json");
+    const nlohmann::json ref = nlohmann::json::parse(refFile);
+    EXPECT_NEAR(first.originalPpl, ref["ppl_eval_small_ctx128"].get<double>(), 1e-3 * first.originalPpl);
+    EXPECT_DOUBLE_EQ(first.originalBpw, 16.0);  // tiny-llama is stored in F16
+
+    ASSERT_EQ(second.points.size(), 2u);
+    for (std::size_t i = 0; i < 2; ++i) {
+        EXPECT_EQ(first.points[i].cachedLayers, 0);
+        EXPECT_EQ(second.points[i].cachedLayers, 28);  // every projection but the dense head
+        EXPECT_EQ(second.points[i].ppl, first.points[i].ppl);
+        EXPECT_EQ(second.points[i].modelBpw, first.points[i].modelBpw);
+        for (std::size_t j = 0; j < first.points[i].layers.size(); ++j) {
+            EXPECT_EQ(second.points[i].layers[j].k, first.points[i].layers[j].k);
+            EXPECT_EQ(second.points[i].layers[j].relError, first.points[i].layers[j].relError);
+        }
+    }
+    // At equal bpw DBF gets the larger k (its envelope is the merged rank-1 form).
+    EXPECT_GT(first.points[0].layers[0].k, first.points[1].layers[0].k);
+
+    // Per-layer view: four shapes in tiny-llama × (dbf, l = 1, l = 2).
+    EXPECT_EQ(first.layerView.size(), 4u * 3u);
+    for (const LayerViewCell& c : first.layerView) {
+        if (c.k == 0) {
+            EXPECT_TRUE(std::isnan(c.relError));
+        } else {
+            EXPECT_GT(c.relError, 0.0);
+            EXPECT_LT(c.relError, 1.0);
+            EXPECT_LE(c.achievedBpw, 1.5);
+        }
+    }
+
+    writeStudyFiles({first}, dir / "out");
+    std::ifstream in(dir / "out" / "study.json");
+    const nlohmann::json j = nlohmann::json::parse(in);
+    EXPECT_EQ(j["format"], "mdbf-study");
+    ASSERT_EQ(j["models"].size(), 1u);
+    const nlohmann::json& points = j["models"][0]["points"];
+    ASSERT_EQ(points.size(), 2u);
+    std::istringstream csv(readUtf8File(dir / "out" / "points.csv"));
+    std::string line;
+    std::getline(csv, line);
+    EXPECT_EQ(line.rfind("model,method,l,bpw_requested", 0), 0u);
+    for (const nlohmann::json& p : points) {
+        ASSERT_TRUE(std::getline(csv, line));
+        std::ostringstream ppl;
+        ppl.precision(9);
+        ppl << p["ppl"].get<double>();
+        EXPECT_NE(line.find("tiny-llama," + p["method"].get<std::string>() + ","), std::string::npos) << line;
+        EXPECT_NE(line.find("," + ppl.str() + ","), std::string::npos) << line << " vs " << ppl.str();
+    }
+    EXPECT_FALSE(std::getline(csv, line));
+    std::istringstream view(readUtf8File(dir / "out" / "layer_view.csv"));
+    int rows = -1;
+    while (std::getline(view, line)) ++rows;
+    EXPECT_EQ(rows, 12);
+}
+
+TEST(Study, ActivationAwarePointWithoutCalibrationTextIsRefused)
+{
+    StudySpec spec;
+    spec.modelDir = test::demoModel();
+    spec.evalText = test::testData() / "eval-small.txt";
+    spec.ctx = 128;
+    spec.points = {point(factor::Method::Mdbf, 2, factor::Objective::DiagonalWeighted, false, 1)};
+    EXPECT_THROW(runStudy(spec), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace mdbf::eval
