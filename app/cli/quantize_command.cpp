@@ -1,15 +1,13 @@
 // `mdbf quantize`: whole-model factorization into an HDF5 deployment package (DESIGN.md §6, §7).
 
 #include <cstdio>
-#include <fstream>
-#include <iostream>
-
-#include <unistd.h>
 
 #include "calibration_options.h"
 #include "commands.h"
 #include "mdbf/base/error.h"
+#include "mdbf/base/text_file.h"
 #include "mdbf/eval/quantize.h"
+#include "mdbf/eval/sequential_calibration.h"
 #include "mdbf/factor/quant_config.h"
 #include "mdbf/io/checkpoint.h"
 #include "mdbf/io/model_config.h"
@@ -36,32 +34,11 @@ struct QuantizeOptions {
     std::string exportSafetensors;
     std::string objective;  ///< empty: the configuration's objectives
     CalibrationCliOptions calib;
+    bool sequential = false;
     bool json = false;
 };
 
 std::string shapeText(std::int64_t n, std::int64_t m) { return std::to_string(n) + "x" + std::to_string(m); }
-
-/// Writes a small text file through a temporary file renamed into place.
-void writeTextAtomically(const fs::path& path, const std::string& text)
-{
-    const fs::path temp = path.string() + ".tmp-" + std::to_string(::getpid());
-    {
-        std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-        out << text;
-        out.flush();
-        if (!out) {
-            std::error_code ec;
-            fs::remove(temp, ec);
-            throw IoError("'" + path.string() + "': cannot write file");
-        }
-    }
-    std::error_code ec;
-    fs::rename(temp, path, ec);
-    if (ec) {
-        fs::remove(temp, ec);
-        throw IoError("'" + path.string() + "': cannot write file: " + ec.message());
-    }
-}
 
 void requireWritableDirectory(const fs::path& file)
 {
@@ -156,6 +133,17 @@ nlohmann::json calibrate(const QuantizeOptions& opt, const io::ModelConfig& mode
     eval::CalibrationOptions request;
     request.ctx = opt.calib.ctx;
     request.gram = gram;
+    if (opt.sequential) {
+        // Each block is recorded when its first layer needs statistics, from the partly quantized model.
+        RunContext ctx;
+        ctx.stop = env.stop;
+        ctx.threads = env.threads;
+        auto source = std::make_shared<eval::SequentialCalibration>(opt.model, opt.calib.text, request, ctx);
+        qopt.statistics = [source](const std::string& name, std::span<const eval::LayerQuantResult> done) {
+            return (*source)(name, done);
+        };
+        return {{"text", opt.calib.text}, {"ctx", opt.calib.ctx}, {"sequential", true}};
+    }
     request.layers = needed;
     const eval::CalibrationStats stats = runCalibration(opt.model, opt.calib, request, env);
     for (const std::string& name : needed) {
@@ -172,6 +160,7 @@ nlohmann::json calibrate(const QuantizeOptions& opt, const io::ModelConfig& mode
             {"tokens", stats.tokens},
             {"windows", stats.windows},
             {"cached", stats.fromCache},
+            {"sequential", false},
             {"seconds", stats.seconds}};
 }
 
@@ -181,7 +170,7 @@ int runQuantize(const QuantizeOptions& opt, const CommandEnv& env)
     const factor::QuantConfig config = buildConfig(opt);
     if (!opt.exportConfig.empty()) {
         requireWritableDirectory(opt.exportConfig);
-        writeTextAtomically(opt.exportConfig, config.toJson().dump(2) + "\n");
+        writeFileAtomically(opt.exportConfig, config.toJson().dump(2) + "\n");
     }
     if (opt.out.empty()) {
         // Only the configuration was asked for.
@@ -287,6 +276,9 @@ Command registerQuantizeCommand(CLI::App& root)
                     "Objective of every layer, overriding the configuration's (diag and gram need --calib-text)")
         ->check(CLI::IsMember({"plain", "diag", "gram"}));
     CLI::Option* calibText = addCalibrationOptions(*sub, opt->calib);
+    sub->add_flag("--sequential", opt->sequential,
+                  "Calibrate block by block on the model whose earlier blocks are already quantized")
+        ->needs(calibText);
     CLI::Option* exportConfig =
         sub->add_option("--export-config", opt->exportConfig, "Also write the quantization configuration (JSON) here");
     sub->add_option("--export-safetensors", opt->exportSafetensors,

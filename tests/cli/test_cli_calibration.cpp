@@ -161,5 +161,43 @@ TEST(CliCalibration, QuantizeHonoursObjectivesFromOptionAndConfiguration)
     }
 }
 
+// --sequential: block 0 is recorded on the unmodified model either way, so its layers come out as
+// without it; later blocks see the partly quantized model and come out differently.
+TEST(CliCalibration, SequentialQuantizeChangesOnlyLaterBlocks)
+{
+    TempDir dir;
+    const std::vector<std::string> common = {"quantize", "--model", demoModel().string(), "--bpw", "1.5",
+                                             "--method", "mdbf", "--iters", "3", "--objective", "diag",
+                                             "--calib-text", evalText(), "--calib-ctx", "128", "--no-calib-cache",
+                                             "--json"};
+    std::vector<std::string> once = common, sequential = common;
+    once.insert(once.end(), {"--out", (dir / "once.h5").string()});
+    sequential.insert(sequential.end(), {"--out", (dir / "seq.h5").string(), "--sequential"});
+    const nlohmann::json a = onlyJson(runCli(once));
+    const nlohmann::json b = onlyJson(runCli(sequential));
+    ASSERT_TRUE(a["layers"].is_array());
+    ASSERT_TRUE(b["layers"].is_array());
+    EXPECT_EQ(b["calibration"]["sequential"], true);
+    ASSERT_EQ(a["layers"].size(), b["layers"].size());
+    int laterDiffering = 0;
+    for (std::size_t i = 0; i < a["layers"].size(); ++i) {
+        const nlohmann::json& x = a["layers"][i];
+        const nlohmann::json& y = b["layers"][i];
+        if (x["kept_dense"].get<bool>()) continue;
+        const std::string name = x["name"];
+        if (name.rfind("model.layers.0.", 0) == 0) {
+            EXPECT_EQ(x["rel_error"], y["rel_error"]) << name;
+        } else {
+            laterDiffering += x["rel_error"] != y["rel_error"] ? 1 : 0;
+        }
+    }
+    EXPECT_EQ(laterDiffering, 21);
+
+    const CliResult noText = runCli({"quantize", "--model", demoModel().string(), "--out", (dir / "x.h5").string(),
+                                     "--bpw", "1.5", "--method", "mdbf", "--objective", "diag", "--sequential"});
+    EXPECT_EQ(noText.exitCode, 2) << noText.err;
+    EXPECT_FALSE(fs::exists(dir / "x.h5"));
+}
+
 }  // namespace
 }  // namespace mdbf::test

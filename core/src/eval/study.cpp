@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <limits>
 #include <map>
-#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -18,6 +17,7 @@
 #include "mdbf/eval/calibration_cache.h"
 #include "mdbf/eval/perplexity.h"
 #include "mdbf/eval/quantize.h"
+#include "mdbf/eval/sequential_calibration.h"
 #include "mdbf/factor/factorizer.h"
 #include "mdbf/factor/layer_svd.h"
 #include "mdbf/factor/quant_config.h"
@@ -52,22 +52,6 @@ std::string hex(std::uint64_t value)
     char buffer[17];
     std::snprintf(buffer, sizeof buffer, "%016llx", static_cast<unsigned long long>(value));
     return buffer;
-}
-
-/// The block index of "model.layers.<b>.…", or -1 for other names.
-int blockOf(const std::string& name)
-{
-    static constexpr std::string_view prefix = "model.layers.";
-    if (name.rfind(prefix, 0) != 0) return -1;
-    std::size_t i = prefix.size();
-    int block = 0;
-    bool digits = false;
-    while (i < name.size() && name[i] >= '0' && name[i] <= '9') {
-        block = block * 10 + (name[i] - '0');
-        digits = true;
-        ++i;
-    }
-    return digits ? block : -1;
 }
 
 factor::QuantConfig pointConfig(const StudyPoint& p)
@@ -178,75 +162,37 @@ private:
     std::string m_prefix;
 };
 
-/// Calibration statistics on demand: once for the whole model, or, when sequential, per block from
-/// a working copy of the model into which the layers finished so far have been swapped.
+/// Calibration statistics on demand: once for the whole model, or, when sequential, per block
+/// (SequentialCalibration).
 class StatisticsSource {
 public:
     StatisticsSource(const StudySpec& spec, const StudyPoint& point, const RunContext& ctx)
-        : m_spec(spec), m_point(point), m_ctx(ctx)
+        : m_spec(spec), m_ctx(ctx), m_sequential(point.sequential)
     {
+        m_options.ctx = spec.calibCtx;
+        m_options.gram = point.objective == factor::Objective::Gram;
+        if (m_sequential) m_perBlock.emplace(spec.modelDir, spec.calibText, m_options, ctx);
     }
 
     LayerStatistics operator()(const std::string& name, std::span<const LayerQuantResult> done)
     {
-        const bool gram = m_point.objective == factor::Objective::Gram;
-        if (!m_point.sequential) {
-            if (!m_all) {
-                CalibrationOptions options;
-                options.ctx = m_spec.calibCtx;
-                options.gram = gram;
-                const CalibrationCache cache(m_spec.cacheDir.empty() ? CalibrationCache::defaultDirectory()
-                                                                     : m_spec.cacheDir / "calibration");
-                m_all = calibrateModel(m_spec.modelDir, m_spec.calibText, options,
-                                       cache.directory().empty() ? nullptr : &cache, m_ctx);
-            }
-            return statisticsOf(*m_all, name);
+        if (m_perBlock) return (*m_perBlock)(name, done);
+        if (!m_all) {
+            const CalibrationCache cache(m_spec.cacheDir.empty() ? CalibrationCache::defaultDirectory()
+                                                                 : m_spec.cacheDir / "calibration");
+            m_all = calibrateModel(m_spec.modelDir, m_spec.calibText, m_options,
+                                   cache.directory().empty() ? nullptr : &cache, m_ctx);
         }
-        const int block = blockOf(name);
-        if (!m_block || m_blockIndex != block) {
-            if (!m_model) {
-                m_model.emplace(model::Transformer::load(m_spec.modelDir));
-                const Tokenizer tokenizer = Tokenizer::fromFile(m_spec.modelDir / "tokenizer.json");
-                m_ids = tokenizer.encode(readUtf8File(m_spec.calibText));
-            }
-            for (const LayerQuantResult& r : done) {
-                if (r.layer && m_applied.insert(r.name).second) m_model->replaceLinear(r.name, r.layer);
-            }
-            CalibrationOptions options;
-            options.ctx = m_spec.calibCtx;
-            options.gram = gram;
-            if (block >= 0) {
-                for (const std::string& p : model::Transformer::projectionNames(m_model->config())) {
-                    if (blockOf(p) == block) options.layers.push_back(p);
-                }
-            } else {
-                options.layers.push_back(name);
-            }
-            m_block = collectCalibration(*m_model, m_ids, options, m_ctx);
-            m_blockIndex = block;
-        }
-        return statisticsOf(*m_block, name);
+        return layerStatistics(*m_all, name);
     }
 
 private:
-    static LayerStatistics statisticsOf(const CalibrationStats& stats, const std::string& name)
-    {
-        const LayerCalibration& c = stats.layer(name);
-        LayerStatistics s;
-        s.channelWeights = c.channelWeights();
-        s.inputGram = c.gram;
-        return s;
-    }
-
     const StudySpec& m_spec;
-    const StudyPoint& m_point;
     const RunContext& m_ctx;
+    bool m_sequential = false;
+    CalibrationOptions m_options;
     std::optional<CalibrationStats> m_all;
-    std::optional<model::Transformer> m_model;
-    std::vector<std::int32_t> m_ids;
-    std::set<std::string> m_applied;
-    std::optional<CalibrationStats> m_block;
-    int m_blockIndex = std::numeric_limits<int>::min();
+    std::optional<SequentialCalibration> m_perBlock;
 };
 
 std::string cachePrefix(const StudySpec& spec, const StudyPoint& point)

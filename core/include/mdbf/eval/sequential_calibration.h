@@ -1,0 +1,59 @@
+#pragma once
+// Calibration for sequential quantization (DESIGN.md §2.6): block by block, each block's projections
+// are recorded on a working copy of the model into which the projections finished so far have been
+// swapped, so every layer is fitted to the activations the quantized model will really feed it.
+
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "mdbf/base/run_context.h"
+#include "mdbf/eval/calibration.h"
+#include "mdbf/eval/quantize.h"
+#include "mdbf/model/transformer.h"
+
+namespace mdbf::eval {
+
+/// A statistics provider for QuantizeOptions::statistics. Not thread-safe; use from the quantizing
+/// thread only.
+class SequentialCalibration {
+public:
+    /// Remembers the request; the model is loaded and the text tokenized at the first call.
+    /// options.layers is ignored (each block's projections are recorded in turn).
+    SequentialCalibration(std::filesystem::path modelDir, std::filesystem::path textFile, CalibrationOptions options,
+                          RunContext ctx = {});
+
+    /// The statistics of projection `name`, recorded with every factorized layer of `done` swapped
+    /// in. A block is recorded once, when its first projection asks. Throws what collectCalibration
+    /// and model loading throw (InvalidArgument for a text shorter than one window, Cancelled).
+    LayerStatistics operator()(const std::string& name, std::span<const LayerQuantResult> done);
+
+    /// Calibration runs so far (one per block that needed statistics).
+    int runs() const { return m_runs; }
+
+private:
+    std::filesystem::path m_modelDir;
+    std::filesystem::path m_textFile;
+    CalibrationOptions m_options;
+    RunContext m_ctx;
+    std::optional<model::Transformer> m_model;
+    std::vector<std::int32_t> m_ids;
+    std::set<std::string> m_applied;
+    std::optional<CalibrationStats> m_block;
+    int m_blockIndex = std::numeric_limits<int>::min();
+    int m_runs = 0;
+};
+
+/// The block index of a projection named "model.layers.<b>.…", or -1 for other names.
+int projectionBlock(const std::string& name);
+
+/// A LayerStatistics from recorded statistics (d and, when recorded, H). Throws InvalidArgument
+/// when `name` was not recorded.
+LayerStatistics layerStatistics(const CalibrationStats& stats, const std::string& name);
+
+}  // namespace mdbf::eval
