@@ -7,7 +7,7 @@ namespace mdbf::studio {
 namespace {
 
 QString weightsId(const QString& layer) { return layer + QStringLiteral("#W"); }
-QString svdId(const QString& layer) { return layer + QStringLiteral("#svd"); }
+QString svdId(const QString& layer, const QString& svdKey) { return layer + QStringLiteral("#svd#") + svdKey; }
 QString resultId(const QString& layer, const QString& key) { return layer + QStringLiteral("#r#") + key; }
 
 std::size_t matrixBytes(Eigen::Index rows, Eigen::Index cols)
@@ -79,16 +79,16 @@ void FactorCache::evict()
     }
 }
 
-LayerInputs FactorCache::inputs(const QString& layer)
+LayerInputs FactorCache::inputs(const QString& layer, const QString& svdKey)
 {
     LayerInputs in;
     if (auto it = m_index.find(weightsId(layer)); it != m_index.end()) {
         in.weights = std::static_pointer_cast<const RowMatrixF>((*it)->keepAlive);
         touch(weightsId(layer));
     }
-    if (auto it = m_index.find(svdId(layer)); it != m_index.end()) {
+    if (auto it = m_index.find(svdId(layer, svdKey)); it != m_index.end()) {
         in.svd = std::static_pointer_cast<const factor::LayerSvd>((*it)->keepAlive);
-        touch(svdId(layer));
+        touch(svdId(layer, svdKey));
     }
     return in;
 }
@@ -99,10 +99,10 @@ void FactorCache::setWeights(const QString& layer, std::shared_ptr<const RowMatr
     put(weightsId(layer), std::move(w), bytes);
 }
 
-void FactorCache::setSvd(const QString& layer, std::shared_ptr<const factor::LayerSvd> svd)
+void FactorCache::setSvd(const QString& layer, const QString& svdKey, std::shared_ptr<const factor::LayerSvd> svd)
 {
     const std::size_t bytes = matrixBytes(svd->u().rows() + svd->v().rows() + 1, svd->rank());
-    put(svdId(layer), std::move(svd), bytes);
+    put(svdId(layer, svdKey), std::move(svd), bytes);
 }
 
 std::shared_ptr<const LayerFactorization> FactorCache::result(const QString& layer, const QString& key)

@@ -1,7 +1,8 @@
 #pragma once
 // What the inspector keeps per layer so that a setting seen before reappears at once: the layer's
-// float32 weights and SVD (computed once per layer, independent of budget and l), and the results
-// for each setting, bounded by memory (least recently used evicted first). GUI-thread only; workers
+// float32 weights and SVDs (one per objective and calibration, since the SVD is of the objective's
+// target W, W·D^{1/2} or W·H^{1/2}; independent of budget and l), and the results for each setting,
+// bounded by memory (least recently used evicted first). GUI-thread only; workers
 // receive shared_ptr copies and hand new entries back through Job::post.
 
 #include <cstdint>
@@ -51,10 +52,12 @@ public:
     /// `maxBytes` bounds the results plus inputs kept (approximately).
     explicit FactorCache(std::size_t maxBytes = std::size_t{768} << 20);
 
-    /// Inputs of `layer` (either pointer may be null when not computed yet).
-    LayerInputs inputs(const QString& layer);
+    /// Inputs of `layer`, with the SVD stored under `svdKey` (FactorSettings::svdKey(); either
+    /// pointer may be null when not computed yet).
+    LayerInputs inputs(const QString& layer, const QString& svdKey = QStringLiteral("plain"));
     void setWeights(const QString& layer, std::shared_ptr<const RowMatrixF> w);
-    void setSvd(const QString& layer, std::shared_ptr<const factor::LayerSvd> svd);
+    /// Stores the SVD of the target of the objective named by `svdKey` for `layer`.
+    void setSvd(const QString& layer, const QString& svdKey, std::shared_ptr<const factor::LayerSvd> svd);
 
     /// The result stored under (layer, key), or null.
     std::shared_ptr<const LayerFactorization> result(const QString& layer, const QString& key);

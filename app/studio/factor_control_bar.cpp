@@ -103,12 +103,15 @@ FactorControlBar::FactorControlBar(QWidget* parent) : QWidget(parent)
     second->addSpacing(10);
     second->addWidget(caption(tr("objective"), this));
     m_objective = new QComboBox(this);
-    m_objective->addItem(tr("plain"));
-    m_objective->addItem(tr("activation-aware (diag)"));
-    // Activation-aware objectives need calibration statistics, which the studio does not gather yet.
-    if (auto* items = qobject_cast<QStandardItemModel*>(m_objective->model())) items->item(1)->setEnabled(false);
-    m_objective->setToolTip(tr("What the error measures: plain ‖W − Ŵ‖F (activation-aware needs calibration text)"));
+    m_objective->addItem(tr("plain"), static_cast<int>(factor::Objective::Plain));
+    m_objective->addItem(tr("activation-aware (diag)"), static_cast<int>(factor::Objective::DiagonalWeighted));
+    m_objective->addItem(tr("activation-aware (gram)"), static_cast<int>(factor::Objective::Gram));
     second->addWidget(m_objective);
+    m_calibrationLabel = new QLabel(this);
+    m_calibrationLabel->setStyleSheet(QStringLiteral("color: #666;"));
+    m_calibrationLabel->setToolTip(tr("The calibration statistics diag and gram use (Perplexity panel ▸ Calibrate)"));
+    second->addWidget(m_calibrationLabel);
+    updateObjectiveItems();
     second->addStretch(1);
 
     setSettings(FactorSettings{});
@@ -134,6 +137,49 @@ FactorControlBar::FactorControlBar(QWidget* parent) : QWidget(parent)
     });
     connect(m_paths, &QSpinBox::valueChanged, this, [this] { changed(); });
     connect(m_iters, &QSpinBox::valueChanged, this, [this] { changed(); });
+    connect(m_objective, &QComboBox::currentIndexChanged, this, [this] { changed(); });
+}
+
+void FactorControlBar::updateObjectiveItems()
+{
+    auto* items = qobject_cast<QStandardItemModel*>(m_objective->model());
+    const bool diag = m_calibration != nullptr;
+    const bool gram = diag && m_calibration->hasGram();
+    const QString calibrateFirst =
+        tr("Calibrate first (Perplexity panel ▸ Calibrate): this objective weights the error by the layer's input "
+           "activations, which come from running calibration text through the model");
+    items->item(0)->setToolTip(tr("plain: ‖W − Ŵ‖F, no calibration needed"));
+    items->item(1)->setEnabled(diag);
+    items->item(1)->setToolTip(diag ? tr("diag: ‖(W − Ŵ) D^½‖F with the per-input-channel second moments d_j = mean(x_j²)")
+                                    : calibrateFirst);
+    items->item(2)->setEnabled(gram);
+    items->item(2)->setToolTip(gram ? tr("gram: tr((W − Ŵ) H (W − Ŵ)ᵀ) with the input Gram matrix H = XᵀX / N")
+                               : diag ? tr("This calibration has no Gram matrices (too large for this model): diag only")
+                                      : calibrateFirst);
+    m_objective->setToolTip(
+        diag ? tr("What the factorization minimises and every error measures: plain, diag or gram (%1)")
+                   .arg(m_calibration->description())
+             : tr("What the factorization minimises and every error measures. Calibrate first (Perplexity panel ▸ "
+                  "Calibrate) to enable the activation-aware objectives diag and gram"));
+    m_calibrationLabel->setText(calibrationText());
+}
+
+void FactorControlBar::setCalibration(std::shared_ptr<const StudioCalibration> calibration)
+{
+    const FactorSettings before = settings();
+    m_calibration = std::move(calibration);
+    {
+        const QSignalBlocker block(m_objective);
+        updateObjectiveItems();
+        const int index = m_objective->currentIndex();
+        if (!m_objective->model()->index(index, 0).flags().testFlag(Qt::ItemIsEnabled)) m_objective->setCurrentIndex(0);
+    }
+    if (!(settings() == before)) changed();
+}
+
+QString FactorControlBar::calibrationText() const
+{
+    return m_calibration ? m_calibration->description() : tr("not calibrated");
 }
 
 FactorSettings FactorControlBar::settings() const
@@ -144,14 +190,16 @@ FactorSettings FactorControlBar::settings() const
     s.bpw = factor::Bpw::fromDouble(m_bpwSpin->value());
     s.paths = m_paths->value();
     s.iterations = m_iters->value();
-    s.objective = factor::Objective::Plain;
+    s.objective = static_cast<factor::Objective>(m_objective->currentData().toInt());
+    if (s.objective != factor::Objective::Plain && m_calibration) s.calibration = m_calibration->tag;
     return s;
 }
 
 void FactorControlBar::setSettings(const FactorSettings& s)
 {
     m_updating = true;
-    const QSignalBlocker b1(m_lSpin), b2(m_bpwSpin), b3(m_paths), b4(m_iters), b5(m_lSlider), b6(m_bpwSlider);
+    const QSignalBlocker b1(m_lSpin), b2(m_bpwSpin), b3(m_paths), b4(m_iters), b5(m_lSlider), b6(m_bpwSlider),
+        b7(m_objective);
     (s.method == factor::Method::Dbf ? m_dbf : m_mdbf)->setChecked(true);
     m_lSpin->setValue(s.l);
     m_lSlider->setValue(s.l);
@@ -159,6 +207,10 @@ void FactorControlBar::setSettings(const FactorSettings& s)
     m_bpwSlider->setValue(static_cast<int>(std::lround(s.bpw.value() * 100.0)));
     m_paths->setValue(s.paths);
     m_iters->setValue(s.iterations);
+    const int objective = m_objective->findData(static_cast<int>(s.objective));
+    const bool available =
+        objective >= 0 && m_objective->model()->index(objective, 0).flags().testFlag(Qt::ItemIsEnabled);
+    m_objective->setCurrentIndex(available ? objective : 0);
     m_updating = false;
     updateBudget();
 }

@@ -1,11 +1,14 @@
 #pragma once
 // The inspector's control bar: method, envelope rank, bit budget (slider + exact k and bpw shown
-// live for the selected layer), paths, iterations and objective.
+// live for the selected layer), paths, iterations and objective. The activation-aware objectives
+// (diag, gram) can be chosen only once calibration statistics exist.
 
 #include <cstdint>
+#include <memory>
 
 #include <QWidget>
 
+#include "calibration_state.h"
 #include "factor_settings.h"
 
 class QAbstractButton;
@@ -26,8 +29,17 @@ public:
     /// The settings currently shown.
     FactorSettings settings() const;
 
-    /// Shows `s` without emitting settingsChanged().
+    /// Shows `s` without emitting settingsChanged(). An objective whose statistics are missing
+    /// (no calibration, or no Gram matrices for gram) falls back to plain.
     void setSettings(const FactorSettings& s);
+
+    /// The statistics the activation-aware objectives use (null: none, diag and gram disabled).
+    /// Shows their description beside the objective. Emits settingsChanged() when the objective in
+    /// use changes meaning (its statistics were replaced, or it fell back to plain).
+    void setCalibration(std::shared_ptr<const StudioCalibration> calibration);
+
+    /// The calibration line shown beside the objective ("not calibrated" when none).
+    QString calibrationText() const;
 
     /// The layer the budget label refers to (0×0 hides the k/bpw readout).
     void setLayerShape(std::int64_t n, std::int64_t m);
@@ -43,6 +55,7 @@ public:
     QSpinBox* lSpin() const { return m_lSpin; }
     QSpinBox* iterationsSpin() const { return m_iters; }
     QSpinBox* pathsSpin() const { return m_paths; }
+    QComboBox* objectiveCombo() const { return m_objective; }
     void setMethod(factor::Method method);
 
 signals:
@@ -51,6 +64,7 @@ signals:
 private:
     void updateBudget();
     void changed();
+    void updateObjectiveItems();
 
     QAbstractButton* m_dbf;
     QAbstractButton* m_mdbf;
@@ -62,6 +76,8 @@ private:
     QSpinBox* m_paths;
     QSpinBox* m_iters;
     QComboBox* m_objective;
+    QLabel* m_calibrationLabel;
+    std::shared_ptr<const StudioCalibration> m_calibration;
     std::int64_t m_n = 0;
     std::int64_t m_m = 0;
     bool m_feasible = true;

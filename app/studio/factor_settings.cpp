@@ -21,7 +21,13 @@ QString FactorSettings::closedFormKey() const
         .arg(effectiveL())
         .arg(QString::fromStdString(bpw.text()))
         .arg(paths)
-        .arg(objectiveLabel());
+        .arg(svdKey());
+}
+
+QString FactorSettings::svdKey() const
+{
+    if (objective == factor::Objective::Plain) return objectiveLabel();
+    return objectiveLabel() + QLatin1Char('@') + calibration;
 }
 
 QString FactorSettings::refinedKey() const { return closedFormKey() + QStringLiteral("|t%1").arg(iterations); }

@@ -15,6 +15,9 @@ struct FactorSettings {
     int paths = 1;
     int iterations = 260;
     factor::Objective objective = factor::Objective::Plain;
+    /// StudioCalibration::tag of the statistics a diag or gram objective uses (empty for plain), so
+    /// that keys and comparisons tell results of different calibrations apart.
+    QString calibration;
 
     /// The envelope rank actually used (1 for DBF, whatever the l control says).
     int effectiveL() const { return method == factor::Method::Dbf ? 1 : l; }
@@ -22,14 +25,19 @@ struct FactorSettings {
     /// Engine options for these settings; `iterations` overrides the outer iteration count.
     factor::FactorizerOptions options(int outerIterations) const;
 
-    /// Cache key of the closed form ("mdbf|l4|1.5|p1|plain") and of a refinement (adds "|t260").
+    /// Cache key of the closed form ("mdbf|l4|1.5|p1|plain", "…|diag@<tag>") and of a refinement
+    /// (adds "|t260").
     QString closedFormKey() const;
     QString refinedKey() const;
+
+    /// Cache key of the layer SVD these settings start from: the SVD is of Factorizer::target(W),
+    /// which depends on the objective and its statistics ("plain", "diag@<tag>", "gram@<tag>").
+    QString svdKey() const;
 
     /// "MDBF" / "DBF".
     QString methodLabel() const;
 
-    /// "plain" / "diag".
+    /// "plain" / "diag" / "gram".
     QString objectiveLabel() const;
 
     bool operator==(const FactorSettings&) const = default;

@@ -9,6 +9,7 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
+#include "calibration_state.h"
 #include "comparison_tab.h"
 #include "factor_control_bar.h"
 #include "job_runner.h"
@@ -37,6 +38,16 @@ QString terminationText(factor::Termination t)
     case factor::Termination::Failed: return QObject::tr("failed");
     }
     return {};
+}
+
+/// The SVD a factorization with `options` starts from: of W for plain, of the objective's target
+/// (W·D^{1/2}, W·H^{1/2}; `options` carries the statistics) otherwise. Worker thread.
+std::shared_ptr<const factor::LayerSvd> computeSvd(const RowMatrixF& W, const factor::FactorizerOptions& options,
+                                                   const RunContext& ctx)
+{
+    if (options.objective == factor::Objective::Plain)
+        return std::make_shared<const factor::LayerSvd>(factor::LayerSvd::compute(W, ctx));
+    return std::make_shared<const factor::LayerSvd>(factor::LayerSvd::compute(factor::Factorizer(options).target(W), ctx));
 }
 
 }  // namespace
@@ -164,6 +175,12 @@ void LayerInspectorPanel::setSession(std::shared_ptr<const ModelSession> session
     clearViews(m_session ? tr("Select a layer in the Layers panel") : tr("Open a model and select a layer"));
 }
 
+void LayerInspectorPanel::setCalibration(std::shared_ptr<const StudioCalibration> calibration)
+{
+    m_calibration = calibration;
+    m_controls->setCalibration(std::move(calibration));
+}
+
 void LayerInspectorPanel::clearViews(const QString& message)
 {
     m_signA->clear(message);
@@ -241,9 +258,10 @@ void LayerInspectorPanel::startFactorization()
         if (settings.iterations == 0) return;
     }
 
-    const LayerInputs inputs = m_cache.inputs(layer);
+    const LayerInputs inputs = m_cache.inputs(layer, settings.svdKey());
     const std::string tensor = m_layer.tensor.toStdString();
     auto session = m_session;
+    auto calibration = m_calibration;
     QPointer<LayerInspectorPanel> self(this);
     const int iterations = settings.iterations;
 
@@ -259,20 +277,22 @@ void LayerInspectorPanel::startFactorization()
             });
         }
         ctx.throwIfStopped();
+        factor::FactorizerOptions closedOptions = settings.options(0);
+        addStatistics(closedOptions, calibration.get(), layer.toStdString());
         auto svd = inputs.svd;
         if (!svd) {
             ctx.report("svd", 0, 1);
-            svd = std::make_shared<const factor::LayerSvd>(factor::LayerSvd::compute(*W, ctx));
-            // Kept even if this job is cancelled now: the SVD serves every later setting.
-            job->post([self, layer, svd] {
-                if (self) self->m_cache.setSvd(layer, svd);
+            svd = computeSvd(*W, closedOptions, ctx);
+            // Kept even if this job is cancelled now: the SVD serves every later setting of this objective.
+            job->post([self, layer, svd, key = settings.svdKey()] {
+                if (self) self->m_cache.setSvd(layer, key, svd);
             });
         }
         ctx.throwIfStopped();
         std::shared_ptr<const LayerFactorization> closed;
         if (!haveClosedForm || iterations == 0) {
-            closed = describeFactorization(*W, *svd, factor::Factorizer(settings.options(0)).run(*W, *svd, ctx),
-                                           settings, false);
+            closed = describeFactorization(*W, *svd, factor::Factorizer(closedOptions).run(*W, *svd, ctx), settings,
+                                           false);
             job->post([self, layer, closed, settings, generation] {
                 if (!self) return;
                 self->m_cache.setResult(layer, settings.closedFormKey(), closed);
@@ -281,6 +301,8 @@ void LayerInspectorPanel::startFactorization()
         }
         if (iterations == 0) return closed;
         auto options = settings.options(iterations);
+        options.channelWeights = closedOptions.channelWeights;
+        options.inputGram = closedOptions.inputGram;
         options.onIteration = [job, self, generation](const factor::IterationReport& r) {
             job->post([self, generation, it = r.iteration, e = r.relError] {
                 if (self && self->m_generation == generation) self->appendIteration(it, e);
@@ -368,14 +390,15 @@ void LayerInspectorPanel::show(const std::shared_ptr<const LayerFactorization>& 
     }
 
     const QString method = r.method == factor::Method::Dbf ? QStringLiteral("DBF") : QStringLiteral("MDBF");
-    QString text = tr("%1 l=%2 · k %3 · %4 bpw%5 · rel. error %6 (%7)")
+    QString text = tr("%1 l=%2 · k %3 · %4 bpw%5 · %6 %7")
                        .arg(method)
                        .arg(r.l)
                        .arg(r.k)
                        .arg(r.bpw, 0, 'f', 3)
                        .arg(r.clamped ? tr(" (k clamped)") : QString())
-                       .arg(r.finalError, 0, 'f', 4)
-                       .arg(objective);
+                       .arg(QString::fromStdString(r.errorLabel()))
+                       .arg(r.finalError, 0, 'f', 4);
+    if (r.objective != factor::Objective::Plain) text += tr(" (plain %1)").arg(r.finalPlainError, 0, 'f', 4);
     if (f->refined) {
         text += tr(" · %1 iterations, %2 s, %3 · closed form %4")
                     .arg(r.iterations)
@@ -404,6 +427,13 @@ void LayerInspectorPanel::addComparisonPoint(const LayerFactorization& f)
 {
     const factor::FactorResult& r = *f.result;
     if (!f.complete) return;
+    // Errors under different objectives are not comparable: the plot holds one objective at a time.
+    const QString objective = QString::fromStdString(std::string(factor::objectiveName(r.objective)));
+    if (objective != m_comparisonObjective) {
+        m_comparison->plot()->clear();
+        m_comparison->plot()->setObjectiveLabel(objective);
+        m_comparisonObjective = objective;
+    }
     QString method = r.method == factor::Method::Dbf ? QStringLiteral("DBF") : QStringLiteral("MDBF");
     if (!f.refined) method += tr(" closed form");
     m_comparison->plot()->setPoint(method, r.l, widgets::ComparisonPoint{r.bpw, r.finalError, r.k, f.refined});
@@ -441,21 +471,25 @@ void LayerInspectorPanel::runComparison()
             runs.push_back(s);
         }
     }
-    const LayerInputs inputs = m_cache.inputs(m_layer.key);
+    const LayerInputs inputs = m_cache.inputs(m_layer.key, base.svdKey());
     const std::string tensor = m_layer.tensor.toStdString();
     const QString layer = m_layer.key;
     auto session = m_session;
+    auto calibration = m_calibration;
     QPointer<LayerInspectorPanel> self(this);
     const quint64 generation = m_generation;
 
+    // Every run shares the objective of `base`, hence its statistics and its SVD.
     auto work = [=](const RunContext& ctx, Job* job) -> int {
         auto W = inputs.weights ? inputs.weights
                                 : std::make_shared<const RowMatrixF>(session->checkpoint().matrix(tensor));
+        factor::FactorizerOptions statistics = base.options(0);
+        addStatistics(statistics, calibration.get(), layer.toStdString());
         auto svd = inputs.svd;
         if (!svd) {
-            svd = std::make_shared<const factor::LayerSvd>(factor::LayerSvd::compute(*W, ctx));
-            job->post([self, layer, svd] {
-                if (self) self->m_cache.setSvd(layer, svd);
+            svd = computeSvd(*W, statistics, ctx);
+            job->post([self, layer, svd, key = base.svdKey()] {
+                if (self) self->m_cache.setSvd(layer, key, svd);
             });
         }
         int done = 0;
@@ -463,8 +497,11 @@ void LayerInspectorPanel::runComparison()
             if (ctx.stopRequested()) break;
             RunContext inner = ctx;
             inner.progress = nullptr;  // progress is counted in runs, not iterations
-            auto f = describeFactorization(*W, *svd, factor::Factorizer(s.options(s.iterations)).run(*W, *svd, inner),
-                                           s, s.iterations > 0);
+            factor::FactorizerOptions options = s.options(s.iterations);
+            options.channelWeights = statistics.channelWeights;
+            options.inputGram = statistics.inputGram;
+            auto f = describeFactorization(*W, *svd, factor::Factorizer(options).run(*W, *svd, inner), s,
+                                           s.iterations > 0);
             ++done;
             ctx.report("compare", done, static_cast<std::int64_t>(runs.size()));
             job->post([self, layer, f, s, generation] {

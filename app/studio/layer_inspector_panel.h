@@ -3,6 +3,7 @@
 // the selected layer. "Instant, then better": a control change shows the closed form from the
 // layer's cached SVD, then the ADMM refinement runs in the background and every view follows its
 // iterations; results are cached per (layer, settings) so a setting seen before reappears at once.
+// With an activation-aware objective every factorization uses the layer's calibration statistics.
 
 #include <memory>
 
@@ -10,6 +11,7 @@
 #include <QTimer>
 #include <QWidget>
 
+#include "calibration_state.h"
 #include "factor_cache.h"
 #include "job_runner.h"
 #include "factor_settings.h"
@@ -44,6 +46,10 @@ public:
 
     /// Switches to a newly opened model (clears every cache) or to none.
     void setSession(std::shared_ptr<const ModelSession> session);
+
+    /// The calibration statistics of the open model (null: none); enables diag and gram in the
+    /// control bar and refactorizes if the objective in use changes meaning.
+    void setCalibration(std::shared_ptr<const StudioCalibration> calibration);
 
     /// Selects the layer to inspect (null or non-factorizable entries show an explanation).
     void setLayer(const widgets::LayerEntry* entry);
@@ -101,6 +107,7 @@ private:
 
     JobRunner* m_runner;
     std::shared_ptr<const ModelSession> m_session;
+    std::shared_ptr<const StudioCalibration> m_calibration;
     widgets::LayerEntry m_layer;
     FactorCache m_cache;
     std::shared_ptr<const LayerFactorization> m_current;
@@ -108,6 +115,7 @@ private:
     QPointer<Job> m_job;
     QPointer<Job> m_comparisonJob;
     quint64 m_generation = 0;
+    QString m_comparisonObjective;  ///< the objective of the comparison plot's points
     QTimer m_debounce;
 
     FactorControlBar* m_controls;

@@ -113,6 +113,15 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(new JobR
     });
     connect(m_applyPanel, &ModelApplyPanel::applyFailed, this,
             [this](const QString& message) { showError(tr("Applying the settings failed"), message); });
+    connect(m_perplexity, &PerplexityPanel::calibrationChanged, this,
+            [this](std::shared_ptr<const StudioCalibration> calibration) {
+                m_inspector->setCalibration(calibration);
+                m_applyPanel->setCalibration(calibration);
+                if (calibration) statusBar()->showMessage(calibration->description(), 5000);
+            });
+    connect(m_perplexity, &PerplexityPanel::calibrationFailed, this,
+            [this](const QString& message) { showError(tr("Calibration failed"), message); });
+    connect(m_perplexity, &PerplexityPanel::studyLoadFailed, this, &MainWindow::showError);
     connect(m_exporter, &ConfigurationExporter::exportFailed, this, &MainWindow::showError);
     connect(m_exporter, &ConfigurationExporter::packageExported, this, &MainWindow::onPackageExported);
     connect(m_exporter, &ConfigurationExporter::packageCancelled, this, [this](const QString& path) {
@@ -223,6 +232,16 @@ void MainWindow::createMenus()
         [this] { m_perplexity->evaluateOriginal(); });
     add(model, tr("Perplexity of &Configuration"), QKeySequence(tr("Ctrl+Shift+P")),
         tr("Evaluate the model with every factorized layer swapped in"), [this] { m_perplexity->evaluateConfiguration(); });
+    add(model, tr("Ca&librate"), QKeySequence(),
+        tr("Collect the layers' input statistics on the Perplexity panel's text, enabling the diag and gram objectives"),
+        [this] { m_perplexity->calibrate(); });
+    add(model, tr("Load &Study…"), QKeySequence(),
+        tr("Show the perplexity-vs-bpw points of a study.json (mdbf study) for this model in the Perplexity panel"),
+        [this] {
+            m_perplexityDock->show();
+            m_perplexityDock->raise();
+            m_perplexity->loadStudyDialog();
+        });
     model->addSeparator();
     add(model, tr("Apply Settings to &All Layers…"), QKeySequence(tr("Ctrl+Shift+Return")),
         tr("Factorize every linear layer with the inspector's settings in the background"), [this] { confirmApplyToAll(); });
@@ -495,6 +514,8 @@ void MainWindow::revertSelectedLayers()
     if (layers.isEmpty() && !m_browser->currentLayer().isEmpty()) layers << m_browser->currentLayer();
     for (const QString& layer : layers) revertLayer(layer);
 }
+
+std::shared_ptr<const StudioCalibration> MainWindow::calibration() const { return m_perplexity->calibration(); }
 
 double MainWindow::modelBpw() const
 {

@@ -9,6 +9,7 @@
 #include <QMainWindow>
 #include <QPointer>
 
+#include "calibration_state.h"
 #include "factor_cache.h"
 #include "job_runner.h"
 #include "model_configuration.h"
@@ -51,6 +52,9 @@ public:
     PerplexityPanel* perplexityPanel() const { return m_perplexity; }
     ModelApplyPanel* applyPanel() const { return m_applyPanel; }
     ConfigurationExporter* exporter() const { return m_exporter; }
+
+    /// The calibration statistics of the open model (null until the Perplexity panel calibrated it).
+    std::shared_ptr<const StudioCalibration> calibration() const;
 
     /// The factorized layers of the current configuration (everything else is dense).
     const ModelConfiguration& configuration() const { return m_applied; }

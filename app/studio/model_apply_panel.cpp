@@ -58,6 +58,7 @@ QString settingsText(const FactorSettings& s)
     text += QObject::tr(" · %1 bpw").arg(QString::fromStdString(s.bpw.text()));
     if (s.paths > 1) text += QObject::tr(" · %1 paths").arg(s.paths);
     text += s.iterations > 0 ? QObject::tr(" · %1 iterations").arg(s.iterations) : QObject::tr(" · closed form");
+    if (s.objective != factor::Objective::Plain) text += QObject::tr(" · objective %1").arg(s.objectiveLabel());
     return text;
 }
 
@@ -185,6 +186,12 @@ bool ModelApplyPanel::apply(const QStringList& layers, const FactorSettings& set
         m_status->setText(tr("An apply is already running; cancel it or wait for it to finish."));
         return false;
     }
+    const bool needsStatistics = settings.objective != factor::Objective::Plain;
+    if (needsStatistics && (!m_calibration || m_calibration->tag != settings.calibration)) {
+        m_status->setText(tr("Objective %1 needs the calibration statistics it was chosen with: calibrate first.")
+                              .arg(settings.objectiveLabel()));
+        return false;
+    }
     auto run = std::make_shared<Run>();
     run->settings = settings;
     std::vector<ApplyTask> tasks;
@@ -200,6 +207,10 @@ bool ModelApplyPanel::apply(const QStringList& layers, const FactorSettings& set
             dense.emplace_back(key, QString::fromStdString(check.message));
             continue;
         }
+        if (needsStatistics && m_calibration->stats->layers.count(key.toStdString()) == 0) {
+            dense.emplace_back(key, tr("objective %1: the calibration did not record this layer").arg(settings.objectiveLabel()));
+            continue;
+        }
         if (const auto it = current.find(key); it != current.end() && it->second && satisfies(*it->second, settings)) {
             ready.emplace_back(key, it->second);
             continue;
@@ -208,7 +219,7 @@ bool ModelApplyPanel::apply(const QStringList& layers, const FactorSettings& set
             ready.emplace_back(key, cached);
             continue;
         }
-        const LayerInputs inputs = m_cache->inputs(key);
+        const LayerInputs inputs = m_cache->inputs(key, settings.svdKey());
         tasks.push_back(ApplyTask{key, e->tensor.toStdString(), e->rows, e->cols, inputs.weights, inputs.svd});
         run->jobKeys << key;
     }
@@ -234,9 +245,11 @@ bool ModelApplyPanel::apply(const QStringList& layers, const FactorSettings& set
     }
 
     auto session = m_session;
+    auto calibration = needsStatistics ? m_calibration : nullptr;
     QPointer<ModelApplyPanel> self(this);
     // Runs on the worker: only shared_ptr copies and Job::post cross back to the GUI thread.
-    auto work = [tasks = std::move(tasks), settings, session, self, generation](const RunContext& ctx, Job* job) -> int {
+    auto work = [tasks = std::move(tasks), settings, session, calibration, self, generation](const RunContext& ctx,
+                                                                                             Job* job) -> int {
         const auto count = static_cast<std::int64_t>(tasks.size());
         double total = 0.0;
         for (const ApplyTask& t : tasks) total += taskWork(t, settings);
@@ -264,11 +277,17 @@ bool ModelApplyPanel::apply(const QStringList& layers, const FactorSettings& set
             RunContext inner;
             inner.stop = ctx.stop;
             inner.threads = ctx.threads;
+            factor::FactorizerOptions options = settings.options(settings.iterations);
+            addStatistics(options, calibration.get(), t.key.toStdString());
             auto svd = t.svd;
             if (!svd) {
-                svd = std::make_shared<const factor::LayerSvd>(factor::LayerSvd::compute(*W, inner));
-                job->post([self, generation, key = t.key, svd] {
-                    if (self && self->m_generation == generation) self->m_cache->setSvd(key, svd);
+                // The SVD of the objective's target: W for plain, W·D^{1/2} or W·H^{1/2} otherwise.
+                svd = std::make_shared<const factor::LayerSvd>(
+                    options.objective == factor::Objective::Plain
+                        ? factor::LayerSvd::compute(*W, inner)
+                        : factor::LayerSvd::compute(factor::Factorizer(options).target(*W), inner));
+                job->post([self, generation, key = t.key, svdKey = settings.svdKey(), svd] {
+                    if (self && self->m_generation == generation) self->m_cache->setSvd(key, svdKey, svd);
                 });
             }
             if (ctx.stopRequested()) break;
@@ -279,7 +298,7 @@ bool ModelApplyPanel::apply(const QStringList& layers, const FactorSettings& set
                                                               static_cast<double>(p.total)),
                                  i, false);
             };
-            factor::FactorResult r = factor::Factorizer(settings.options(settings.iterations)).run(*W, *svd, inner);
+            factor::FactorResult r = factor::Factorizer(options).run(*W, *svd, inner);
             // A refinement stopped part way is not what the settings ask for: the layer is left as it was.
             if (r.termination == factor::Termination::Cancelled) break;
             auto f = describeFactorization(*W, *svd, std::move(r), settings, settings.iterations > 0);

@@ -4,7 +4,7 @@
 // those settings (in the shared result cache) are applied at once; the rest run one after another
 // with progress, an ETA and Cancel, each handed to the configuration as soon as it is done, so a
 // cancelled run keeps the layers it finished. Layers whose budget leaves k < max(1, l) stay dense
-// and are listed as such.
+// and are listed as such. Activation-aware objectives use the calibration statistics of each layer.
 
 #include <memory>
 #include <utility>
@@ -15,6 +15,7 @@
 #include <QStringList>
 #include <QWidget>
 
+#include "calibration_state.h"
 #include "factor_settings.h"
 #include "job_runner.h"
 #include "model_configuration.h"
@@ -43,11 +44,16 @@ public:
     /// A new model (or none): cancels a running apply and forgets its report.
     void setSession(std::shared_ptr<const ModelSession> session);
 
+    /// The calibration statistics diag and gram settings are applied with (null: none).
+    void setCalibration(std::shared_ptr<const StudioCalibration> calibration) { m_calibration = std::move(calibration); }
+
     /// Applies `settings` to the factorizable layers among `layers` (keys; others are ignored).
     /// `current` is the configuration in use: a layer already holding a complete result of these
     /// settings is not recomputed. Cached layers and infeasible budgets are reported at once
-    /// (layerApplied / layerKeptDense); the rest run as one job. Returns false, with the reason in
-    /// statusText(), when no model is open, an apply is already running, or no layer qualifies.
+    /// (layerApplied / layerKeptDense); the rest run as one job, diag and gram with the layer's
+    /// calibration statistics (a layer the calibration did not record stays dense). Returns false,
+    /// with the reason in statusText(), when no model is open, an apply is already running, no layer
+    /// qualifies, or the objective needs statistics other than the current calibration's.
     bool apply(const QStringList& layers, const FactorSettings& settings, const ModelConfiguration& current);
 
     /// Requests a stop of the running apply; layers already done stay applied.
@@ -102,6 +108,7 @@ private:
     FactorCache* m_cache;
     const widgets::LayerTreeModel* m_layers;
     std::shared_ptr<const ModelSession> m_session;
+    std::shared_ptr<const StudioCalibration> m_calibration;
     QPointer<Job> m_job;
     quint64 m_generation = 0;
     QElapsedTimer m_clock;

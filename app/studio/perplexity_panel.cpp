@@ -1,5 +1,7 @@
 #include "perplexity_panel.h"
 
+#include <filesystem>
+
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QGridLayout>
@@ -15,11 +17,14 @@
 #include "job_runner.h"
 #include "mdbf/base/error.h"
 #include "mdbf/base/text_file.h"
+#include "mdbf/eval/calibration.h"
+#include "mdbf/eval/calibration_cache.h"
 #include "mdbf/eval/perplexity.h"
 #include "mdbf/model/dense_linear.h"
 #include "mdbf/model/factorized_linear.h"
 #include "mdbf/widgets/perplexity_plot.h"
 #include "model_session.h"
+#include "study_points.h"
 
 namespace mdbf::studio {
 
@@ -62,7 +67,29 @@ PerplexityPanel::PerplexityPanel(JobRunner* runner, QWidget* parent) : QWidget(p
     m_configuredLabel->setWordWrap(true);
     controls->addWidget(m_originalLabel, 3, 0, 1, 2);
     controls->addWidget(m_configuredLabel, 4, 0, 1, 2);
-    controls->setRowStretch(5, 1);
+    m_calibrate = new QPushButton(tr("Calibrate"), this);
+    m_calibrate->setToolTip(
+        tr("Run the text above through the model in windows of ctx tokens and record every layer's input "
+           "statistics (per-channel second moments and Gram matrices), which the activation-aware objectives "
+           "diag and gram weight the error with. It uses the evaluation text so that one file is enough; "
+           "choose another text before calibrating to keep calibration and evaluation apart. "
+           "Results are cached on disk, so calibrating again on the same text is instant"));
+    m_loadStudy = new QPushButton(tr("Load Study…"), this);
+    m_loadStudy->setToolTip(tr("Show the points of a study.json written by mdbf study for this model "
+                               "(triangles, labelled) beside your own"));
+    auto* more = new QHBoxLayout();
+    more->addWidget(m_calibrate);
+    more->addWidget(m_loadStudy);
+    controls->addLayout(more, 5, 0, 1, 2);
+    m_calibrationLabel = new QLabel(this);
+    m_calibrationLabel->setWordWrap(true);
+    m_calibrationLabel->setToolTip(tr("The calibration statistics the activation-aware objectives use"));
+    m_studyLabel = new QLabel(this);
+    m_studyLabel->setWordWrap(true);
+    m_studyLabel->setToolTip(tr("The study file whose points the plot shows as triangles"));
+    controls->addWidget(m_calibrationLabel, 6, 0, 1, 2);
+    controls->addWidget(m_studyLabel, 7, 0, 1, 2);
+    controls->setRowStretch(8, 1);
     auto* left = new QWidget(this);
     left->setLayout(controls);
     left->setMaximumWidth(380);
@@ -79,6 +106,11 @@ PerplexityPanel::PerplexityPanel(JobRunner* runner, QWidget* parent) : QWidget(p
     });
     connect(m_runOriginal, &QPushButton::clicked, this, &PerplexityPanel::evaluateOriginal);
     connect(m_runConfigured, &QPushButton::clicked, this, &PerplexityPanel::evaluateConfiguration);
+    connect(m_calibrate, &QPushButton::clicked, this, [this] {
+        if (m_calibrationJob) cancelCalibration();
+        else calibrate();
+    });
+    connect(m_loadStudy, &QPushButton::clicked, this, &PerplexityPanel::loadStudyDialog);
     connect(m_text, &QLineEdit::textChanged, this, [this] { updateLabels(); });
     connect(m_ctx, &QSpinBox::valueChanged, this, [this] { updateLabels(); });
     updateLabels();
@@ -87,6 +119,12 @@ PerplexityPanel::PerplexityPanel(JobRunner* runner, QWidget* parent) : QWidget(p
 void PerplexityPanel::setSession(std::shared_ptr<const ModelSession> session)
 {
     if (m_job) m_job->cancel();
+    cancelCalibration();
+    ++m_generation;
+    m_calibrationJob = nullptr;
+    m_calibration.reset();
+    m_calibrationStatus.clear();
+    m_studyLabel->clear();
     m_session = std::move(session);
     m_config.clear();
     m_configBpw = m_session ? m_session->storedBpw() : 16.0;
@@ -94,6 +132,7 @@ void PerplexityPanel::setSession(std::shared_ptr<const ModelSession> session)
     m_configured.reset();
     m_plot->clear();
     updateLabels();
+    emit calibrationChanged(nullptr);
 }
 
 void PerplexityPanel::setConfiguration(ModelConfiguration config, double modelBpw)
@@ -116,6 +155,7 @@ QString PerplexityPanel::measureLabel() const
 
 void PerplexityPanel::updateLabels()
 {
+    updateCalibrationControls();
     const bool valid = m_measuredOn == measureLabel();
     const bool ready = m_session && m_session->tokenizer() && !m_text->text().isEmpty() && !m_job;
     m_runOriginal->setEnabled(ready);
@@ -136,6 +176,137 @@ void PerplexityPanel::updateLabels()
     m_configuredLabel->setText(m_configured && valid ? tr("this configuration <b>%1</b> · %2").arg(*m_configured, 0, 'f', 3).arg(config)
                                                      : tr("this configuration: %1").arg(config));
     m_plot->setMeasureLabel(m_text->text().isEmpty() ? QString() : measureLabel());
+}
+
+QString PerplexityPanel::calibrationText() const
+{
+    if (!m_calibrationStatus.isEmpty()) return m_calibrationStatus;
+    return m_calibration ? m_calibration->description() : tr("not calibrated: diag and gram need calibration");
+}
+
+void PerplexityPanel::updateCalibrationControls()
+{
+    const bool running = m_calibrationJob != nullptr;
+    m_calibrate->setText(running ? tr("Cancel Calibration") : tr("Calibrate"));
+    m_calibrate->setEnabled(running || (m_session && m_session->tokenizer() && !m_text->text().isEmpty()));
+    m_loadStudy->setEnabled(m_session != nullptr);
+    m_calibrationLabel->setText(calibrationText());
+}
+
+void PerplexityPanel::cancelCalibration()
+{
+    if (m_calibrationJob) m_calibrationJob->cancel();
+}
+
+void PerplexityPanel::calibrate()
+{
+    if (!m_session || m_calibrationJob || m_text->text().isEmpty()) return;
+    const QString path = m_text->text();
+    QSettings().setValue(QStringLiteral("perplexity/text"), path);
+    QSettings().setValue(QStringLiteral("perplexity/ctx"), m_ctx->value());
+    eval::CalibrationOptions options;
+    options.ctx = m_ctx->value();
+    // H is m×m doubles per layer: collected for every layer only while that stays modest, otherwise
+    // the calibration is diag only (and gram stays disabled).
+    const double gramSize = gramBytes(m_session->config(), m_session->checkpoint());
+    options.gram = gramSize <= kGramBudgetBytes;
+    const std::filesystem::path modelDir = m_session->directory();
+    const quint64 generation = m_generation;
+    auto work = [modelDir, path, options](const RunContext& ctx, Job*) -> std::shared_ptr<const StudioCalibration> {
+        const std::filesystem::path cacheDir = eval::CalibrationCache::defaultDirectory();
+        std::optional<eval::CalibrationCache> cache;
+        if (!cacheDir.empty()) cache.emplace(cacheDir);
+        eval::CalibrationStats stats =
+            eval::calibrateModel(modelDir, path.toStdString(), options, cache ? &*cache : nullptr, ctx);
+        return StudioCalibration::make(std::move(stats), path);
+    };
+    QPointer<PerplexityPanel> self(this);
+    m_calibrationStatus = tr("calibrating on %1 · ctx %2…").arg(QFileInfo(path).fileName()).arg(options.ctx);
+    m_calibrationJob = m_runner->start<std::shared_ptr<const StudioCalibration>>(
+        tr("Calibrating on %1").arg(QFileInfo(path).fileName()), work,
+        [self, generation](std::shared_ptr<const StudioCalibration>&& c) {
+            if (!self || self->m_generation != generation) return;
+            self->m_calibration = c;
+            self->m_calibrationStatus.clear();
+            QString tip = tr("The calibration statistics the activation-aware objectives use: %1 windows, %2 s%3")
+                              .arg(c->stats->windows)
+                              .arg(c->stats->seconds, 0, 'f', 2)
+                              .arg(c->stats->fromCache ? tr(", read from the cache") : QString());
+            if (!c->stats->cacheNote.empty()) tip += QStringLiteral("\n") + QString::fromStdString(c->stats->cacheNote);
+            self->m_calibrationLabel->setToolTip(tip);
+            emit self->calibrationChanged(c);
+        });
+    const QString sizeNote = options.gram ? QString()
+                                          : tr(" (diag only: the Gram matrices would take %1 GiB)")
+                                                .arg(gramSize / (1024.0 * 1024.0 * 1024.0), 0, 'f', 1);
+    m_calibrationStatus += sizeNote;
+    connect(m_calibrationJob, &Job::progressChanged, this, [this, generation, sizeNote](const QString& stage, qint64 done, qint64 total) {
+        if (m_generation != generation) return;
+        m_calibrationStatus = total > 0 ? tr("%1… %2 of %3%4").arg(stage).arg(done).arg(total).arg(sizeNote)
+                                        : tr("%1…%2").arg(stage, sizeNote);
+        updateCalibrationControls();
+    });
+    connect(m_calibrationJob, &Job::failed, this, [this, generation](const QString& message) {
+        if (m_generation != generation) return;
+        m_calibrationStatus = tr("calibration failed: %1").arg(message);
+        emit calibrationFailed(message);
+    });
+    connect(m_calibrationJob, &Job::cancelled, this, [this, generation] {
+        if (m_generation == generation) m_calibrationStatus = tr("calibration cancelled");
+    });
+    connect(m_calibrationJob, &Job::ended, this, [this, job = m_calibrationJob.data()] {
+        if (m_calibrationJob == job) m_calibrationJob = nullptr;
+        updateCalibrationControls();
+    });
+    updateCalibrationControls();
+}
+
+QString PerplexityPanel::studyText() const { return m_studyLabel->text(); }
+
+void PerplexityPanel::loadStudyDialog()
+{
+    QSettings settings;
+    const QString start = settings.value(QStringLiteral("perplexity/study")).toString();
+    const QString path =
+        QFileDialog::getOpenFileName(this, tr("Load study"), start, tr("Study files (study.json *.json);;All files (*)"));
+    if (path.isEmpty()) return;
+    settings.setValue(QStringLiteral("perplexity/study"), path);
+    loadStudy(path);
+}
+
+bool PerplexityPanel::loadStudy(const QString& path)
+{
+    const QString title = tr("Could not load the study");
+    if (!m_session) {
+        emit studyLoadFailed(title, tr("%1\n\nOpen a model first: the study's points are shown for the open model.").arg(path));
+        return false;
+    }
+    StudyFileContents contents;
+    try {
+        contents = readStudyFile(path, m_session->name());
+    } catch (const std::exception& e) {
+        m_studyLabel->setText(tr("%1 could not be read").arg(QFileInfo(path).fileName()));
+        emit studyLoadFailed(title, QString::fromUtf8(e.what()));
+        return false;
+    }
+    const QString file = QFileInfo(path).fileName();
+    if (!contents.match || contents.match->points.empty()) {
+        const QString reason =
+            !contents.match ? tr("%1 has no points for %2 (it covers: %3)")
+                                  .arg(file, m_session->name(),
+                                       contents.models.isEmpty() ? tr("no model") : contents.models.join(QStringLiteral(", ")))
+                            : tr("%1 has no plottable points for %2").arg(file, m_session->name());
+        m_studyLabel->setText(reason);
+        emit studyLoadFailed(tr("No study points for this model"), tr("%1\n\n%2").arg(path, reason));
+        return false;
+    }
+    const StudyModelPoints& m = *contents.match;
+    const QString measured = tr("%1 · ctx %2").arg(m.evalText).arg(m.ctx);
+    QString text = tr("%1: %2 points (%3)").arg(file).arg(m.points.size()).arg(measured);
+    if (m.skipped > 0) text += tr(", %1 skipped: no perplexity").arg(m.skipped);
+    m_studyLabel->setText(text);
+    m_plot->setStudyPoints(m.points, tr("study · %1").arg(measured));
+    return true;
 }
 
 void PerplexityPanel::evaluateOriginal() { start(false); }

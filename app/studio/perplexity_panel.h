@@ -2,6 +2,8 @@
 // The perplexity panel: a text file and a window length, the original model's perplexity, and the
 // perplexity of the model with the configured (factorized) layers swapped in, both run as jobs.
 // Every figure names the text and ctx it was measured on; points accumulate in a ppl-vs-bpw plot.
+// The same text and ctx calibrate the model for the activation-aware objectives (Calibrate), and
+// the points of a study file (`mdbf study`) can be shown beside the user's own (Load Study…).
 
 #include <map>
 #include <memory>
@@ -10,6 +12,7 @@
 #include <QPointer>
 #include <QWidget>
 
+#include "calibration_state.h"
 #include "job_runner.h"
 #include "model_configuration.h"
 
@@ -32,7 +35,8 @@ class PerplexityPanel : public QWidget {
 public:
     PerplexityPanel(JobRunner* runner, QWidget* parent = nullptr);
 
-    /// A new model (or none): forgets results and the plot.
+    /// A new model (or none): forgets results, the plot and the calibration (emits
+    /// calibrationChanged(nullptr)), and cancels a running calibration.
     void setSession(std::shared_ptr<const ModelSession> session);
 
     /// The layers the "configured" evaluation replaces, with the model's bpw under that configuration.
@@ -48,6 +52,33 @@ public:
     /// Starts the evaluation with the configured layers replaced.
     void evaluateConfiguration();
 
+    /// Starts collecting calibration statistics on the text and ctx above as a job (eval::calibrateModel
+    /// with the default calibration cache; Gram matrices too unless they would exceed
+    /// kGramBudgetBytes for this model). On success calibrationChanged() is emitted; a failure is
+    /// shown in the panel and emitted as calibrationFailed(). Does nothing while one runs.
+    void calibrate();
+    /// Requests a stop of the running calibration.
+    void cancelCalibration();
+    bool isCalibrating() const { return m_calibrationJob != nullptr; }
+
+    /// The statistics of the last successful calibration of the open model (null when none).
+    std::shared_ptr<const StudioCalibration> calibration() const { return m_calibration; }
+    /// The calibration line ("calibrated on eval.txt · ctx 128 · 2048 tokens", "not calibrated", …).
+    QString calibrationText() const;
+
+    /// Gram matrices are collected only when all of them together take at most this many bytes.
+    static constexpr double kGramBudgetBytes = 512.0 * 1024 * 1024;
+
+    /// Reads the study file `path` and shows its points for the open model (matched by directory
+    /// name) as the plot's study series. Returns false when nothing was added: a bad file emits
+    /// studyLoadFailed() naming the file and problem; a file without this model says so in
+    /// studyText() and emits studyLoadFailed() too.
+    bool loadStudy(const QString& path);
+    /// Asks for a study file, then loadStudy().
+    void loadStudyDialog();
+    /// The study line ("study.json: 6 points (eval.txt · ctx 256)", or why nothing was loaded).
+    QString studyText() const;
+
     /// Results of the last completed evaluations (for the current text and ctx), if any.
     std::optional<double> originalPpl() const { return m_original; }
     std::optional<double> configuredPpl() const { return m_configured; }
@@ -60,10 +91,17 @@ signals:
     void evaluated(bool configured, double ppl);
     /// An evaluation failed with `message` (also shown in the panel).
     void evaluationFailed(const QString& message);
+    /// The calibration in use changed (null: none, e.g. a new model was opened).
+    void calibrationChanged(std::shared_ptr<const mdbf::studio::StudioCalibration> calibration);
+    /// A calibration failed with `message` (also shown in the panel).
+    void calibrationFailed(const QString& message);
+    /// A study file could not be shown: a dialog title and the reason naming the file.
+    void studyLoadFailed(const QString& title, const QString& message);
 
 private:
     void start(bool configured);
     void updateLabels();
+    void updateCalibrationControls();
     QString measureLabel() const;
 
     JobRunner* m_runner;
@@ -75,6 +113,10 @@ private:
     QString m_measuredOn;  ///< measureLabel() of the stored results
     QString m_error;       ///< the last failure, shown until the next run
     QPointer<Job> m_job;
+    QPointer<Job> m_calibrationJob;
+    std::shared_ptr<const StudioCalibration> m_calibration;
+    QString m_calibrationStatus;  ///< progress or failure of the running / last calibration
+    quint64 m_generation = 0;     ///< bumped per session, so late results of an old model are dropped
 
     QLineEdit* m_text;
     QSpinBox* m_ctx;
@@ -82,6 +124,10 @@ private:
     QPushButton* m_runConfigured;
     QLabel* m_originalLabel;
     QLabel* m_configuredLabel;
+    QPushButton* m_calibrate;
+    QLabel* m_calibrationLabel;
+    QPushButton* m_loadStudy;
+    QLabel* m_studyLabel;
     widgets::PerplexityPlot* m_plot;
 };
 

@@ -29,6 +29,12 @@ PerplexityPlot::PerplexityPlot(QWidget* parent)
     m_original->setLineStyle(QCPGraph::lsNone);
     m_original->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, QPen(QColor(30, 30, 30), 1.5),
                                                  QBrush(Qt::white), 9));
+    m_study = addGraph();
+    m_study->setName(tr("study"));
+    m_study->setLineStyle(QCPGraph::lsNone);
+    m_study->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssTriangle, QPen(plotStyle::seriesColor(3), 1.5),
+                                             QBrush(Qt::NoBrush), 8));
+    m_study->removeFromLegend();
     m_refLine = new QCPItemStraightLine(this);
     m_refLine->setPen(QPen(plotStyle::referenceColor(), 1, Qt::DashLine));
     setMeasureLabel(QString());
@@ -45,6 +51,7 @@ void PerplexityPlot::clear()
 {
     m_points.clear();
     m_scatter->data()->clear();
+    setStudyPoints({}, QString());
     setOriginal(std::numeric_limits<double>::quiet_NaN(), 0.0);
 }
 
@@ -72,6 +79,40 @@ void PerplexityPlot::addPoint(const PerplexityPoint& p)
     scheduleReplot();
 }
 
+void PerplexityPlot::clearStudyLabels()
+{
+    for (QCPItemText* label : m_studyLabels) removeItem(label);
+    m_studyLabels.clear();
+}
+
+void PerplexityPlot::setStudyPoints(std::vector<PerplexityPoint> points, const QString& name)
+{
+    clearStudyLabels();
+    m_studyPoints = std::move(points);
+    m_study->data()->clear();
+    m_study->setName(name.isEmpty() ? tr("study") : name);
+    if (m_studyPoints.empty()) {
+        m_study->removeFromLegend();
+    } else {
+        m_study->addToLegend();
+    }
+    const QColor color = plotStyle::seriesColor(3);
+    for (const PerplexityPoint& p : m_studyPoints) {
+        m_study->addData(p.modelBpw, p.ppl);
+        auto* label = new QCPItemText(this);
+        label->position->setCoords(p.modelBpw, p.ppl);
+        label->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
+        label->setPadding(QMargins(5, 0, 0, 2));
+        label->setText(p.label);
+        label->setColor(color);
+        label->setFont(QFont(font().family(), 7));
+        label->setClipToAxisRect(true);
+        m_studyLabels.push_back(label);
+    }
+    rescale();
+    scheduleReplot();
+}
+
 void PerplexityPlot::rescale()
 {
     double xlo = 1e300, xhi = -1e300, ylo = 1e300, yhi = -1e300;
@@ -82,6 +123,7 @@ void PerplexityPlot::rescale()
         yhi = std::max(yhi, y);
     };
     for (const auto& p : m_points) take(p.modelBpw, p.ppl);
+    for (const auto& p : m_studyPoints) take(p.modelBpw, p.ppl);
     if (std::isfinite(m_originalPpl)) take(m_originalBpw, m_originalPpl);
     if (xlo > xhi) {
         xAxis->setRange(0.0, 16.0);
@@ -101,6 +143,11 @@ QString PerplexityPlot::csv() const
         out += QStringLiteral("original,%1,%2\n").arg(csvNumber(m_originalBpw), csvNumber(m_originalPpl));
     for (const auto& p : m_points) {
         QString label = p.label;
+        label.replace(QLatin1Char('"'), QLatin1String("\"\""));
+        out += QStringLiteral("\"%1\",%2,%3\n").arg(label, csvNumber(p.modelBpw), csvNumber(p.ppl));
+    }
+    for (const auto& p : m_studyPoints) {
+        QString label = QStringLiteral("study: ") + p.label;
         label.replace(QLatin1Char('"'), QLatin1String("\"\""));
         out += QStringLiteral("\"%1\",%2,%3\n").arg(label, csvNumber(p.modelBpw), csvNumber(p.ppl));
     }
