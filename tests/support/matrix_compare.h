@@ -11,9 +11,12 @@
 namespace mdbf::test {
 
 template <typename A, typename B>
-::testing::AssertionResult allClose(const Eigen::MatrixBase<A>& actual, const Eigen::MatrixBase<B>& expected,
+::testing::AssertionResult allClose(const Eigen::MatrixBase<A>& actualExpr, const Eigen::MatrixBase<B>& expectedExpr,
                                     double rtol, double atol)
 {
+    // Evaluated once: element access on a product expression would recompute the product per element.
+    const auto actual = actualExpr.eval();
+    const auto expected = expectedExpr.eval();
     if (actual.rows() != expected.rows() || actual.cols() != expected.cols()) {
         return ::testing::AssertionFailure() << "shape " << actual.rows() << "x" << actual.cols() << " vs "
                                              << expected.rows() << "x" << expected.cols();
