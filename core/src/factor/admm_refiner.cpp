@@ -7,6 +7,7 @@
 #include <Eigen/Cholesky>
 
 #include "factor/factor_detail.h"
+#include "factor/refine_common.h"
 #include "mdbf/base/error.h"
 #include "mdbf/base/parallel.h"
 
@@ -14,30 +15,15 @@ namespace mdbf::factor {
 
 namespace {
 
-constexpr double kNormEpsilon = 1e-12;      // added to factor norms before normalising (zero rows)
-constexpr Eigen::Index kSolveChunk = 256;    // right-hand sides per triangular-solve task
-// Below this relative error the cheap error formula (‖Y‖² − 2⟨CᵀY, Z⟩ + ⟨CᵀC, ZZᵀ⟩) loses too many
-// digits to cancellation, so the residual is formed explicitly.
-constexpr double kExactErrorBelow = 0.03;
+using Status = detail::RefineStatus;
+using Side = detail::AdmmSide;
+using detail::inverseNorms;
+using detail::kExactErrorBelow;
+using detail::kSolveChunk;
+using detail::rhoSchedule;
+
 // Element-wise passes over fewer entries than this run on one thread (a parallel region costs more).
 constexpr Eigen::Index kParallelEntries = Eigen::Index{1} << 16;
-
-enum class Status { Ok, Stopped, Failed };
-
-// One side of the alternation: Z = Fᵀ (k×n) or G (k×m).
-struct Side {
-    MatrixF z;      // last committed iterate
-    MatrixF zNew;   // iterate of the outer iteration in progress
-    MatrixF gamma;  // scaled dual Γ, kept across outer iterations
-    MatrixF cty;    // CᵀY of the current half-step
-    MatrixF work;   // least-squares iterate L, then |L + Γ| during a projection
-};
-
-double rhoSchedule(int t, int outer)
-{
-    const double x = std::min(1.0, static_cast<double>(t) / std::max(1, outer - 3));
-    return 0.03 + 0.97 * x * x * x;
-}
 
 class Engine {
 public:
@@ -234,14 +220,6 @@ private:
     int m_threads;
 };
 
-VectorF inverseNorms(const MatrixF& gramMatrix)
-{
-    VectorF out(gramMatrix.rows());
-    for (Eigen::Index i = 0; i < out.size(); ++i)
-        out[i] = static_cast<float>(1.0 / (std::sqrt(std::max(0.0, static_cast<double>(gramMatrix(i, i)))) + kNormEpsilon));
-    return out;
-}
-
 }  // namespace
 
 std::string AdmmOptions::validate() const
@@ -339,25 +317,10 @@ AdmmOutcome AdmmRefiner::refine(const Eigen::Ref<const RowMatrixF>& Y, const Mat
             status = Status::Stopped;
             break;
         }
-        std::swap(f.z, f.zNew);
-        std::swap(g.z, g.zNew);
-        std::swap(kg, kgNew);
-        committedInverseNorms = cinv;
-        const double rel = std::sqrt(std::max(0.0, e2) / scale2);
-        out.history.push_back(rel);
-        out.iterations = t + 1;
-        if (onIteration) onIteration(t + 1, rel);
-        ctx.report("refine", t + 1, outer);
+        detail::commitIteration(t, outer, e2, scale2, f, g, kg, kgNew, committedInverseNorms, cinv, out, onIteration,
+                                ctx);
     }
-    if (status == Status::Stopped) out.cancelled = true;
-    if (status == Status::Failed) {
-        out.failed = true;
-        if (out.message.empty()) out.message = "refinement failed";
-    }
-    if (out.iterations > 0) {
-        out.F = f.z.transpose() * committedInverseNorms.asDiagonal();
-        out.G = std::move(g.z);
-    }
+    detail::finishRefinement(status, f, g, committedInverseNorms, out);
     return out;
 }
 

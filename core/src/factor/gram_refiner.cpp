@@ -10,6 +10,7 @@
 #include <Eigen/Eigenvalues>
 
 #include "factor/factor_detail.h"
+#include "factor/refine_common.h"
 #include "mdbf/base/error.h"
 #include "mdbf/base/parallel.h"
 
@@ -17,36 +18,12 @@ namespace mdbf::factor {
 
 namespace {
 
-constexpr double kNormEpsilon = 1e-12;     // added to factor norms before normalising (zero rows)
-constexpr Eigen::Index kSolveChunk = 256;  // right-hand sides per triangular-solve task
-// Below this relative error the expanded error formula loses too many digits to cancellation, so
-// the weighted residual is formed explicitly (as in AdmmRefiner).
-constexpr double kExactErrorBelow = 0.03;
-
-enum class Status { Ok, Stopped, Failed };
-
-// One side of the alternation: Z = Fᵀ (k×n) or G (k×m).
-struct Side {
-    MatrixF z;      // last committed iterate
-    MatrixF zNew;   // iterate of the outer iteration in progress
-    MatrixF gamma;  // scaled dual Γ, kept across outer iterations
-    MatrixF cty;    // right-hand side CᵀY of the current half-step
-    MatrixF work;   // least-squares iterate L
-};
-
-double rhoSchedule(int t, int outer)
-{
-    const double x = std::min(1.0, static_cast<double>(t) / std::max(1, outer - 3));
-    return 0.03 + 0.97 * x * x * x;
-}
-
-VectorF inverseNorms(const MatrixF& gramMatrix)
-{
-    VectorF out(gramMatrix.rows());
-    for (Eigen::Index i = 0; i < out.size(); ++i)
-        out[i] = static_cast<float>(1.0 / (std::sqrt(std::max(0.0, static_cast<double>(gramMatrix(i, i)))) + kNormEpsilon));
-    return out;
-}
+using Status = detail::RefineStatus;
+using Side = detail::AdmmSide;
+using detail::inverseNorms;
+using detail::kExactErrorBelow;
+using detail::kSolveChunk;
+using detail::rhoSchedule;
 
 double dot(const MatrixF& a, const MatrixF& b) { return (a.cast<double>().array() * b.cast<double>().array()).sum(); }
 
@@ -292,25 +269,10 @@ AdmmOutcome GramRefiner::refine(const Eigen::Ref<const RowMatrixF>& W, const Inp
             }
             e2 = gram.weightedSquaredNorm(residual, threads);
         }
-        std::swap(f.z, f.zNew);
-        std::swap(g.z, g.zNew);
-        std::swap(kg, kgNew);
-        committedInverseNorms = cinv;
-        const double rel = std::sqrt(std::max(0.0, e2) / scale2);
-        out.history.push_back(rel);
-        out.iterations = t + 1;
-        if (onIteration) onIteration(t + 1, rel);
-        ctx.report("refine", t + 1, outer);
+        detail::commitIteration(t, outer, e2, scale2, f, g, kg, kgNew, committedInverseNorms, cinv, out, onIteration,
+                                ctx);
     }
-    if (status == Status::Stopped) out.cancelled = true;
-    if (status == Status::Failed) {
-        out.failed = true;
-        if (out.message.empty()) out.message = "refinement failed";
-    }
-    if (out.iterations > 0) {
-        out.F = f.z.transpose() * committedInverseNorms.asDiagonal();
-        out.G = std::move(g.z);
-    }
+    detail::finishRefinement(status, f, g, committedInverseNorms, out);
     return out;
 }
 
