@@ -11,6 +11,7 @@
 #include <stop_token>
 #include <thread>
 
+#include "random_matrix.h"
 #include "matrix_compare.h"
 #include "mdbf/base/error.h"
 #include "mdbf/base/half.h"
@@ -22,25 +23,6 @@ namespace mdbf::factor {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-RowMatrixF gaussian(Eigen::Index rows, Eigen::Index cols, unsigned seed, float scale = 1.0f)
-{
-    std::mt19937 gen(seed);
-    std::normal_distribution<float> dist(0.0f, scale);
-    RowMatrixF m(rows, cols);
-    for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = dist(gen);
-    return m;
-}
-
-// A weight-like matrix: Gaussian with a decaying spectrum (a few strong directions plus noise).
-RowMatrixF layerLike(Eigen::Index n, Eigen::Index m, unsigned seed)
-{
-    RowMatrixF w = gaussian(n, m, seed, 0.02f);
-    const RowMatrixF a = gaussian(n, 8, seed + 1, 0.05f);
-    const RowMatrixF b = gaussian(8, m, seed + 2, 0.05f);
-    w += a * b;
-    return w;
-}
 
 // ‖(W − Ŵ) D^{1/2}‖ / ‖W D^{1/2}‖ in double with d damped as d_j + ε·mean(d) (d empty: plain).
 double referenceError(const RowMatrixF& W, const RowMatrixF& approx, const VectorF& d = VectorF(), double eps = 1e-3)
@@ -94,7 +76,7 @@ FactorizerOptions quickOptions(int l, std::int64_t k, int iterations)
 
 TEST(Factorizer, ResultMatchesItsOwnReconstruction)
 {
-    const RowMatrixF W = layerLike(70, 110, 1u);
+    const RowMatrixF W = test::layerLikeMatrix(70, 110, 1u);
     FactorizerOptions o;
     o.l = 2;
     o.bpw = Bpw::parse("2");
@@ -112,14 +94,14 @@ TEST(Factorizer, ResultMatchesItsOwnReconstruction)
     EXPECT_TRUE(r.termination == Termination::Converged || r.termination == Termination::IterationLimit);
     EXPECT_EQ(r.errorLabel(), "rel_error (plain)");
     // y = Ŵx through the factors equals the dense product.
-    const VectorF x = gaussian(110, 1, 9u);
+    const VectorF x = test::gaussianMatrix(110, 1, 9u);
     const Eigen::VectorXd ref = approx.cast<double>() * x.cast<double>();
     EXPECT_TRUE(test::allClose(applyFactors(r.paths, x).cast<double>(), ref, 1e-4, 1e-5 * ref.cwiseAbs().maxCoeff()));
 }
 
 TEST(Factorizer, DbfEqualsMdbfWithOneEnvelopeAtEqualK)
 {
-    const RowMatrixF W = layerLike(64, 96, 2u);
+    const RowMatrixF W = test::layerLikeMatrix(64, 96, 2u);
     FactorizerOptions o = quickOptions(1, 30, 20);
     const FactorResult mdbf = Factorizer(o).run(W);
     o.method = Method::Dbf;
@@ -143,14 +125,14 @@ TEST(Factorizer, PlantedStructureIsRecovered)
     const Eigen::Index n = 120, m = 200, k = 24;
     const int l = 2;
     kernels::FactorPath planted;
-    planted.sa = kernels::PackedSigns::fromSigns(gaussian(n, k, 31u));
-    planted.sb = kernels::PackedSigns::fromSigns(gaussian(k, m, 32u));
-    planted.A = gaussian(n, l, 33u).cwiseAbs().array() + 0.5f;
-    planted.Qa = gaussian(k, l, 34u).cwiseAbs().array() + 0.5f;
-    planted.Qb = gaussian(k, l, 35u).cwiseAbs().array() + 0.5f;
-    planted.B = gaussian(m, l, 36u).cwiseAbs().array() + 0.5f;
+    planted.sa = kernels::PackedSigns::fromSigns(test::gaussianMatrix(n, k, 31u));
+    planted.sb = kernels::PackedSigns::fromSigns(test::gaussianMatrix(k, m, 32u));
+    planted.A = test::gaussianMatrix(n, l, 33u).cwiseAbs().array() + 0.5f;
+    planted.Qa = test::gaussianMatrix(k, l, 34u).cwiseAbs().array() + 0.5f;
+    planted.Qb = test::gaussianMatrix(k, l, 35u).cwiseAbs().array() + 0.5f;
+    planted.B = test::gaussianMatrix(m, l, 36u).cwiseAbs().array() + 0.5f;
     const RowMatrixF Wp = reconstruct({planted});
-    RowMatrixF Wr = gaussian(n, m, 37u);
+    RowMatrixF Wr = test::gaussianMatrix(n, m, 37u);
     Wr *= static_cast<float>(Wp.norm() / Wr.norm());
     const FactorizerOptions o = quickOptions(l, k, 80);
     const FactorResult rp = Factorizer(o).run(Wp);
@@ -162,7 +144,7 @@ TEST(Factorizer, PlantedStructureIsRecovered)
 TEST(Factorizer, DiagonalObjectiveFoldsWeightsIntoB)
 {
     const Eigen::Index n = 60, m = 80;
-    const RowMatrixF W = layerLike(n, m, 4u);
+    const RowMatrixF W = test::layerLikeMatrix(n, m, 4u);
     VectorF d(m);
     std::mt19937 gen(5u);
     std::normal_distribution<float> dist(0.0f, 1.5f);
@@ -193,7 +175,7 @@ TEST(Factorizer, DiagonalObjectiveFoldsWeightsIntoB)
 
 TEST(Factorizer, MultiplePaths)
 {
-    const RowMatrixF W = layerLike(64, 96, 6u);
+    const RowMatrixF W = test::layerLikeMatrix(64, 96, 6u);
     FactorizerOptions o;
     o.paths = 2;
     o.bpw = Bpw::parse("3");
@@ -227,7 +209,7 @@ TEST(Factorizer, MultiplePaths)
 
 TEST(Factorizer, ClosedFormOnlyReusesTheSvd)
 {
-    const RowMatrixF W = layerLike(50, 70, 7u);
+    const RowMatrixF W = test::layerLikeMatrix(50, 70, 7u);
     const LayerSvd svd = LayerSvd::compute(W);
     FactorizerOptions o;
     o.bpw = Bpw::parse("3");
@@ -242,13 +224,13 @@ TEST(Factorizer, ClosedFormOnlyReusesTheSvd)
         EXPECT_NEAR(r.initialError, referenceError(W, reconstruct(r.paths)), 1e-6);
     }
     // An SVD of another matrix is refused.
-    const LayerSvd other = LayerSvd::compute(gaussian(50, 70, 8u));
+    const LayerSvd other = LayerSvd::compute(test::gaussianMatrix(50, 70, 8u));
     EXPECT_THROW(Factorizer(o).run(W, other), InvalidArgument);
 }
 
 TEST(Factorizer, DeterministicForSeedAndThreads)
 {
-    const RowMatrixF W = layerLike(90, 130, 10u);
+    const RowMatrixF W = test::layerLikeMatrix(90, 130, 10u);
     FactorizerOptions o = quickOptions(2, 40, 12);
     o.seed = 1234;
     RunContext ctx;
@@ -268,7 +250,7 @@ TEST(Factorizer, DeterministicForSeedAndThreads)
 
 TEST(Factorizer, CancellationFromAnotherThreadIsPrompt)
 {
-    const RowMatrixF W = layerLike(400, 640, 11u);
+    const RowMatrixF W = test::layerLikeMatrix(400, 640, 11u);
     const LayerSvd svd = LayerSvd::compute(W);
     FactorizerOptions o;
     o.bpw = Bpw::parse("1");
@@ -296,7 +278,7 @@ TEST(Factorizer, CancellationFromAnotherThreadIsPrompt)
 
 TEST(Factorizer, StopBeforeStart)
 {
-    const RowMatrixF W = layerLike(40, 60, 12u);
+    const RowMatrixF W = test::layerLikeMatrix(40, 60, 12u);
     std::stop_source source;
     source.request_stop();
     RunContext ctx;
@@ -314,7 +296,7 @@ TEST(Factorizer, StopBeforeStart)
 
 TEST(Factorizer, NonFiniteWeightsAreRejected)
 {
-    RowMatrixF W = layerLike(10, 12, 13u);
+    RowMatrixF W = test::layerLikeMatrix(10, 12, 13u);
     W(2, 3) = std::numeric_limits<float>::quiet_NaN();
     const Factorizer f(quickOptions(1, 4, 5));
     EXPECT_THROW(f.run(W), InvalidArgument);
@@ -342,11 +324,11 @@ TEST(Factorizer, TinyShapesAreExactAtFullRank)
     const FactorResult r1 = Factorizer(quickOptions(1, 1, 10)).run(one);
     expectValidResult(r1, 1, 1);
     EXPECT_LT(r1.finalError, 2e-3);
-    const RowMatrixF row = gaussian(1, 50, 14u);
+    const RowMatrixF row = test::gaussianMatrix(1, 50, 14u);
     const FactorResult r2 = Factorizer(quickOptions(1, 1, 10)).run(row);
     expectValidResult(r2, 1, 50);
     EXPECT_LT(r2.finalError, 2e-3);
-    const RowMatrixF col = gaussian(50, 1, 15u);
+    const RowMatrixF col = test::gaussianMatrix(50, 1, 15u);
     const FactorResult r3 = Factorizer(quickOptions(1, 1, 10)).run(col);
     EXPECT_LT(r3.finalError, 2e-3);
 }
@@ -358,7 +340,7 @@ TEST(Factorizer, TallWideAndBudgetExtremes)
         o.l = 2;
         o.bpw = Bpw::parse("4");
         o.outerIterations = 20;
-        const FactorResult r = Factorizer(o).run(layerLike(n, m, 16u));
+        const FactorResult r = Factorizer(o).run(test::layerLikeMatrix(n, m, 16u));
         expectValidResult(r, n, m);
         EXPECT_LE(r.finalError, r.initialError);
     }
@@ -366,7 +348,7 @@ TEST(Factorizer, TallWideAndBudgetExtremes)
     FactorizerOptions big;
     big.bpw = Bpw::parse("1000");
     big.outerIterations = 10;
-    const FactorResult r = Factorizer(big).run(layerLike(20, 30, 17u));
+    const FactorResult r = Factorizer(big).run(test::layerLikeMatrix(20, 30, 17u));
     EXPECT_TRUE(r.clamped);
     EXPECT_EQ(r.k, 20);
     EXPECT_GT(r.unclampedK, 20);
@@ -376,9 +358,9 @@ TEST(Factorizer, TallWideAndBudgetExtremes)
     FactorizerOptions tiny;
     tiny.bpw = Bpw::parse("0.1");
     tiny.l = 4;
-    EXPECT_THROW(Factorizer(tiny).run(layerLike(20, 30, 18u)), InvalidArgument);
+    EXPECT_THROW(Factorizer(tiny).run(test::layerLikeMatrix(20, 30, 18u)), InvalidArgument);
     FactorizerOptions badK = quickOptions(1, 31, 5);
-    EXPECT_THROW(Factorizer(badK).run(layerLike(20, 30, 18u)), InvalidArgument);
+    EXPECT_THROW(Factorizer(badK).run(test::layerLikeMatrix(20, 30, 18u)), InvalidArgument);
     FactorizerOptions dbfL2;
     dbfL2.method = Method::Dbf;
     dbfL2.l = 2;

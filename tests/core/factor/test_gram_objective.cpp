@@ -9,6 +9,7 @@
 #include <random>
 #include <stop_token>
 
+#include "random_matrix.h"
 #include "mdbf/base/error.h"
 #include "mdbf/factor/factorizer.h"
 #include "mdbf/factor/input_gram.h"
@@ -17,29 +18,12 @@
 namespace mdbf::factor {
 namespace {
 
-RowMatrixF gaussian(Eigen::Index rows, Eigen::Index cols, unsigned seed, float scale = 1.0f)
-{
-    std::mt19937 gen(seed);
-    std::normal_distribution<float> dist(0.0f, scale);
-    RowMatrixF m(rows, cols);
-    for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = dist(gen);
-    return m;
-}
-
-// A weight-like matrix: Gaussian with a few strong directions.
-RowMatrixF layerLike(Eigen::Index n, Eigen::Index m, unsigned seed)
-{
-    RowMatrixF w = gaussian(n, m, seed, 0.02f);
-    w += gaussian(n, 8, seed + 1, 0.05f) * gaussian(8, m, seed + 2, 0.05f);
-    return w;
-}
-
 // XᵀX / N for activations with correlated channels of very different scales (as real inputs have).
 Eigen::MatrixXd correlatedGram(Eigen::Index m, unsigned seed)
 {
     const Eigen::Index tokens = 4 * m;
-    Eigen::MatrixXd x = gaussian(tokens, 6, seed).cast<double>() * gaussian(6, m, seed + 1).cast<double>();
-    x += 0.3 * gaussian(tokens, m, seed + 2).cast<double>();
+    Eigen::MatrixXd x = test::gaussianMatrix(tokens, 6, seed).cast<double>() * test::gaussianMatrix(6, m, seed + 1).cast<double>();
+    x += 0.3 * test::gaussianMatrix(tokens, m, seed + 2).cast<double>();
     std::mt19937 gen(seed + 3);
     std::lognormal_distribution<double> scale(0.0, 1.0);
     for (Eigen::Index j = 0; j < m; ++j) x.col(j) *= scale(gen);
@@ -83,7 +67,7 @@ TEST(GramObjective, NamesRoundTrip)
 TEST(GramObjective, ReportedErrorIsTheWeightedTraceOfTheDeployedLayer)
 {
     const Eigen::Index n = 45, m = 70;
-    const RowMatrixF W = layerLike(n, m, 11u);
+    const RowMatrixF W = test::layerLikeMatrix(n, m, 11u);
     const Eigen::MatrixXd h = correlatedGram(m, 12u);
     FactorizerOptions o = quick(2, 20, 40);
     o.objective = Objective::Gram;
@@ -107,7 +91,7 @@ TEST(GramObjective, ReportedErrorIsTheWeightedTraceOfTheDeployedLayer)
 TEST(GramObjective, BeatsPlainAndDiagonalObjectivesOnItsOwnMetric)
 {
     const Eigen::Index n = 64, m = 90;
-    const RowMatrixF W = layerLike(n, m, 21u);
+    const RowMatrixF W = test::layerLikeMatrix(n, m, 21u);
     const Eigen::MatrixXd h = correlatedGram(m, 22u);
     FactorizerOptions o = quick(2, 24, 60);
     const FactorResult plain = Factorizer(o).run(W);
@@ -129,7 +113,7 @@ TEST(GramObjective, BeatsPlainAndDiagonalObjectivesOnItsOwnMetric)
 TEST(GramObjective, FullRankClosedFormReproducesTheLayer)
 {
     const Eigen::Index n = 30, m = 24;
-    const RowMatrixF W = layerLike(n, m, 31u);
+    const RowMatrixF W = test::layerLikeMatrix(n, m, 31u);
     FactorizerOptions o = quick(static_cast<int>(m), m, 0);
     o.objective = Objective::Gram;
     o.inputGram = correlatedGram(m, 32u);
@@ -141,7 +125,7 @@ TEST(GramObjective, FullRankClosedFormReproducesTheLayer)
 
 TEST(GramObjective, ScaledIdentityIsThePlainObjective)
 {
-    const RowMatrixF W = layerLike(40, 56, 41u);
+    const RowMatrixF W = test::layerLikeMatrix(40, 56, 41u);
     FactorizerOptions o = quick(2, 16, 25);
     const FactorResult plain = Factorizer(o).run(W);
     o.objective = Objective::Gram;
@@ -155,7 +139,7 @@ TEST(GramObjective, ScaledIdentityIsThePlainObjective)
 TEST(GramObjective, SeveralPathsAndDbf)
 {
     const Eigen::Index n = 48, m = 40;
-    const RowMatrixF W = layerLike(n, m, 51u);
+    const RowMatrixF W = test::layerLikeMatrix(n, m, 51u);
     const Eigen::MatrixXd h = correlatedGram(m, 52u);
     FactorizerOptions o = quick(1, 12, 20);
     o.objective = Objective::Gram;
@@ -174,7 +158,7 @@ TEST(GramObjective, SeveralPathsAndDbf)
 
 TEST(GramObjective, UnusableGramMatricesAreRefused)
 {
-    const RowMatrixF W = layerLike(20, 16, 61u);
+    const RowMatrixF W = test::layerLikeMatrix(20, 16, 61u);
     FactorizerOptions o = quick(1, 4, 2);
     o.objective = Objective::Gram;
     EXPECT_THROW(Factorizer(o).run(W), InvalidArgument);  // none given
@@ -209,14 +193,14 @@ TEST(GramObjective, PreparedWeightingIsConsistent)
     EXPECT_LT((g.sqrt() * g.sqrt() - g.matrix()).norm(), 1e-4f * g.matrix().norm());
     EXPECT_LT((g.sqrt() * g.inverseSqrt() - MatrixF::Identity(33, 33)).norm(), 1e-3f);
     EXPECT_GT(g.eigenvalues().minCoeff(), 0.0f);
-    const RowMatrixF e = gaussian(7, 33, 72u);
+    const RowMatrixF e = test::gaussianMatrix(7, 33, 72u);
     const double direct = ((e.cast<double>() * g.matrix().cast<double>()).array() * e.cast<double>().array()).sum();
     EXPECT_NEAR(g.weightedSquaredNorm(e, 2), direct, 1e-4 * direct);
 }
 
 TEST(GramObjective, StopDuringRefinementReturnsTheBestIterateMarkedCancelled)
 {
-    const RowMatrixF W = layerLike(50, 60, 81u);
+    const RowMatrixF W = test::layerLikeMatrix(50, 60, 81u);
     std::stop_source source;
     FactorizerOptions o = quick(2, 16, 200);
     o.objective = Objective::Gram;

@@ -8,6 +8,7 @@
 
 #include <Eigen/SVD>
 
+#include "random_matrix.h"
 #include "matrix_compare.h"
 #include "mdbf/base/error.h"
 #include "mdbf/base/half.h"
@@ -21,25 +22,16 @@
 namespace mdbf::factor {
 namespace {
 
-MatrixF gaussian(Eigen::Index rows, Eigen::Index cols, unsigned seed)
-{
-    std::mt19937 gen(seed);
-    std::normal_distribution<float> dist(0.0f, 1.0f);
-    MatrixF m(rows, cols);
-    for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = dist(gen);
-    return m;
-}
-
 // A random path with positive-ish envelopes.
 kernels::FactorPath randomPath(Eigen::Index n, Eigen::Index m, Eigen::Index k, Eigen::Index l, unsigned seed)
 {
     kernels::FactorPath p;
-    p.sa = kernels::PackedSigns::fromSigns(gaussian(n, k, seed));
-    p.sb = kernels::PackedSigns::fromSigns(gaussian(k, m, seed + 1));
-    p.A = gaussian(n, l, seed + 2).cwiseAbs();
-    p.Qa = gaussian(k, l, seed + 3).cwiseAbs();
-    p.Qb = gaussian(k, l, seed + 4).cwiseAbs();
-    p.B = gaussian(m, l, seed + 5).cwiseAbs();
+    p.sa = kernels::PackedSigns::fromSigns(test::gaussianMatrix<MatrixF>(n, k, seed));
+    p.sb = kernels::PackedSigns::fromSigns(test::gaussianMatrix<MatrixF>(k, m, seed + 1));
+    p.A = test::gaussianMatrix<MatrixF>(n, l, seed + 2).cwiseAbs();
+    p.Qa = test::gaussianMatrix<MatrixF>(k, l, seed + 3).cwiseAbs();
+    p.Qb = test::gaussianMatrix<MatrixF>(k, l, seed + 4).cwiseAbs();
+    p.B = test::gaussianMatrix<MatrixF>(m, l, seed + 5).cwiseAbs();
     return p;
 }
 
@@ -66,7 +58,7 @@ Eigen::MatrixXd referenceW(const kernels::FactorPath& p)
 TEST(PackedSignsRoundTrip, OddSizes)
 {
     for (auto [rows, cols] : {std::pair{1, 1}, {3, 63}, {5, 64}, {7, 65}, {37, 131}, {2, 200}}) {
-        MatrixF m = gaussian(rows, cols, 7u + static_cast<unsigned>(cols));
+        MatrixF m = test::gaussianMatrix<MatrixF>(rows, cols, 7u + static_cast<unsigned>(cols));
         // Exact zeros (and negative zero) count as +1.
         m(0, 0) = 0.0f;
         if (cols > 2) m(rows - 1, cols - 1) = -0.0f;
@@ -86,9 +78,9 @@ TEST(LowRank, RankApproxMatchesTruncatedSvd)
 {
     // Both the exact branch (small) and the block-power branch (large) against a double SVD.
     for (auto [rows, cols, l] : {std::tuple{9, 13, 2}, std::tuple{300, 211, 3}}) {
-        MatrixF M = gaussian(rows, cols, 3u).cwiseAbs();
+        MatrixF M = test::gaussianMatrix<MatrixF>(rows, cols, 3u).cwiseAbs();
         // Make the spectrum decay so that the leading subspace is well defined.
-        M += 4.0f * gaussian(rows, 1, 4u).cwiseAbs() * gaussian(1, cols, 5u).cwiseAbs();
+        M += 4.0f * test::gaussianMatrix<MatrixF>(rows, 1, 4u).cwiseAbs() * test::gaussianMatrix<MatrixF>(1, cols, 5u).cwiseAbs();
         const RankApprox a = rankApprox(M, l, RankApproxOptions{12, 8, 1});
         ASSERT_EQ(a.left.cols(), l);
         Eigen::BDCSVD<Eigen::MatrixXd> svd(M.cast<double>(), Eigen::ComputeThinU | Eigen::ComputeThinV);
@@ -103,7 +95,7 @@ TEST(LowRank, RankApproxMatchesTruncatedSvd)
 
 TEST(LowRank, ExactlyLowRankIsReproducedAndSignsFixed)
 {
-    const MatrixF M = gaussian(400, 2, 11u).cwiseAbs() * gaussian(2, 500, 12u).cwiseAbs().eval();
+    const MatrixF M = test::gaussianMatrix<MatrixF>(400, 2, 11u).cwiseAbs() * test::gaussianMatrix<MatrixF>(2, 500, 12u).cwiseAbs().eval();
     RankApprox a = rankApprox(M, 2);
     fixEnvelopeSigns(a.left, a.right);
     EXPECT_TRUE(test::allClose(a.left * a.right.transpose(), M, 1e-3, 1e-4 * M.maxCoeff()));
@@ -112,7 +104,7 @@ TEST(LowRank, ExactlyLowRankIsReproducedAndSignsFixed)
 
 TEST(LowRank, SignRankProject)
 {
-    const MatrixF M = gaussian(40, 90, 21u);
+    const MatrixF M = test::gaussianMatrix<MatrixF>(40, 90, 21u);
     // l ≥ min(rows, cols): identity.
     EXPECT_EQ(signRankProject(M, 40), M);
     // l = 1: signs of M with a rank-1 magnitude that fits |M| as well as its best rank-1 SVD.
@@ -137,12 +129,12 @@ TEST(PathProducts, ReconstructionAndFactoredProducts)
     const MatrixF fg = denseF(p1) * denseG(p1);
     EXPECT_TRUE(test::allClose(fg.cast<double>(), referenceW(p1), 1e-5, 1e-5 * ref.cwiseAbs().maxCoeff()));
 
-    const VectorF x = gaussian(53, 1, 300u);
+    const VectorF x = test::gaussianMatrix<MatrixF>(53, 1, 300u);
     const Eigen::VectorXd yRef = ref * x.cast<double>();
     const VectorF y = applyFactors(paths, x);
     EXPECT_TRUE(test::allClose(y.cast<double>(), yRef, 1e-4, 1e-5 * yRef.cwiseAbs().maxCoeff()));
 
-    const RowMatrixF X = gaussian(5, 53, 400u);
+    const RowMatrixF X = test::gaussianMatrix<MatrixF>(5, 53, 400u);
     const Eigen::MatrixXd YRef = X.cast<double>() * ref.transpose();
     const RowMatrixF Y = applyFactorsWindow(paths, X);
     ASSERT_EQ(Y.rows(), 5);
@@ -168,7 +160,7 @@ TEST(ClosedForm, FullRankEnvelopeReproducesW)
 {
     // l ≥ k = min(n, m): the envelopes are exact and F·G is the full SVD, i.e. W itself.
     for (auto [n, m] : {std::pair{23, 37}, std::pair{41, 17}}) {
-        const RowMatrixF W = gaussian(n, m, 55u);
+        const RowMatrixF W = test::gaussianMatrix<MatrixF>(n, m, 55u);
         const LayerSvd svd = LayerSvd::compute(W);
         const Eigen::Index k = std::min(n, m);
         const auto paths = closedFormInit(W, svd, k, static_cast<int>(k), 1);
@@ -180,7 +172,7 @@ TEST(ClosedForm, FullRankEnvelopeReproducesW)
 
 TEST(ClosedForm, SignsAndEnvelopesFollowTheSvd)
 {
-    const RowMatrixF W = gaussian(60, 45, 66u);
+    const RowMatrixF W = test::gaussianMatrix<MatrixF>(60, 45, 66u);
     const LayerSvd svd = LayerSvd::compute(W);
     const MatrixF up = svd.leftFactor(20);
     const MatrixF vp = svd.rightFactor(20);
@@ -200,7 +192,7 @@ TEST(ClosedForm, SignsAndEnvelopesFollowTheSvd)
 
 TEST(LayerSvdTest, FactorsAndNorm)
 {
-    const RowMatrixF W = gaussian(30, 50, 77u);
+    const RowMatrixF W = test::gaussianMatrix<MatrixF>(30, 50, 77u);
     const LayerSvd svd = LayerSvd::compute(W);
     EXPECT_EQ(svd.rank(), 30);
     EXPECT_NEAR(svd.frobeniusNorm(), W.cast<double>().norm(), 1e-4 * W.cast<double>().norm());
@@ -215,7 +207,7 @@ TEST(LayerSvdTest, FactorsAndNorm)
 
 TEST(EnvelopeSpectraTest, SharesAndEnergies)
 {
-    const RowMatrixF W = gaussian(80, 120, 88u);
+    const RowMatrixF W = test::gaussianMatrix<MatrixF>(80, 120, 88u);
     const LayerSvd svd = LayerSvd::compute(W);
     const EnvelopeSpectra s = EnvelopeSpectra::ofSvd(svd, 40, 2, 10);
     ASSERT_EQ(s.sigmaF.size(), 10);
