@@ -25,46 +25,89 @@ std::string stripWeight(std::string_view name)
     return std::string(name);
 }
 
-// Installs recording wrappers and puts the wrapped copies back when it goes out of scope, so the
+// Swaps wrappers into a model and puts the wrapped copies back when it goes out of scope, so the
 // model is whole again however the run ends.
-class RecorderInstallation {
+class WrapperInstallation {
 public:
-    explicit RecorderInstallation(model::Transformer& model) : m_model(model) {}
-    RecorderInstallation(const RecorderInstallation&) = delete;
-    RecorderInstallation& operator=(const RecorderInstallation&) = delete;
+    explicit WrapperInstallation(model::Transformer& model) : m_model(model) {}
+    WrapperInstallation(const WrapperInstallation&) = delete;
+    WrapperInstallation& operator=(const WrapperInstallation&) = delete;
 
-    ~RecorderInstallation()
+    ~WrapperInstallation()
     {
-        for (auto& [name, recorder] : m_recorders) {
+        for (auto& [name, original] : m_originals) {
             try {
-                m_model.replaceLinear(name, recorder->inner());
+                m_model.replaceLinear(name, original);
             } catch (...) {
                 // Same name and shape as when it was installed: cannot fail.
             }
         }
     }
 
-    void install(const std::string& name, bool gram)
+    /// A recording wrapper around a copy of `name`, paired with `reference` when given.
+    std::shared_ptr<RecordingLinear> record(const std::string& name, bool gram,
+                                            std::shared_ptr<const InputKeepingLinear> reference = nullptr)
     {
-        auto recorder = std::make_shared<RecordingLinear>(copyLinear(m_model.linear(name)), gram);
-        m_model.replaceLinear(name, recorder);
-        m_recorders.emplace_back(name, std::move(recorder));
+        auto recorder = std::make_shared<RecordingLinear>(copyLinear(m_model.linear(name)), gram, std::move(reference));
+        install(name, recorder, recorder->inner());
+        return recorder;
     }
 
-    const std::vector<std::pair<std::string, std::shared_ptr<RecordingLinear>>>& recorders() const
+    /// An input-keeping wrapper around a copy of `name`.
+    std::shared_ptr<InputKeepingLinear> keepInputs(const std::string& name)
     {
-        return m_recorders;
+        auto keeper = std::make_shared<InputKeepingLinear>(copyLinear(m_model.linear(name)));
+        install(name, keeper, keeper->inner());
+        return keeper;
     }
 
 private:
+    void install(const std::string& name, std::shared_ptr<const model::Linear> wrapper,
+                 std::shared_ptr<const model::Linear> original)
+    {
+        m_model.replaceLinear(name, std::move(wrapper));
+        m_originals.emplace_back(name, std::move(original));
+    }
+
     model::Transformer& m_model;
-    std::vector<std::pair<std::string, std::shared_ptr<RecordingLinear>>> m_recorders;
+    std::vector<std::pair<std::string, std::shared_ptr<const model::Linear>>> m_originals;
 };
 
 std::string tooShort(std::size_t tokens, int ctx)
 {
     return "the calibration text has " + std::to_string(tokens) + " tokens, fewer than one window of ctx = " +
            std::to_string(ctx);
+}
+
+std::vector<std::string> requestedLayers(const model::Transformer& model, const CalibrationOptions& options)
+{
+    if (options.ctx < 1) throw InvalidArgument("calibration ctx must be at least 1 (got " + std::to_string(options.ctx) + ")");
+    std::vector<std::string> names;
+    if (options.layers.empty()) {
+        names = model.linearNames();
+    } else {
+        for (const std::string& layer : options.layers) names.push_back(stripWeight(layer));
+        std::sort(names.begin(), names.end());
+        names.erase(std::unique(names.begin(), names.end()), names.end());
+    }
+    return names;
+}
+
+// Runs the windows of `ids` through `run` (one window per call), with progress and stop polling.
+template <typename RunWindow>
+void runCalibrationWindows(std::span<const std::int32_t> ids, int windowTokens, const RunContext& ctx,
+                           CalibrationStats& stats, RunWindow run)
+{
+    if (ids.size() < static_cast<std::size_t>(windowTokens)) throw InvalidArgument(tooShort(ids.size(), windowTokens));
+    const auto total = static_cast<std::int64_t>(ids.size()) / windowTokens;
+    ctx.report("calibration", 0, total);
+    for (std::int64_t w = 0; w < total; ++w) {
+        ctx.throwIfStopped();
+        run(ids.subspan(static_cast<std::size_t>(w * windowTokens), static_cast<std::size_t>(windowTokens)));
+        stats.windows = w + 1;
+        ctx.report("calibration", w + 1, total);
+    }
+    stats.tokens = stats.windows * windowTokens;
 }
 
 }  // namespace
@@ -81,35 +124,44 @@ CalibrationStats collectCalibration(model::Transformer& model, std::span<const s
                                     const CalibrationOptions& options, const RunContext& ctx)
 {
     const auto start = Clock::now();
-    if (options.ctx < 1) throw InvalidArgument("calibration ctx must be at least 1 (got " + std::to_string(options.ctx) + ")");
-    if (ids.size() < static_cast<std::size_t>(options.ctx)) throw InvalidArgument(tooShort(ids.size(), options.ctx));
-
-    std::vector<std::string> names;
-    if (options.layers.empty()) {
-        names = model.linearNames();
-    } else {
-        for (const std::string& layer : options.layers) names.push_back(stripWeight(layer));
-        std::sort(names.begin(), names.end());
-        names.erase(std::unique(names.begin(), names.end()), names.end());
-    }
-
-    RecorderInstallation recorders(model);
-    for (const std::string& name : names) recorders.install(name, options.gram);
+    const std::vector<std::string> names = requestedLayers(model, options);
+    WrapperInstallation wrappers(model);
+    std::vector<std::pair<std::string, std::shared_ptr<RecordingLinear>>> recorders;
+    for (const std::string& name : names) recorders.emplace_back(name, wrappers.record(name, options.gram));
 
     CalibrationStats stats;
     stats.ctx = options.ctx;
     stats.hasGram = options.gram;
-    const auto total = static_cast<std::int64_t>(ids.size()) / options.ctx;
-    ctx.report("calibration", 0, total);
-    for (std::int64_t w = 0; w < total; ++w) {
-        ctx.throwIfStopped();
-        const auto window = ids.subspan(static_cast<std::size_t>(w * options.ctx), static_cast<std::size_t>(options.ctx));
-        model.forward(window, ctx.threadCount());
-        stats.windows = w + 1;
-        ctx.report("calibration", w + 1, total);
+    runCalibrationWindows(ids, options.ctx, ctx, stats,
+                          [&](std::span<const std::int32_t> window) { model.forward(window, ctx.threadCount()); });
+    for (const auto& [name, recorder] : recorders) stats.layers.emplace(name, recorder->statistics());
+    stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return stats;
+}
+
+CalibrationStats collectPairedCalibration(model::Transformer& reference, model::Transformer& model,
+                                          std::span<const std::int32_t> ids, const CalibrationOptions& options,
+                                          const RunContext& ctx)
+{
+    const auto start = Clock::now();
+    const std::vector<std::string> names = requestedLayers(model, options);
+    WrapperInstallation referenceWrappers(reference);
+    WrapperInstallation wrappers(model);
+    std::vector<std::pair<std::string, std::shared_ptr<RecordingLinear>>> recorders;
+    for (const std::string& name : names) {
+        if (reference.linear(name).inFeatures() != model.linear(name).inFeatures())
+            throw InvalidArgument("paired calibration: layer '" + name + "' has different input sizes in the two models");
+        recorders.emplace_back(name, wrappers.record(name, true, referenceWrappers.keepInputs(name)));
     }
-    stats.tokens = stats.windows * options.ctx;
-    for (const auto& [name, recorder] : recorders.recorders()) stats.layers.emplace(name, recorder->statistics());
+
+    CalibrationStats stats;
+    stats.ctx = options.ctx;
+    stats.hasGram = true;
+    runCalibrationWindows(ids, options.ctx, ctx, stats, [&](std::span<const std::int32_t> window) {
+        reference.forward(window, ctx.threadCount());
+        model.forward(window, ctx.threadCount());
+    });
+    for (const auto& [name, recorder] : recorders) stats.layers.emplace(name, recorder->statistics());
     stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return stats;
 }

@@ -1,15 +1,18 @@
 #include "mdbf/eval/quantize.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <set>
 
+#include <Eigen/Cholesky>
 #include <nlohmann/json.hpp>
 
 #include "mdbf/base/error.h"
 #include "mdbf/base/text_file.h"
 #include "mdbf/factor/bit_budget.h"
 #include "mdbf/factor/factorizer.h"
+#include "mdbf/factor/path_products.h"
 
 namespace mdbf::eval {
 
@@ -98,10 +101,11 @@ QuantizeResult quantizeCheckpoint(const io::ModelConfig& config, const io::Check
                                        std::string(factor::objectiveName(settings.objective)) +
                                        " needs calibration statistics, none were supplied");
             };
+            LayerStatistics statistics;
             if (settings.objective != factor::Objective::Plain && options.statistics) {
-                LayerStatistics statistics = options.statistics(name, result.layers);
-                fo.channelWeights = std::move(statistics.channelWeights);
-                fo.inputGram = std::move(statistics.inputGram);
+                statistics = options.statistics(name, result.layers);
+                fo.channelWeights = statistics.channelWeights;
+                if (settings.objective == factor::Objective::Gram) fo.inputGram = statistics.inputGram;
             } else if (settings.objective == factor::Objective::DiagonalWeighted) {
                 const auto it = options.channelWeights.find(name);
                 if (it == options.channelWeights.end()) throw missingStatistics();
@@ -112,7 +116,11 @@ QuantizeResult quantizeCheckpoint(const io::ModelConfig& config, const io::Check
                 fo.inputGram = it->second;
             }
             const factor::Factorizer factorizer(fo);
-            const RowMatrixF W = ckpt.matrix(tensor);
+            const RowMatrixF original = ckpt.matrix(tensor);
+            const bool matchOutputs = settings.objective == factor::Objective::Gram && statistics.cross.size() > 0;
+            const RowMatrixF W =
+                matchOutputs ? outputMatchingTarget(original, statistics.inputGram, statistics.cross, options.targetDamping)
+                             : original;
             VectorF bias;
             if (ckpt.contains(name + ".bias")) {
                 const std::vector<float> b = ckpt.toFloat(name + ".bias");
@@ -130,6 +138,11 @@ QuantizeResult quantizeCheckpoint(const io::ModelConfig& config, const io::Check
             layer.bpw = fr.bpw;
             layer.relError = fr.finalError;
             layer.plainError = fr.finalPlainError;
+            if (matchOutputs) {
+                const double norm = static_cast<double>(original.norm());
+                const RowMatrixF approx = factor::reconstruct(fr.paths, ctx.threadCount());
+                layer.plainError = norm > 0.0 ? static_cast<double>((original - approx).norm()) / norm : 0.0;
+            }
             layer.clamped = fr.clamped;
             layer.iterations = fr.iterations;
             layer.termination = fr.termination;
@@ -177,6 +190,28 @@ QuantizeResult quantizeCheckpoint(const io::ModelConfig& config, const io::Check
     ctx.throwIfStopped();
     result.seconds = secondsSince(start);
     return result;
+}
+
+RowMatrixF outputMatchingTarget(const RowMatrixF& W, const Eigen::MatrixXd& gram, const Eigen::MatrixXd& cross,
+                                double damping)
+{
+    const Eigen::Index m = W.cols();
+    if (gram.rows() != m || gram.cols() != m || cross.rows() != m || cross.cols() != m)
+        throw InvalidArgument("output-matching target: W has " + std::to_string(m) + " columns but H is " +
+                              std::to_string(gram.rows()) + "×" + std::to_string(gram.cols()) + " and C " +
+                              std::to_string(cross.rows()) + "×" + std::to_string(cross.cols()));
+    if (!(damping >= 0.0) || !std::isfinite(damping))
+        throw InvalidArgument("output-matching target: damping must be finite and ≥ 0");
+    Eigen::MatrixXd damped = gram;
+    damped.diagonal().array() += damping * gram.diagonal().mean();
+    const Eigen::LLT<Eigen::MatrixXd> llt(damped);
+    if (llt.info() != Eigen::Success)
+        throw InvalidArgument("output-matching target: the input Gram matrix is not positive definite after damping");
+    // W* − W = W (Cᵀ − H) H_λ⁻¹, solved as H_λ Zᵀ = (Cᵀ − H)ᵀ Wᵀ since H_λ is symmetric.
+    const Eigen::MatrixXd Wd = W.cast<double>();
+    const Eigen::MatrixXd rhs = (cross - gram) * Wd.transpose();
+    const Eigen::MatrixXd correction = llt.solve(rhs).transpose();
+    return (Wd + correction).cast<float>();
 }
 
 void applyQuantization(model::Transformer& model, const QuantizeResult& result)

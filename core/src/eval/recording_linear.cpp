@@ -17,13 +17,36 @@ constexpr double kParallelEntries = 65536.0;
 
 }  // namespace
 
-RecordingLinear::RecordingLinear(std::shared_ptr<const model::Linear> inner, bool gram)
-    : m_inner(std::move(inner)), m_gram(gram)
+InputKeepingLinear::InputKeepingLinear(std::shared_ptr<const model::Linear> inner) : m_inner(std::move(inner))
+{
+    if (!m_inner) throw InvalidArgument("input-keeping layer: no layer to wrap");
+}
+
+void InputKeepingLinear::forward(const RowMatrixF& X, RowMatrixF& Y, int threads) const
+{
+    m_inner->forward(X, Y, threads);
+    const std::lock_guard lock(m_mutex);
+    m_last = X;
+}
+
+RowMatrixF InputKeepingLinear::lastInput() const
+{
+    const std::lock_guard lock(m_mutex);
+    return m_last;
+}
+
+RecordingLinear::RecordingLinear(std::shared_ptr<const model::Linear> inner, bool gram,
+                                 std::shared_ptr<const InputKeepingLinear> reference)
+    : m_inner(std::move(inner)), m_gram(gram), m_reference(std::move(reference))
 {
     if (!m_inner) throw InvalidArgument("recording layer: no layer to wrap");
     const Eigen::Index m = m_inner->inFeatures();
+    if (m_reference && m_reference->inFeatures() != m)
+        throw InvalidArgument("recording layer: the reference layer has " + std::to_string(m_reference->inFeatures()) +
+                              " inputs, expected " + std::to_string(m));
     m_sumSquares = Eigen::VectorXd::Zero(m);
     if (m_gram) m_sumOuter = Eigen::MatrixXd::Zero(m, m);
+    if (m_reference) m_sumCross = Eigen::MatrixXd::Zero(m, m);
 }
 
 void RecordingLinear::forward(const RowMatrixF& X, RowMatrixF& Y, int threads) const
@@ -39,6 +62,14 @@ void RecordingLinear::record(const RowMatrixF& X, int threads) const
     if (m != m_sumSquares.size())
         throw InvalidArgument("recording layer: input has " + std::to_string(m) + " columns, expected " +
                               std::to_string(m_sumSquares.size()));
+    RowMatrixF reference;
+    if (m_reference) {
+        reference = m_reference->lastInput();
+        if (reference.rows() != T || reference.cols() != m)
+            throw InvalidArgument("recording layer: the reference input is " + std::to_string(reference.rows()) + "×" +
+                                  std::to_string(reference.cols()) + ", expected " + std::to_string(T) + "×" +
+                                  std::to_string(m) + " (the same tokens through both models)");
+    }
     const std::lock_guard lock(m_mutex);
     const int t = static_cast<double>(T) * static_cast<double>(m) >= kParallelEntries ? std::max(1, threads) : 1;
     // Each thread owns a band of channels; rows are read in order, so the sums do not depend on t.
@@ -52,14 +83,18 @@ void RecordingLinear::record(const RowMatrixF& X, int threads) const
             }
         }
     });
-    if (m_gram) {
+    if (m_gram || m_reference) {
         const Eigen::MatrixXd xd = X.cast<double>();
         const int tg = static_cast<double>(T) * static_cast<double>(m) * static_cast<double>(m) >= 64.0 * kParallelEntries
                            ? std::max(1, threads)
                            : 1;
-        parallelChunks(m, tg, [&](std::int64_t b, std::int64_t e) {
-            m_sumOuter.middleCols(b, e - b).noalias() += xd.transpose() * xd.middleCols(b, e - b);
-        });
+        auto accumulate = [&](Eigen::MatrixXd& sum, const Eigen::MatrixXd& right) {
+            parallelChunks(m, tg, [&](std::int64_t b, std::int64_t e) {
+                sum.middleCols(b, e - b).noalias() += xd.transpose() * right.middleCols(b, e - b);
+            });
+        };
+        if (m_gram) accumulate(m_sumOuter, xd);
+        if (m_reference) accumulate(m_sumCross, reference.cast<double>());
     }
     m_rows += T;
 }
@@ -77,6 +112,7 @@ LayerCalibration RecordingLinear::statistics() const
     const double scale = m_rows > 0 ? 1.0 / static_cast<double>(m_rows) : 0.0;
     out.secondMoments = m_sumSquares * scale;
     if (m_gram) out.gram = m_sumOuter * scale;
+    if (m_reference) out.cross = m_sumCross * scale;
     return out;
 }
 

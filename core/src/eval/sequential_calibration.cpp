@@ -26,6 +26,7 @@ LayerStatistics layerStatistics(const CalibrationStats& stats, const std::string
     LayerStatistics s;
     s.channelWeights = c.channelWeights();
     s.inputGram = c.gram;
+    s.cross = c.cross;
     return s;
 }
 
@@ -41,6 +42,7 @@ LayerStatistics SequentialCalibration::operator()(const std::string& name, std::
     if (!m_block || m_blockIndex != block) {
         if (!m_model) {
             m_model.emplace(model::Transformer::load(m_modelDir, m_ctx));
+            if (m_options.gram) m_reference.emplace(model::Transformer::load(m_modelDir, m_ctx));
             const Tokenizer tokenizer = Tokenizer::fromFile(m_modelDir / "tokenizer.json");
             m_ids = tokenizer.encode(readUtf8File(m_textFile));
         }
@@ -56,7 +58,8 @@ LayerStatistics SequentialCalibration::operator()(const std::string& name, std::
         } else {
             options.layers.push_back(name);
         }
-        m_block = collectCalibration(*m_model, m_ids, options, m_ctx);
+        m_block = m_options.gram ? collectPairedCalibration(*m_reference, *m_model, m_ids, options, m_ctx)
+                                 : collectCalibration(*m_model, m_ids, options, m_ctx);
         m_blockIndex = block;
         ++m_runs;
     }

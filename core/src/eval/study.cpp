@@ -202,7 +202,9 @@ std::string cachePrefix(const StudySpec& spec, const StudyPoint& point)
     options.ctx = spec.calibCtx;
     options.gram = point.objective == factor::Objective::Gram;
     const std::string text = calibrated ? readBinaryFile(spec.calibText) : std::string();
-    return CalibrationCache::key(spec.modelDir, text, options) + "|sequential=" + (point.sequential ? "1" : "0") +
+    // Sequential Gram points fit the original model's outputs (outputMatchingTarget).
+    const char* sequentialKey = !point.sequential ? "0" : options.gram ? "outputs" : "1";
+    return CalibrationCache::key(spec.modelDir, text, options) + "|sequential=" + sequentialKey +
            "|seed=" + std::to_string(spec.seed);
 }
 

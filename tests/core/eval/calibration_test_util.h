@@ -27,7 +27,7 @@ inline std::vector<std::int32_t> demoTokens()
 }
 
 /// Forwards to a dense copy of a layer and sums, in double, x_j² per channel and x xᵀ over every
-/// input row it sees.
+/// input row it sees; it also keeps every row, in order.
 class CapturingLinear final : public model::Linear {
 public:
     explicit CapturingLinear(const model::DenseLinear& layer)
@@ -46,6 +46,8 @@ public:
         m_inner.forward(X, Y, threads);
         const std::lock_guard lock(m_mutex);
         const Eigen::MatrixXd xd = X.cast<double>();
+        m_all.conservativeResize(m_all.rows() + xd.rows(), xd.cols());
+        m_all.bottomRows(xd.rows()) = xd;
         for (Eigen::Index t = 0; t < xd.rows(); ++t) {
             for (Eigen::Index j = 0; j < xd.cols(); ++j) m_squares[j] += xd(t, j) * xd(t, j);
             m_outer.noalias() += xd.row(t).transpose() * xd.row(t);
@@ -58,12 +60,15 @@ public:
     Eigen::VectorXd meanSquares() const { return m_squares / static_cast<double>(m_rows); }
     /// Σ over rows of x xᵀ (not divided by the row count).
     const Eigen::MatrixXd& outerSum() const { return m_outer; }
+    /// Every input row seen, in order (rows × in_features).
+    const Eigen::MatrixXd& allRows() const { return m_all; }
 
 private:
     model::DenseLinear m_inner;
     mutable std::mutex m_mutex;
     mutable Eigen::VectorXd m_squares;
     mutable Eigen::MatrixXd m_outer;
+    mutable Eigen::MatrixXd m_all;
     mutable std::int64_t m_rows = 0;
 };
 

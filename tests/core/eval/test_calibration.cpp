@@ -14,6 +14,7 @@
 #include "mdbf/eval/calibration.h"
 #include "mdbf/eval/calibration_cache.h"
 #include "mdbf/io/checkpoint.h"
+#include "mdbf/model/dense_linear.h"
 
 namespace mdbf::eval {
 namespace {
@@ -122,6 +123,63 @@ TEST(Calibration, DeepLayerMomentsMatchAnIndependentCaptureAndTheModelIsRestored
     // The recording wrappers are gone and the model computes what it computed before.
     EXPECT_EQ(model.linear(layer).kind(), "dense F32");
     EXPECT_TRUE(allClose(model.forward(ids.first(kCtx), 2), before, 0.0, 0.0));
+}
+
+// The demo model with block 0's down projection halved: every later block sees different inputs.
+model::Transformer perturbedDemo()
+{
+    model::Transformer model = model::Transformer::load(test::demoModel());
+    const std::string name = "model.layers.0.mlp.down_proj";
+    const auto& dense = dynamic_cast<const model::DenseLinear&>(model.linear(name));
+    model.replaceLinear(name, std::make_shared<model::DenseLinear>(RowMatrixF(dense.weight() * 0.5f), dense.bias()));
+    return model;
+}
+
+TEST(Calibration, PairedRunCrossMomentsMatchIndependentCapturesOfBothModels)
+{
+    const std::vector<std::int32_t> all = test::demoTokens();
+    const std::span<const std::int32_t> ids(all.data(), 4 * kCtx);
+    const std::string deep = "model.layers.2.mlp.down_proj";
+
+    // Test-owned captures of the same layer in both models.
+    model::Transformer referenceCopy = model::Transformer::load(test::demoModel());
+    model::Transformer perturbedCopy = perturbedDemo();
+    const auto clean = test::capture(referenceCopy, deep);
+    const auto shifted = test::capture(perturbedCopy, deep);
+    test::runWindows(referenceCopy, ids, kCtx);
+    test::runWindows(perturbedCopy, ids, kCtx);
+    const double N = static_cast<double>(4 * kCtx);
+    const Eigen::MatrixXd expectedCross = shifted->allRows().transpose() * clean->allRows() / N;
+    const Eigen::MatrixXd expectedGram = shifted->outerSum() / N;
+
+    model::Transformer reference = model::Transformer::load(test::demoModel());
+    model::Transformer perturbed = perturbedDemo();
+    const RowMatrixF before = perturbed.forward(ids.first(kCtx), 2);
+    CalibrationOptions options;
+    options.ctx = kCtx;
+    options.layers = {deep, kFirstQ};
+    RunContext run;
+    run.threads = 2;
+    const CalibrationStats stats = collectPairedCalibration(reference, perturbed, ids, options, run);
+    EXPECT_EQ(stats.tokens, 4 * kCtx);
+    EXPECT_TRUE(stats.hasGram);
+    const LayerCalibration& d = stats.layer(deep);
+    const double scale = expectedGram.cwiseAbs().maxCoeff();
+    EXPECT_TRUE(allClose(d.gram, expectedGram, 1e-6, 1e-9 * scale));
+    EXPECT_TRUE(allClose(d.cross, expectedCross, 1e-6, 1e-9 * scale));
+    // The inputs really differ there, so C is not H.
+    EXPECT_GT((d.cross - d.gram).norm(), 1e-3 * d.gram.norm());
+    // Before the perturbation both models see the same inputs: C is H to the bit.
+    const LayerCalibration& q = stats.layer(kFirstQ);
+    EXPECT_TRUE(q.cross == q.gram);
+
+    // Both models are whole again.
+    EXPECT_EQ(reference.linear(deep).kind(), "dense F32");
+    EXPECT_EQ(perturbed.linear(deep).kind(), "dense F32");
+    EXPECT_TRUE(allClose(perturbed.forward(ids.first(kCtx), 2), before, 0.0, 0.0));
+
+    // Unpaired runs carry no cross moments.
+    EXPECT_EQ(collectCalibration(perturbed, ids, options, run).layer(deep).cross.size(), 0);
 }
 
 TEST(Calibration, TooFewTokensAndEmptyTextsAreClearErrors)

@@ -5,12 +5,17 @@
 
 #include <cstdio>
 
+#include <Eigen/QR>
 #include <gtest/gtest.h>
 
 #include "calibration_test_util.h"
+#include "matrix_compare.h"
+#include "mdbf/base/error.h"
 #include "mdbf/eval/calibration.h"
+#include "mdbf/eval/quantize.h"
 #include "mdbf/factor/factorizer.h"
 #include "mdbf/factor/path_products.h"
+#include "random_matrix.h"
 
 namespace mdbf::eval {
 namespace {
@@ -82,6 +87,42 @@ TEST(CalibrationObjectivesSlow, DiagBeatsPlainAndGramBeatsDiagOnHeldOutOutputs)
     EXPECT_LT(sumBlocks[1], sumBlocks[0]);
     EXPECT_LT(sumBlocks[2], sumBlocks[1]);
     EXPECT_GT(diagWins, layers / 2) << "diag should beat plain on most layers";
+}
+
+}  // namespace
+}  // namespace mdbf::eval
+
+namespace mdbf::eval {
+namespace {
+
+// outputMatchingTarget against an independent least-squares solve: with λ = 0 the unconstrained
+// minimiser of ‖X̃Ŵᵀ − X Wᵀ‖_F over Ŵ is W*, whatever the two input sets are.
+TEST(OutputMatchingTarget, IsTheLeastSquaresFitOfTheOriginalOutputs)
+{
+    const Eigen::Index N = 400, m = 24, n = 10;
+    const Eigen::MatrixXd X = test::gaussianMatrix<Eigen::MatrixXf>(N, m, 11).cast<double>();
+    const Eigen::MatrixXd Xq = X + 0.3 * test::gaussianMatrix<Eigen::MatrixXf>(N, m, 12).cast<double>();
+    const RowMatrixF W = test::gaussianMatrix(n, m, 13);
+    const Eigen::MatrixXd H = Xq.transpose() * Xq / static_cast<double>(N);
+    const Eigen::MatrixXd C = Xq.transpose() * X / static_cast<double>(N);
+
+    const Eigen::MatrixXd Y = X * W.cast<double>().transpose();  // N×n original outputs
+    const Eigen::MatrixXd fitT = Xq.colPivHouseholderQr().solve(Y);  // m×n
+    const RowMatrixF fit = fitT.transpose().cast<float>();
+    const RowMatrixF target = outputMatchingTarget(W, H, C, 0.0);
+    EXPECT_TRUE(test::allClose(target, fit, 1e-4, 1e-5));
+    EXPECT_GT((target - W).norm(), 0.05 * W.norm());  // the inputs differ, so the target moves
+
+    // Damping only shrinks the correction towards W.
+    const RowMatrixF damped = outputMatchingTarget(W, H, C, 0.1);
+    EXPECT_LT((damped - W).norm(), (target - W).norm());
+
+    // Equal inputs: the target is W itself, to the bit.
+    EXPECT_TRUE(outputMatchingTarget(W, H, H, 0.01) == W);
+
+    EXPECT_THROW(outputMatchingTarget(W, H.topLeftCorner(m - 1, m - 1), C, 0.01), InvalidArgument);
+    EXPECT_THROW(outputMatchingTarget(W, H, C, -1.0), InvalidArgument);
+    EXPECT_THROW(outputMatchingTarget(W, Eigen::MatrixXd::Zero(m, m), C, 0.01), InvalidArgument);
 }
 
 }  // namespace

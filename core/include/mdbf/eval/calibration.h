@@ -37,6 +37,8 @@ struct CalibrationOptions {
 struct LayerCalibration {
     Eigen::VectorXd secondMoments;  ///< d_j = mean(x_j²), m entries
     Eigen::MatrixXd gram;           ///< H = XᵀX / N, m×m; empty unless CalibrationOptions::gram
+    Eigen::MatrixXd cross;          ///< C = XᵀX_ref / N, m×m, X_ref the same tokens' inputs in the
+                                    ///< reference model; collectPairedCalibration only
 
     /// d as float, ready for factor::FactorizerOptions::channelWeights.
     VectorF channelWeights() const { return secondMoments.cast<float>(); }
@@ -69,6 +71,16 @@ struct CalibrationStats {
 /// ctx < 1, fewer ids than one window, an unknown projection name, or a layer type it cannot copy.
 CalibrationStats collectCalibration(model::Transformer& model, std::span<const std::int32_t> ids,
                                     const CalibrationOptions& options, const RunContext& ctx = {});
+
+/// collectCalibration on `model` (the partly quantized one) paired with `reference` (the original):
+/// each window goes through `reference` and then `model`, so that besides d and H (always collected
+/// here, whatever options.gram says) every recorded projection gets the cross moments C = XᵀX_ref / N
+/// of its inputs X in `model` with the same tokens' inputs X_ref in `reference`. Both models are
+/// restored before it returns or throws. Throws as collectCalibration, and InvalidArgument when a
+/// projection's input size differs between the models.
+CalibrationStats collectPairedCalibration(model::Transformer& reference, model::Transformer& model,
+                                          std::span<const std::int32_t> ids, const CalibrationOptions& options,
+                                          const RunContext& ctx = {});
 
 /// The statistics of a text file for the Hugging Face model in `modelDir`: looks the request up in
 /// `cache` first (when given), otherwise loads the model (progress "loading"), tokenizes the text

@@ -36,7 +36,8 @@ struct LayerQuantResult {
     factor::Method method = factor::Method::Mdbf;
     factor::Objective objective = factor::Objective::Plain;
     double bpw = 0.0;                  ///< achieved bits per weight; the stored precision when kept dense
-    double relError = 0.0;             ///< rel_error under `objective` (0 when kept dense)
+    double relError = 0.0;             ///< rel_error under `objective` (0 when kept dense), measured
+                                       ///< against the output-matching target when one was used
     double plainError = 0.0;           ///< ‖W − Ŵ‖_F / ‖W‖_F whatever the objective (0 when kept dense)
     double seconds = 0.0;              ///< wall time spent on this layer
     bool keptDense = false;
@@ -63,8 +64,22 @@ struct QuantizeResult {
 /// The calibration statistics of one projection's inputs for an activation-aware objective.
 struct LayerStatistics {
     VectorF channelWeights;     ///< diag: d_j = mean(x_j²), m entries
-    Eigen::MatrixXd inputGram;  ///< gram: H = XᵀX / N, m×m (empty for diag)
+    Eigen::MatrixXd inputGram;  ///< gram, and with `cross`: H = XᵀX / N, m×m (empty otherwise)
+    /// Sequential runs: C = XᵀX_ref / N (m×m), X the inputs in the partly quantized model and X_ref
+    /// in the original. When set (with inputGram) for the gram objective, the layer is fitted to
+    /// outputMatchingTarget(W) instead of W; the diagonal objective ignores it (a diagonal H cannot
+    /// carry the correction). Empty otherwise.
+    Eigen::MatrixXd cross;
 };
+
+/// The weights whose error under H measures the output error against the original model: with
+/// inputs X in the quantized model and X_ref in the original, ‖XŴᵀ − X_ref Wᵀ‖² / N equals
+/// tr((Ŵ − W*) H (Ŵ − W*)ᵀ) plus a constant for W* = W + W (Cᵀ − H) H_λ⁻¹, H_λ = H + λ·mean(diag H)·I
+/// (exact for λ = 0; W* = W when C = H, i.e. when the inputs agree). Takes W (n×m), H and C (m×m),
+/// λ ≥ 0. Throws InvalidArgument on a shape mismatch, a negative λ or an H_λ that is not positive
+/// definite.
+RowMatrixF outputMatchingTarget(const RowMatrixF& W, const Eigen::MatrixXd& gram, const Eigen::MatrixXd& cross,
+                                double damping);
 
 /// Persistence of finished projections across runs (e.g. a study's disk cache).
 class LayerResultStore {
@@ -87,6 +102,7 @@ struct QuantizeOptions {
     std::map<std::string, Eigen::MatrixXd, std::less<>> inputGrams;  ///< H = XᵀX / N per layer name for objective gram
     std::uint64_t seed = 0;                                       ///< factorizer seed
     int innerIterations = 3;                                      ///< ADMM steps per half-step
+    double targetDamping = 0.01;                                  ///< λ of outputMatchingTarget
     /// Called after each projection (on the calling thread) with its result, its 0-based index and
     /// the number of projections. Must not throw.
     std::function<void(const LayerQuantResult&, int index, int total)> onLayer;

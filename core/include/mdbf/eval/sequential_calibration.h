@@ -2,6 +2,11 @@
 // Calibration for sequential quantization (DESIGN.md §2.6): block by block, each block's projections
 // are recorded on a working copy of the model into which the projections finished so far have been
 // swapped, so every layer is fitted to the activations the quantized model will really feed it.
+// For the Gram objective the same windows also go through the original model, and the cross moments
+// of the two inputs make each layer's target the original model's output (outputMatchingTarget),
+// not its own weights: a layer then also corrects what the blocks before it got wrong, instead of
+// faithfully passing the error on. (The diagonal objective cannot express that correction; it is
+// only refitted to the new inputs' second moments.)
 
 #include <cstdint>
 #include <filesystem>
@@ -28,8 +33,10 @@ public:
     SequentialCalibration(std::filesystem::path modelDir, std::filesystem::path textFile, CalibrationOptions options,
                           RunContext ctx = {});
 
-    /// The statistics of projection `name`, recorded with every factorized layer of `done` swapped
-    /// in. A block is recorded once, when its first projection asks. Throws what collectCalibration
+    /// The statistics of projection `name` (d; with options.gram also H and the cross moments C
+    /// from a run paired with the original model), recorded with every factorized layer of `done`
+    /// swapped in. A block is recorded
+    /// once, when its first projection asks. Throws what collectCalibration
     /// and model loading throw (InvalidArgument for a text shorter than one window, Cancelled).
     LayerStatistics operator()(const std::string& name, std::span<const LayerQuantResult> done);
 
@@ -41,7 +48,8 @@ private:
     std::filesystem::path m_textFile;
     CalibrationOptions m_options;
     RunContext m_ctx;
-    std::optional<model::Transformer> m_model;
+    std::optional<model::Transformer> m_model;      // earlier blocks quantized
+    std::optional<model::Transformer> m_reference;  // the original (gram only)
     std::vector<std::int32_t> m_ids;
     std::set<std::string> m_applied;
     std::optional<CalibrationStats> m_block;
@@ -52,7 +60,7 @@ private:
 /// The block index of a projection named "model.layers.<b>.…", or -1 for other names.
 int projectionBlock(const std::string& name);
 
-/// A LayerStatistics from recorded statistics (d and, when recorded, H). Throws InvalidArgument
+/// A LayerStatistics from recorded statistics (d and, when recorded, H and C). Throws InvalidArgument
 /// when `name` was not recorded.
 LayerStatistics layerStatistics(const CalibrationStats& stats, const std::string& name);
 
