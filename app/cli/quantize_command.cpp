@@ -277,7 +277,8 @@ Command registerQuantizeCommand(CLI::App& root)
         ->check(CLI::IsMember({"plain", "diag", "gram"}));
     CLI::Option* calibText = addCalibrationOptions(*sub, opt->calib);
     sub->add_flag("--sequential", opt->sequential,
-                  "Calibrate block by block on the model whose earlier blocks are already quantized")
+                  "Calibrate block by block on the model whose earlier blocks are already quantized "
+                  "(gram: fit each layer to the original model's outputs)")
         ->needs(calibText);
     CLI::Option* exportConfig =
         sub->add_option("--export-config", opt->exportConfig, "Also write the quantization configuration (JSON) here");
