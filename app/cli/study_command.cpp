@@ -135,8 +135,15 @@ int runStudy(const StudyOptions& opt, const CommandEnv& env)
         results.push_back(eval::runStudy(spec, bar.context(env), onPoint));
         bar.finish();
         std::fprintf(stderr, "  original ppl %.4f at %.2f bpw\n", results.back().originalPpl, results.back().originalBpw);
+        if (results.back().cancelled) break;
     }
     eval::writeStudyFiles(results, outDir);
+    if (!results.empty() && results.back().cancelled) {
+        // What finished is kept: the files hold it, and the cache lets a rerun resume.
+        std::fprintf(stderr, "mdbf: study stopped after %zu of %zu points of %s; wrote %s/study.json with those\n",
+                     results.back().points.size(), points.size(), results.back().model.c_str(), opt.out.c_str());
+        return kExitCancelled;
+    }
     if (opt.json) {
         printJson({{"out", opt.out},
                    {"files", {"study.json", "points.csv", "layer_view.csv"}},

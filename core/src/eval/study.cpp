@@ -348,15 +348,21 @@ StudyResult runStudy(const StudySpec& spec, const RunContext& ctx,
         result.originalPpl = perplexity(original, evalIds, spec.ctx, ctx).ppl;
     }
     ctx.throwIfStopped();
+    // The view is cheap next to the points, so it comes first and survives an early stop.
+    result.layerView = runLayerView(spec, config, ckpt, ctx);
 
     const int total = static_cast<int>(spec.points.size());
     for (int i = 0; i < total; ++i) {
         ctx.report("point", i, total);
-        result.points.push_back(runPoint(spec, spec.points[static_cast<std::size_t>(i)], config, ckpt, evalIds, ctx));
+        try {
+            result.points.push_back(runPoint(spec, spec.points[static_cast<std::size_t>(i)], config, ckpt, evalIds, ctx));
+        } catch (const Cancelled&) {
+            result.cancelled = true;
+            return result;
+        }
         if (onPoint) onPoint(result.points.back());
     }
     ctx.report("point", total, total);
-    result.layerView = runLayerView(spec, config, ckpt, ctx);
     return result;
 }
 
@@ -398,6 +404,7 @@ nlohmann::json studyToJson(const std::vector<StudyResult>& results)
                           {"eval_tokens", s.evalTokens},
                           {"original_ppl", s.originalPpl},
                           {"original_bpw", s.originalBpw},
+                          {"cancelled", s.cancelled},
                           {"points", points},
                           {"layer_view", view}});
     }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <stop_token>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -170,6 +171,37 @@ TEST(Study, RepeatedRunReadsLayersFromTheCacheAndWritesConsistentFiles)
     int rows = -1;
     while (std::getline(view, line)) ++rows;
     EXPECT_EQ(rows, 12);
+}
+
+// A stop request between points keeps what finished: the per-layer view (run first) and the points
+// before the stop, flagged as cancelled.
+TEST(Study, StopRequestKeepsTheFinishedPoints)
+{
+    test::TempDir dir;
+    StudySpec spec;
+    spec.modelDir = test::demoModel();
+    spec.evalText = splitEvalSmall(dir).eval;
+    spec.ctx = 128;
+    spec.points = {point(factor::Method::Dbf, 1, factor::Objective::Plain, false, 2),
+                   point(factor::Method::Mdbf, 2, factor::Objective::Plain, false, 2)};
+    spec.layerViewBpw = {factor::Bpw::parse("1.5")};
+    spec.layerViewLs = {2};
+    spec.layerViewIterations = 2;
+    std::stop_source source;
+    RunContext run;
+    run.threads = 2;
+    run.stop = source.get_token();
+    int seen = 0;
+    const StudyResult r = runStudy(spec, run, [&](const StudyPointResult&) {
+        ++seen;
+        source.request_stop();
+    });
+    EXPECT_TRUE(r.cancelled);
+    EXPECT_EQ(seen, 1);
+    ASSERT_EQ(r.points.size(), 1u);
+    EXPECT_TRUE(std::isfinite(r.points[0].ppl));
+    EXPECT_EQ(r.layerView.size(), 4u * 2u);  // four shapes × (dbf, mdbf l=2)
+    EXPECT_EQ(studyToJson({r})["models"][0]["cancelled"], true);
 }
 
 TEST(Study, ActivationAwarePointWithoutCalibrationTextIsRefused)

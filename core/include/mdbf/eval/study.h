@@ -94,12 +94,14 @@ struct StudyResult {
     double originalBpw = 0.0;        ///< stored precision over all weights
     std::vector<StudyPointResult> points;
     std::vector<LayerViewCell> layerView;
+    bool cancelled = false;          ///< stopped early: `points` holds the points finished before
 };
 
-/// Runs the study of one model: the original perplexity, every point (calibration collected once per
-/// calibration text unless sequential, per block when sequential) and the per-layer view. Reports
-/// ("point", i, N) and ("layer view", i, N) progress; onPoint is called after each point. A stop
-/// request throws Cancelled (finished layers stay cached). Throws InvalidArgument for an
+/// Runs the study of one model: the original perplexity, the per-layer view, then every point
+/// (calibration collected once per calibration text unless sequential, per block when sequential).
+/// Reports ("layer view", i, N) and ("point", i, N) progress; onPoint is called after each point.
+/// A stop request during the points returns what was finished, with `cancelled` set (the unfinished
+/// point's finished layers stay cached for the next run); one before that throws Cancelled. Throws InvalidArgument for an
 /// activation-aware point without a calibration text or an infeasible budget for every layer,
 /// IoError / FormatError naming the file for unreadable inputs.
 StudyResult runStudy(const StudySpec& spec, const RunContext& ctx = {},
