@@ -39,23 +39,14 @@
 #include "model_apply_panel.h"
 #include "model_session.h"
 #include "test_fixtures.h"
+#include "studio_test_support.h"
 #include "widget_test_support.h"
 
 namespace mdbf::studio {
 namespace {
 
+using mdbf::test::openDemo;
 using mdbf::test::waitUntil;
-
-std::unique_ptr<MainWindow> openDemo()
-{
-    auto window = std::make_unique<MainWindow>();
-    window->resize(1400, 900);
-    window->show();
-    QSignalSpy loaded(window.get(), &MainWindow::modelLoaded);
-    window->openModel(QString::fromStdString(mdbf::test::demoModel().string()));
-    EXPECT_TRUE(waitUntil([&] { return loaded.count() == 1; }, 60000));
-    return window;
-}
 
 /// Stops the inspector's first refinement, sets its controls to `s` (without refactorizing its
 /// layer) and empties the configuration, so that what follows starts from a model with no

@@ -34,34 +34,18 @@
 #include "model_session.h"
 #include "perplexity_panel.h"
 #include "test_fixtures.h"
+#include "studio_test_support.h"
 #include "widget_test_support.h"
 
 namespace mdbf::studio {
 namespace {
 
+using mdbf::test::demoDir;
+using mdbf::test::findErrorDialog;
+using mdbf::test::openDemo;
 using mdbf::test::waitUntil;
 
-QString demoDir() { return QString::fromStdString(mdbf::test::demoModel().string()); }
 std::filesystem::path evalSmall() { return mdbf::test::testData() / "eval-small.txt"; }
-
-std::unique_ptr<MainWindow> openDemo()
-{
-    auto window = std::make_unique<MainWindow>();
-    window->resize(1400, 900);
-    window->show();
-    QSignalSpy loaded(window.get(), &MainWindow::modelLoaded);
-    window->openModel(demoDir());
-    EXPECT_TRUE(waitUntil([&] { return loaded.count() == 1; }, 60000));
-    return window;
-}
-
-QMessageBox* findErrorDialog()
-{
-    for (QWidget* w : QApplication::topLevelWidgets())
-        if (auto* box = qobject_cast<QMessageBox*>(w); box && box->objectName() == QLatin1String("errorDialog") && box->isVisible())
-            return box;
-    return nullptr;
-}
 
 QAction* findAction(MainWindow& window, const QString& text)
 {
