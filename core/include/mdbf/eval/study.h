@@ -101,9 +101,9 @@ struct StudyResult {
 /// (calibration collected once per calibration text unless sequential, per block when sequential).
 /// Reports ("layer view", i, N) and ("point", i, N) progress; onPoint is called after each point.
 /// A stop request during the points returns what was finished, with `cancelled` set (the unfinished
-/// point's finished layers stay cached for the next run); one before that throws Cancelled. Throws InvalidArgument for an
-/// activation-aware point without a calibration text or an infeasible budget for every layer,
-/// IoError / FormatError naming the file for unreadable inputs.
+/// point's finished layers stay cached for the next run); one before that throws Cancelled.
+/// Throws InvalidArgument for an activation-aware point without a calibration text or an infeasible
+/// budget for every layer, IoError / FormatError naming the file for unreadable inputs.
 StudyResult runStudy(const StudySpec& spec, const RunContext& ctx = {},
                      const std::function<void(const StudyPointResult&)>& onPoint = {});
 
