@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "eval/recording_linear.h"
@@ -93,21 +94,47 @@ std::vector<std::string> requestedLayers(const model::Transformer& model, const 
     return names;
 }
 
-// Runs the windows of `ids` through `run` (one window per call), with progress and stop polling.
-template <typename RunWindow>
-void runCalibrationWindows(std::span<const std::int32_t> ids, int windowTokens, const RunContext& ctx,
-                           CalibrationStats& stats, RunWindow run)
+// The one collection loop: windows through `model`, each first through `reference` when given (then
+// every recorder also accumulates the cross moments against the reference's inputs and H).
+CalibrationStats collect(model::Transformer& model, model::Transformer* reference, std::span<const std::int32_t> ids,
+                         const CalibrationOptions& options, const RunContext& ctx)
 {
-    if (ids.size() < static_cast<std::size_t>(windowTokens)) throw InvalidArgument(tooShort(ids.size(), windowTokens));
-    const auto total = static_cast<std::int64_t>(ids.size()) / windowTokens;
+    const auto start = Clock::now();
+    const std::vector<std::string> names = requestedLayers(model, options);
+    if (ids.size() < static_cast<std::size_t>(options.ctx)) throw InvalidArgument(tooShort(ids.size(), options.ctx));
+    const bool gram = options.gram || reference != nullptr;
+    std::optional<WrapperInstallation> referenceWrappers;
+    if (reference) referenceWrappers.emplace(*reference);
+    WrapperInstallation wrappers(model);
+    std::vector<std::pair<std::string, std::shared_ptr<RecordingLinear>>> recorders;
+    for (const std::string& name : names) {
+        std::shared_ptr<const InputKeepingLinear> keeper;
+        if (reference) {
+            if (reference->linear(name).inFeatures() != model.linear(name).inFeatures())
+                throw InvalidArgument("paired calibration: layer '" + name +
+                                      "' has different input sizes in the two models");
+            keeper = referenceWrappers->keepInputs(name);
+        }
+        recorders.emplace_back(name, wrappers.record(name, gram, std::move(keeper)));
+    }
+
+    CalibrationStats stats;
+    stats.ctx = options.ctx;
+    stats.hasGram = gram;
+    const auto total = static_cast<std::int64_t>(ids.size()) / options.ctx;
     ctx.report("calibration", 0, total);
     for (std::int64_t w = 0; w < total; ++w) {
         ctx.throwIfStopped();
-        run(ids.subspan(static_cast<std::size_t>(w * windowTokens), static_cast<std::size_t>(windowTokens)));
+        const auto window = ids.subspan(static_cast<std::size_t>(w * options.ctx), static_cast<std::size_t>(options.ctx));
+        if (reference) reference->forward(window, ctx.threadCount());
+        model.forward(window, ctx.threadCount());
         stats.windows = w + 1;
         ctx.report("calibration", w + 1, total);
     }
-    stats.tokens = stats.windows * windowTokens;
+    stats.tokens = stats.windows * options.ctx;
+    for (const auto& [name, recorder] : recorders) stats.layers.emplace(name, recorder->statistics());
+    stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return stats;
 }
 
 }  // namespace
@@ -123,47 +150,14 @@ const LayerCalibration& CalibrationStats::layer(std::string_view name) const
 CalibrationStats collectCalibration(model::Transformer& model, std::span<const std::int32_t> ids,
                                     const CalibrationOptions& options, const RunContext& ctx)
 {
-    const auto start = Clock::now();
-    const std::vector<std::string> names = requestedLayers(model, options);
-    WrapperInstallation wrappers(model);
-    std::vector<std::pair<std::string, std::shared_ptr<RecordingLinear>>> recorders;
-    for (const std::string& name : names) recorders.emplace_back(name, wrappers.record(name, options.gram));
-
-    CalibrationStats stats;
-    stats.ctx = options.ctx;
-    stats.hasGram = options.gram;
-    runCalibrationWindows(ids, options.ctx, ctx, stats,
-                          [&](std::span<const std::int32_t> window) { model.forward(window, ctx.threadCount()); });
-    for (const auto& [name, recorder] : recorders) stats.layers.emplace(name, recorder->statistics());
-    stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    return stats;
+    return collect(model, nullptr, ids, options, ctx);
 }
 
 CalibrationStats collectPairedCalibration(model::Transformer& reference, model::Transformer& model,
                                           std::span<const std::int32_t> ids, const CalibrationOptions& options,
                                           const RunContext& ctx)
 {
-    const auto start = Clock::now();
-    const std::vector<std::string> names = requestedLayers(model, options);
-    WrapperInstallation referenceWrappers(reference);
-    WrapperInstallation wrappers(model);
-    std::vector<std::pair<std::string, std::shared_ptr<RecordingLinear>>> recorders;
-    for (const std::string& name : names) {
-        if (reference.linear(name).inFeatures() != model.linear(name).inFeatures())
-            throw InvalidArgument("paired calibration: layer '" + name + "' has different input sizes in the two models");
-        recorders.emplace_back(name, wrappers.record(name, true, referenceWrappers.keepInputs(name)));
-    }
-
-    CalibrationStats stats;
-    stats.ctx = options.ctx;
-    stats.hasGram = true;
-    runCalibrationWindows(ids, options.ctx, ctx, stats, [&](std::span<const std::int32_t> window) {
-        reference.forward(window, ctx.threadCount());
-        model.forward(window, ctx.threadCount());
-    });
-    for (const auto& [name, recorder] : recorders) stats.layers.emplace(name, recorder->statistics());
-    stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    return stats;
+    return collect(model, &reference, ids, options, ctx);
 }
 
 CalibrationStats calibrateModel(const std::filesystem::path& modelDir, const std::filesystem::path& textFile,
