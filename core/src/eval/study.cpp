@@ -162,6 +162,45 @@ private:
     std::string m_prefix;
 };
 
+/// Finished measurements (the original perplexity, a point's result, a cell of the per-layer view)
+/// as small JSON files named by a hash of their key, so a repeated or resumed study skips even the
+/// evaluation. As with the layers, the full key is stored and compared on reading.
+class StudyRecordCache {
+public:
+    explicit StudyRecordCache(fs::path directory) : m_directory(std::move(directory)) {}
+
+    bool enabled() const { return !m_directory.empty(); }
+
+    std::optional<nlohmann::json> load(const std::string& key) const
+    {
+        if (!enabled()) return std::nullopt;
+        const fs::path file = fileFor(key);
+        std::error_code ec;
+        if (!fs::is_regular_file(file, ec)) return std::nullopt;
+        try {
+            nlohmann::json record = nlohmann::json::parse(readBinaryFile(file));
+            if (record.at("key").get<std::string>() != key) return std::nullopt;
+            return std::move(record.at("value"));
+        } catch (const std::exception&) {
+            return std::nullopt;  // unreadable or foreign: recompute and overwrite
+        }
+    }
+
+    void save(const std::string& key, nlohmann::json value) const
+    {
+        if (!enabled()) return;
+        std::error_code ec;
+        fs::create_directories(m_directory, ec);
+        if (ec) throw IoError("'" + m_directory.string() + "': cannot create directory: " + ec.message());
+        writeFileAtomically(fileFor(key), nlohmann::json{{"key", key}, {"value", std::move(value)}}.dump() + "\n");
+    }
+
+private:
+    fs::path fileFor(const std::string& key) const { return m_directory / ("record-" + hex(fnv1a(key)) + ".json"); }
+
+    fs::path m_directory;
+};
+
 /// Calibration statistics on demand: once for the whole model, or, when sequential, per block
 /// (SequentialCalibration).
 class StatisticsSource {
@@ -195,6 +234,67 @@ private:
     std::optional<SequentialCalibration> m_perBlock;
 };
 
+std::string csvNumber(double v)
+{
+    if (!std::isfinite(v)) return "";
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%.9g", v);
+    return buffer;
+}
+
+nlohmann::json numberOrNull(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
+nlohmann::json pointToJson(const StudyPointResult& p)
+{
+    nlohmann::json layers = nlohmann::json::array();
+    for (const StudyLayer& l : p.layers) {
+        layers.push_back({{"name", l.name}, {"n", l.n}, {"m", l.m}, {"k", l.k}, {"l", l.l}, {"bpw", l.bpw},
+                          {"rel_error", l.relError}, {"plain_error", l.plainError}, {"kept_dense", l.keptDense}});
+    }
+    return {{"label", p.point.label()},
+            {"method", std::string(factor::methodName(p.point.method))},
+            {"l", p.point.method == factor::Method::Dbf ? 1 : p.point.l},
+            {"bpw_requested", p.point.bpw.text()},
+            {"objective", std::string(factor::objectiveName(p.point.objective))},
+            {"sequential", p.point.sequential},
+            {"iterations", p.point.iterations},
+            {"ppl", p.ppl},
+            {"model_bpw", p.modelBpw},
+            {"factorized_bpw", p.factorizedBpw},
+            {"seconds", p.seconds},
+            {"cached_layers", p.cachedLayers},
+            {"from_cache", p.fromCache},
+            {"layers", layers}};
+}
+
+/// The measured fields of `j` (written by pointToJson) for `point`; throws nlohmann::json errors.
+StudyPointResult pointFromJson(const StudyPoint& point, const nlohmann::json& j)
+{
+    StudyPointResult r;
+    r.point = point;
+    r.ppl = j.at("ppl").get<double>();
+    r.modelBpw = j.at("model_bpw").get<double>();
+    r.factorizedBpw = j.at("factorized_bpw").get<double>();
+    r.seconds = j.at("seconds").get<double>();
+    for (const nlohmann::json& l : j.at("layers")) {
+        r.layers.push_back({l.at("name").get<std::string>(), l.at("n").get<std::int64_t>(),
+                            l.at("m").get<std::int64_t>(), l.at("k").get<std::int64_t>(), l.at("l").get<int>(),
+                            l.at("bpw").get<double>(), l.at("rel_error").get<double>(),
+                            l.at("plain_error").get<double>(), l.at("kept_dense").get<bool>(), false});
+        r.layers.back().cached = !r.layers.back().keptDense;  // dense layers are never stored
+        r.cachedLayers += r.layers.back().cached ? 1 : 0;
+    }
+    r.fromCache = true;
+    return r;
+}
+
+nlohmann::json cellToJson(const LayerViewCell& c)
+{
+    return {{"layer", c.layer}, {"n", c.n}, {"m", c.m}, {"bpw_requested", c.bpw.text()},
+            {"method", std::string(factor::methodName(c.method))}, {"l", c.l}, {"k", c.k},
+            {"bpw", c.achievedBpw}, {"rel_error", numberOrNull(c.relError)}};
+}
+
 std::string cachePrefix(const StudySpec& spec, const StudyPoint& point)
 {
     const bool calibrated = point.objective != factor::Objective::Plain;
@@ -208,12 +308,28 @@ std::string cachePrefix(const StudySpec& spec, const StudyPoint& point)
            "|seed=" + std::to_string(spec.seed);
 }
 
+/// What a study's records share: the model (as the calibration cache names it), the evaluation
+/// text by content and the window.
+struct StudyKeys {
+    std::string model;
+    std::string eval;
+};
+
 StudyPointResult runPoint(const StudySpec& spec, const StudyPoint& point, const io::ModelConfig& config,
-                          const io::Checkpoint& ckpt, std::span<const std::int32_t> evalIds, const RunContext& ctx)
+                          const io::Checkpoint& ckpt, std::span<const std::int32_t> evalIds, const StudyKeys& keys,
+                          const StudyRecordCache& records, const RunContext& ctx)
 {
     const Clock::time_point start = Clock::now();
     if (point.objective != factor::Objective::Plain && spec.calibText.empty()) {
         throw InvalidArgument("study point '" + point.label() + "' needs a calibration text");
+    }
+    const std::string recordKey = cachePrefix(spec, point) + "|point=" + point.label() + "|" + keys.eval;
+    if (const std::optional<nlohmann::json> record = records.load(recordKey)) {
+        try {
+            return pointFromJson(point, *record);
+        } catch (const nlohmann::json::exception&) {
+            // an incomplete record: measure again
+        }
     }
     QuantizeOptions options;
     options.config = pointConfig(point);
@@ -245,11 +361,13 @@ StudyPointResult runPoint(const StudySpec& spec, const StudyPoint& point, const 
     r.ppl = perplexity(model, evalIds, spec.ctx, ctx).ppl;
     ctx.throwIfStopped();
     r.seconds = secondsSince(start);
+    records.save(recordKey, pointToJson(r));
     return r;
 }
 
 std::vector<LayerViewCell> runLayerView(const StudySpec& spec, const io::ModelConfig& config,
-                                        const io::Checkpoint& ckpt, const RunContext& ctx)
+                                        const io::Checkpoint& ckpt, const StudyKeys& keys,
+                                        const StudyRecordCache& records, const RunContext& ctx)
 {
     std::vector<LayerViewCell> cells;
     if (spec.layerViewBpw.empty()) return cells;
@@ -269,16 +387,30 @@ std::vector<LayerViewCell> runLayerView(const StudySpec& spec, const io::ModelCo
     int done = 0;
     ctx.report("layer view", 0, total);
     for (const auto& [shape, name] : shapes) {
-        const RowMatrixF W = ckpt.matrix(name + ".weight");
-        const factor::LayerSvd svd = factor::LayerSvd::compute(W);
+        std::optional<RowMatrixF> W;  // read and decomposed only when a cell is not cached
+        std::optional<factor::LayerSvd> svd;
         for (const factor::Bpw& bpw : spec.layerViewBpw) {
             for (const Variant& v : variants) {
                 ctx.throwIfStopped();
                 LayerViewCell cell{name, shape.first, shape.second, bpw, v.method, v.l, 0, 0.0,
                                    std::numeric_limits<double>::quiet_NaN()};
+                const std::string recordKey = keys.model + "|view|layer=" + name + "|bpw=" + bpw.text() +
+                                              "|method=" + std::string(factor::methodName(v.method)) +
+                                              "|l=" + std::to_string(v.l) + "|iters=" +
+                                              std::to_string(spec.layerViewIterations) +
+                                              "|seed=" + std::to_string(spec.seed);
+                const std::optional<nlohmann::json> record = records.load(recordKey);
                 const factor::BudgetCheck check =
                     factor::checkBitBudget(shape.first, shape.second, bpw, v.method, v.l, 1);
-                if (check.budget) {
+                if (record && record->contains("k") && record->contains("bpw")) {
+                    cell.k = record->at("k").get<std::int64_t>();
+                    cell.achievedBpw = record->at("bpw").get<double>();
+                    if (record->contains("rel_error") && record->at("rel_error").is_number()) cell.relError = record->at("rel_error").get<double>();
+                } else if (check.budget) {
+                    if (!W) {
+                        W = ckpt.matrix(name + ".weight");
+                        svd = factor::LayerSvd::compute(*W);
+                    }
                     factor::FactorizerOptions o;
                     o.method = v.method;
                     o.l = v.l;
@@ -288,11 +420,12 @@ std::vector<LayerViewCell> runLayerView(const StudySpec& spec, const io::ModelCo
                     RunContext inner;
                     inner.stop = ctx.stop;
                     inner.threads = ctx.threads;
-                    const factor::FactorResult fr = factor::Factorizer(o).run(W, svd, inner);
+                    const factor::FactorResult fr = factor::Factorizer(o).run(*W, *svd, inner);
                     if (fr.termination == factor::Termination::Cancelled) throw Cancelled();
                     cell.k = fr.k;
                     cell.achievedBpw = fr.bpw;
                     cell.relError = fr.finalError;
+                    records.save(recordKey, cellToJson(cell));
                 }
                 cells.push_back(cell);
                 ctx.report("layer view", ++done, total);
@@ -301,16 +434,6 @@ std::vector<LayerViewCell> runLayerView(const StudySpec& spec, const io::ModelCo
     }
     return cells;
 }
-
-std::string csvNumber(double v)
-{
-    if (!std::isfinite(v)) return "";
-    char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%.9g", v);
-    return buffer;
-}
-
-nlohmann::json numberOrNull(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
 }  // namespace
 
@@ -329,7 +452,8 @@ StudyResult runStudy(const StudySpec& spec, const RunContext& ctx,
     const io::ModelConfig config = io::ModelConfig::fromFile(spec.modelDir / "config.json");
     const io::Checkpoint ckpt = io::Checkpoint::open(spec.modelDir);
     const Tokenizer tokenizer = Tokenizer::fromFile(spec.modelDir / "tokenizer.json");
-    const std::vector<std::int32_t> evalIds = tokenizer.encode(readUtf8File(spec.evalText));
+    const std::string evalText = readUtf8File(spec.evalText);
+    const std::vector<std::int32_t> evalIds = tokenizer.encode(evalText);
 
     StudyResult result;
     result.model = spec.modelDir.filename().string();
@@ -343,19 +467,30 @@ StudyResult runStudy(const StudySpec& spec, const RunContext& ctx,
         bits += t.elementCount() * static_cast<std::int64_t>(8 * io::dtypeSize(t.dtype));
     }
     result.originalBpw = weights > 0 ? static_cast<double>(bits) / static_cast<double>(weights) : 0.0;
-    {
-        const model::Transformer original = model::Transformer::load(spec.modelDir);
-        result.originalPpl = perplexity(original, evalIds, spec.ctx, ctx).ppl;
+    const StudyRecordCache records(spec.cacheDir.empty() ? fs::path() : spec.cacheDir / "records");
+    StudyKeys keys;
+    keys.model = CalibrationCache::key(spec.modelDir, {}, CalibrationOptions{});
+    keys.eval = "eval " + std::to_string(evalText.size()) + " " + hex(fnv1a(evalText)) + "|ctx=" + std::to_string(spec.ctx);
+    const std::string originalKey = keys.model + "|original|" + keys.eval;
+    const std::optional<nlohmann::json> original = records.load(originalKey);
+    if (original && original->is_number()) {
+        result.originalPpl = original->get<double>();
+    } else {
+        const model::Transformer model = model::Transformer::load(spec.modelDir);
+        result.originalPpl = perplexity(model, evalIds, spec.ctx, ctx).ppl;
+        ctx.throwIfStopped();
+        records.save(originalKey, result.originalPpl);
     }
     ctx.throwIfStopped();
     // The view is cheap next to the points, so it comes first and survives an early stop.
-    result.layerView = runLayerView(spec, config, ckpt, ctx);
+    result.layerView = runLayerView(spec, config, ckpt, keys, records, ctx);
 
     const int total = static_cast<int>(spec.points.size());
     for (int i = 0; i < total; ++i) {
         ctx.report("point", i, total);
         try {
-            result.points.push_back(runPoint(spec, spec.points[static_cast<std::size_t>(i)], config, ckpt, evalIds, ctx));
+            result.points.push_back(
+                runPoint(spec, spec.points[static_cast<std::size_t>(i)], config, ckpt, evalIds, keys, records, ctx));
         } catch (const Cancelled&) {
             result.cancelled = true;
             return result;
@@ -371,33 +506,9 @@ nlohmann::json studyToJson(const std::vector<StudyResult>& results)
     nlohmann::json models = nlohmann::json::array();
     for (const StudyResult& s : results) {
         nlohmann::json points = nlohmann::json::array();
-        for (const StudyPointResult& p : s.points) {
-            nlohmann::json layers = nlohmann::json::array();
-            for (const StudyLayer& l : p.layers) {
-                layers.push_back({{"name", l.name}, {"n", l.n}, {"m", l.m}, {"k", l.k}, {"l", l.l}, {"bpw", l.bpw},
-                                  {"rel_error", l.relError}, {"plain_error", l.plainError},
-                                  {"kept_dense", l.keptDense}});
-            }
-            points.push_back({{"label", p.point.label()},
-                              {"method", std::string(factor::methodName(p.point.method))},
-                              {"l", p.point.method == factor::Method::Dbf ? 1 : p.point.l},
-                              {"bpw_requested", p.point.bpw.text()},
-                              {"objective", std::string(factor::objectiveName(p.point.objective))},
-                              {"sequential", p.point.sequential},
-                              {"iterations", p.point.iterations},
-                              {"ppl", p.ppl},
-                              {"model_bpw", p.modelBpw},
-                              {"factorized_bpw", p.factorizedBpw},
-                              {"seconds", p.seconds},
-                              {"cached_layers", p.cachedLayers},
-                              {"layers", layers}});
-        }
+        for (const StudyPointResult& p : s.points) points.push_back(pointToJson(p));
         nlohmann::json view = nlohmann::json::array();
-        for (const LayerViewCell& c : s.layerView) {
-            view.push_back({{"layer", c.layer}, {"n", c.n}, {"m", c.m}, {"bpw_requested", c.bpw.text()},
-                            {"method", std::string(factor::methodName(c.method))}, {"l", c.l}, {"k", c.k},
-                            {"bpw", c.achievedBpw}, {"rel_error", numberOrNull(c.relError)}});
-        }
+        for (const LayerViewCell& c : s.layerView) view.push_back(cellToJson(c));
         models.push_back({{"model", s.model},
                           {"eval_text", s.evalText},
                           {"ctx", s.ctx},

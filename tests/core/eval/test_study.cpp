@@ -1,4 +1,5 @@
-// The study on the demo model: sequential quantization against one calibration, the per-layer cache (a repeated point is read back, not recomputed, and gives the same figures),
+// The study on the demo model: sequential quantization against one calibration, the layer and record
+// caches (a repeated point is read back, not recomputed, and gives the same figures),
 // and the written files agreeing with each other.
 
 #include <cmath>
@@ -113,7 +114,11 @@ TEST(Study, RepeatedRunReadsLayersFromTheCacheAndWritesConsistentFiles)
     spec.layerViewLs = {1, 2};
     spec.layerViewIterations = 2;
     const StudyResult first = runStudy(spec);
-    const StudyResult second = runStudy(spec);
+    const StudyResult second = runStudy(spec);  // every record read back
+    std::filesystem::remove_all(dir / "cache" / "records");
+    const StudyResult third = runStudy(spec);  // the points re-evaluated from the cached layers
+    spec.ctx = 64;
+    const StudyResult otherWindow = runStudy(spec);  // a point's record is keyed by the window too
 
     // The original perplexity is the transformers reference (tests/data).
     std::ifstream refFile(test::testData() / "tiny-llama" / "tiny-llama.reference.json");
@@ -122,16 +127,36 @@ TEST(Study, RepeatedRunReadsLayersFromTheCacheAndWritesConsistentFiles)
     EXPECT_DOUBLE_EQ(first.originalBpw, 16.0);  // tiny-llama is stored in F16
 
     ASSERT_EQ(second.points.size(), 2u);
-    for (std::size_t i = 0; i < 2; ++i) {
-        EXPECT_EQ(first.points[i].cachedLayers, 0);
-        EXPECT_EQ(second.points[i].cachedLayers, 28);  // every projection but the dense head
-        EXPECT_EQ(second.points[i].ppl, first.points[i].ppl);
-        EXPECT_EQ(second.points[i].modelBpw, first.points[i].modelBpw);
-        for (std::size_t j = 0; j < first.points[i].layers.size(); ++j) {
-            EXPECT_EQ(second.points[i].layers[j].k, first.points[i].layers[j].k);
-            EXPECT_EQ(second.points[i].layers[j].relError, first.points[i].layers[j].relError);
+    ASSERT_EQ(third.points.size(), 2u);
+    ASSERT_EQ(otherWindow.points.size(), 2u);
+    EXPECT_EQ(second.originalPpl, first.originalPpl);
+    EXPECT_EQ(second.layerView.size(), first.layerView.size());
+    for (std::size_t i = 0; i < first.layerView.size(); ++i) {
+        EXPECT_EQ(second.layerView[i].k, first.layerView[i].k);
+        if (first.layerView[i].k > 0) {
+            EXPECT_EQ(second.layerView[i].relError, first.layerView[i].relError);
         }
     }
+    for (std::size_t i = 0; i < 2; ++i) {
+        EXPECT_EQ(first.points[i].cachedLayers, 0);
+        EXPECT_FALSE(first.points[i].fromCache);
+        EXPECT_TRUE(second.points[i].fromCache);
+        EXPECT_FALSE(third.points[i].fromCache);
+        EXPECT_FALSE(otherWindow.points[i].fromCache);
+        for (const StudyResult* again : {&second, &third, &otherWindow}) {
+            EXPECT_EQ(again->points[i].cachedLayers, 28);  // every projection but the dense head
+            EXPECT_EQ(again->points[i].modelBpw, first.points[i].modelBpw);
+            ASSERT_EQ(again->points[i].layers.size(), first.points[i].layers.size());
+            for (std::size_t j = 0; j < first.points[i].layers.size(); ++j) {
+                EXPECT_EQ(again->points[i].layers[j].k, first.points[i].layers[j].k);
+                EXPECT_EQ(again->points[i].layers[j].relError, first.points[i].layers[j].relError);
+            }
+        }
+        EXPECT_EQ(second.points[i].ppl, first.points[i].ppl);
+        EXPECT_EQ(third.points[i].ppl, first.points[i].ppl);
+        EXPECT_NE(otherWindow.points[i].ppl, first.points[i].ppl);
+    }
+    EXPECT_NE(otherWindow.originalPpl, first.originalPpl);
     // At equal bpw DBF gets the larger k (its envelope is the merged rank-1 form).
     EXPECT_GT(first.points[0].layers[0].k, first.points[1].layers[0].k);
 

@@ -5,7 +5,9 @@
 //
 // Every factorized layer of every point is cached on disk (one small HDF5 file per layer, keyed by
 // the model, the layer, the point's settings and, for activation-aware points, the calibration
-// text), so an interrupted study resumes where it stopped and a repeated study only re-evaluates.
+// text), and so is every finished measurement (the original perplexity, each point's result keyed
+// also by the evaluation text and window, each cell of the per-layer view; small JSON records). An
+// interrupted study resumes inside the point where it stopped; a repeated one reads everything back.
 
 #include <cstdint>
 #include <filesystem>
@@ -45,7 +47,7 @@ struct StudySpec {
     std::vector<factor::Bpw> layerViewBpw;  ///< budgets of the per-layer view (empty: no view)
     std::vector<int> layerViewLs{1, 2, 4, 8};  ///< envelope ranks of the per-layer view (mdbf)
     int layerViewIterations = 20;           ///< ADMM iterations of the per-layer view
-    std::filesystem::path cacheDir;         ///< per-layer result cache (empty: no cache)
+    std::filesystem::path cacheDir;         ///< layer and record cache (empty: no cache)
     std::uint64_t seed = 0;                 ///< factorizer seed
 };
 
@@ -69,6 +71,7 @@ struct StudyPointResult {
     double factorizedBpw = 0.0;  ///< over the factorized projections
     double seconds = 0.0;        ///< wall time of this point (factorization + evaluation)
     int cachedLayers = 0;        ///< layers read from the cache
+    bool fromCache = false;      ///< the whole result was read back; `seconds` is the first run's
     std::vector<StudyLayer> layers;
 };
 
