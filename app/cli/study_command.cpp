@@ -194,7 +194,7 @@ Command registerStudyCommand(CLI::App& root)
     sub->add_option("--layer-view-iters", opt->viewIters, "ADMM iterations of the per-layer view")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
-    sub->add_option("--cache", opt->cache, "Per-layer result cache (default OUT/cache)");
+    sub->add_option("--cache", opt->cache, "Cache of factorized layers and finished measurements (default OUT/cache)");
     sub->add_option("--out", opt->out, "Output directory")->required();
     sub->add_option("--seed", opt->seed, "Factorizer seed")->capture_default_str();
     addJsonFlag(*sub, opt->json);
