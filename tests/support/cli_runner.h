@@ -43,8 +43,15 @@ inline CliResult runCli(const std::vector<std::string>& args)
 {
     TempDir dir;
     std::string cmd = shellQuote(cliPath().string());
-    for (const auto& a : args) cmd += " " + shellQuote(a);
-    cmd += " </dev/null >" + shellQuote((dir / "out").string()) + " 2>" + shellQuote((dir / "err").string());
+    // Appended piecewise: GCC 12 misreads `literal + std::string&&` as an oversized copy (-Wstringop-overflow).
+    for (const auto& a : args) {
+        cmd += ' ';
+        cmd += shellQuote(a);
+    }
+    cmd += " </dev/null >";
+    cmd += shellQuote((dir / "out").string());
+    cmd += " 2>";
+    cmd += shellQuote((dir / "err").string());
     const int status = std::system(cmd.c_str());
     CliResult r;
     if (WIFEXITED(status)) {

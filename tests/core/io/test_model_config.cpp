@@ -23,10 +23,11 @@ json minimalConfig(const std::string& architecture)
             {"num_hidden_layers", 24},         {"num_attention_heads", 14}, {"vocab_size", 151936}};
 }
 
-void expectConfigFails(const json& config, std::vector<std::string> needles)
+void expectConfigFails(const json& config, const std::vector<std::string>& needles)
 {
-    needles.insert(needles.begin(), "'cfg/config.json'");
-    expectErrorContaining([&] { (void)ModelConfig::fromJson(config, "cfg/config.json"); }, needles);
+    std::vector<std::string> all{std::string("'cfg/config.json'")};
+    all.insert(all.end(), needles.begin(), needles.end());
+    expectErrorContaining([&] { (void)ModelConfig::fromJson(config, "cfg/config.json"); }, all);
 }
 
 TEST(ModelConfig, DemoModel)
