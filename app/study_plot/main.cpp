@@ -136,7 +136,9 @@ int main(int argc, char** argv)
         study = json::parse(in);
         if (study.value("format", "") != "mdbf-study") throw std::runtime_error("not an mdbf study (format field)");
         const QDir out(q(outDir.empty() ? QFileInfo(q(studyFile)).absolutePath().toStdString() : outDir));
-        if (!out.exists()) throw std::runtime_error("output directory '" + out.path().toStdString() + "' does not exist");
+        if (!out.exists() && !QDir().mkpath(out.path())) {
+            throw std::runtime_error("cannot create the output directory '" + out.path().toStdString() + "'");
+        }
         for (const json& model : study.at("models")) {
             if (!renderModel(model, out)) throw std::runtime_error("cannot write a PNG into " + out.path().toStdString());
         }

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -82,6 +83,15 @@ TEST(StudyPlotTool, RendersEveryFigureOfAStudyFile)
         EXPECT_EQ(image.width(), 900);
         EXPECT_GT(drawnPixels(image), 5000) << file;
     }
+    // --out names a folder that is created when missing; one under a regular file cannot be, and is refused.
+    const auto plotInto = [&](const std::filesystem::path& out) {
+        const std::string c = std::string("'") + MDBF_STUDY_PLOT_PATH + "' --study '" + (dir / "study.json").string() +
+                              "' --out '" + out.string() + "' > /dev/null 2>&1";
+        return std::system(c.c_str());
+    };
+    ASSERT_EQ(plotInto(dir / "new" / "plots"), 0);
+    EXPECT_FALSE(QImage(QString::fromStdString((dir / "new" / "plots" / "ppl_vs_bpw_m1.png").string())).isNull());
+    EXPECT_NE(plotInto(dir / "study.json" / "plots"), 0);
     // A file that is not a study is refused with a message and a non-zero status.
     test::writeTextFile(dir / "other.json", "{\"format\": \"something\"}");
     const std::string bad = std::string("'") + MDBF_STUDY_PLOT_PATH + "' --study '" + (dir / "other.json").string() +
