@@ -15,6 +15,7 @@
 #include <QApplication>
 #include <QDir>
 #include <QFileInfo>
+#include <QStringList>
 
 #include <nlohmann/json.hpp>
 
@@ -26,17 +27,23 @@ using nlohmann::json;
 
 QString q(const std::string& s) { return QString::fromStdString(s); }
 
-/// "MDBF l=4 diag seq" style curve names; the iteration count is named when it is not the grid's.
-QString curveName(const json& p, int gridIterations)
+/// "DBF" or "MDBF l=4": the curve's colour.
+QString familyName(const json& p)
 {
-    const bool dbf = p.at("method").get<std::string>() == "dbf";
-    QString name = dbf ? QStringLiteral("DBF") : QStringLiteral("MDBF l=%1").arg(p.at("l").get<int>());
+    return p.at("method").get<std::string>() == "dbf" ? QStringLiteral("DBF")
+                                                       : QStringLiteral("MDBF l=%1").arg(p.at("l").get<int>());
+}
+
+/// "diag seq", "T=260" or "" (plain, one calibration, the grid's iterations): the curve's line and marker.
+QString variantName(const json& p, int gridIterations)
+{
+    QStringList parts;
     const std::string objective = p.at("objective").get<std::string>();
-    if (objective != "plain") name += QStringLiteral(" ") + q(objective);
-    if (p.at("sequential").get<bool>()) name += QStringLiteral(" seq");
+    if (objective != "plain") parts << q(objective);
+    if (p.at("sequential").get<bool>()) parts << QStringLiteral("seq");
     const int iterations = p.at("iterations").get<int>();
-    if (iterations != gridIterations) name += QStringLiteral(" T=%1").arg(iterations);
-    return name;
+    if (iterations != gridIterations) parts << QStringLiteral("T=%1").arg(iterations);
+    return parts.join(QLatin1Char(' '));
 }
 
 int mostCommonIterations(const json& points)
@@ -70,8 +77,13 @@ bool renderModel(const json& model, const QDir& out)
         plot.setReference(model.at("original_ppl").get<double>(),
                           QStringLiteral("original %1").arg(model.at("original_ppl").get<double>(), 0, 'f', 2));
         const int gridIterations = mostCommonIterations(points);
+        QStringList variants{QString()};  // the plain grid is variant 0
         for (const json& p : points) {
-            plot.addPoint(curveName(p, gridIterations), p.at("model_bpw").get<double>(), p.at("ppl").get<double>());
+            const QString family = familyName(p), variant = variantName(p, gridIterations);
+            if (!variants.contains(variant)) variants << variant;
+            const QString curve = variant.isEmpty() ? family : family + QLatin1Char(' ') + variant;
+            plot.setSeriesStyle(curve, family, static_cast<int>(variants.indexOf(variant)));
+            plot.addPoint(curve, p.at("model_bpw").get<double>(), p.at("ppl").get<double>());
         }
         ok = plot.exportPng(out.filePath(QStringLiteral("ppl_vs_bpw_%1.png").arg(name)), 900, 560, 1.0) && ok;
     }

@@ -40,6 +40,30 @@ TEST(SeriesPlot, CurvesHoldTheirPointsSortedAndSkipUnplottableOnes)
     EXPECT_EQ(plot.yAxis->scaleType(), QCPAxis::stLogarithmic);
 }
 
+TEST(SeriesPlot, SeriesOfOneFamilyShareAColourAndVariantsDifferInLineAndMarker)
+{
+    SeriesPlot plot;
+    plot.setSeriesStyle(QStringLiteral("MDBF l=2"), QStringLiteral("MDBF l=2"), 0);
+    plot.setSeriesStyle(QStringLiteral("MDBF l=2 gram"), QStringLiteral("MDBF l=2"), 1);
+    plot.setSeriesStyle(QStringLiteral("MDBF l=4"), QStringLiteral("MDBF l=4"), 0);
+    plot.setSeriesStyle(QStringLiteral("DBF gram"), QStringLiteral("DBF"), 1);
+    plot.addPoint(QStringLiteral("MDBF l=2 gram"), 1.0, 2.0);  // points keep the style
+    ASSERT_EQ(plot.seriesCount(), 4);
+    const QCPGraph* plain = plot.graph(0);
+    const QCPGraph* gram = plot.graph(1);
+    const QCPGraph* other = plot.graph(2);
+    const QCPGraph* dbf = plot.graph(3);
+    EXPECT_EQ(plain->pen().color(), gram->pen().color());
+    EXPECT_NE(plain->pen().color(), other->pen().color());
+    EXPECT_EQ(plain->pen().style(), Qt::SolidLine);
+    EXPECT_NE(gram->pen().style(), Qt::SolidLine);
+    EXPECT_EQ(other->pen().style(), Qt::SolidLine);
+    EXPECT_NE(plain->scatterStyle().shape(), gram->scatterStyle().shape());
+    EXPECT_EQ(gram->scatterStyle().shape(), dbf->scatterStyle().shape());
+    EXPECT_EQ(dbf->pen().color(), QColor(30, 30, 30));
+    EXPECT_EQ(plot.points(QStringLiteral("MDBF l=2 gram")).size(), 1u);
+}
+
 /// Number of pixels of an image that differ from its top-left (background) pixel.
 int drawnPixels(const QImage& image)
 {

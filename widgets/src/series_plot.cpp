@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 
 #include "mdbf/widgets/plot_style.h"
 
@@ -23,9 +24,8 @@ SeriesPlot::SeriesPlot(QWidget* parent) : PlotWidget(parent)
     rescale();
 }
 
-void SeriesPlot::addPoint(const QString& name, double x, double y)
+SeriesPlot::Series& SeriesPlot::seriesNamed(const QString& name)
 {
-    if (!std::isfinite(x) || !std::isfinite(y) || (m_logY && y <= 0.0)) return;
     Series& s = m_series[name];
     if (!s.graph) {
         m_order.push_back(name);
@@ -37,6 +37,35 @@ void SeriesPlot::addPoint(const QString& name, double x, double y)
                                                  QPen(color, 1.2), QBrush(baseline ? Qt::white : color), 6));
         s.graph->setName(name);
     }
+    return s;
+}
+
+void SeriesPlot::setSeriesStyle(const QString& name, const QString& family, int variant)
+{
+    QColor color(30, 30, 30);
+    if (!family.startsWith(QLatin1String("DBF"), Qt::CaseInsensitive)) {
+        auto it = std::find(m_families.begin(), m_families.end(), family);
+        if (it == m_families.end()) it = m_families.insert(m_families.end(), family);
+        color = plotStyle::seriesColor(static_cast<int>(it - m_families.begin()));
+    }
+    static constexpr Qt::PenStyle kLines[] = {Qt::SolidLine, Qt::DashLine, Qt::DotLine, Qt::DashDotLine,
+                                              Qt::DashDotDotLine};
+    static constexpr QCPScatterStyle::ScatterShape kMarkers[] = {
+        QCPScatterStyle::ssDisc, QCPScatterStyle::ssTriangle, QCPScatterStyle::ssDiamond, QCPScatterStyle::ssSquare,
+        QCPScatterStyle::ssStar, QCPScatterStyle::ssCross, QCPScatterStyle::ssTriangleInverted};
+    const int v = std::max(0, variant);
+    const Qt::PenStyle line = kLines[static_cast<std::size_t>(v) % std::size(kLines)];
+    const QCPScatterStyle::ScatterShape marker = kMarkers[static_cast<std::size_t>(v) % std::size(kMarkers)];
+    QCPGraph* graph = seriesNamed(name).graph;
+    graph->setPen(QPen(color, 1.8, line));
+    graph->setScatterStyle(QCPScatterStyle(marker, QPen(color, 1.2), QBrush(v == 0 ? color : QColor(Qt::white)), 7));
+    scheduleReplot();
+}
+
+void SeriesPlot::addPoint(const QString& name, double x, double y)
+{
+    if (!std::isfinite(x) || !std::isfinite(y) || (m_logY && y <= 0.0)) return;
+    Series& s = seriesNamed(name);
     s.points.emplace_back(x, y);
     std::sort(s.points.begin(), s.points.end(), [](const QPointF& a, const QPointF& b) { return a.x() < b.x(); });
     QVector<double> xs, ys;

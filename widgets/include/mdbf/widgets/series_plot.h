@@ -19,6 +19,13 @@ public:
     /// a name starting with "DBF" is drawn as the black dashed baseline). Non-finite points are skipped.
     void addPoint(const QString& series, double x, double y);
 
+    /// Draws `series` (created if needed) in the colour of `family` and the line and marker of
+    /// `variant`: every series of one family shares a colour (a family named "DBF…" is the black
+    /// baseline, the others take the palette in order of first appearance), and variant 0 is a solid
+    /// line with filled markers, 1, 2, 3… dashed, dotted, dash-dotted lines with other marker shapes.
+    /// For figures that cross two factors, e.g. method × objective.
+    void setSeriesStyle(const QString& series, const QString& family, int variant);
+
     /// The points of `series` sorted by x (empty if none).
     std::vector<QPointF> points(const QString& series) const;
 
@@ -41,14 +48,16 @@ public:
     QString csv() const override;
 
 private:
-    void rescale();
-
     struct Series {
         std::vector<QPointF> points;
         QCPGraph* graph = nullptr;
     };
+
+    void rescale();
+    Series& seriesNamed(const QString& name);
     std::map<QString, Series> m_series;
     std::vector<QString> m_order;
+    std::vector<QString> m_families;  ///< families with a palette colour, in order of first use
     bool m_logY = false;
     QCPItemStraightLine* m_reference = nullptr;
     QCPItemText* m_referenceLabel = nullptr;
