@@ -405,7 +405,8 @@ std::vector<LayerViewCell> runLayerView(const StudySpec& spec, const io::ModelCo
                 if (record && record->contains("k") && record->contains("bpw")) {
                     cell.k = record->at("k").get<std::int64_t>();
                     cell.achievedBpw = record->at("bpw").get<double>();
-                    if (record->contains("rel_error") && record->at("rel_error").is_number()) cell.relError = record->at("rel_error").get<double>();
+                    const nlohmann::json& error = record->value("rel_error", nlohmann::json());
+                    if (error.is_number()) cell.relError = error.get<double>();  // null: infeasible
                 } else if (check.budget) {
                     if (!W) {
                         W = ckpt.matrix(name + ".weight");
@@ -470,7 +471,8 @@ StudyResult runStudy(const StudySpec& spec, const RunContext& ctx,
     const StudyRecordCache records(spec.cacheDir.empty() ? fs::path() : spec.cacheDir / "records");
     StudyKeys keys;
     keys.model = CalibrationCache::key(spec.modelDir, {}, CalibrationOptions{});
-    keys.eval = "eval " + std::to_string(evalText.size()) + " " + hex(fnv1a(evalText)) + "|ctx=" + std::to_string(spec.ctx);
+    keys.eval =
+        "eval " + std::to_string(evalText.size()) + " " + hex(fnv1a(evalText)) + "|ctx=" + std::to_string(spec.ctx);
     const std::string originalKey = keys.model + "|original|" + keys.eval;
     const std::optional<nlohmann::json> original = records.load(originalKey);
     if (original && original->is_number()) {
