@@ -104,8 +104,9 @@ bool renderModel(const json& model, const QDir& out)
         }
         const QString shape = QStringLiteral("%1×%2").arg(c.at("n").get<long long>()).arg(c.at("m").get<long long>());
         const bool dbf = c.at("method").get<std::string>() == "dbf";
-        plot->addPoint(dbf ? QStringLiteral("DBF ") + shape : QStringLiteral("MDBF ") + shape, c.at("l").get<int>(),
-                       c.at("rel_error").get<double>());
+        const QString curve = (dbf ? QStringLiteral("DBF ") : QStringLiteral("MDBF ")) + shape;
+        plot->setSeriesStyle(curve, shape, dbf ? 1 : 0);  // a shape's DBF point in its MDBF curve's colour
+        plot->addPoint(curve, c.at("l").get<int>(), c.at("rel_error").get<double>());
     }
     for (const auto& [bpw, plot] : byBudget) {
         ok = plot->exportPng(out.filePath(QStringLiteral("layer_error_vs_l_%1_%2.png").arg(name, q(bpw))), 900, 560, 1.0) &&
