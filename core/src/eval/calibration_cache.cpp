@@ -26,23 +26,6 @@ static_assert(std::endian::native == std::endian::little, "the calibration cache
 constexpr char kMagic[8] = {'M', 'D', 'B', 'F', 'C', 'A', 'L', '\0'};
 constexpr std::uint32_t kVersion = 1;
 
-std::uint64_t fnv1a(std::string_view bytes, std::uint64_t h = 0xcbf29ce484222325ull)
-{
-    for (const char c : bytes) {
-        h ^= static_cast<unsigned char>(c);
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
-std::string hex64(std::uint64_t v)
-{
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string out(16, '0');
-    for (int i = 15; i >= 0; --i, v >>= 4) out[static_cast<std::size_t>(i)] = kDigits[v & 0xf];
-    return out;
-}
-
 std::string stripWeight(std::string name)
 {
     constexpr std::string_view suffix = ".weight";

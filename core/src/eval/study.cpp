@@ -36,24 +36,6 @@ using Clock = std::chrono::steady_clock;
 
 double secondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-/// 64-bit FNV-1a: stable across runs and builds, which std::hash is not required to be.
-std::uint64_t fnv1a(std::string_view text)
-{
-    std::uint64_t h = 1469598103934665603ull;
-    for (const char c : text) {
-        h ^= static_cast<unsigned char>(c);
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-std::string hex(std::uint64_t value)
-{
-    char buffer[17];
-    std::snprintf(buffer, sizeof buffer, "%016llx", static_cast<unsigned long long>(value));
-    return buffer;
-}
-
 factor::QuantConfig pointConfig(const StudyPoint& p)
 {
     factor::LayerQuantSettings s;
@@ -156,7 +138,7 @@ private:
         return key.str();
     }
 
-    fs::path fileFor(const std::string& key) const { return m_directory / ("layer-" + hex(fnv1a(key)) + ".h5"); }
+    fs::path fileFor(const std::string& key) const { return m_directory / ("layer-" + hex64(fnv1a(key)) + ".h5"); }
 
     fs::path m_directory;
     std::string m_prefix;
@@ -196,7 +178,7 @@ public:
     }
 
 private:
-    fs::path fileFor(const std::string& key) const { return m_directory / ("record-" + hex(fnv1a(key)) + ".json"); }
+    fs::path fileFor(const std::string& key) const { return m_directory / ("record-" + hex64(fnv1a(key)) + ".json"); }
 
     fs::path m_directory;
 };
@@ -472,7 +454,7 @@ StudyResult runStudy(const StudySpec& spec, const RunContext& ctx,
     StudyKeys keys;
     keys.model = CalibrationCache::key(spec.modelDir, {}, CalibrationOptions{});
     keys.eval =
-        "eval " + std::to_string(evalText.size()) + " " + hex(fnv1a(evalText)) + "|ctx=" + std::to_string(spec.ctx);
+        "eval " + std::to_string(evalText.size()) + " " + hex64(fnv1a(evalText)) + "|ctx=" + std::to_string(spec.ctx);
     const std::string originalKey = keys.model + "|original|" + keys.eval;
     const std::optional<nlohmann::json> original = records.load(originalKey);
     if (original && original->is_number()) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -18,6 +19,13 @@ std::string readBinaryFile(const std::filesystem::path& path);
 /// readers never see a partial file and an existing file survives a failure. Throws IoError naming
 /// the file when the directory is missing or the file cannot be written or renamed.
 void writeFileAtomically(const std::filesystem::path& path, std::string_view bytes);
+
+/// The 64-bit FNV-1a hash of `bytes`: stable across runs, builds and machines (which std::hash is
+/// not required to be), for cache keys, file names and checksums. Not cryptographic.
+std::uint64_t fnv1a(std::string_view bytes);
+
+/// `value` as 16 lower-case hexadecimal digits.
+std::string hex64(std::uint64_t value);
 
 /// Returns the offset of the first invalid UTF-8 sequence in `text`, or std::string::npos.
 std::size_t findInvalidUtf8(const std::string& text);
