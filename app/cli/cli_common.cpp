@@ -64,6 +64,12 @@ void addJsonFlag(CLI::App& app, bool& json)
     app.add_flag("--json", json, "Print exactly one JSON object on stdout (progress and tables go to stderr)");
 }
 
+int usageError(const std::string& message)
+{
+    std::cerr << "mdbf: usage error: " << message << '\n';
+    return kExitUsage;
+}
+
 std::string layerBaseName(const std::string& name)
 {
     constexpr std::string_view suffix = ".weight";

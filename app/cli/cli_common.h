@@ -61,6 +61,10 @@ private:
 /// Adds the `--json` flag every subcommand has.
 void addJsonFlag(CLI::App& app, bool& json);
 
+/// Prints "mdbf: usage error: <message>" on stderr and returns kExitUsage; for option values
+/// that parse but that the core's validation refuses.
+int usageError(const std::string& message);
+
 /// Strips a trailing ".weight" so layer names work with or without it.
 std::string layerBaseName(const std::string& name);
 

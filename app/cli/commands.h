@@ -11,5 +11,7 @@ Command registerPplCommand(CLI::App& root);
 Command registerFactorizeCommand(CLI::App& root);
 Command registerQuantizeCommand(CLI::App& root);
 Command registerStudyCommand(CLI::App& root);
+Command registerGenerateCommand(CLI::App& root);
+Command registerBenchCommand(CLI::App& root);
 
 }  // namespace mdbf::cli

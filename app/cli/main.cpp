@@ -39,6 +39,8 @@ int main(int argc, char** argv)
         registerFactorizeCommand(app),
         registerQuantizeCommand(app),
         registerStudyCommand(app),
+        registerGenerateCommand(app),
+        registerBenchCommand(app),
     };
 
     try {

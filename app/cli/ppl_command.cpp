@@ -1,22 +1,18 @@
 #include <cstdio>
 #include <iostream>
-#include <optional>
 
 #include "commands.h"
 #include "mdbf/base/error.h"
 #include "mdbf/base/text_file.h"
 #include "mdbf/eval/perplexity.h"
-#include "mdbf/io/package.h"
-#include "mdbf/model/transformer.h"
-#include "mdbf/tokenizer/tokenizer.h"
+#include "model_source.h"
 
 namespace mdbf::cli {
 
 namespace {
 
 struct PplOptions {
-    std::string model;
-    std::string package;
+    ModelSource source;
     std::string textFile;
     int ctx = 256;
     bool json = false;
@@ -24,25 +20,16 @@ struct PplOptions {
 
 int runPpl(const PplOptions& opt, const CommandEnv& env)
 {
-    const std::filesystem::path dir = opt.model;
     ProgressBar bar("ppl");
     const RunContext ctx = bar.context(env);
-    // A package carries its own tokenizer and runs without the checkpoint.
-    std::optional<io::Package> package;
-    if (!opt.package.empty()) package = io::readPackage(opt.package, ctx);
-    const Tokenizer tokenizer = package ? Tokenizer::fromJsonText(package->tokenizerJson, opt.package + ":/tokenizer.json")
-                                        : Tokenizer::fromFile(dir / "tokenizer.json");
     const std::string text = readUtf8File(opt.textFile);
-    const std::vector<std::int32_t> ids = tokenizer.encode(text);
+    const LoadedModel loaded = loadModel(opt.source, ctx);
+    const std::vector<std::int32_t> ids = loaded.tokenizer.encode(text);
     if (static_cast<std::int64_t>(ids.size()) < opt.ctx) {
         throw InvalidArgument("'" + opt.textFile + "': the text has " + std::to_string(ids.size()) +
                               " tokens, fewer than ctx = " + std::to_string(opt.ctx));
     }
-
-    const model::Transformer model = package ? io::transformerFromPackage(*package, opt.package)
-                                             : model::Transformer::load(dir, ctx);
-    package.reset();
-    const eval::PerplexityResult r = eval::perplexity(model, ids, opt.ctx, ctx);
+    const eval::PerplexityResult r = eval::perplexity(loaded.transformer, ids, opt.ctx, ctx);
     bar.finish();
     if (r.cancelled) throw Cancelled();
 
@@ -69,11 +56,7 @@ Command registerPplCommand(CLI::App& root)
 {
     auto opt = std::make_shared<PplOptions>();
     CLI::App* sub = root.add_subcommand("ppl", "Perplexity of a model on a text (DESIGN.md §5 convention)");
-    CLI::Option_group* source = sub->add_option_group("source", "The model to evaluate: exactly one of");
-    source->add_option("--model", opt->model, "Hugging Face model directory")->check(CLI::ExistingDirectory);
-    source->add_option("--package", opt->package, "HDF5 deployment package written by `mdbf quantize`")
-        ->check(CLI::ExistingFile);
-    source->require_option(1);
+    opt->source.addOptions(*sub);
     sub->add_option("--text-file", opt->textFile, "UTF-8 text file, read as raw bytes")->required();
     sub->add_option("--ctx", opt->ctx, "Window length in tokens")->check(CLI::Range(2, 1 << 20));
     addJsonFlag(*sub, opt->json);

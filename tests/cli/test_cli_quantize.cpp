@@ -200,28 +200,6 @@ TEST(CliQuantize, ErrorsExitWith1AndNameTheFile)
     EXPECT_NE(r.err.find("fake.h5"), std::string::npos) << r.err;
 }
 
-/// Starts `mdbf args...` with stdout and stderr sent to files; returns its pid.
-pid_t spawnCli(const std::vector<std::string>& args, const fs::path& out, const fs::path& err)
-{
-    const pid_t pid = fork();
-    if (pid == 0) {
-        const int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        const int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        const int in = open("/dev/null", O_RDONLY);
-        dup2(o, 1);
-        dup2(e, 2);
-        dup2(in, 0);
-        std::vector<std::string> all{cliPath().string()};
-        all.insert(all.end(), args.begin(), args.end());
-        std::vector<char*> argv;
-        for (auto& a : all) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        execv(argv[0], argv.data());
-        _exit(127);
-    }
-    return pid;
-}
-
 // Interrupts (SIGINT, then SIGKILL) a long quantization half-way: exit 130 for the first, and in
 // both cases no new package and the previous file untouched.
 TEST(CliQuantize, InterruptedOrKilledRunLeavesThePreviousFile)

@@ -1,7 +1,9 @@
 #pragma once
 // Runs the `mdbf` executable and captures its exit status, stdout and stderr.
 
+#include <fcntl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -79,6 +81,30 @@ inline nlohmann::json onlyJson(const CliResult& r)
     }
     EXPECT_TRUE(j.is_object());
     return j;
+}
+
+/// Starts `mdbf args...` with stdin from /dev/null and stdout and stderr sent to files; returns
+/// its pid (for tests that signal a running command).
+inline pid_t spawnCli(const std::vector<std::string>& args, const std::filesystem::path& out,
+                      const std::filesystem::path& err)
+{
+    const pid_t pid = fork();
+    if (pid == 0) {
+        const int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const int in = open("/dev/null", O_RDONLY);
+        dup2(o, 1);
+        dup2(e, 2);
+        dup2(in, 0);
+        std::vector<std::string> all{cliPath().string()};
+        all.insert(all.end(), args.begin(), args.end());
+        std::vector<char*> argv;
+        for (auto& a : all) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        execv(argv[0], argv.data());
+        _exit(127);
+    }
+    return pid;
 }
 
 }  // namespace mdbf::test

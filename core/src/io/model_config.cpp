@@ -302,6 +302,23 @@ ModelConfig ModelConfig::fromJson(const json& config, const std::string& source)
     auto dtype = reader.optionalString(config, "dtype", "dtype");
     if (!dtype) dtype = reader.optionalString(config, "torch_dtype", "torch_dtype");
     c.torchDtype = dtype.value_or("");
+
+    // `eos_token_id` is one id or a list of ids (LLaMA-3 instruct models end on either of two).
+    if (const json* eos = FieldReader::find(config, "eos_token_id")) {
+        const json list = eos->is_array() ? *eos : json::array({*eos});
+        for (std::size_t i = 0; i < list.size(); ++i) {
+            const json holder = {{"id", list[i]}};
+            const std::string field = eos->is_array() ? "eos_token_id[" + std::to_string(i) + "]" : "eos_token_id";
+            const std::optional<int> parsed = reader.optionalInt(holder, "id", field);
+            if (!parsed) reader.fail("field '" + field + "' is null, expected a token id");
+            const int id = *parsed;
+            if (id < 0 || id >= c.vocabSize) {
+                reader.fail("field '" + field + "' is " + std::to_string(id) + ", outside the vocabulary (size " +
+                            std::to_string(c.vocabSize) + ")");
+            }
+            c.eosTokenIds.push_back(id);
+        }
+    }
     return c;
 }
 

@@ -277,20 +277,86 @@ void Transformer::replaceLinear(std::string_view name, std::shared_ptr<const Lin
     *slot = std::move(layer);
 }
 
-RowMatrixF Transformer::forward(std::span<const std::int32_t> ids, int threads) const
+void Transformer::checkIds(std::span<const std::int32_t> ids) const
 {
-    const auto& cfg = m_config;
-    const Eigen::Index T = static_cast<Eigen::Index>(ids.size());
-    if (T == 0) throw InvalidArgument("forward: empty window");
-    threads = std::max(1, threads);
+    if (ids.empty()) throw InvalidArgument("forward: empty window");
     for (const std::int32_t id : ids) {
-        if (id < 0 || id >= cfg.vocabSize) {
+        if (id < 0 || id >= m_config.vocabSize) {
             throw InvalidArgument("token id " + std::to_string(id) + " is outside the vocabulary (size " +
-                                  std::to_string(cfg.vocabSize) + ")");
+                                  std::to_string(m_config.vocabSize) + ")");
         }
     }
+}
 
-    RowMatrixF x(T, cfg.hiddenSize);
+RowMatrixF Transformer::forward(std::span<const std::int32_t> ids, int threads) const
+{
+    checkIds(ids);
+    // A window is a sequence decoded in one step from an empty cache of exactly its length; the
+    // context limit of newCache() is not imposed here, as perplexity windows may exceed it.
+    KvCache cache(m_config, static_cast<int>(ids.size()));
+    extend(cache, ids, threads, Logits::All);
+    return std::move(cache.m_logits);
+}
+
+KvCache Transformer::newCache(int capacity) const
+{
+    if (capacity < 1) throw InvalidArgument("a decoding cache needs room for at least one position");
+    if (m_config.maxPositionEmbeddings > 0 && capacity > m_config.maxPositionEmbeddings) {
+        throw InvalidArgument("a context of " + std::to_string(capacity) +
+                              " positions exceeds the model's max_position_embeddings (" +
+                              std::to_string(m_config.maxPositionEmbeddings) + ")");
+    }
+    return KvCache(m_config, capacity);
+}
+
+namespace {
+
+/// Causal attention of one head for T queries at positions first … first+T−1 over the L = first+T
+/// cached keys and values: out = softmax(q kᵀ · scale, masked) v. `scores` is T×L scratch.
+template <typename Q, typename K, typename V, typename S, typename O>
+void attendHead(const Q& q, const K& k, const V& v, S&& scores, Eigen::Index first, float scale, O&& out)
+{
+    const Eigen::Index T = q.rows();
+    const Eigen::Index L = k.rows();
+    scores.noalias() = (q * k.transpose()) * scale;
+    for (Eigen::Index t = 0; t < T; ++t) {
+        auto row = scores.row(t);
+        const Eigen::Index visible = first + t + 1;
+        const float maxv = row.head(visible).maxCoeff();
+        double sum = 0.0;
+        for (Eigen::Index s = 0; s < visible; ++s) {
+            row(s) = std::exp(row(s) - maxv);
+            sum += row(s);
+        }
+        row.head(visible) *= static_cast<float>(1.0 / sum);
+        row.tail(L - visible).setZero();
+    }
+    out.noalias() = scores * v;
+}
+
+}  // namespace
+
+const RowMatrixF& Transformer::extend(KvCache& cache, std::span<const std::int32_t> ids, int threads,
+                                      Logits which) const
+{
+    const auto& cfg = m_config;
+    checkIds(ids);
+    const Eigen::Index hd = cfg.headDim;
+    const Eigen::Index kvDim = static_cast<Eigen::Index>(cfg.numKvHeads) * hd;
+    if (cache.m_keys.size() != m_blocks.size() || (!cache.m_keys.empty() && cache.m_keys.front().cols() != kvDim)) {
+        throw InvalidArgument("the decoding cache was made for a model of another shape");
+    }
+    const Eigen::Index T = static_cast<Eigen::Index>(ids.size());
+    const Eigen::Index first = cache.m_length;
+    if (first + T > cache.m_capacity) {
+        throw InvalidArgument("the sequence would reach " + std::to_string(first + T) +
+                              " positions, beyond the context of " + std::to_string(cache.m_capacity));
+    }
+    const Eigen::Index L = first + T;
+    threads = std::max(1, threads);
+
+    RowMatrixF& x = cache.m_x;
+    x.resize(T, cfg.hiddenSize);
     for (Eigen::Index t = 0; t < T; ++t) {
         const std::int32_t id = ids[static_cast<std::size_t>(t)];
         if (m_embeddingLookup) {
@@ -300,13 +366,21 @@ RowMatrixF Transformer::forward(std::span<const std::int32_t> ids, int threads) 
         }
     }
 
-    const RopeTable rope(cfg, static_cast<int>(T));
-    const int hd = cfg.headDim;
     const int groupSize = cfg.numHeads / cfg.numKvHeads;
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+    RowMatrixF& normed = cache.m_normed;
+    RowMatrixF& q = cache.m_q;
+    RowMatrixF& k = cache.m_k;
+    RowMatrixF& v = cache.m_v;
+    RowMatrixF& attn = cache.m_attn;
+    RowMatrixF& out = cache.m_out;
+    RowMatrixF& gate = cache.m_gate;
+    RowMatrixF& up = cache.m_up;
+    attn.resize(T, static_cast<Eigen::Index>(cfg.numHeads) * hd);
+    if (T == 1) cache.m_scores.resize(cfg.numHeads, cache.m_capacity);
 
-    RowMatrixF normed, q, k, v, attn(T, static_cast<Eigen::Index>(cfg.numHeads) * hd), out, gate, up;
-    for (const Block& block : m_blocks) {
+    for (std::size_t b = 0; b < m_blocks.size(); ++b) {
+        const Block& block = m_blocks[b];
         normed = x;
         rmsNormRows(normed, block.inputNorm, cfg.rmsNormEps, 1);
         block.proj[0]->forward(normed, q, threads);
@@ -316,31 +390,29 @@ RowMatrixF Transformer::forward(std::span<const std::int32_t> ids, int threads) 
             rmsNormRows(q, block.qNorm, cfg.rmsNormEps, cfg.numHeads);
             rmsNormRows(k, block.kNorm, cfg.rmsNormEps, cfg.numKvHeads);
         }
-        rope.apply(q, cfg.numHeads);
-        rope.apply(k, cfg.numKvHeads);
+        cache.m_rope.apply(q, cfg.numHeads, static_cast<int>(first));
+        cache.m_rope.apply(k, cfg.numKvHeads, static_cast<int>(first));
+        RowMatrixF& keys = cache.m_keys[b];
+        RowMatrixF& values = cache.m_values[b];
+        keys.middleRows(first, T) = k;
+        values.middleRows(first, T) = v;
 
-        // Causal attention, heads split across threads; each head is independent.
+        // Heads are independent and split across threads. A one-token step uses the cache's
+        // preallocated score rows; a window allocates its T×L scores once per thread.
         parallelChunks(cfg.numHeads, threads, [&](std::int64_t begin, std::int64_t end) {
-            RowMatrixF scores;
+            RowMatrixF windowScores;
             for (std::int64_t head = begin; head < end; ++head) {
                 const Eigen::Index kvHead = head / groupSize;
                 const auto qh = q.middleCols(head * hd, hd);
-                const auto kh = k.middleCols(kvHead * hd, hd);
-                const auto vh = v.middleCols(kvHead * hd, hd);
-                scores.noalias() = (qh * kh.transpose()) * scale;
-                for (Eigen::Index t = 0; t < T; ++t) {
-                    auto row = scores.row(t);
-                    const float maxv = row.head(t + 1).maxCoeff();
-                    double sum = 0.0;
-                    for (Eigen::Index s = 0; s <= t; ++s) {
-                        row(s) = std::exp(row(s) - maxv);
-                        sum += row(s);
-                    }
-                    const float inv = static_cast<float>(1.0 / sum);
-                    row.head(t + 1) *= inv;
-                    row.tail(T - t - 1).setZero();
+                const auto kh = keys.topRows(L).middleCols(kvHead * hd, hd);
+                const auto vh = values.topRows(L).middleCols(kvHead * hd, hd);
+                auto oh = attn.middleCols(head * hd, hd);
+                if (T == 1) {
+                    attendHead(qh, kh, vh, cache.m_scores.block(head, 0, 1, L), first, scale, oh);
+                } else {
+                    windowScores.resize(T, L);
+                    attendHead(qh, kh, vh, windowScores, first, scale, oh);
                 }
-                attn.middleCols(head * hd, hd).noalias() = scores * vh;
             }
         });
         block.proj[3]->forward(attn, out, threads);
@@ -354,10 +426,17 @@ RowMatrixF Transformer::forward(std::span<const std::int32_t> ids, int threads) 
         block.proj[6]->forward(gate, out, threads);
         x += out;
     }
-    rmsNormRows(x, m_finalNorm, cfg.rmsNormEps, 1);
-    RowMatrixF logits;
-    m_lmHead->forward(x, logits, threads);
-    return logits;
+    cache.m_length = static_cast<int>(L);
+
+    if (which == Logits::Last && T > 1) {
+        cache.m_last = x.bottomRows(1);
+        rmsNormRows(cache.m_last, m_finalNorm, cfg.rmsNormEps, 1);
+        m_lmHead->forward(cache.m_last, cache.m_logits, threads);
+    } else {
+        rmsNormRows(x, m_finalNorm, cfg.rmsNormEps, 1);
+        m_lmHead->forward(x, cache.m_logits, threads);
+    }
+    return cache.m_logits;
 }
 
 }  // namespace mdbf::model

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -42,6 +43,7 @@ struct ModelConfig {
     bool mlpBias = false;    ///< `mlp_bias`
     bool qkNorm = false;     ///< per-head RMSNorm on q and k before RoPE (Qwen3)
     std::string torchDtype;  ///< `torch_dtype` or `dtype`, informational
+    std::vector<int> eosTokenIds;  ///< `eos_token_id` (one id or a list); generation stops at any of them
 
     /// Parses and validates a config.json file. Throws IoError if unreadable, FormatError naming the
     /// file for non-JSON, a missing required field, a wrong type, an unknown architecture, an

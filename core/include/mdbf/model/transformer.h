@@ -1,7 +1,8 @@
 #pragma once
-// Float32 CPU inference of LLaMA / Qwen2 / Qwen3 / Mistral decoders (DESIGN.md §4). A whole window
-// is processed at once (prefill), multi-threaded. Every projection goes through model::Linear so a
-// layer can be replaced (e.g. by a factorized one) without touching this code.
+// Float32 CPU inference of LLaMA / Qwen2 / Qwen3 / Mistral decoders (DESIGN.md §4). A window is
+// processed at once (prefill), multi-threaded; a KvCache lets a sequence grow a few tokens at a time
+// (docs/GENERATION.md). Every projection goes through model::Linear so a layer can be replaced
+// (e.g. by a factorized one) without touching this code.
 
 #include <cstdint>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include "mdbf/base/matrix.h"
 #include "mdbf/base/run_context.h"
 #include "mdbf/io/model_config.h"
+#include "mdbf/model/kv_cache.h"
 #include "mdbf/model/linear.h"
 
 namespace mdbf::io {
@@ -71,6 +73,24 @@ public:
     /// Throws InvalidArgument for an empty window or an id outside the vocabulary.
     RowMatrixF forward(std::span<const std::int32_t> ids, int threads) const;
 
+    /// Which rows of logits a step computes: every new position, or only the last one (what
+    /// generation needs; it skips the output head for the rest of the prompt).
+    enum class Logits { All, Last };
+
+    /// An empty cache for incremental decoding of up to `capacity` positions (keys and values of
+    /// 2 · layers · capacity · kv_heads · head_dim floats). Throws InvalidArgument when capacity < 1
+    /// or exceeds the config's max_position_embeddings (when the config gives one).
+    KvCache newCache(int capacity) const;
+
+    /// Runs the T tokens `ids` at positions cache.length() … cache.length()+T−1 against the cached
+    /// keys and values (causal), appends theirs, and returns the logits of every new position
+    /// (T×vocab) or of the last one (1×vocab). The reference is into the cache and valid until its
+    /// next step. The logits equal forward() over the whole sequence up to rounding. Throws
+    /// InvalidArgument, leaving the cache unchanged, for an empty step, an id outside the
+    /// vocabulary, a cache made for another model, or a step past the cache's capacity.
+    const RowMatrixF& extend(KvCache& cache, std::span<const std::int32_t> ids, int threads,
+                             Logits which = Logits::Last) const;
+
     /// Names of every projection ("model.layers.0.self_attn.q_proj", ..., "lm_head"), in model order.
     std::vector<std::string> linearNames() const;
 
@@ -86,6 +106,7 @@ public:
 private:
     struct Block;
     Transformer();
+    void checkIds(std::span<const std::int32_t> ids) const;
 
     io::ModelConfig m_config;
     RowMatrixF m_embedding;  ///< vocab × hidden (empty when m_embeddingLookup is set)

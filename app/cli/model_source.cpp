@@ -1,0 +1,30 @@
+#include "model_source.h"
+
+#include <filesystem>
+
+#include "mdbf/io/package.h"
+
+namespace mdbf::cli {
+
+void ModelSource::addOptions(CLI::App& sub)
+{
+    CLI::Option_group* group = sub.add_option_group("source", "The model to run: exactly one of");
+    group->add_option("--model", model, "Hugging Face model directory")->check(CLI::ExistingDirectory);
+    group->add_option("--package", package, "HDF5 deployment package written by `mdbf quantize`")
+        ->check(CLI::ExistingFile);
+    group->require_option(1);
+}
+
+LoadedModel loadModel(const ModelSource& source, const RunContext& ctx)
+{
+    if (!source.package.empty()) {
+        const io::Package package = io::readPackage(source.package, ctx);
+        return {io::transformerFromPackage(package, source.package),
+                Tokenizer::fromJsonText(package.tokenizerJson, source.package + ":/tokenizer.json")};
+    }
+    const std::filesystem::path dir = source.model;
+    Tokenizer tokenizer = Tokenizer::fromFile(dir / "tokenizer.json");
+    return {model::Transformer::load(dir, ctx), std::move(tokenizer)};
+}
+
+}  // namespace mdbf::cli
