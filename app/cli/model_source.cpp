@@ -24,7 +24,8 @@ LoadedModel loadModel(const ModelSource& source, const RunContext& ctx)
     }
     const std::filesystem::path dir = source.model;
     Tokenizer tokenizer = Tokenizer::fromFile(dir / "tokenizer.json");
-    return {model::Transformer::load(dir, ctx), std::move(tokenizer)};
+    // Weights stay at their stored precision: decoding streams half the bytes of float32.
+    return {model::Transformer::load(dir, ctx, model::Transformer::Weights::Stored), std::move(tokenizer)};
 }
 
 }  // namespace mdbf::cli

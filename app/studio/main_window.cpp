@@ -29,6 +29,7 @@
 
 #include "configuration_exporter.h"
 #include "factor_control_bar.h"
+#include "generate_panel.h"
 #include "job_runner.h"
 #include "job_status_widget.h"
 #include "layer_browser_dock.h"
@@ -77,6 +78,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(new JobR
     m_modelDock->setWidget(m_applyPanel);
     addDockWidget(Qt::BottomDockWidgetArea, m_modelDock);
     tabifyDockWidget(pplDock, m_modelDock);
+    m_generate = new GeneratePanel(m_runner, this);
+    m_generateDock = new QDockWidget(tr("Generate"), this);
+    m_generateDock->setObjectName(QStringLiteral("generateDock"));
+    m_generateDock->setToolTip(tr("One prompt through the original and the configured model, side by side"));
+    m_generateDock->setWidget(m_generate);
+    addDockWidget(Qt::BottomDockWidgetArea, m_generateDock);
+    tabifyDockWidget(m_modelDock, m_generateDock);
     pplDock->raise();
     m_exporter = new ConfigurationExporter(m_runner, this);
     // The bottom dock spans only the centre, as in the layout sketch: the Layers dock keeps the left edge.
@@ -122,6 +130,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(new JobR
     connect(m_perplexity, &PerplexityPanel::calibrationFailed, this,
             [this](const QString& message) { showError(tr("Calibration failed"), message); });
     connect(m_perplexity, &PerplexityPanel::studyLoadFailed, this, &MainWindow::showError);
+    connect(m_generate, &GeneratePanel::generationFailed, this,
+            [this](const QString& message) { showError(tr("Generation failed"), message); });
     connect(m_exporter, &ConfigurationExporter::exportFailed, this, &MainWindow::showError);
     connect(m_exporter, &ConfigurationExporter::packageExported, this, &MainWindow::onPackageExported);
     connect(m_exporter, &ConfigurationExporter::packageCancelled, this, [this](const QString& path) {
@@ -188,6 +198,10 @@ void MainWindow::createMenus()
     modelToggle->setShortcut(QKeySequence(tr("Ctrl+Shift+M")));
     modelToggle->setToolTip(tr("Show or hide the Model panel (apply progress and per-layer errors)"));
     view->addAction(modelToggle);
+    QAction* generateToggle = m_generateDock->toggleViewAction();
+    generateToggle->setShortcut(QKeySequence(tr("Ctrl+Shift+G")));
+    generateToggle->setToolTip(tr("Show or hide the Generate panel (original and configured model side by side)"));
+    view->addAction(generateToggle);
     view->addSeparator();
     const QStringList tabNames = {tr("Sign Bases"), tr("Envelope Spectra"), tr("Error"), tr("DBF vs MDBF")};
     for (int i = 0; i < tabNames.size(); ++i) {
@@ -323,6 +337,7 @@ void MainWindow::adoptSession(std::shared_ptr<const ModelSession> session)
     m_applied.clear();
     m_inspector->setSession(m_session);
     m_perplexity->setSession(m_session);
+    m_generate->setSession(m_session);
     m_applyPanel->setSession(m_session);
     m_browser->model()->setGroups(
         widgets::groupLayers(m_session->checkpoint().tensors(), m_session->config().tieWordEmbeddings));
@@ -544,6 +559,7 @@ void MainWindow::updateModelSummary()
     text += tr(" · %1/%2 layers factorized").arg(m_applied.size()).arg(model->factorizableCount());
     m_bpwLabel->setText(text);
     m_perplexity->setConfiguration(m_applied, bits.modelBpw());
+    m_generate->setConfiguration(m_applied, bits.modelBpw());
     m_applyPanel->setConfiguration(m_applied);
 }
 

@@ -23,6 +23,7 @@ class QMessageBox;
 namespace mdbf::studio {
 
 class ConfigurationExporter;
+class GeneratePanel;
 class JobRunner;
 class JobStatusWidget;
 class LayerBrowserDock;
@@ -51,6 +52,7 @@ public:
     LayerInspectorPanel* inspector() const { return m_inspector; }
     PerplexityPanel* perplexityPanel() const { return m_perplexity; }
     ModelApplyPanel* applyPanel() const { return m_applyPanel; }
+    GeneratePanel* generatePanel() const { return m_generate; }
     ConfigurationExporter* exporter() const { return m_exporter; }
 
     /// The calibration statistics of the open model (null until the Perplexity panel calibrated it).
@@ -130,6 +132,7 @@ private:
     LayerInspectorPanel* m_inspector;
     PerplexityPanel* m_perplexity;
     ModelApplyPanel* m_applyPanel;
+    GeneratePanel* m_generate;
     ConfigurationExporter* m_exporter;
     JobStatusWidget* m_jobStatus;
     QLabel* m_modelLabel;
@@ -139,6 +142,7 @@ private:
     QPointer<QMessageBox> m_errorBox;
     QDockWidget* m_perplexityDock = nullptr;
     QDockWidget* m_modelDock = nullptr;
+    QDockWidget* m_generateDock = nullptr;
     QAction* m_cancelApplyAction = nullptr;
     bool m_needsDefaultLayout = false;
 };

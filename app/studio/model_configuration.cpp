@@ -237,4 +237,13 @@ eval::QuantizeResult quantizeResultOf(const io::ModelConfig& model, const io::Ch
     return result;
 }
 
+model::Transformer configuredTransformer(const io::ModelConfig& model, const io::Checkpoint& checkpoint,
+                                         const ModelConfiguration& config, const RunContext& ctx)
+{
+    const eval::QuantizeResult layers = quantizeResultOf(model, checkpoint, config, ctx);
+    model::Transformer transformer = model::Transformer::fromCheckpoint(model, checkpoint, ctx);
+    eval::applyQuantization(transformer, layers);
+    return transformer;
+}
+
 }  // namespace mdbf::studio

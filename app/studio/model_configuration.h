@@ -64,4 +64,11 @@ factor::QuantConfig quantConfigOf(const io::ModelConfig& model, const ModelConfi
 eval::QuantizeResult quantizeResultOf(const io::ModelConfig& model, const io::Checkpoint& checkpoint,
                                       const ModelConfiguration& config, const RunContext& ctx = {});
 
+/// A private float32 model of `checkpoint` with every configured layer swapped in (the layers of
+/// quantizeResultOf(), applied with eval::applyQuantization), for perplexity and generation with the
+/// configuration. Reports loading progress and polls ctx.stop (throws Cancelled); throws what
+/// Transformer::fromCheckpoint and quantizeResultOf throw.
+model::Transformer configuredTransformer(const io::ModelConfig& model, const io::Checkpoint& checkpoint,
+                                         const ModelConfiguration& config, const RunContext& ctx = {});
+
 }  // namespace mdbf::studio

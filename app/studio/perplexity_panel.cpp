@@ -20,8 +20,6 @@
 #include "mdbf/eval/calibration.h"
 #include "mdbf/eval/calibration_cache.h"
 #include "mdbf/eval/perplexity.h"
-#include "mdbf/model/dense_linear.h"
-#include "mdbf/model/factorized_linear.h"
 #include "mdbf/widgets/perplexity_plot.h"
 #include "model_session.h"
 #include "study_points.h"
@@ -336,16 +334,7 @@ void PerplexityPanel::start(bool configured)
         ctx.throwIfStopped();
         if (!configured) return eval::perplexity(*session->transformer(ctx), ids, ctxLength, ctx);
         // A private copy of the model: replaceLinear must not run while other jobs read the shared one.
-        model::Transformer model = model::Transformer::fromCheckpoint(session->config(), session->checkpoint(), ctx);
-        for (const auto& [layer, f] : config) {
-            const std::string name = layer.toStdString();
-            VectorF bias;
-            if (const auto* dense = dynamic_cast<const model::DenseLinear*>(&model.linear(name))) bias = dense->bias();
-            const auto& r = *f->result;
-            const std::string kind = std::string(factor::methodName(r.method)) + " k=" + std::to_string(r.k) +
-                                     " l=" + std::to_string(r.l);
-            model.replaceLinear(name, std::make_shared<model::FactorizedLinear>(r.paths, bias, kind));
-        }
+        const model::Transformer model = configuredTransformer(session->config(), session->checkpoint(), config, ctx);
         ctx.throwIfStopped();
         return eval::perplexity(model, ids, ctxLength, ctx);
     };

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "mdbf/base/error.h"
 #include "mdbf/base/parallel.h"
 #include "mdbf/io/checkpoint.h"
 #include "mdbf/model/dense_linear.h"
+#include "mdbf/model/half_dense_linear.h"
 #include "mdbf/model/rope.h"
 
 namespace mdbf::model {
@@ -81,14 +83,15 @@ Transformer::Transformer(Transformer&&) noexcept = default;
 Transformer& Transformer::operator=(Transformer&&) noexcept = default;
 Transformer::~Transformer() = default;
 
-Transformer Transformer::load(const std::filesystem::path& modelDir, const RunContext& ctx)
+Transformer Transformer::load(const std::filesystem::path& modelDir, const RunContext& ctx, Weights weights)
 {
     const io::ModelConfig config = io::ModelConfig::fromFile(modelDir / "config.json");
     const io::Checkpoint checkpoint = io::Checkpoint::open(modelDir);
-    return fromCheckpoint(config, checkpoint, ctx);
+    return fromCheckpoint(config, checkpoint, ctx, weights);
 }
 
-Transformer Transformer::fromCheckpoint(const io::ModelConfig& config, const io::Checkpoint& ckpt, const RunContext& ctx)
+Transformer Transformer::fromCheckpoint(const io::ModelConfig& config, const io::Checkpoint& ckpt, const RunContext& ctx,
+                                        Weights weights)
 {
     Transformer model;
     model.m_config = config;
@@ -98,13 +101,36 @@ Transformer Transformer::fromCheckpoint(const io::ModelConfig& config, const io:
     const std::int64_t kvDim = static_cast<std::int64_t>(config.numKvHeads) * config.headDim;
     const std::int64_t total = 2 + config.numLayers;
 
-    model.m_embedding = loadChecked(ckpt, "model.embed_tokens.weight", config.vocabSize, h);
+    // A 16-bit matrix kept as stored: its bit patterns copied out of the mapped file.
+    const auto storedMatrix = [&](const std::string& name, std::int64_t n, std::int64_t m,
+                                  VectorF bias) -> std::shared_ptr<const Linear> {
+        const io::TensorInfo& info = ckpt.info(name);
+        if (weights != Weights::Stored || info.dtype == io::DType::F32) return nullptr;
+        if (info.shape.size() != 2 || info.shape[0] != n || info.shape[1] != m) {
+            loadChecked(ckpt, name, n, m);  // throws the shape error, naming the tensor and the file
+        }
+        const std::span<const std::byte> bytes = ckpt.raw(name);
+        std::vector<std::uint16_t> bits(static_cast<std::size_t>(n * m));
+        std::memcpy(bits.data(), bytes.data(), bits.size() * sizeof(std::uint16_t));
+        return std::make_shared<HalfDenseLinear>(info.dtype, n, m, std::move(bits), std::move(bias));
+    };
+
+    std::shared_ptr<const Linear> storedEmbedding =
+        storedMatrix("model.embed_tokens.weight", config.vocabSize, h, VectorF());
+    if (storedEmbedding) {
+        const auto table = std::static_pointer_cast<const HalfDenseLinear>(storedEmbedding);
+        model.m_embeddingLookup = [table](std::int32_t id, std::span<float> out) { table->row(id, out); };
+    } else {
+        model.m_embedding = loadChecked(ckpt, "model.embed_tokens.weight", config.vocabSize, h);
+    }
     model.m_finalNorm = loadVector(ckpt, "model.norm.weight", h);
     ctx.report("loading", 1, total);
 
-    auto loadLinear = [&](const std::string& prefix, std::int64_t n, std::int64_t m, bool bias) {
+    auto loadLinear = [&](const std::string& prefix, std::int64_t n, std::int64_t m,
+                          bool bias) -> std::shared_ptr<const Linear> {
         VectorF b;
         if (bias) b = loadVector(ckpt, prefix + ".bias", n);
+        if (auto stored = storedMatrix(prefix + ".weight", n, m, b)) return stored;
         return std::make_shared<DenseLinear>(loadChecked(ckpt, prefix + ".weight", n, m), std::move(b));
     };
 
@@ -132,7 +158,7 @@ Transformer Transformer::fromCheckpoint(const io::ModelConfig& config, const io:
     if (ckpt.contains("lm_head.weight")) {
         model.m_lmHead = loadLinear("lm_head", config.vocabSize, h, false);
     } else if (config.tieWordEmbeddings) {
-        model.m_lmHead = std::make_shared<DenseLinear>(model.m_embedding);
+        model.m_lmHead = storedEmbedding ? storedEmbedding : std::make_shared<DenseLinear>(model.m_embedding);
     } else {
         throw FormatError("'" + ckpt.path().string() +
                           "': no tensor 'lm_head.weight' and config.json does not tie word embeddings");

@@ -70,6 +70,16 @@ void checkFixture(const std::string& name, int length)
     const RowMatrixF full = model.forward(ids, 2);
     EXPECT_TRUE(rowsClose(decodeIncrementally(model, ids, 5, 2), full));
     EXPECT_TRUE(rowsClose(decodeIncrementally(model, ids, 1, 1), full));
+
+    // The same weights kept at their stored 16-bit precision: the same model up to summation order,
+    // with its 16-bit embedding, projections and (tied or not) head.
+    const Transformer stored = Transformer::load(fx.modelDir, {}, Transformer::Weights::Stored);
+    for (const char* layer : {"lm_head", "model.layers.0.mlp.up_proj"}) {
+        const std::string kind = stored.linear(layer).kind();
+        EXPECT_TRUE(kind == "dense BF16" || kind == "dense F16") << layer << ": " << kind;
+    }
+    EXPECT_TRUE(rowsClose(stored.forward(ids, 2), full));
+    EXPECT_TRUE(rowsClose(decodeIncrementally(stored, ids, 5, 2), full));
 }
 
 TEST(KvCache, TinyLlamaDecodingEqualsFullForwardAtEveryPosition) { checkFixture("tiny-llama", 40); }

@@ -49,15 +49,23 @@ struct TransformerParts {
 /// forward() is const and may run concurrently with other forward() calls; replaceLinear() must not.
 class Transformer {
 public:
+    /// How a checkpoint's 16-bit matrices are held in memory.
+    enum class Weights {
+        Float32,  ///< converted once: every projection a DenseLinear (what analysis and calibration need)
+        Stored,   ///< F16/BF16 matrices (projections, embedding, head) kept 16-bit as HalfDenseLinear,
+                  ///< half the memory and half the bytes per decoded token; F32 ones as DenseLinear
+    };
+
     /// Loads config.json and the safetensors weights of a Hugging Face model directory.
     /// Reports progress in tensors ("loading"); polls ctx.stop between tensors (throws Cancelled).
     /// Throws IoError / FormatError naming the file (and tensor) for missing or malformed input,
     /// including a tensor whose shape disagrees with the config.
-    static Transformer load(const std::filesystem::path& modelDir, const RunContext& ctx = {});
+    static Transformer load(const std::filesystem::path& modelDir, const RunContext& ctx = {},
+                            Weights weights = Weights::Float32);
 
     /// Same, from an already opened checkpoint and parsed config.
     static Transformer fromCheckpoint(const io::ModelConfig& config, const io::Checkpoint& checkpoint,
-                                      const RunContext& ctx = {});
+                                      const RunContext& ctx = {}, Weights weights = Weights::Float32);
 
     /// Assembles a model from parts. Throws FormatError naming the missing or mis-shaped norm,
     /// projection or embedding (`source` names where the parts came from, e.g. a package file).
