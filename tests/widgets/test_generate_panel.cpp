@@ -6,10 +6,13 @@
 #include <gtest/gtest.h>
 
 #include "generate_panel.h"
+#include "job_runner.h"
+#include "layer_inspector_panel.h"
 #include "main_window.h"
 #include "mdbf/eval/quantize.h"
 #include "mdbf/generate/generator.h"
 #include "mdbf/io/checkpoint.h"
+#include "mdbf/model/factorized_linear.h"
 #include "mdbf/model/transformer.h"
 #include "model_apply_panel.h"
 #include "model_session.h"
@@ -28,43 +31,56 @@ std::string greedyText(const model::Transformer& model, const Tokenizer& tokeniz
     return generate::generate(model, tokenizer, tokenizer.encode(prompt), options).text;
 }
 
+TEST(GeneratePanel, WithoutAConfigurationTheConfiguredSideSaysSo)
+{
+    JobRunner runner;
+    GeneratePanel panel(&runner);
+    panel.setSession(ModelSession::load(test::demoModel()));
+    panel.setConfiguration({}, 16.0);
+    panel.setPrompt(QStringLiteral("The garden was"));
+    panel.setMaxTokens(12);
+    QSignalSpy finished(&panel, &GeneratePanel::generationFinished);
+    panel.generate();
+    ASSERT_TRUE(waitUntil([&] { return finished.count() == 1 && !panel.isBusy(); }, 60000));
+    const model::Transformer original = model::Transformer::load(test::demoModel());
+    const Tokenizer tokenizer = Tokenizer::fromFile(test::demoModel() / "tokenizer.json");
+    EXPECT_EQ(panel.originalText().toStdString(), greedyText(original, tokenizer, "The garden was", 12));
+    EXPECT_TRUE(panel.originalStatus().contains(QStringLiteral("tok/s"))) << panel.originalStatus().toStdString();
+    EXPECT_TRUE(panel.configuredText().isEmpty());
+    EXPECT_TRUE(panel.configuredStatus().contains(QStringLiteral("No layer is factorized")));
+}
+
 TEST(GeneratePanel, BothSidesShowWhatTheCoreGeneratesForTheirModel)
 {
     auto window = test::openDemo();
+    ASSERT_TRUE(waitUntil([&] { return !window->inspector()->isBusy(); }, 60000));
     GeneratePanel* panel = window->generatePanel();
     const std::string prompt = "The garden was";
     panel->setPrompt(QString::fromStdString(prompt));
     panel->setMaxTokens(12);
     panel->setTemperature(0.0);
 
-    // Without a configuration the configured side says so instead of repeating the original.
-    QSignalSpy finished(panel, &GeneratePanel::generationFinished);
-    panel->generate();
-    ASSERT_TRUE(waitUntil([&] { return finished.count() == 1 && !panel->isBusy(); }, 60000));
-    const std::shared_ptr<const ModelSession> session = window->session();
-    const model::Transformer original = model::Transformer::load(test::demoModel());
-    EXPECT_EQ(panel->originalText().toStdString(), greedyText(original, *session->tokenizer(), prompt, 12));
-    EXPECT_TRUE(panel->originalStatus().contains(QStringLiteral("tok/s"))) << panel->originalStatus().toStdString();
-    EXPECT_TRUE(panel->configuredText().isEmpty());
-    EXPECT_TRUE(panel->configuredStatus().contains(QStringLiteral("No layer is factorized")));
-
-    // Factorize three layers; the configured side must then run that model.
+    // Factorize three layers (beside whatever the window already holds); the configured side must
+    // then run exactly that configuration.
     QSignalSpy applied(window->applyPanel(), &ModelApplyPanel::applyEnded);
     ASSERT_TRUE(window->applySettingsToLayers({QStringLiteral("model.layers.0.mlp.up_proj"),
                                                QStringLiteral("model.layers.1.self_attn.q_proj"),
                                                QStringLiteral("model.layers.3.mlp.down_proj")}));
     ASSERT_TRUE(waitUntil([&] { return applied.count() == 1 && !window->applyPanel()->isBusy(); }, 120000));
-    ASSERT_EQ(window->configuration().size(), 3u);
+    ASSERT_GE(window->configuration().size(), 3u);
+    QSignalSpy finished(panel, &GeneratePanel::generationFinished);
     panel->generate();
-    ASSERT_TRUE(waitUntil([&] { return finished.count() == 2 && !panel->isBusy(); }, 60000));
+    ASSERT_TRUE(waitUntil([&] { return finished.count() == 1 && !panel->isBusy(); }, 60000));
 
-    const io::Checkpoint ckpt = io::Checkpoint::open(test::demoModel());
+    const std::shared_ptr<const ModelSession> session = window->session();
+    const model::Transformer original = model::Transformer::load(test::demoModel());
     model::Transformer configured = model::Transformer::load(test::demoModel());
     for (const auto& [name, f] : window->configuration()) {
         configured.replaceLinear(name.toStdString(), std::make_shared<model::FactorizedLinear>(f->result->paths));
     }
-    EXPECT_EQ(panel->configuredText().toStdString(), greedyText(configured, *session->tokenizer(), prompt, 12));
     EXPECT_EQ(panel->originalText().toStdString(), greedyText(original, *session->tokenizer(), prompt, 12));
+    EXPECT_EQ(panel->configuredText().toStdString(), greedyText(configured, *session->tokenizer(), prompt, 12));
+    EXPECT_NE(panel->configuredText(), panel->originalText());
     EXPECT_TRUE(panel->configuredStatus().contains(QStringLiteral("stopped: max_tokens")))
         << panel->configuredStatus().toStdString();
 }
