@@ -7,6 +7,8 @@
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSettings>
+#include <QTextCharFormat>
+#include <QTextCursor>
 #include <QSpinBox>
 #include <QTimer>
 #include <QVBoxLayout>
@@ -100,6 +102,7 @@ void GeneratePanel::setSession(std::shared_ptr<const ModelSession> session)
     m_session = std::move(session);
     m_config.clear();
     m_configBpw = m_session ? m_session->storedBpw() : 16.0;
+    m_promptShown.clear();
     for (int side : {kOriginal, kConfigured}) {
         m_output[side]->clear();
         m_status[side]->clear();
@@ -118,8 +121,8 @@ void GeneratePanel::setPrompt(const QString& prompt) { m_prompt->setPlainText(pr
 void GeneratePanel::setMaxTokens(int tokens) { m_maxTokens->setValue(tokens); }
 void GeneratePanel::setTemperature(double temperature) { m_temperature->setValue(temperature); }
 
-QString GeneratePanel::originalText() const { return m_output[kOriginal]->toPlainText(); }
-QString GeneratePanel::configuredText() const { return m_output[kConfigured]->toPlainText(); }
+QString GeneratePanel::originalText() const { return m_output[kOriginal]->toPlainText().mid(m_promptShown.size()); }
+QString GeneratePanel::configuredText() const { return m_output[kConfigured]->toPlainText().mid(m_promptShown.size()); }
 QString GeneratePanel::originalStatus() const { return m_status[kOriginal]->text(); }
 QString GeneratePanel::configuredStatus() const { return m_status[kConfigured]->text(); }
 
@@ -129,9 +132,17 @@ void GeneratePanel::generate()
     QSettings().setValue(QStringLiteral("generate/prompt"), m_prompt->toPlainText());
     QSettings().setValue(QStringLiteral("generate/max_tokens"), m_maxTokens->value());
     ++m_generation;
+    // Each side starts with the prompt in grey, so the continuation reads in context.
+    m_promptShown = m_prompt->toPlainText();
     for (int side : {kOriginal, kConfigured}) {
         m_output[side]->clear();
         m_status[side]->clear();
+        QTextCharFormat grey;
+        grey.setForeground(palette().color(QPalette::Disabled, QPalette::Text));
+        QTextCursor cursor = m_output[side]->textCursor();
+        cursor.insertText(m_promptShown, grey);
+        cursor.setCharFormat(QTextCharFormat());
+        m_output[side]->setTextCursor(cursor);
     }
     startSide(false);
 }
@@ -145,6 +156,7 @@ void GeneratePanel::startSide(bool configured)
 {
     const int side = configured ? kConfigured : kOriginal;
     if (configured && m_config.empty()) {
+        m_output[side]->clear();
         m_status[side]->setText(tr("No layer is factorized: the configured model is the original."));
         updateControls();
         emit generationFinished();
@@ -232,8 +244,10 @@ void GeneratePanel::flushStreams()
     }
     for (int side : {kOriginal, kConfigured}) {
         if (text[side].isEmpty()) continue;
-        m_output[side]->moveCursor(QTextCursor::End);
-        m_output[side]->insertPlainText(text[side]);
+        QTextCursor cursor = m_output[side]->textCursor();
+        cursor.movePosition(QTextCursor::End);
+        cursor.insertText(text[side], QTextCharFormat());
+        m_output[side]->setTextCursor(cursor);
         m_output[side]->ensureCursorVisible();
     }
 }
@@ -248,8 +262,9 @@ void GeneratePanel::updateControls()
                                     .arg(m_session ? m_session->storedBpw() : 16.0, 0, 'f', 2));
     m_title[kConfigured]->setText(m_config.empty()
                                       ? tr("<b>Configured</b> · no layer factorized")
-                                      : tr("<b>Configured</b> · %1 layers factorized · %2 bpw")
-                                            .arg(m_config.size())
+                                      : tr("<b>Configured</b> · %1 factorized · %2 bpw")
+                                            .arg(m_config.size() == 1 ? tr("1 layer")
+                                                                      : tr("%1 layers").arg(m_config.size()))
                                             .arg(m_configBpw, 0, 'f', 3));
 }
 

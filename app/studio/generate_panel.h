@@ -68,6 +68,7 @@ private:
     ModelConfiguration m_config;
     double m_configBpw = 16.0;
     QPointer<Job> m_job;
+    QString m_promptShown;     ///< the prompt each side starts with (in grey) in this run
     quint64 m_generation = 0;  ///< bumped per run and per session, so late pieces of an old run are dropped
 
     /// Text produced by the worker and not yet shown; the timer moves it into the views ~20 times a
