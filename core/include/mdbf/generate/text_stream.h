@@ -11,7 +11,9 @@
 namespace mdbf::generate {
 
 /// Turns a growing id sequence into text pieces. The concatenation of every piece push() and
-/// finish() return equals tokenizer.decode(all ids).
+/// finish() return equals tokenizer.decode(all ids) for decoders whose output for a sequence
+/// extends their output for its prefix (byte-level BPE; SentencePiece's Metaspace and byte
+/// fallback). Each push() decodes only the ids since the previous piece and one piece of context.
 class TextStream {
 public:
     /// Keeps a reference: `tokenizer` must outlive the stream.
@@ -30,7 +32,9 @@ public:
 private:
     const Tokenizer& m_tokenizer;
     std::vector<std::int32_t> m_ids;
-    std::string m_emitted;  ///< the prefix of decode(m_ids) already returned
+    std::string m_emitted;  ///< the text already returned
+    std::size_t m_prefix = 0;  ///< first id of the decoding window (context for the new ids)
+    std::size_t m_read = 0;    ///< ids before this one have had their text returned
 };
 
 }  // namespace mdbf::generate
