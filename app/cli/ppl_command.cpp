@@ -31,7 +31,7 @@ int runPpl(const PplOptions& opt, const CommandEnv& env)
     std::optional<io::Package> package;
     if (!opt.package.empty()) package = io::readPackage(opt.package, ctx);
     const Tokenizer tokenizer = package ? Tokenizer::fromJsonText(package->tokenizerJson, opt.package + ":/tokenizer.json")
-                                        : Tokenizer::fromFile(dir / "tokenizer.json");
+                                        : Tokenizer::fromModelDir(dir);
     const std::string text = readUtf8File(opt.textFile);
     const std::vector<std::int32_t> ids = tokenizer.encode(text);
     if (static_cast<std::int64_t>(ids.size()) < opt.ctx) {

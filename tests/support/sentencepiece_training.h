@@ -1,0 +1,30 @@
+#pragma once
+// Trains a small SentencePiece model with libsentencepiece, so tests can make checkpoints that
+// ship only a `tokenizer.model`.
+
+#include <filesystem>
+#include <string>
+
+#include <sentencepiece_trainer.h>
+
+#include "test_fixtures.h"
+
+namespace mdbf::test {
+
+/// Trains a BPE model of `vocabSize` pieces on `corpus` and writes it to `modelPath` (which must
+/// end in ".model"). Returns the library's status message, empty on success.
+inline std::string trainSentencePieceBpe(const std::string& corpus, int vocabSize, const std::filesystem::path& modelPath)
+{
+    const std::filesystem::path input = modelPath.parent_path() / "spm-corpus.txt";
+    writeTextFile(input, corpus);
+    std::string prefix = modelPath.string();
+    prefix.resize(prefix.size() - std::string(".model").size());
+    const std::string args = "--input=" + input.string() + " --model_prefix=" + prefix +
+                             " --model_type=bpe --vocab_size=" + std::to_string(vocabSize) +
+                             " --character_coverage=1.0 --byte_fallback=true --num_threads=1 --minloglevel=2";
+    const auto status = sentencepiece::SentencePieceTrainer::Train(args);
+    std::filesystem::remove(input);
+    return status.ok() ? std::string() : status.ToString();
+}
+
+}  // namespace mdbf::test
