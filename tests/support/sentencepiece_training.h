@@ -1,7 +1,8 @@
 #pragma once
 // Trains a small SentencePiece model with libsentencepiece, so tests can make checkpoints that
-// ship only a `tokenizer.model`.
+// ship only a `tokenizer.model`; and names the byte tokens of SentencePiece-style vocabularies.
 
+#include <cstdio>
 #include <filesystem>
 #include <string>
 
@@ -10,6 +11,14 @@
 #include "test_fixtures.h"
 
 namespace mdbf::test {
+
+/// The byte-fallback token of byte `b`, e.g. "<0x0A>" (upper-case hex, as SentencePiece writes it).
+inline std::string byteToken(int b)
+{
+    char name[8];
+    std::snprintf(name, sizeof name, "<0x%02X>", b & 0xFF);
+    return name;
+}
 
 /// Trains a BPE model of `vocabSize` pieces on `corpus` and writes it to `modelPath` (which must
 /// end in ".model"). Returns the library's status message, empty on success.

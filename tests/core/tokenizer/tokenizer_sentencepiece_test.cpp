@@ -32,8 +32,7 @@ SyntheticTokenizer llamaStyle()
 {
     SyntheticTokenizer spec;
     spec.vocab = {"<unk>", "<s>", "</s>"};
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    for (int b = 0; b < 256; ++b) spec.vocab.push_back(std::string("<0x") + kHex[b >> 4] + kHex[b & 15] + ">");
+    for (int b = 0; b < 256; ++b) spec.vocab.push_back(mdbf::test::byteToken(b));
     for (const std::string& token : {kMeta, std::string("h"), std::string("e"), std::string("l"), std::string("o"),
                                     std::string("w"), std::string("r"), std::string("d"), std::string("he"),
                                     std::string("ll"), std::string("hell"), std::string("hello"), kMeta + "hello",
