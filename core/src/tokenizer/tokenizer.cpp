@@ -1,7 +1,6 @@
 #include "mdbf/tokenizer/tokenizer.h"
 
 #include <algorithm>
-#include <limits>
 #include <unordered_map>
 
 #include "mdbf/base/error.h"

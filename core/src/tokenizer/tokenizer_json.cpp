@@ -68,8 +68,9 @@ std::vector<std::pair<std::string, std::string>> parseMerges(const json& model)
     result.reserve(merges->size());
     for (std::size_t i = 0; i < merges->size(); ++i) {
         const json& merge = (*merges)[i];
-        // Older files write "left right"; newer ones ["left", "right"]. Byte-level token strings
-        // never contain a space (it is drawn as U+0120), so the string form is unambiguous.
+        // Older files write "left right"; newer ones ["left", "right"]. Token strings of the files
+        // that use the string form never contain a space (byte-level ones draw it as U+0120,
+        // SentencePiece-style ones as U+2581), so it is unambiguous.
         if (merge.is_string()) {
             const auto& text = merge.get_ref<const std::string&>();
             const std::size_t space = text.find(' ');

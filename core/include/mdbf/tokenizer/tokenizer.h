@@ -30,7 +30,7 @@ public:
     /// unreadable, FormatError naming the file if the library rejects it.
     static Tokenizer fromSentencePieceFile(const std::filesystem::path& path);
 
-    /// Same, from the JSON text; `source` names the file in messages.
+    /// Like fromFile for a tokenizer.json, from its text; `source` names the file in messages.
     static Tokenizer fromJsonText(std::string_view jsonText, const std::string& source);
 
     Tokenizer(Tokenizer&&) noexcept;
