@@ -23,7 +23,7 @@ LoadedModel loadModel(const ModelSource& source, const RunContext& ctx)
                 Tokenizer::fromJsonText(package.tokenizerJson, source.package + ":/tokenizer.json")};
     }
     const std::filesystem::path dir = source.model;
-    Tokenizer tokenizer = Tokenizer::fromFile(dir / "tokenizer.json");
+    Tokenizer tokenizer = Tokenizer::fromModelDir(dir);
     // Weights stay at their stored precision: decoding streams half the bytes of float32.
     return {model::Transformer::load(dir, ctx, model::Transformer::Weights::Stored), std::move(tokenizer)};
 }

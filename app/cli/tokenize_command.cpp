@@ -17,7 +17,7 @@ struct TokenizeOptions {
 
 int runTokenize(const TokenizeOptions& opt, const CommandEnv&)
 {
-    const Tokenizer tokenizer = Tokenizer::fromFile(std::filesystem::path(opt.model) / "tokenizer.json");
+    const Tokenizer tokenizer = Tokenizer::fromModelDir(opt.model);
     const std::string text = readUtf8File(opt.textFile);
     const std::vector<std::int32_t> ids = tokenizer.encode(text);
     if (opt.json) {
@@ -35,7 +35,7 @@ Command registerTokenizeCommand(CLI::App& root)
 {
     auto opt = std::make_shared<TokenizeOptions>();
     CLI::App* sub = root.add_subcommand("tokenize", "Encode a UTF-8 text file with a model's tokenizer");
-    sub->add_option("--model", opt->model, "Hugging Face model directory (reads tokenizer.json)")
+    sub->add_option("--model", opt->model, "Hugging Face model directory (reads tokenizer.json, or else tokenizer.model)")
         ->required()
         ->check(CLI::ExistingDirectory);
     sub->add_option("--text-file", opt->textFile, "UTF-8 text file, read as raw bytes")->required();

@@ -22,7 +22,7 @@ std::shared_ptr<ModelSession> ModelSession::load(const std::filesystem::path& di
     ctx.throwIfStopped();
     ctx.report("opening model", 2, kSteps);
     try {
-        session->m_tokenizer.emplace(Tokenizer::fromFile(dir / "tokenizer.json"));
+        session->m_tokenizer.emplace(Tokenizer::fromModelDir(dir));
     } catch (const Error& e) {
         session->m_tokenizerError = QString::fromUtf8(e.what());
     }

@@ -23,7 +23,7 @@ namespace mdbf::studio {
 class ModelSession {
 public:
     /// Opens a Hugging Face model directory: parses config.json, maps the safetensors and reads
-    /// tokenizer.json. Reports progress in steps ("opening model"); polls ctx.stop between steps.
+    /// tokenizer.json (or else tokenizer.model). Reports progress in steps ("opening model"); polls ctx.stop between steps.
     /// Throws IoError / FormatError naming the file for a missing or malformed config or checkpoint,
     /// and InvalidArgument if `dir` is not a directory. A missing or unreadable tokenizer is not
     /// fatal: tokenizerError() then says why and perplexity is unavailable.

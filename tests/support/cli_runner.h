@@ -25,21 +25,6 @@ struct CliResult {
     std::string err;
 };
 
-inline std::string shellQuote(const std::string& s)
-{
-    std::string q = "'";
-    for (char c : s) q += (c == '\'') ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
-
-inline std::string slurp(const std::filesystem::path& p)
-{
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 /// Runs `mdbf args...` with stdin closed; output files live in a private temp dir.
 inline CliResult runCli(const std::vector<std::string>& args)
 {

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -58,6 +59,23 @@ inline nlohmann::json referenceJson(const std::string& model)
 {
     std::ifstream in(sharedFixtures() / (model + ".reference.json"));
     return nlohmann::json::parse(in);
+}
+
+/// `s` single-quoted for /bin/sh.
+inline std::string shellQuote(const std::string& s)
+{
+    std::string q = "'";
+    for (char c : s) q += (c == '\'') ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+/// The whole content of a file (empty if it cannot be read).
+inline std::string slurp(const std::filesystem::path& p)
+{
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
 }
 
 /// Writes `text` to `path` byte for byte, replacing the file.

@@ -180,7 +180,7 @@ CalibrationStats calibrateModel(const std::filesystem::path& modelDir, const std
 
     ctx.throwIfStopped();
     model::Transformer model = model::Transformer::load(modelDir, ctx);
-    const Tokenizer tokenizer = Tokenizer::fromFile(modelDir / "tokenizer.json");
+    const Tokenizer tokenizer = Tokenizer::fromModelDir(modelDir);
     const std::vector<std::int32_t> ids = tokenizer.encode(text);
     if (ids.size() < static_cast<std::size_t>(options.ctx))
         throw InvalidArgument("'" + textFile.string() + "': " + tooShort(ids.size(), options.ctx));

@@ -186,7 +186,9 @@ std::string CalibrationCache::key(const fs::path& modelDir, std::string_view tex
     std::string key = "mdbf calibration statistics\n";
     // The files that decide the activations: configuration and tokenizer by content, the weights
     // (possibly gigabytes) by name, size and modification time.
-    for (const char* name : {"config.json", "tokenizer.json"}) {
+    // A checkpoint without tokenizer.json is tokenized by its tokenizer.model.
+    const char* tokenizerFile = fs::is_regular_file(modelDir / "tokenizer.json") ? "tokenizer.json" : "tokenizer.model";
+    for (const char* name : {"config.json", tokenizerFile}) {
         const std::string bytes = readBinaryFile(modelDir / name);
         key += std::string(name) + " " + std::to_string(bytes.size()) + " " + hex64(fnv1a(bytes)) + "\n";
     }

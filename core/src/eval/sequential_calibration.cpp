@@ -43,7 +43,7 @@ LayerStatistics SequentialCalibration::operator()(const std::string& name, std::
         if (!m_model) {
             m_model.emplace(model::Transformer::load(m_modelDir, m_ctx));
             if (m_options.gram) m_reference.emplace(model::Transformer::load(m_modelDir, m_ctx));
-            const Tokenizer tokenizer = Tokenizer::fromFile(m_modelDir / "tokenizer.json");
+            const Tokenizer tokenizer = Tokenizer::fromModelDir(m_modelDir);
             m_ids = tokenizer.encode(readUtf8File(m_textFile));
         }
         for (const LayerQuantResult& r : done) {

@@ -434,7 +434,7 @@ StudyResult runStudy(const StudySpec& spec, const RunContext& ctx,
 {
     const io::ModelConfig config = io::ModelConfig::fromFile(spec.modelDir / "config.json");
     const io::Checkpoint ckpt = io::Checkpoint::open(spec.modelDir);
-    const Tokenizer tokenizer = Tokenizer::fromFile(spec.modelDir / "tokenizer.json");
+    const Tokenizer tokenizer = Tokenizer::fromModelDir(spec.modelDir);
     const std::string evalText = readUtf8File(spec.evalText);
     const std::vector<std::int32_t> evalIds = tokenizer.encode(evalText);
 

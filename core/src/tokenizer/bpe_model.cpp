@@ -36,9 +36,75 @@ BpeModel::BpeModel(std::unordered_map<std::string, std::int32_t> vocab,
         // A repeated pair keeps its last rank, as Hugging Face's loader does.
         m_merges.insert_or_assign(pairKey(l->second, r->second), Merge{static_cast<std::int32_t>(rank), merged->second});
     }
+    const auto idOf = [this](const std::string& token) {
+        const auto it = m_vocab.find(token);
+        return it == m_vocab.end() ? -1 : it->second;
+    };
+    static constexpr char kHex[] = "0123456789ABCDEF";
     for (int b = 0; b < 256; ++b) {
-        const auto it = m_vocab.find(byteToUtf8(static_cast<std::uint8_t>(b)));
-        m_byteIds[b] = it == m_vocab.end() ? -1 : it->second;
+        m_byteIds[b] = idOf(byteToUtf8(static_cast<std::uint8_t>(b)));
+        m_fallbackIds[b] = idOf(std::string("<0x") + kHex[b >> 4] + kHex[b & 15] + ">");
+        if (b < 128) m_asciiIds[b] = idOf(std::string(1, static_cast<char>(b)));
+    }
+}
+
+std::int32_t BpeModel::characterId(std::string_view character) const
+{
+    if (character.size() == 1) return m_asciiIds[static_cast<unsigned char>(character[0]) & 127];
+    const auto it = m_vocab.find(std::string(character));
+    return it == m_vocab.end() ? -1 : it->second;
+}
+
+void BpeModel::initialSymbols(std::string_view word, Scratch& scratch) const
+{
+    auto& symbols = scratch.symbols;
+    symbols.clear();
+    symbols.reserve(word.size());
+    const auto push = [&symbols](std::int32_t id) {
+        const auto index = static_cast<std::int32_t>(symbols.size());
+        symbols.push_back({id, index - 1, -1, true});
+        if (index > 0) symbols[index - 1].next = index;
+    };
+    bool previousUnknown = false;
+    const auto unknown = [&] {
+        if (!m_options.unkId) return;
+        if (!(m_options.fuseUnk && previousUnknown)) push(*m_options.unkId);
+        previousUnknown = true;
+    };
+    if (m_options.byteLevel) {
+        for (const char c : word) {
+            const std::int32_t id = m_byteIds[static_cast<std::uint8_t>(c)];
+            if (id < 0) {
+                unknown();
+                continue;
+            }
+            push(id);
+            previousUnknown = false;
+        }
+        return;
+    }
+    std::size_t pos = 0;
+    while (pos < word.size()) {
+        const std::size_t begin = pos;
+        const auto lead = static_cast<unsigned char>(word[pos]);
+        pos += lead < 0x80 ? 1 : lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+        const std::string_view character = word.substr(begin, pos - begin);
+        if (const std::int32_t id = characterId(character); id >= 0) {
+            push(id);
+            previousUnknown = false;
+            continue;
+        }
+        // Byte fallback applies only when every byte of the character has its token.
+        bool allBytes = m_options.byteFallback;
+        for (std::size_t i = 0; allBytes && i < character.size(); ++i) {
+            allBytes = m_fallbackIds[static_cast<unsigned char>(character[i])] >= 0;
+        }
+        if (allBytes) {
+            for (const char c : character) push(m_fallbackIds[static_cast<unsigned char>(c)]);
+            previousUnknown = false;
+            continue;
+        }
+        unknown();
     }
 }
 
@@ -64,7 +130,11 @@ void BpeModel::encodeWord(std::string_view bytes, Scratch& scratch, std::vector<
     if (bytes.empty()) return;
     if (m_options.ignoreMerges) {
         scratch.mapped.clear();
-        for (const char c : bytes) scratch.mapped += byteToUtf8(static_cast<std::uint8_t>(c));
+        if (m_options.byteLevel) {
+            for (const char c : bytes) scratch.mapped += byteToUtf8(static_cast<std::uint8_t>(c));
+        } else {
+            scratch.mapped.assign(bytes);
+        }
         const auto it = m_vocab.find(scratch.mapped);
         if (it != m_vocab.end()) {
             out.push_back(it->second);
@@ -72,24 +142,8 @@ void BpeModel::encodeWord(std::string_view bytes, Scratch& scratch, std::vector<
         }
     }
 
+    initialSymbols(bytes, scratch);
     auto& symbols = scratch.symbols;
-    symbols.clear();
-    symbols.reserve(bytes.size());
-    bool previousUnknown = false;
-    for (const char c : bytes) {
-        std::int32_t id = m_byteIds[static_cast<std::uint8_t>(c)];
-        if (id < 0) {
-            if (!m_options.unkId) continue;
-            if (m_options.fuseUnk && previousUnknown) continue;
-            id = *m_options.unkId;
-            previousUnknown = true;
-        } else {
-            previousUnknown = false;
-        }
-        const auto index = static_cast<std::int32_t>(symbols.size());
-        symbols.push_back({id, index - 1, -1, true});
-        if (index > 0) symbols[index - 1].next = index;
-    }
     if (symbols.size() == 1) {
         out.push_back(symbols[0].id);
         return;

@@ -1,6 +1,7 @@
 #pragma once
-// The BPE model of a byte-level tokenizer: a vocabulary of byte-level token strings and ranked
-// merges, applied to one pre-tokenized word at a time.
+// The BPE model: a vocabulary and ranked merges, applied to one pre-tokenized word at a time.
+// Byte-level vocabularies spell bytes in the GPT-2 alphabet; SentencePiece-style ones spell text
+// as it is and fall back to `<0xNN>` byte tokens for characters they lack.
 
 #include <cstdint>
 #include <optional>
@@ -17,6 +18,8 @@ struct BpeOptions {
     std::optional<std::int32_t> unkId;  ///< id for bytes missing from the vocabulary; none drops them
     bool fuseUnk = false;               ///< consecutive unknown bytes give a single unk id
     bool ignoreMerges = false;          ///< a word found whole in the vocabulary is not merged
+    bool byteLevel = true;              ///< words start as GPT-2 alphabet bytes, not as characters
+    bool byteFallback = false;          ///< characters mode: a missing character becomes <0xNN> tokens
 };
 
 /// Immutable after construction; encodeWord is thread-safe given a per-thread Scratch.
@@ -41,16 +44,17 @@ public:
         std::string mapped;
     };
 
-    /// `vocab` maps byte-level token strings to ids; `merges` are (left, right) token strings in
-    /// rank order (first = merged first). Throws FormatError if a merge names a token missing from
-    /// the vocabulary or its concatenation is not in the vocabulary.
+    /// `vocab` maps token strings to ids; `merges` are (left, right) token strings in rank order
+    /// (first = merged first). Throws FormatError if a merge names a token missing from the
+    /// vocabulary or its concatenation is not in the vocabulary.
     BpeModel(std::unordered_map<std::string, std::int32_t> vocab,
              const std::vector<std::pair<std::string, std::string>>& merges, BpeOptions options);
 
-    /// Appends the ids of one word, given as raw bytes (the byte-level mapping is applied here).
+    /// Appends the ids of one word, given as valid UTF-8 (a byte-level model applies its alphabet
+    /// here).
     void encodeWord(std::string_view bytes, Scratch& scratch, std::vector<std::int32_t>& out) const;
 
-    /// Byte-level token string → id.
+    /// Token string → id.
     const std::unordered_map<std::string, std::int32_t>& vocab() const { return m_vocab; }
 
 private:
@@ -74,10 +78,14 @@ private:
     }
     const Merge* findMerge(std::int32_t left, std::int32_t right) const;
     void pushCandidate(Scratch& scratch, std::int32_t pos) const;
+    void initialSymbols(std::string_view word, Scratch& scratch) const;
+    std::int32_t characterId(std::string_view character) const;
 
     std::unordered_map<std::string, std::int32_t> m_vocab;
     std::unordered_map<std::uint64_t, Merge, PairHash> m_merges;
-    std::int32_t m_byteIds[256];
+    std::int32_t m_byteIds[256];          ///< byte-level: id of each byte's alphabet character
+    std::int32_t m_fallbackIds[256];      ///< characters mode: id of <0xNN>, or -1
+    std::int32_t m_asciiIds[128];         ///< characters mode: id of each ASCII character, or -1
     BpeOptions m_options;
 };
 

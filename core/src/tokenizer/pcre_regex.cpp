@@ -25,7 +25,8 @@ PcreRegex::PcreRegex(const std::string& pattern, bool literal) : m_pattern(patte
 {
     int errorCode = 0;
     PCRE2_SIZE errorOffset = 0;
-    const uint32_t options = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0u);
+    // PCRE2 refuses UCP together with LITERAL; a literal has no character classes to widen anyway.
+    const uint32_t options = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
     m_code.reset(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options, &errorCode,
                                &errorOffset, nullptr));
     if (!m_code) {

@@ -166,19 +166,30 @@ bool isAscii(std::string_view bytes)
     return true;
 }
 
-std::string toNfc(std::string_view valid)
+namespace {
+
+std::string utf8procNormalize(std::string_view valid, int options, const char* form)
 {
     if (valid.empty()) return {};
     utf8proc_uint8_t* mapped = nullptr;
     // An explicit length (no UTF8PROC_NULLTERM) keeps embedded NUL characters.
     const utf8proc_ssize_t length =
         utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(valid.data()), static_cast<utf8proc_ssize_t>(valid.size()),
-                     &mapped, static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+                     &mapped, static_cast<utf8proc_option_t>(UTF8PROC_STABLE | options));
     if (length < 0) {
-        throw FormatError(std::string("NFC normalization failed: ") + utf8proc_errmsg(length));
+        throw FormatError(std::string(form) + " normalization failed: " + utf8proc_errmsg(length));
     }
     const std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> owner(mapped, &std::free);
     return std::string(reinterpret_cast<const char*>(mapped), static_cast<std::size_t>(length));
+}
+
+}  // namespace
+
+std::string toNfc(std::string_view valid) { return utf8procNormalize(valid, UTF8PROC_COMPOSE, "NFC"); }
+
+std::string toNfkc(std::string_view valid)
+{
+    return utf8procNormalize(valid, UTF8PROC_COMPOSE | UTF8PROC_COMPAT, "NFKC");
 }
 
 }  // namespace mdbf::tokenizer

@@ -35,4 +35,7 @@ bool isAscii(std::string_view bytes);
 /// utf8proc rejects the text.
 std::string toNfc(std::string_view valid);
 
+/// Compatibility composition (NFKC) of valid UTF-8 text; throws as toNfc.
+std::string toNfkc(std::string_view valid);
+
 }  // namespace mdbf::tokenizer

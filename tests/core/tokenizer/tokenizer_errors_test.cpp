@@ -89,8 +89,8 @@ TEST(TokenizerErrors, UnsupportedSplitBehavior)
 {
     auto spec = valid();
     spec.preTokenizer = mdbf::test::splitPreTokenizer("a");
-    spec.preTokenizer["pretokenizers"][0]["behavior"] = "Removed";
-    expectFormatError(spec.text(), {"Removed"});
+    spec.preTokenizer["pretokenizers"][0]["behavior"] = "Scattered";
+    expectFormatError(spec.text(), {"Scattered"});
 }
 
 TEST(TokenizerErrors, BadRegex)

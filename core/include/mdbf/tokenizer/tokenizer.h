@@ -1,5 +1,6 @@
 #pragma once
-// Byte-level BPE tokenizer read from a Hugging Face `tokenizer.json` (DESIGN.md §4).
+// BPE tokenizer read from a Hugging Face `tokenizer.json` (byte-level or SentencePiece-style), or a
+// SentencePiece `tokenizer.model` (DESIGN.md §4).
 
 #include <cstdint>
 #include <filesystem>
@@ -15,25 +16,38 @@ namespace mdbf {
 /// Immutable after construction; encode/decode are thread-safe.
 class Tokenizer {
 public:
-    /// Reads `tokenizer.json`. Throws IoError if unreadable, FormatError naming the file for
-    /// malformed JSON, an unsupported model/pre-tokenizer/normalizer type, a regex PCRE2 rejects,
-    /// or merges that name unknown tokens.
+    /// Reads `tokenizer.json` (or a SentencePiece model when the name ends in `.model`). Throws
+    /// IoError if unreadable, FormatError naming the file for malformed JSON, an unsupported
+    /// model/normalizer/pre-tokenizer/decoder type or option (the message names it), a regex
+    /// PCRE2 rejects, or merges that name unknown tokens.
     static Tokenizer fromFile(const std::filesystem::path& path);
 
-    /// Same, from the JSON text; `source` names the file in messages.
+    /// The tokenizer of a model directory: its tokenizer.json, or else its tokenizer.model.
+    /// Throws IoError naming the directory when it has neither, otherwise as fromFile.
+    static Tokenizer fromModelDir(const std::filesystem::path& dir);
+
+    /// Reads a SentencePiece model (`tokenizer.model`) with libsentencepiece. Throws IoError if
+    /// unreadable, FormatError naming the file if the library rejects it.
+    static Tokenizer fromSentencePieceFile(const std::filesystem::path& path);
+
+    /// Like fromFile for a tokenizer.json, from its text; `source` names the file in messages.
     static Tokenizer fromJsonText(std::string_view jsonText, const std::string& source);
 
     Tokenizer(Tokenizer&&) noexcept;
     Tokenizer& operator=(Tokenizer&&) noexcept;
     ~Tokenizer();
 
-    /// Encodes UTF-8 text with no special tokens added; special added tokens that occur in the
-    /// text are split out first. An empty text gives no ids. Throws FormatError for invalid UTF-8.
+    /// Encodes UTF-8 text with no special tokens added (no BOS/EOS); special added tokens that
+    /// occur in the text are split out first (tokenizer.json only: a SentencePiece model encodes
+    /// all text as text). An empty text gives no ids. Throws FormatError for invalid UTF-8.
     std::vector<std::int32_t> encode(std::string_view text) const;
 
-    /// Decodes ids back to text (byte-level decoding; added tokens give their content). Byte
-    /// sequences that are not valid UTF-8 (ids that cut a character) become U+FFFD, as in
-    /// Hugging Face, so the result is always valid UTF-8. Throws InvalidArgument for an unknown id.
+    /// Decodes ids back to text as Hugging Face does with special tokens kept: byte-level files
+    /// map ids to bytes (added tokens give their content); SentencePiece-style files run their
+    /// decoder chain (Replace, ByteFallback, Fuse, Strip, Metaspace). decode(encode(t)) is the
+    /// normalized t. Bytes that are not valid UTF-8 (ids that cut a character) become U+FFFD, so
+    /// the result is always valid UTF-8. Linear in the number of ids. Throws InvalidArgument for
+    /// an unknown id.
     std::string decode(std::span<const std::int32_t> ids) const;
 
     /// Number of ids (vocabulary plus added tokens; the largest id + 1).

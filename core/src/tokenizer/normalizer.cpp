@@ -1,0 +1,70 @@
+#include "tokenizer/normalizer.h"
+
+#include "tokenizer/utf8_util.h"
+
+namespace mdbf::tokenizer {
+
+std::string replaceAll(std::string_view text, std::string_view from, std::string_view to)
+{
+    std::string out;
+    out.reserve(text.size() + text.size() / 8);
+    std::size_t pos = 0;
+    for (std::size_t hit = text.find(from); hit != std::string_view::npos; hit = text.find(from, pos)) {
+        out.append(text.substr(pos, hit - pos));
+        out.append(to);
+        pos = hit + from.size();
+    }
+    out.append(text.substr(pos));
+    return out;
+}
+
+std::string replaceAll(std::string_view text, const PcreRegex& regex, std::string_view to)
+{
+    PcreRegex::MatchData data(regex);
+    std::string out;
+    std::size_t pos = 0;   // where the scan resumes
+    std::size_t copy = 0;  // start of the text not yet copied
+    while (pos < text.size()) {
+        std::size_t begin = 0;
+        std::size_t end = 0;
+        if (!regex.find(text, pos, data, begin, end)) break;
+        if (begin == end) {
+            // An empty match replaces nothing; step over one code point so the scan ends.
+            if (begin >= text.size()) break;
+            std::size_t next = begin;
+            decodeUtf8(text, next);
+            pos = next;
+            continue;
+        }
+        out.append(text.substr(copy, begin - copy));
+        out.append(to);
+        copy = pos = end;
+    }
+    out.append(text.substr(copy));
+    return out;
+}
+
+std::string Normalizer::run(std::string_view text) const
+{
+    std::string current(text);
+    for (const NormalizerStep& step : m_steps) {
+        switch (step.kind) {
+        case NormalizerStep::Kind::Nfc:
+            if (!isAscii(current)) current = toNfc(current);
+            break;
+        case NormalizerStep::Kind::Nfkc:
+            if (!isAscii(current)) current = toNfkc(current);
+            break;
+        case NormalizerStep::Kind::Prepend:
+            if (!current.empty()) current.insert(0, step.content);
+            break;
+        case NormalizerStep::Kind::Replace:
+            current = step.regex ? replaceAll(current, *step.regex, step.content)
+                                 : replaceAll(current, step.literal, step.content);
+            break;
+        }
+    }
+    return current;
+}
+
+}  // namespace mdbf::tokenizer
