@@ -80,6 +80,21 @@ void expectPplRuns(const fs::path& model, const fs::path& text)
     EXPECT_GT(j["windows"].get<int>(), 0);
 }
 
+/// `mdbf generate` on the model: 10 greedy tokens whose text is the decoding of their ids, and the
+/// streamed output the prompt followed by that text.
+void expectGenerateRuns(const fs::path& model)
+{
+    const json j = onlyJson(runCli({"generate", "--model", model.string(), "--prompt", "the cat sat", "--max-tokens",
+                                    "10", "--ignore-eos", "--json"}));
+    ASSERT_TRUE(j.contains("ids")) << j.dump();
+    EXPECT_EQ(j["ids"].size(), 10u);
+    EXPECT_GT(j["prompt_tokens"].get<int>(), 0);
+    const CliResult streamed = runCli({"generate", "--model", model.string(), "--prompt", "the cat sat", "--max-tokens",
+                                       "10", "--ignore-eos"});
+    ASSERT_EQ(streamed.exitCode, 0) << streamed.err;
+    EXPECT_EQ(streamed.out, "the cat sat" + j["text"].get<std::string>() + "\n");
+}
+
 TEST(CliSentencePieceTokenizer, TokenizeAndPplWithTokenizerJson)
 {
     const TempDir dir;
@@ -96,6 +111,7 @@ TEST(CliSentencePieceTokenizer, TokenizeAndPplWithTokenizerJson)
 
     writeTextFile(text, slurp(testData() / "eval-small.txt").substr(0, 1200));
     expectPplRuns(dir.path(), text);
+    expectGenerateRuns(dir.path());
 }
 
 TEST(CliSentencePieceTokenizer, TokenizeAndPplWithOnlyTokenizerModel)
@@ -112,6 +128,7 @@ TEST(CliSentencePieceTokenizer, TokenizeAndPplWithOnlyTokenizerModel)
     EXPECT_LT(tokens["count"].get<int>(), 3000);
     for (const int id : tokens["ids"].get<std::vector<int>>()) EXPECT_LT(id, 400);
     expectPplRuns(dir.path(), text);
+    expectGenerateRuns(dir.path());
 }
 
 }  // namespace

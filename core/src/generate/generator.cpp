@@ -64,7 +64,7 @@ GenerationResult generate(const model::Transformer& model, const Tokenizer& toke
     GenerationResult result;
     result.promptIds.assign(promptIds.begin(), promptIds.end());
     Sampler sampler(options.sampling);
-    TextStream stream(tokenizer);
+    TextStream stream(tokenizer, promptIds);
     model::KvCache cache = model.newCache(capacity);
     const auto isEos = [&](std::int32_t id) {
         return !options.ignoreEos &&
@@ -74,14 +74,16 @@ GenerationResult generate(const model::Transformer& model, const Tokenizer& toke
         if (onText && !piece.empty()) onText(piece);
     };
 
+    // Models often pad their vocabulary beyond the tokenizer's (to a multiple of 64 or 128): those
+    // rows were never trained and have no text, so they are never chosen.
+    const std::size_t choices = std::min<std::size_t>(static_cast<std::size_t>(config.vocabSize), tokenizer.vocabSize());
     auto start = std::chrono::steady_clock::now();
     const RowMatrixF* logits = &model.extend(cache, promptIds, threads, model::Transformer::Logits::Last);
     result.prefillSeconds = secondsSince(start);
 
     ctx.report("generating", 0, options.maxTokens);
     while (true) {
-        const std::int32_t id =
-            sampler.next(std::span<const float>(logits->data(), static_cast<std::size_t>(logits->cols())));
+        const std::int32_t id = sampler.next(std::span<const float>(logits->data(), choices));
         result.ids.push_back(id);
         emit(stream.push(id));
         const auto generated = static_cast<std::int64_t>(result.ids.size());
@@ -108,7 +110,7 @@ GenerationResult generate(const model::Transformer& model, const Tokenizer& toke
         ++result.decodeSteps;
     }
     emit(stream.finish());
-    result.text = tokenizer.decode(result.ids);
+    result.text = stream.text();
     return result;
 }
 

@@ -1,6 +1,6 @@
 #include "mdbf/generate/text_stream.h"
 
-#include <span>
+#include <algorithm>
 #include <string_view>
 
 namespace mdbf::generate {
@@ -8,6 +8,8 @@ namespace mdbf::generate {
 namespace {
 
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD in UTF-8
+// Context ids kept from before the generated ones: enough for every decoder that looks back.
+constexpr std::size_t kContextIds = 4;
 
 bool endsWithReplacement(std::string_view text)
 {
@@ -16,12 +18,18 @@ bool endsWithReplacement(std::string_view text)
 
 }  // namespace
 
+TextStream::TextStream(const Tokenizer& tokenizer, std::span<const std::int32_t> context) : m_tokenizer(tokenizer)
+{
+    const std::size_t kept = std::min(context.size(), kContextIds);
+    m_ids.assign(context.end() - static_cast<std::ptrdiff_t>(kept), context.end());
+    m_read = m_ids.size();
+}
+
 std::string TextStream::push(std::int32_t id)
 {
     m_ids.push_back(id);
-    // Only the ids from m_prefix on are decoded: the tokens before m_read give the new ones their
-    // context (a leading space a decoder strips at the start of a text, bytes of a character begun
-    // earlier), so the difference between the two decodings is exactly the new text, and each step
+    // Only the ids from m_prefix on are decoded: the ones before m_read give the new ones their
+    // context, so the difference between the two decodings is exactly the new text, and each step
     // costs the same however long the generation grows.
     const std::span<const std::int32_t> all(m_ids);
     std::string text;
@@ -40,17 +48,19 @@ std::string TextStream::push(std::int32_t id)
     std::string piece = text.substr(before.size());
     m_prefix = m_read;
     m_read = m_ids.size();
-    m_emitted.append(piece);
+    m_text += piece;
     return piece;
 }
 
 std::string TextStream::finish()
 {
-    const std::string full = m_tokenizer.decode(m_ids);
+    const std::span<const std::int32_t> all(m_ids);
+    const std::string text = m_tokenizer.decode(all.subspan(m_prefix));
+    const std::string before = m_tokenizer.decode(all.subspan(m_prefix, m_read - m_prefix));
     m_prefix = m_read = m_ids.size();
-    if (full.size() <= m_emitted.size() || full.compare(0, m_emitted.size(), m_emitted) != 0) return {};
-    std::string rest = full.substr(m_emitted.size());
-    m_emitted = full;
+    if (text.size() <= before.size() || text.compare(0, before.size(), before) != 0) return {};
+    std::string rest = text.substr(before.size());
+    m_text += rest;
     return rest;
 }
 

@@ -2,6 +2,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "mdbf/base/error.h"
 #include "mdbf/generate/text_stream.h"
@@ -77,7 +78,50 @@ TEST(TextStream, AnUnknownIdThrowsAndIsNotKept)
 {
     TextStream stream(demoTokenizer());
     EXPECT_THROW(stream.push(static_cast<std::int32_t>(demoTokenizer().vocabSize()) + 5), Error);
-    EXPECT_TRUE(stream.ids().empty());
+    const std::vector<std::int32_t> ids = demoTokenizer().encode("fine");
+    std::string text;
+    for (const std::int32_t id : ids) text += stream.push(id);
+    text += stream.finish();
+    EXPECT_EQ(text, "fine");
+    EXPECT_EQ(stream.text(), "fine");
+}
+
+/// A SentencePiece-style tokenizer whose decoder turns "▁" into spaces and strips the first one of
+/// a text, as LLaMA-2's does.
+Tokenizer metaspaceTokenizer()
+{
+    const std::string meta = "\xE2\x96\x81";
+    const nlohmann::json json = {
+        {"model",
+         {{"type", "BPE"},
+          {"vocab", {{"<unk>", 0}, {meta + "the", 1}, {meta + "cat", 2}, {meta + "sat", 3}, {meta, 4}}},
+          {"merges", nlohmann::json::array()},
+          {"unk_token", "<unk>"}}},
+        {"decoder",
+         {{"type", "Sequence"},
+          {"decoders",
+           {{{"type", "Replace"}, {"pattern", {{"String", meta}}}, {"content", " "}},
+            {{"type", "Fuse"}},
+            {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}}}}}};
+    return Tokenizer::fromJsonText(json.dump(), "metaspace test tokenizer");
+}
+
+TEST(TextStream, TheTextAfterAPromptKeepsTheSpaceADecoderStripsAtTheStartOfAText)
+{
+    const Tokenizer tokenizer = metaspaceTokenizer();
+    const std::vector<std::int32_t> prompt = {1};  // "▁the"
+    ASSERT_EQ(tokenizer.decode(prompt), "the");
+    TextStream stream(tokenizer, prompt);
+    std::string text;
+    for (const std::int32_t id : {2, 3}) text += stream.push(id);
+    text += stream.finish();
+    EXPECT_EQ(text, " cat sat");
+    EXPECT_EQ("the" + text, tokenizer.decode(std::vector<std::int32_t>{1, 2, 3}));
+    // Without the prompt as context the same ids start a text, and the decoder strips their space.
+    TextStream alone(tokenizer);
+    std::string bare;
+    for (const std::int32_t id : {2, 3}) bare += alone.push(id);
+    EXPECT_EQ(bare + alone.finish(), "cat sat");
 }
 
 }  // namespace

@@ -34,7 +34,7 @@ enum class StopReason { EndOfSequence, MaxTokens, ContextFull, Cancelled };
 struct GenerationResult {
     std::vector<std::int32_t> promptIds;
     std::vector<std::int32_t> ids;  ///< generated tokens only (an end-of-sequence token included)
-    std::string text;               ///< decode(ids)
+    std::string text;               ///< the text that follows the prompt: decode(prompt + ids) − decode(prompt)
     StopReason stop = StopReason::MaxTokens;
     double prefillSeconds = 0.0;    ///< the prompt window, including its last position's logits
     double decodeSeconds = 0.0;     ///< every one-token step
@@ -47,7 +47,8 @@ struct GenerationResult {
 };
 
 /// Generates from `promptIds` with `model`. `onText` receives each piece of text as soon as it is
-/// final (see TextStream), on the calling thread. Polls ctx.stop between tokens and returns what
+/// final (see TextStream), on the calling thread. Only ids the tokenizer knows are chosen (a model's
+/// vocabulary padded beyond the tokenizer's never yields a padding id). Polls ctx.stop between tokens and returns what
 /// was generated, marked Cancelled. Prompt and generated tokens together stay within the config's
 /// max_position_embeddings (when it gives one; generation then ends with ContextFull). Throws InvalidArgument for an empty prompt, a prompt that fills the
 /// context, invalid options, or a non-finite logit.
