@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mdbf/base/error.h"
+#include "mdbf/base/json_text.h"
 #include "mdbf/base/text_file.h"
 #include "tokenizer/added_token_splitter.h"
 #include "tokenizer/bpe_model.h"
@@ -366,8 +367,8 @@ Tokenizer Tokenizer::fromFile(const std::filesystem::path& path)
 
 Tokenizer Tokenizer::fromJsonText(std::string_view jsonText, const std::string& source)
 {
+    const json root = parseJsonText(jsonText, source);
     try {
-        const json root = json::parse(jsonText.begin(), jsonText.end());
         if (!root.is_object()) throw FormatError("not a tokenizer.json object");
         const json* model = member(root, "model");
         if (!model || !model->is_object()) throw FormatError("no 'model' section");
