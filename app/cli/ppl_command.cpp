@@ -41,8 +41,17 @@ int runPpl(const PplOptions& opt, const CommandEnv& env)
 
     const model::Transformer model = package ? io::transformerFromPackage(*package, opt.package)
                                              : model::Transformer::load(dir, ctx);
+    const std::string modelSource = package ? opt.package : opt.model;
+    const std::string tokenizerSource = package ? opt.package + ":/tokenizer.json" : (dir / "tokenizer.json").string();
     package.reset();
-    const eval::PerplexityResult r = eval::perplexity(model, ids, opt.ctx, ctx);
+    eval::requireIdsInVocabulary(ids, model.config().vocabSize, tokenizerSource, modelSource);
+    eval::PerplexityResult r;
+    try {
+        r = eval::perplexity(model, ids, opt.ctx, ctx);
+    } catch (InvalidArgument& e) {
+        e.addContext(quotedText(modelSource) + ": perplexity");
+        throw;
+    }
     bar.finish();
     if (r.cancelled) throw Cancelled();
 
@@ -75,7 +84,7 @@ Command registerPplCommand(CLI::App& root)
         ->check(CLI::ExistingFile);
     source->require_option(1);
     sub->add_option("--text-file", opt->textFile, "UTF-8 text file, read as raw bytes")->required();
-    sub->add_option("--ctx", opt->ctx, "Window length in tokens")->check(CLI::Range(2, 1 << 20));
+    sub->add_option("--ctx", opt->ctx, "Window length in tokens")->check(intRange(2, kMaxContext));
     addJsonFlag(*sub, opt->json);
     return {sub, [opt](const CommandEnv& env) { return runPpl(*opt, env); }};
 }
