@@ -88,8 +88,8 @@ TEST_F(HostileCli, OutputsNeverReplaceInputs)
     // A reconstructed checkpoint written into the input folder.
     expectFailure(quantize({"--out", (m_dir / "p.h5").string(), "--export-safetensors", m_model.string()}), 1,
                   {"--export-safetensors", "would overwrite the input"});
-    expectFailure(quantize({"--out", (m_dir / "p.h5").string(), "--export-config", m_text.string()}), 1,
-                  {"--export-config"});
+    expectFailure(quantize({"--out", (m_dir / "p.h5").string(), "--export-config", (m_model / "config.json").string()}),
+                  1, {"--export-config", "config.json"});
     EXPECT_EQ(slurp(m_model / "model.safetensors"), before);
     EXPECT_FALSE(fs::exists(m_dir / "p.h5"));
     // Empty paths are usage errors, not runs that write nothing.
@@ -104,7 +104,9 @@ TEST_F(HostileCli, ReadErrorsAreReported)
 
 TEST_F(HostileCli, EmptyVocabularyIsNotZeroTokens)
 {
-    writeTextFile(m_model / "tokenizer.json", R"({"model": {"type": "BPE", "vocab": {}, "merges": []}})");
+    writeTextFile(m_model / "tokenizer.json",
+                  R"({"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},)"
+                  R"( "decoder": {"type": "ByteLevel"}, "model": {"type": "BPE", "vocab": {}, "merges": []}})");
     expectFailure(runCli({"tokenize", "--model", m_model.string(), "--text-file", m_text.string()}), 1,
                   {"tokenizer.json", "no tokens"});
 }
