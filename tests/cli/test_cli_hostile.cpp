@@ -38,7 +38,9 @@ protected:
         ASSERT_FALSE(r.err.empty());
         const std::string first = r.err.substr(0, r.err.find('\n'));
         EXPECT_LE(first.size(), 1100u) << first.substr(0, 200);
-        if (code == 1) EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "expected one line: " << r.err;
+        if (code == 1) {
+            EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "expected one line: " << r.err;
+        }
         for (const auto& s : mustMention) EXPECT_NE(r.err.find(s), std::string::npos) << "'" << s << "' not in: " << r.err;
     }
 
