@@ -26,6 +26,16 @@ if(MDBF_SANITIZE)
   endif()
 endif()
 
+if(MDBF_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "MDBF_FUZZ needs clang (libFuzzer): configure with -DCMAKE_CXX_COMPILER=clang++")
+  endif()
+  # Coverage feedback for libFuzzer in every library the targets link; the targets add the driver.
+  target_compile_options(mdbf_build_flags INTERFACE -fsanitize=fuzzer-no-link,address,undefined
+                                                    -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  target_link_options(mdbf_build_flags INTERFACE -fsanitize=address,undefined)
+endif()
+
 function(mdbf_configure_target target)
   target_link_libraries(${target} PRIVATE mdbf_build_flags)
   target_compile_features(${target} PUBLIC cxx_std_20)

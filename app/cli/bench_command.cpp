@@ -60,9 +60,9 @@ Command registerBenchCommand(CLI::App& root)
     CLI::App* sub = root.add_subcommand("bench", "Prefill and decode speed in tokens per second");
     opt->source.addOptions(*sub);
     generate::ThroughputOptions& t = opt->throughput;
-    sub->add_option("--prompt-tokens", t.promptTokens, "Prefill window (random ids)")->check(CLI::Range(1, 1 << 20));
-    sub->add_option("--gen-tokens", t.genTokens, "One-token decoding steps after the prefill")->check(CLI::Range(1, 1 << 20));
-    sub->add_option("--repetitions", t.repetitions, "Timed runs after one warm-up")->check(CLI::Range(1, 1000));
+    sub->add_option("--prompt-tokens", t.promptTokens, "Prefill window (random ids)")->check(intRange(1, kMaxContext));
+    sub->add_option("--gen-tokens", t.genTokens, "One-token decoding steps after the prefill")->check(intRange(1, kMaxContext));
+    sub->add_option("--repetitions", t.repetitions, "Timed runs after one warm-up")->check(intRange(1, 1000));
     addJsonFlag(*sub, opt->json);
     return {sub, [opt](const CommandEnv& env) { return runBench(*opt, env); }};
 }

@@ -13,7 +13,7 @@ CLI::Option* addCalibrationOptions(CLI::App& app, CalibrationCliOptions& options
                                        "Calibration text (UTF-8) for the activation-aware objectives diag and gram")
                             ->check(CLI::ExistingFile);
     app.add_option("--calib-ctx", options.ctx, "Calibration window length in tokens")
-        ->check(CLI::PositiveNumber)
+        ->check(intRange(2, kMaxContext))
         ->capture_default_str();
     app.add_option("--calib-cache", options.cacheDir,
                    "Directory of cached calibration statistics (default $XDG_CACHE_HOME/mdbf or ~/.cache/mdbf)");

@@ -3,9 +3,75 @@
 #include <cstdio>
 #include <iostream>
 
+#include <thread>
+
 #include <unistd.h>
 
+#include "mdbf/factor/quant_config.h"
+
 namespace mdbf::cli {
+
+int maxThreads()
+{
+    const unsigned cores = std::thread::hardware_concurrency();
+    return kThreadsPerCore * static_cast<int>(cores == 0 ? 1 : cores);
+}
+
+CLI::Validator intRange(int minimum, int maximum)
+{
+    return CLI::Validator(
+        [minimum, maximum](std::string& text) -> std::string {
+            long long value = 0;
+            std::size_t used = 0;
+            try {
+                value = std::stoll(text, &used);
+            } catch (const std::exception&) {
+                used = 0;
+            }
+            if (used == 0 || used != text.size()) return "'" + text.substr(0, 40) + "' is not an integer";
+            if (value < minimum || value > maximum) {
+                return "value " + text.substr(0, 40) + " not in range " + std::to_string(minimum) + " to " +
+                       std::to_string(maximum);
+            }
+            return {};
+        },
+        "INT in [" + std::to_string(minimum) + " - " + std::to_string(maximum) + "]");
+}
+
+CLI::Validator notNegative()
+{
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            const auto first = text.find_first_not_of(" \t");
+            if (first != std::string::npos && text[first] == '-') return "must not be negative";
+            return {};
+        },
+        "UINT");
+}
+
+CLI::Validator nonEmptyPath()
+{
+    return CLI::Validator([](std::string& text) -> std::string { return text.empty() ? "empty path" : ""; }, "PATH");
+}
+
+CLI::Option* addThreadsOption(CLI::App& app, int& threads)
+{
+    return app
+        .add_option("--threads", threads,
+                    "Worker threads (0 = all cores; at most " + std::to_string(kThreadsPerCore) + " per core)")
+        ->check(intRange(0, maxThreads()));
+}
+
+CLI::Option* addIterationsOption(CLI::App& app, const std::string& name, int& value, const std::string& help,
+                                 int minimum)
+{
+    return app.add_option(name, value, help)->check(intRange(minimum, factor::kMaxIterations));
+}
+
+CLI::Option* addSeedOption(CLI::App& app, std::uint64_t& seed, const std::string& help)
+{
+    return app.add_option("--seed", seed, help)->check(notNegative());
+}
 
 void printJson(const nlohmann::json& object)
 {

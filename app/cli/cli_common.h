@@ -65,6 +65,36 @@ void addJsonFlag(CLI::App& app, bool& json);
 /// that parse but that the core's validation refuses.
 int usageError(const std::string& message);
 
+// ---- option ranges ------------------------------------------------------------------------------
+// Every numeric option has a documented range (README, Options), checked while parsing so that a
+// bad value is a usage error (exit 2) with a short message, never a run that cannot finish.
+
+/// The most worker threads --threads accepts: kThreadsPerCore times the hardware threads.
+int maxThreads();
+inline constexpr int kThreadsPerCore = 4;
+
+/// The longest window (--ctx, --calib-ctx) in tokens.
+inline constexpr int kMaxContext = 1 << 20;
+
+/// An integer range check whose message states the bounds ("… not in range 1 to 100000").
+CLI::Validator intRange(int minimum, int maximum);
+
+/// For unsigned options (seeds): refuses a leading minus sign, which the conversion would wrap.
+CLI::Validator notNegative();
+
+/// For path options: refuses an empty path.
+CLI::Validator nonEmptyPath();
+
+/// Adds the global --threads option (0 = all cores, up to maxThreads()).
+CLI::Option* addThreadsOption(CLI::App& app, int& threads);
+
+/// Adds an ADMM iteration count option bounded by factor::kMaxIterations.
+CLI::Option* addIterationsOption(CLI::App& app, const std::string& name, int& value, const std::string& help,
+                                 int minimum = 0);
+
+/// Adds an unsigned 64-bit seed option that refuses negative values.
+CLI::Option* addSeedOption(CLI::App& app, std::uint64_t& seed, const std::string& help);
+
 /// Strips a trailing ".weight" so layer names work with or without it.
 std::string layerBaseName(const std::string& name);
 

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "mdbf/base/error.h"
 #include "mdbf/factor/factorizer.h"
+#include "mdbf/factor/quant_config.h"
 #include "mdbf/io/checkpoint.h"
 #include "mdbf/io/model_config.h"
 #include "mdbf/model/transformer.h"
@@ -187,13 +188,14 @@ Command registerFactorizeCommand(CLI::App& root)
                 return e.what();
             }
         });
-    sub->add_option("--l", opt->l, "Envelope rank (1 for dbf)")->check(CLI::PositiveNumber)->capture_default_str();
-    sub->add_option("--paths", opt->paths, "Additive paths P")->check(CLI::PositiveNumber)->capture_default_str();
-    sub->add_option("--iters", opt->iters, "ADMM outer iterations per path (0 = closed form)")
-        ->check(CLI::NonNegativeNumber)
+    sub->add_option("--l", opt->l, "Envelope rank (1 for dbf)")
+        ->check(intRange(1, factor::kMaxEnvelopeRank))
         ->capture_default_str();
-    sub->add_option("--inner", opt->inner, "ADMM steps per half-step")->check(CLI::PositiveNumber)->capture_default_str();
-    sub->add_option("--seed", opt->seed, "Seed of the power iterations")->capture_default_str();
+    sub->add_option("--paths", opt->paths, "Additive paths P")->check(intRange(1, factor::kMaxPathCount))->capture_default_str();
+    addIterationsOption(*sub, "--iters", opt->iters, "ADMM outer iterations per path (0 = closed form)")
+        ->capture_default_str();
+    addIterationsOption(*sub, "--inner", opt->inner, "ADMM steps per half-step", 1)->capture_default_str();
+    addSeedOption(*sub, opt->seed, "Seed of the power iterations")->capture_default_str();
     sub->add_option("--objective", opt->objective,
                         "plain: ‖W − Ŵ‖; diag: weighted by the inputs' channel second moments; gram: by their full "
                         "Gram matrix (diag and gram need --calib-text)")

@@ -4,6 +4,7 @@
 #include "commands.h"
 #include "mdbf/base/error.h"
 #include "mdbf/base/text_file.h"
+#include "mdbf/eval/perplexity.h"
 #include "mdbf/generate/generator.h"
 #include "model_source.h"
 
@@ -37,8 +38,10 @@ int runGenerate(const GenerateOptions& opt, const CommandEnv& env)
     const std::vector<std::int32_t> promptIds = loaded.tokenizer.encode(prompt);
     if (promptIds.empty()) {
         throw InvalidArgument(opt.promptFile.empty() ? std::string("the prompt is empty")
-                                                     : "'" + opt.promptFile + "': the prompt is empty");
+                                                     : quotedText(opt.promptFile) + ": the prompt is empty");
     }
+    eval::requireIdsInVocabulary(promptIds, loaded.transformer.config().vocabSize, loaded.tokenizerSource,
+                                 loaded.modelSource);
 
     const auto stream = [&](std::string_view piece) {
         std::fwrite(piece.data(), 1, piece.size(), stdout);
@@ -80,11 +83,11 @@ Command registerGenerateCommand(CLI::App& root)
     prompt->add_option("--prompt-file", opt->promptFile, "UTF-8 file holding the prompt")->check(CLI::ExistingFile);
     prompt->require_option(1);
     generate::GenerationOptions& g = opt->generation;
-    sub->add_option("--max-tokens", g.maxTokens, "Tokens to generate at most")->check(CLI::Range(1, 1 << 20));
+    sub->add_option("--max-tokens", g.maxTokens, "Tokens to generate at most")->check(intRange(1, kMaxContext));
     sub->add_option("--temperature", g.sampling.temperature, "Sampling temperature; 0 = greedy (default)");
     sub->add_option("--top-k", g.sampling.topK, "Keep only the k most likely tokens (0 = all)");
     sub->add_option("--top-p", g.sampling.topP, "Keep the most likely tokens whose probability reaches p, in (0, 1]");
-    sub->add_option("--seed", g.sampling.seed, "Seed of the sampler (same seed, same text)");
+    addSeedOption(*sub, g.sampling.seed, "Seed of the sampler (same seed, same text)");
     sub->add_flag("--ignore-eos", g.ignoreEos, "Keep generating past the end-of-sequence token");
     addJsonFlag(*sub, opt->json);
     return {sub, [opt](const CommandEnv& env) { return runGenerate(*opt, env); }};

@@ -46,13 +46,7 @@ int runInspectPackage(const InspectOptions& opt, const CommandEnv& env)
     ProgressBar bar("inspect");
     const io::Package pkg = io::readPackage(opt.package, bar.context(env));
     bar.finish();
-    nlohmann::json parsed;
-    try {
-        parsed = nlohmann::json::parse(pkg.configJson);
-    } catch (const nlohmann::json::parse_error& e) {
-        throw FormatError("'" + opt.package + "': /config.json is not valid JSON (" + e.what() + ")");
-    }
-    const io::ModelConfig config = io::ModelConfig::fromJson(parsed, opt.package + ":/config.json");
+    const io::ModelConfig config = io::packageModelConfig(pkg, opt.package);
     std::error_code ec;
     const std::uintmax_t bytes = std::filesystem::file_size(opt.package, ec);
 

@@ -30,7 +30,7 @@ int main(int argc, char** argv)
     app.set_version_flag("--version", std::string("mdbf ") + MDBF_VERSION);
     app.require_subcommand(1);
     int threads = 0;
-    app.add_option("--threads", threads, "Worker threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+    addThreadsOption(app, threads);
 
     std::vector<Command> commands = {
         registerInspectCommand(app),

@@ -19,13 +19,17 @@ LoadedModel loadModel(const ModelSource& source, const RunContext& ctx)
 {
     if (!source.package.empty()) {
         const io::Package package = io::readPackage(source.package, ctx);
+        const std::string tokenizerSource = source.package + ":/tokenizer.json";
         return {io::transformerFromPackage(package, source.package),
-                Tokenizer::fromJsonText(package.tokenizerJson, source.package + ":/tokenizer.json")};
+                Tokenizer::fromJsonText(package.tokenizerJson, tokenizerSource), source.package, tokenizerSource};
     }
     const std::filesystem::path dir = source.model;
     Tokenizer tokenizer = Tokenizer::fromModelDir(dir);
+    const std::filesystem::path json = dir / "tokenizer.json";
+    const std::string tokenizerSource = (std::filesystem::exists(json) ? json : dir / "tokenizer.model").string();
     // Weights stay at their stored precision: decoding streams half the bytes of float32.
-    return {model::Transformer::load(dir, ctx, model::Transformer::Weights::Stored), std::move(tokenizer)};
+    return {model::Transformer::load(dir, ctx, model::Transformer::Weights::Stored), std::move(tokenizer), source.model,
+            tokenizerSource};
 }
 
 }  // namespace mdbf::cli

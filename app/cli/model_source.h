@@ -23,6 +23,8 @@ struct ModelSource {
 struct LoadedModel {
     model::Transformer transformer;
     Tokenizer tokenizer;
+    std::string modelSource;      ///< the folder or package, for messages
+    std::string tokenizerSource;  ///< the tokenizer file (or package dataset), for messages
 };
 
 /// Loads the model (a package carries its own tokenizer and runs without the checkpoint). Throws

@@ -29,7 +29,14 @@ int runPpl(const PplOptions& opt, const CommandEnv& env)
         throw InvalidArgument("'" + opt.textFile + "': the text has " + std::to_string(ids.size()) +
                               " tokens, fewer than ctx = " + std::to_string(opt.ctx));
     }
-    const eval::PerplexityResult r = eval::perplexity(loaded.transformer, ids, opt.ctx, ctx);
+    eval::requireIdsInVocabulary(ids, loaded.transformer.config().vocabSize, loaded.tokenizerSource, loaded.modelSource);
+    eval::PerplexityResult r;
+    try {
+        r = eval::perplexity(loaded.transformer, ids, opt.ctx, ctx);
+    } catch (InvalidArgument& e) {
+        e.addContext(quotedText(loaded.modelSource) + ": perplexity");
+        throw;
+    }
     bar.finish();
     if (r.cancelled) throw Cancelled();
 
@@ -58,7 +65,7 @@ Command registerPplCommand(CLI::App& root)
     CLI::App* sub = root.add_subcommand("ppl", "Perplexity of a model on a text (DESIGN.md §5 convention)");
     opt->source.addOptions(*sub);
     sub->add_option("--text-file", opt->textFile, "UTF-8 text file, read as raw bytes")->required();
-    sub->add_option("--ctx", opt->ctx, "Window length in tokens")->check(CLI::Range(2, 1 << 20));
+    sub->add_option("--ctx", opt->ctx, "Window length in tokens")->check(intRange(2, kMaxContext));
     addJsonFlag(*sub, opt->json);
     return {sub, [opt](const CommandEnv& env) { return runPpl(*opt, env); }};
 }

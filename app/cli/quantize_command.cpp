@@ -5,6 +5,7 @@
 #include "calibration_options.h"
 #include "commands.h"
 #include "mdbf/base/error.h"
+#include "mdbf/base/output_path.h"
 #include "mdbf/base/text_file.h"
 #include "mdbf/eval/quantize.h"
 #include "mdbf/eval/sequential_calibration.h"
@@ -167,6 +168,13 @@ nlohmann::json calibrate(const QuantizeOptions& opt, const io::ModelConfig& mode
 int runQuantize(const QuantizeOptions& opt, const CommandEnv& env)
 {
     const fs::path dir = opt.model;
+    // Nothing this command writes may replace what it reads, however the paths are spelled.
+    const std::vector<fs::path> inputs = {dir, opt.config, opt.calib.text};
+    if (!opt.exportConfig.empty()) requireDistinctOutput(opt.exportConfig, OutputKind::File, inputs, "--export-config");
+    if (!opt.out.empty()) requireDistinctOutput(opt.out, OutputKind::File, inputs, "--out");
+    if (!opt.exportSafetensors.empty()) {
+        requireDistinctOutput(opt.exportSafetensors, OutputKind::Directory, inputs, "--export-safetensors");
+    }
     const factor::QuantConfig config = buildConfig(opt);
     if (!opt.exportConfig.empty()) {
         requireWritableDirectory(opt.exportConfig);
@@ -245,7 +253,7 @@ Command registerQuantizeCommand(CLI::App& root)
     CLI::App* sub = root.add_subcommand(
         "quantize", "Factorize every projection of a model and write an HDF5 deployment package");
     sub->add_option("--model", opt->model, "Hugging Face model directory")->required()->check(CLI::ExistingDirectory);
-    CLI::Option* out = sub->add_option("--out", opt->out, "Package file to write (FILE.h5)");
+    CLI::Option* out = sub->add_option("--out", opt->out, "Package file to write (FILE.h5)")->check(nonEmptyPath());
 
     CLI::Option_group* budget = sub->add_option_group("budget", "Either a uniform budget or a configuration file");
     CLI::Option* bpw = budget->add_option("--bpw", opt->bpw, "Bits per weight for every projection (e.g. 1.5)")
@@ -262,16 +270,17 @@ Command registerQuantizeCommand(CLI::App& root)
     budget->require_option(1);
     CLI::Option* method = sub->add_option("--method", opt->method, "dbf or mdbf (with --bpw)")
                               ->check(CLI::IsMember({"dbf", "mdbf"}));
-    CLI::Option* l = sub->add_option("--l", opt->l, "Envelope rank (with --bpw; 1 for dbf)")->check(CLI::PositiveNumber);
-    CLI::Option* paths = sub->add_option("--paths", opt->paths, "Additive paths P (with --bpw)")->check(CLI::PositiveNumber);
+    CLI::Option* l = sub->add_option("--l", opt->l, "Envelope rank (with --bpw; 1 for dbf)")
+                         ->check(intRange(1, factor::kMaxEnvelopeRank));
+    CLI::Option* paths = sub->add_option("--paths", opt->paths, "Additive paths P (with --bpw)")
+                             ->check(intRange(1, factor::kMaxPathCount));
     bpw->needs(method);
     method->needs(bpw);
     l->needs(bpw);
     paths->needs(bpw);
     method->excludes(config);
-    sub->add_option("--iters", opt->iters, "ADMM outer iterations per path (overrides the configuration)")
-        ->check(CLI::NonNegativeNumber);
-    sub->add_option("--seed", opt->seed, "Seed of the factorizer's power iterations");
+    addIterationsOption(*sub, "--iters", opt->iters, "ADMM outer iterations per path (overrides the configuration)");
+    addSeedOption(*sub, opt->seed, "Seed of the factorizer's power iterations");
     sub->add_option("--objective", opt->objective,
                     "Objective of every layer, overriding the configuration's (diag and gram need --calib-text)")
         ->check(CLI::IsMember({"plain", "diag", "gram"}));
@@ -281,9 +290,11 @@ Command registerQuantizeCommand(CLI::App& root)
                   "(gram: fit each layer to the original model's outputs)")
         ->needs(calibText);
     CLI::Option* exportConfig =
-        sub->add_option("--export-config", opt->exportConfig, "Also write the quantization configuration (JSON) here");
+        sub->add_option("--export-config", opt->exportConfig, "Also write the quantization configuration (JSON) here")
+            ->check(nonEmptyPath());
     sub->add_option("--export-safetensors", opt->exportSafetensors,
                     "Also write the model with reconstructed dense weights as a Hugging Face checkpoint directory")
+        ->check(nonEmptyPath())
         ->needs(out);
     // A configuration can be exported without quantizing, to edit it and come back with --config.
     sub->callback([opt, out, exportConfig, calibText] {

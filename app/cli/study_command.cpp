@@ -7,7 +7,9 @@
 
 #include "commands.h"
 #include "mdbf/base/error.h"
+#include "mdbf/base/output_path.h"
 #include "mdbf/eval/study.h"
+#include "mdbf/factor/quant_config.h"
 
 namespace mdbf::cli {
 
@@ -107,6 +109,10 @@ int runStudy(const StudyOptions& opt, const CommandEnv& env)
         throw InvalidArgument("activation-aware objectives need --calib-text");
     }
     const fs::path outDir = opt.out;
+    std::vector<fs::path> inputs(opt.models.begin(), opt.models.end());
+    inputs.emplace_back(opt.evalText);
+    inputs.emplace_back(opt.calibText);
+    requireDistinctOutput(outDir, OutputKind::Directory, inputs, "--out");
     std::vector<eval::StudyResult> results;
     for (const std::string& model : opt.models) {
         eval::StudySpec spec;
@@ -166,16 +172,19 @@ Command registerStudyCommand(CLI::App& root)
         ->required()
         ->check(CLI::ExistingDirectory);
     sub->add_option("--eval-text", opt->evalText, "Text for perplexity")->required()->check(CLI::ExistingFile);
-    sub->add_option("--ctx", opt->ctx, "Perplexity window")->check(CLI::Range(2, 1 << 20))->capture_default_str();
+    sub->add_option("--ctx", opt->ctx, "Perplexity window")->check(intRange(2, kMaxContext))->capture_default_str();
     sub->add_option("--calib-text", opt->calibText, "Calibration text (activation-aware objectives)")
         ->check(CLI::ExistingFile);
-    sub->add_option("--calib-ctx", opt->calibCtx, "Calibration window")->check(CLI::PositiveNumber)->capture_default_str();
+    sub->add_option("--calib-ctx", opt->calibCtx, "Calibration window")->check(intRange(2, kMaxContext))->capture_default_str();
     sub->add_option("--bpw", opt->bpws, "Budgets (comma-separated)")->delimiter(',')->capture_default_str();
     sub->add_option("--methods", opt->methods, "dbf and/or mdbf")
         ->delimiter(',')
         ->check(CLI::IsMember({"dbf", "mdbf"}))
         ->capture_default_str();
-    sub->add_option("--ls", opt->ls, "Envelope ranks of mdbf")->delimiter(',')->check(CLI::PositiveNumber)->capture_default_str();
+    sub->add_option("--ls", opt->ls, "Envelope ranks of mdbf")
+        ->delimiter(',')
+        ->check(intRange(1, factor::kMaxEnvelopeRank))
+        ->capture_default_str();
     sub->add_option("--objectives", opt->objectives, "plain, diag, gram")
         ->delimiter(',')
         ->check(CLI::IsMember({"plain", "diag", "gram"}))
@@ -183,20 +192,20 @@ Command registerStudyCommand(CLI::App& root)
     sub->add_option("--sequential", opt->sequential, "Sequential calibration for activation-aware points: off, on, both")
         ->check(CLI::IsMember({"off", "on", "both"}))
         ->capture_default_str();
-    sub->add_option("--iters", opt->iters, "ADMM outer iterations of grid points")->check(CLI::NonNegativeNumber)->capture_default_str();
+    addIterationsOption(*sub, "--iters", opt->iters, "ADMM outer iterations of grid points")->capture_default_str();
     sub->add_option("--point", opt->extra, "Extra point method:l:bpw[:objective[:seq[:iters]]] (repeatable)");
     sub->add_option("--layer-view-bpw", opt->viewBpws, "Budgets of the per-layer error-vs-l view (empty: none)")
         ->delimiter(',');
     sub->add_option("--layer-view-ls", opt->viewLs, "Envelope ranks of the per-layer view")
         ->delimiter(',')
-        ->check(CLI::PositiveNumber)
+        ->check(intRange(1, factor::kMaxEnvelopeRank))
         ->capture_default_str();
-    sub->add_option("--layer-view-iters", opt->viewIters, "ADMM iterations of the per-layer view")
-        ->check(CLI::NonNegativeNumber)
+    addIterationsOption(*sub, "--layer-view-iters", opt->viewIters, "ADMM iterations of the per-layer view")
         ->capture_default_str();
-    sub->add_option("--cache", opt->cache, "Cache of factorized layers and finished measurements (default OUT/cache)");
-    sub->add_option("--out", opt->out, "Output directory")->required();
-    sub->add_option("--seed", opt->seed, "Factorizer seed")->capture_default_str();
+    sub->add_option("--cache", opt->cache, "Cache of factorized layers and finished measurements (default OUT/cache)")
+        ->check(nonEmptyPath());
+    sub->add_option("--out", opt->out, "Output directory")->required()->check(nonEmptyPath());
+    addSeedOption(*sub, opt->seed, "Factorizer seed")->capture_default_str();
     addJsonFlag(*sub, opt->json);
     return {sub, [opt](const CommandEnv& env) { return runStudy(*opt, env); }};
 }

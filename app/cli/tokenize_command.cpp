@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "mdbf/base/error.h"
 #include "mdbf/base/text_file.h"
 #include "mdbf/tokenizer/tokenizer.h"
 
@@ -20,6 +21,10 @@ int runTokenize(const TokenizeOptions& opt, const CommandEnv&)
     const Tokenizer tokenizer = Tokenizer::fromModelDir(opt.model);
     const std::string text = readUtf8File(opt.textFile);
     const std::vector<std::int32_t> ids = tokenizer.encode(text);
+    if (!text.empty() && ids.empty()) {
+        throw FormatError(quotedText(opt.model) + ": the tokenizer encodes the " + std::to_string(text.size()) +
+                          "-byte text " + quotedText(opt.textFile) + " to no tokens (empty vocabulary?)");
+    }
     if (opt.json) {
         printJson({{"ids", ids}, {"count", ids.size()}});
         return kExitOk;

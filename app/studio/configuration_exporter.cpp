@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "mdbf/base/output_path.h"
 #include "mdbf/eval/quantize.h"
 #include "mdbf/io/package.h"
 #include "model_session.h"
@@ -30,6 +31,7 @@ Job* ConfigurationExporter::exportPackage(std::shared_ptr<const ModelSession> se
     }
     const std::filesystem::path destination = path.toStdString();
     auto work = [session, config = std::move(config), destination](const RunContext& ctx, Job*) -> PackageExportSummary {
+        requireDistinctOutput(destination, OutputKind::File, {session->directory()}, "the package");
         // Assembling the layers is quick next to writing: its progress is not shown.
         RunContext quiet;
         quiet.stop = ctx.stop;

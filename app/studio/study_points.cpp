@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mdbf/base/error.h"
+#include "mdbf/base/json_text.h"
 #include "mdbf/base/text_file.h"
 
 namespace mdbf::studio {
@@ -67,12 +68,7 @@ StudyFileContents readStudyFile(const QString& path, const QString& modelName)
 {
     const std::string file = path.toStdString();
     const Reader r(file);
-    json study;
-    try {
-        study = json::parse(readUtf8File(file));
-    } catch (const json::parse_error& e) {
-        r.fail("", std::string("not valid JSON (") + e.what() + ")");
-    }
+    const json study = parseJsonText(readUtf8File(file), file);
     if (!study.is_object() || study.value("format", json()) != "mdbf-study")
         r.fail("", "not a study file (expected \"format\": \"mdbf-study\", as written by mdbf study)");
 

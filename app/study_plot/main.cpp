@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "mdbf/base/json_text.h"
 #include "mdbf/widgets/series_plot.h"
 
 namespace {
@@ -144,9 +145,7 @@ int main(int argc, char** argv)
     QApplication app(argc, argv);
     json study;
     try {
-        std::ifstream in(studyFile);
-        if (!in) throw std::runtime_error("cannot open file");
-        study = json::parse(in);
+        study = mdbf::readJsonFile(studyFile);
         if (study.value("format", "") != "mdbf-study") throw std::runtime_error("not an mdbf study (format field)");
         const QDir out(q(outDir.empty() ? QFileInfo(q(studyFile)).absolutePath().toStdString() : outDir));
         if (!out.exists() && !QDir().mkpath(out.path())) {

@@ -1,11 +1,14 @@
 #include "mdbf/base/text_file.h"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
-#include <sstream>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "mdbf/base/error.h"
+#include "mdbf/base/output_path.h"
 
 namespace mdbf {
 
@@ -13,14 +16,28 @@ std::string readBinaryFile(const std::filesystem::path& path)
 {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) {
-        throw IoError("'" + path.string() + "': is a directory, expected a file");
+        throw IoError(quotedText(path.string()) + ": is a directory, expected a file");
     }
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw IoError("'" + path.string() + "': cannot open file");
-    std::ostringstream buffer;
-    buffer << in.rdbuf();
-    if (in.bad()) throw IoError("'" + path.string() + "': read error");
-    return std::move(buffer).str();
+    // POSIX reads, because a stream turns a failing read (EIO, a /proc file that refuses) into a
+    // silent end of file and the caller would see an empty or cut text.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw IoError(quotedText(path.string()) + ": cannot open file: " + std::strerror(errno));
+    std::string bytes;
+    char buffer[1 << 16];
+    for (;;) {
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            const int error = errno;
+            ::close(fd);
+            throw IoError(quotedText(path.string()) + ": read error after " + std::to_string(bytes.size()) +
+                          " bytes: " + std::strerror(error));
+        }
+        if (n == 0) break;
+        bytes.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return bytes;
 }
 
 void writeFileAtomically(const std::filesystem::path& path, std::string_view bytes)
@@ -31,7 +48,7 @@ void writeFileAtomically(const std::filesystem::path& path, std::string_view byt
     if (!fs::is_directory(dir, ec)) throw IoError("'" + path.string() + "': directory '" + dir.string() + "' does not exist");
     if (fs::is_directory(path, ec)) throw IoError("'" + path.string() + "': is a directory");
     // Hidden and unique per process, so concurrent writers of the same file do not collide.
-    const fs::path temp = dir / ("." + path.filename().string() + ".tmp-" + std::to_string(::getpid()));
+    const fs::path temp = dir / temporarySibling(path, std::to_string(::getpid())).filename();
     {
         std::ofstream out(temp, std::ios::binary | std::ios::trunc);
         out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));

@@ -10,6 +10,7 @@
 #include "mdbf/base/error.h"
 #include "mdbf/base/text_file.h"
 #include "mdbf/eval/calibration_cache.h"
+#include "mdbf/eval/perplexity.h"
 #include "mdbf/tokenizer/tokenizer.h"
 
 namespace mdbf::eval {
@@ -184,6 +185,7 @@ CalibrationStats calibrateModel(const std::filesystem::path& modelDir, const std
     const std::vector<std::int32_t> ids = tokenizer.encode(text);
     if (ids.size() < static_cast<std::size_t>(options.ctx))
         throw InvalidArgument("'" + textFile.string() + "': " + tooShort(ids.size(), options.ctx));
+    requireIdsInVocabulary(ids, model.config().vocabSize, (modelDir / "tokenizer.json").string(), modelDir.string());
 
     CalibrationStats stats = collectCalibration(model, ids, options, ctx);
     stats.cacheNote = note;

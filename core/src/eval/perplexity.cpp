@@ -21,6 +21,18 @@ double windowNll(const RowMatrixF& logits, std::span<const std::int32_t> ids)
     return nll;
 }
 
+void requireIdsInVocabulary(std::span<const std::int32_t> ids, std::int64_t vocabSize, const std::string& tokenizerSource,
+                            const std::string& modelSource)
+{
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (ids[i] < 0 || ids[i] >= vocabSize) {
+            throw InvalidArgument(quotedText(tokenizerSource) + ": token " + std::to_string(i) + " of the text has id " +
+                                  std::to_string(ids[i]) + ", outside the vocabulary of " + quotedText(modelSource) +
+                                  " (vocab_size " + std::to_string(vocabSize) + ")");
+        }
+    }
+}
+
 PerplexityResult perplexity(const model::Transformer& model, std::span<const std::int32_t> ids, int ctx,
                             const RunContext& run)
 {
@@ -41,7 +53,15 @@ PerplexityResult perplexity(const model::Transformer& model, std::span<const std
         }
         const auto window = ids.subspan(static_cast<std::size_t>(w * ctx), static_cast<std::size_t>(ctx));
         const RowMatrixF logits = model.forward(window, run.threadCount());
-        result.nll += windowNll(logits, window);
+        const double nll = windowNll(logits, window);
+        // Weights are checked finite when read, so a non-finite loss comes from the activations:
+        // report it instead of printing nan or inf as a result.
+        if (!std::isfinite(nll)) {
+            throw InvalidArgument("window " + std::to_string(w + 1) + " of " + std::to_string(result.totalWindows) +
+                                  " gives a non-finite loss (finite weights, so activations overflowed: check the "
+                                  "config's rope and norm settings)");
+        }
+        result.nll += nll;
         result.predicted += ctx - 1;
         result.windows = w + 1;
         run.report("perplexity", w + 1, result.totalWindows);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mdbf/base/error.h"
+#include "mdbf/base/json_text.h"
 #include "mdbf/base/text_file.h"
 #include "mdbf/eval/calibration.h"
 #include "mdbf/eval/calibration_cache.h"
@@ -62,7 +63,7 @@ public:
         if (!fs::is_regular_file(file, ec)) return std::nullopt;
         try {
             io::Package package = io::readPackage(file);
-            const nlohmann::json meta = nlohmann::json::parse(package.quantConfigJson);
+            const nlohmann::json meta = parseJsonText(package.quantConfigJson, file.string());
             if (meta.at("key").get<std::string>() != key || package.layers.size() != 1) return std::nullopt;
             io::PackageLayer& stored = package.layers.front();
             LayerQuantResult r;
@@ -160,7 +161,7 @@ public:
         std::error_code ec;
         if (!fs::is_regular_file(file, ec)) return std::nullopt;
         try {
-            nlohmann::json record = nlohmann::json::parse(readBinaryFile(file));
+            nlohmann::json record = readJsonFile(file);
             if (record.at("key").get<std::string>() != key) return std::nullopt;
             return std::move(record.at("value"));
         } catch (const std::exception&) {

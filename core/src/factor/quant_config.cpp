@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mdbf/base/error.h"
+#include "mdbf/base/json_text.h"
 #include "mdbf/base/text_file.h"
 
 namespace mdbf::factor {
@@ -32,7 +33,8 @@ public:
     [[noreturn]] void fail(const std::string& key, const std::string& problem) const
     {
         const std::string at = m_where.empty() ? key : (key.empty() ? m_where : m_where + "." + key);
-        throw FormatError("'" + m_source + "': " + at + ": " + problem);
+        throw FormatError(quotedText(m_source, kMaxMessageBytes / 2) + ": " + (at.empty() ? "" : messageText(at) + ": ") +
+                          problem);
     }
 
     QuantRule read(const nlohmann::json& object, std::initializer_list<std::string_view> extraKeys) const
@@ -48,16 +50,16 @@ public:
             } else if (key == "bpw") {
                 rule.bpw = readBpw(key, value);
             } else if (key == "l") {
-                rule.l = readInt(key, value, 1);
+                rule.l = readInt(key, value, 1, kMaxEnvelopeRank);
             } else if (key == "paths") {
-                rule.paths = readInt(key, value, 1);
+                rule.paths = readInt(key, value, 1, kMaxPathCount);
             } else if (key == "iterations") {
-                rule.iterations = readInt(key, value, 0);
+                rule.iterations = readInt(key, value, 0, kMaxIterations);
             } else if (key == "dense") {
                 if (!value.is_boolean()) fail(key, "expected true or false");
                 rule.dense = value.get<bool>();
             } else if (std::find(extraKeys.begin(), extraKeys.end(), key) == extraKeys.end()) {
-                fail("", "unknown key '" + key + "'");
+                fail("", "unknown key " + quotedText(key));
             }
         }
         if (rule.method == Method::Dbf && rule.l && *rule.l != 1) fail("l", "method dbf requires l = 1");
@@ -76,13 +78,16 @@ private:
         }
     }
 
-    int readInt(const std::string& key, const nlohmann::json& value, int minimum) const
+    int readInt(const std::string& key, const nlohmann::json& value, int minimum, int maximum) const
     {
+        const auto outOfRange = [&] {
+            fail(key, messageText(value.dump()) + " is out of range (" + std::to_string(minimum) + " to " +
+                          std::to_string(maximum) + ")");
+        };
         if (!value.is_number_integer()) fail(key, "expected an integer");
+        if (value.is_number_unsigned() && value.get<std::uint64_t>() > static_cast<std::uint64_t>(maximum)) outOfRange();
         const std::int64_t v = value.get<std::int64_t>();
-        if (v < minimum || v > 1'000'000) {
-            fail(key, std::to_string(v) + " is out of range (at least " + std::to_string(minimum) + ")");
-        }
+        if (v < minimum || v > maximum) outOfRange();
         return static_cast<int>(v);
     }
 
@@ -173,14 +178,7 @@ QuantConfig QuantConfig::uniform(const LayerQuantSettings& settings)
 
 QuantConfig QuantConfig::fromFile(const std::filesystem::path& path)
 {
-    const std::string text = readUtf8File(path);
-    nlohmann::json json;
-    try {
-        json = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-        throw FormatError("'" + path.string() + "': not valid JSON (" + e.what() + ")");
-    }
-    return fromJson(json, path.string());
+    return fromJson(parseJsonText(readUtf8File(path), path.string()), path.string());
 }
 
 QuantConfig QuantConfig::fromJson(const nlohmann::json& json, const std::string& source)
@@ -195,7 +193,7 @@ QuantConfig QuantConfig::fromJson(const nlohmann::json& json, const std::string&
             }
         } else if (key == "version") {
             if (!value.is_number_integer() || value.get<std::int64_t>() != kFormatVersion) {
-                top.fail(key, "unsupported version " + value.dump() + " (this build reads version " +
+                top.fail(key, "unsupported version " + messageText(value.dump()) + " (this build reads version " +
                                   std::to_string(kFormatVersion) + ")");
             }
         } else if (key == "defaults") {

@@ -15,6 +15,7 @@
 #include "io/mapped_file.h"
 #include "mdbf/base/error.h"
 #include "mdbf/base/half.h"
+#include "mdbf/base/json_text.h"
 #include "mdbf/base/parallel.h"
 #include "mdbf/base/text_file.h"
 
@@ -33,7 +34,6 @@ constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;
 /// Safetensors headers nest three levels deep; anything far deeper is garbage, and refusing it
 /// early keeps a hostile file from costing unbounded memory or time.
 constexpr int kMaxHeaderDepth = 16;
-constexpr int kMaxIndexDepth = 64;
 /// Below this many elements a thread team costs more than the conversion.
 constexpr std::size_t kParallelConvertElements = std::size_t{1} << 18;
 
@@ -56,7 +56,7 @@ std::string quoted(const fs::path& path)
 
 [[noreturn]] void tensorError(const fs::path& file, const std::string& tensor, const std::string& problem)
 {
-    throw FormatError(quoted(file) + ": tensor '" + tensor + "': " + problem);
+    throw FormatError(quoted(file) + ": tensor " + quotedText(tensor) + ": " + problem);
 }
 
 std::optional<DType> parseDType(const std::string& name)
@@ -75,23 +75,6 @@ std::string shapeString(const std::vector<std::int64_t>& shape)
         s += std::to_string(shape[i]);
     }
     return s + "]";
-}
-
-/// Parses JSON text, refusing nesting deeper than `maxDepth`. Throws FormatError naming `file`.
-json parseJson(const char* begin, const char* end, const fs::path& file, const std::string& what, int maxDepth)
-{
-    const json::parser_callback_t limitDepth = [&](int depth, json::parse_event_t event, json&) {
-        if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
-            depth > maxDepth) {
-            fileError(file, what + " is nested more than " + std::to_string(maxDepth) + " levels deep");
-        }
-        return true;
-    };
-    try {
-        return json::parse(begin, end, limitDepth);
-    } catch (const json::exception& e) {
-        fileError(file, what + " is not valid JSON (" + e.what() + ")");
-    }
 }
 
 /// A non-negative JSON integer, or nullopt for anything else (negative, fractional, not a number).
@@ -205,7 +188,7 @@ std::vector<Entry> parseSafetensors(const MappedFile& file)
     }
 
     const auto* text = reinterpret_cast<const char*>(file.data() + 8);
-    const json header = parseJson(text, text + headerBytes, path, "header", kMaxHeaderDepth);
+    const json header = parseJsonText(std::string_view(text, headerBytes), path.string(), "header", kMaxHeaderDepth);
     if (!header.is_object()) fileError(path, std::string("header is a JSON ") + header.type_name() + ", expected an object");
 
     const std::uint64_t dataStart = 8 + headerBytes;
@@ -217,23 +200,37 @@ std::vector<Entry> parseSafetensors(const MappedFile& file)
         entries.push_back(parseTensorEntry(file, name, entry, dataStart, dataSize));
     }
 
-    // Tensors must not share bytes; zero-sized tensors occupy none and cannot overlap anything.
+    // The tensors must tile the data region exactly, as the format requires: a gap, an overlap or
+    // bytes after the last tensor mean the header length or an offset is wrong, and every tensor
+    // would be read shifted. Zero-sized tensors sit at the running offset.
     std::vector<const Entry*> byOffset;
-    for (const Entry& e : entries) {
-        if (e.info.byteSize > 0) byOffset.push_back(&e);
-    }
-    std::sort(byOffset.begin(), byOffset.end(),
-              [](const Entry* a, const Entry* b) { return a->info.offset < b->info.offset; });
-    for (std::size_t i = 1; i < byOffset.size(); ++i) {
-        const TensorInfo& prev = byOffset[i - 1]->info;
-        const TensorInfo& cur = byOffset[i]->info;
-        if (cur.offset < prev.offset + prev.byteSize) {
-            tensorError(path, cur.name,
-                        "data overlaps tensor '" + prev.name + "' (bytes " + std::to_string(cur.offset - dataStart) +
-                            ".." + std::to_string(cur.offset - dataStart + cur.byteSize) + " vs " +
-                            std::to_string(prev.offset - dataStart) + ".." +
-                            std::to_string(prev.offset - dataStart + prev.byteSize) + ")");
+    byOffset.reserve(entries.size());
+    for (const Entry& e : entries) byOffset.push_back(&e);
+    std::sort(byOffset.begin(), byOffset.end(), [](const Entry* a, const Entry* b) {
+        return std::pair(a->info.offset, a->info.byteSize) < std::pair(b->info.offset, b->info.byteSize);
+    });
+    std::uint64_t covered = 0;
+    const Entry* previous = nullptr;
+    for (const Entry* e : byOffset) {
+        const std::uint64_t begin = e->info.offset - dataStart;
+        if (begin < covered) {
+            tensorError(path, e->info.name,
+                        "data bytes " + std::to_string(begin) + ".." + std::to_string(begin + e->info.byteSize) +
+                            " overlap tensor '" + previous->info.name + "' (ending at byte " + std::to_string(covered) +
+                            ")");
         }
+        if (begin > covered) {
+            tensorError(path, e->info.name,
+                        "data starts at byte " + std::to_string(begin) + " of the data region, leaving bytes " +
+                            std::to_string(covered) + ".." + std::to_string(begin) +
+                            " unused (header length or offsets wrong?)");
+        }
+        covered = begin + e->info.byteSize;
+        previous = e;
+    }
+    if (covered != dataSize) {
+        fileError(path, "the tensors cover " + std::to_string(covered) + " bytes but the data region holds " +
+                            std::to_string(dataSize) + " (header length or offsets wrong, or trailing bytes)");
     }
     return entries;
 }
@@ -259,8 +256,7 @@ struct Loader {
 
     void addIndex(const fs::path& indexPath)
     {
-        const std::string text = readBinaryFile(indexPath);
-        const json index = parseJson(text.data(), text.data() + text.size(), indexPath, "index", kMaxIndexDepth);
+        const json index = parseJsonText(readBinaryFile(indexPath), indexPath.string(), "index");
         if (!index.is_object()) fileError(indexPath, std::string("index is a JSON ") + index.type_name() + ", expected an object");
         const auto mapIt = index.find("weight_map");
         if (mapIt == index.end()) fileError(indexPath, "index has no 'weight_map'");
@@ -465,10 +461,42 @@ std::span<const std::byte> Checkpoint::raw(std::string_view name) const
     return {m_data[i], static_cast<std::size_t>(t.byteSize)};
 }
 
+std::size_t firstNonFinite(DType dtype, const std::byte* src, std::size_t count)
+{
+    // An all-ones exponent field marks infinity and NaN in every IEEE encoding.
+    const auto scan = [&](auto word, auto exponentMask) -> std::size_t {
+        using Word = decltype(word);
+        for (std::size_t i = 0; i < count; ++i) {
+            Word w;
+            std::memcpy(&w, src + i * sizeof(Word), sizeof w);
+            if ((w & exponentMask) == exponentMask) return i;
+        }
+        return count;
+    };
+    switch (dtype) {
+    case DType::F32: return scan(std::uint32_t{}, std::uint32_t{0x7f800000u});
+    case DType::F16: return scan(std::uint16_t{}, std::uint16_t{0x7c00u});
+    case DType::BF16: return scan(std::uint16_t{}, std::uint16_t{0x7f80u});
+    }
+    return count;
+}
+
+void requireFiniteTensor(DType dtype, const std::byte* src, std::size_t count, const std::string& source,
+                         const std::string& name)
+{
+    const std::size_t bad = firstNonFinite(dtype, src, count);
+    if (bad == count) return;
+    float value = 0.0f;
+    convertToFloat(dtype, src + bad * dtypeSize(dtype), 1, &value);
+    throw FormatError(quotedText(source) + ": tensor " + quotedText(name) + " holds a non-finite value (" +
+                      std::to_string(value) + ") at element " + std::to_string(bad));
+}
+
 std::vector<float> Checkpoint::toFloat(std::string_view name) const
 {
     const TensorInfo& t = info(name);
     const std::span<const std::byte> bytes = raw(name);
+    requireFiniteTensor(t.dtype, bytes.data(), static_cast<std::size_t>(t.elementCount()), t.file.string(), t.name);
     std::vector<float> out(static_cast<std::size_t>(t.elementCount()));
     convertToFloat(t.dtype, bytes.data(), out.size(), out.data());
     return out;
@@ -483,8 +511,10 @@ RowMatrixF Checkpoint::matrix(std::string_view name) const
     }
     const Eigen::Index rows = t.shape.size() == 2 ? t.shape[0] : 1;
     const Eigen::Index cols = t.shape.back();
+    const std::span<const std::byte> bytes = raw(name);
+    requireFiniteTensor(t.dtype, bytes.data(), static_cast<std::size_t>(t.elementCount()), t.file.string(), t.name);
     RowMatrixF m(rows, cols);
-    convertToFloat(t.dtype, raw(name).data(), static_cast<std::size_t>(t.elementCount()), m.data());
+    convertToFloat(t.dtype, bytes.data(), static_cast<std::size_t>(t.elementCount()), m.data());
     return m;
 }
 

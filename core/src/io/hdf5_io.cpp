@@ -247,9 +247,27 @@ void writeStringDataset(hid_t parent, const std::string& name, const std::string
 
 bool hasLink(hid_t parent, const std::string& name) { return H5Lexists(parent, name.c_str(), H5P_DEFAULT) > 0; }
 
+namespace {
+
+/// A package is one self-contained file: every object it names is reached by a hard link. Soft
+/// links can point anywhere inside the file (including back up the tree) and external links to
+/// other files, so both are refused before the object is opened.
+void requireHardLink(hid_t parent, const std::string& name, const std::string& path)
+{
+    H5L_info_t info;
+    if (H5Lget_info(parent, name.c_str(), &info, H5P_DEFAULT) < 0) throw FormatError("cannot read the link '" + path + "'");
+    if (info.type == H5L_TYPE_SOFT) throw FormatError("'" + path + "' is a soft link; a package holds its objects directly");
+    if (info.type != H5L_TYPE_HARD) {
+        throw FormatError("'" + path + "' is an external or user-defined link; a package must not refer to other files");
+    }
+}
+
+}  // namespace
+
 Handle openGroup(hid_t parent, const std::string& name, const std::string& path)
 {
     if (!hasLink(parent, name)) throw FormatError("missing group '" + path + "'");
+    requireHardLink(parent, name, path);
     Handle group = groupHandle(H5Gopen2(parent, name.c_str(), H5P_DEFAULT));
     if (!group.valid()) throw FormatError("'" + path + "' is not a group");
     return group;
@@ -258,8 +276,19 @@ Handle openGroup(hid_t parent, const std::string& name, const std::string& path)
 Handle openDataset(hid_t parent, const std::string& name, const std::string& path)
 {
     if (!hasLink(parent, name)) throw FormatError("missing dataset '" + path + "'");
+    requireHardLink(parent, name, path);
     Handle dataset = datasetHandle(H5Dopen2(parent, name.c_str(), H5P_DEFAULT));
     if (!dataset.valid()) throw FormatError("'" + path + "' is not a dataset");
+    // External raw storage would make HDF5 read any file the package names (say /etc/passwd) as
+    // this dataset's values, and a virtual layout maps other datasets or files in.
+    const Handle dcpl = plistHandle(H5Dget_create_plist(dataset.get()));
+    if (!dcpl.valid()) throw FormatError("cannot read the storage properties of '" + path + "'");
+    if (H5Pget_external_count(dcpl.get()) != 0) {
+        throw FormatError("'" + path + "' keeps its data in an external file; a package must be self-contained");
+    }
+    if (H5Pget_layout(dcpl.get()) == H5D_VIRTUAL) {
+        throw FormatError("'" + path + "' is a virtual dataset; a package must be self-contained");
+    }
     return dataset;
 }
 
@@ -287,6 +316,15 @@ std::vector<std::string> childNames(hid_t group, const std::string& path)
         names.push_back(std::move(name));
     }
     return names;
+}
+
+void requireOnlyChildren(hid_t group, const std::string& path, std::initializer_list<std::string_view> allowed)
+{
+    for (const std::string& child : childNames(group, path)) {
+        if (std::find(allowed.begin(), allowed.end(), child) == allowed.end()) {
+            throw FormatError("'" + path + "' holds an unexpected object " + quotedText(child));
+        }
+    }
 }
 
 bool hasAttribute(hid_t object, const char* name) { return H5Aexists(object, name) > 0; }

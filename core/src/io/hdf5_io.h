@@ -4,9 +4,11 @@
 // naming the object and what was expected. Callers add the file name as context.
 
 #include <cstdint>
+#include <initializer_list>
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "io/hdf5_handle.h"
@@ -64,12 +66,18 @@ void writeStringDataset(hid_t parent, const std::string& name, const std::string
 /// True when `parent` has a link called `name`.
 bool hasLink(hid_t parent, const std::string& name);
 
-/// Opens a group or dataset; FormatError "missing group/dataset '<path>'" (or "is not a ...").
+/// Opens a group or dataset; FormatError "missing group/dataset '<path>'" (or "is not a ..."), and
+/// for anything that is not stored in this file: a soft, external or user-defined link, a dataset
+/// with external raw storage or a virtual layout.
 Handle openGroup(hid_t parent, const std::string& name, const std::string& path);
 Handle openDataset(hid_t parent, const std::string& name, const std::string& path);
 
 /// Link names of a group, in creation order when the group tracks it, otherwise in name order.
 std::vector<std::string> childNames(hid_t group, const std::string& path);
+
+/// Throws FormatError "'<path>' holds an unexpected object '<name>'" for the first link of `group`
+/// that `allowed` does not list: a package holds only what its schema names.
+void requireOnlyChildren(hid_t group, const std::string& path, std::initializer_list<std::string_view> allowed);
 
 /// True when the object has an attribute of that name.
 bool hasAttribute(hid_t object, const char* name);

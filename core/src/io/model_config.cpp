@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mdbf/base/error.h"
+#include "mdbf/base/json_text.h"
 #include "mdbf/base/text_file.h"
 
 namespace mdbf::io {
@@ -14,6 +15,13 @@ namespace mdbf::io {
 using nlohmann::json;
 
 namespace {
+
+// Ranges of the size fields: far beyond any released model, small enough that a hostile value is
+// refused here rather than turning into a huge allocation later (README, Input guarantees).
+constexpr int kMaxConfigDimension = 1 << 24;
+constexpr int kMaxConfigLayers = 4096;
+constexpr double kMinRopeFactor = 1e-3;
+constexpr double kMaxRopeFactor = 1e6;
 
 struct ArchitectureName {
     const char* className;
@@ -34,7 +42,10 @@ class FieldReader {
 public:
     explicit FieldReader(const std::string& source) : m_source(source) {}
 
-    [[noreturn]] void fail(const std::string& problem) const { throw FormatError("'" + m_source + "': " + problem); }
+    [[noreturn]] void fail(const std::string& problem) const
+    {
+        throw FormatError(quotedText(m_source, kMaxMessageBytes / 2) + ": " + problem);
+    }
 
     /// The member `key` of `object`, or nullptr when absent or null.
     static const json* find(const json& object, const std::string& key)
@@ -46,7 +57,8 @@ public:
 
     [[noreturn]] void wrongType(const std::string& field, const json& value, const char* expected) const
     {
-        fail("field '" + field + "' is a JSON " + value.type_name() + " (" + value.dump() + "), expected " + expected);
+        fail("field '" + field + "' is a JSON " + value.type_name() + " (" + messageText(value.dump()) + "), expected " +
+             expected);
     }
 
     std::optional<int> optionalInt(const json& object, const std::string& key, const std::string& field) const
@@ -201,26 +213,28 @@ void readRope(const FieldReader& reader, const json& config, ModelConfig& out)
     } else {
         reader.fail("unsupported rope type '" + *type + "' (supported: default, linear, llama3)");
     }
-    if (rope.factor <= 0.0) reader.fail("field '" + prefix + ".factor' must be positive");
+    // A factor far from 1 drives the rotation angles to infinity (or every frequency to zero) and
+    // the model's outputs to NaN.
+    if (!(rope.factor >= kMinRopeFactor && rope.factor <= kMaxRopeFactor)) {
+        reader.fail("field '" + prefix + ".factor' must be between " + std::to_string(kMinRopeFactor) + " and " +
+                    std::to_string(kMaxRopeFactor) + ", got " + std::to_string(rope.factor));
+    }
 }
 
-void checkPositive(const FieldReader& reader, int value, const char* field)
+void checkPositive(const FieldReader& reader, int value, const char* field, int maximum = kMaxConfigDimension)
 {
     if (value <= 0) reader.fail("field '" + std::string(field) + "' must be positive, got " + std::to_string(value));
+    if (value > maximum) {
+        reader.fail("field '" + std::string(field) + "' is " + std::to_string(value) + ", more than the supported " +
+                    std::to_string(maximum));
+    }
 }
 
 }  // namespace
 
 ModelConfig ModelConfig::fromFile(const std::filesystem::path& path)
 {
-    const std::string text = readBinaryFile(path);
-    json parsed;
-    try {
-        parsed = json::parse(text);
-    } catch (const json::exception& e) {
-        throw FormatError("'" + path.string() + "': not valid JSON (" + e.what() + ")");
-    }
-    return fromJson(parsed, path.string());
+    return fromJson(readJsonFile(path), path.string());
 }
 
 ModelConfig ModelConfig::fromJson(const json& config, const std::string& source)
@@ -238,12 +252,12 @@ ModelConfig ModelConfig::fromJson(const json& config, const std::string& source)
     c.vocabSize = reader.requiredInt(config, "vocab_size");
     checkPositive(reader, c.hiddenSize, "hidden_size");
     checkPositive(reader, c.intermediateSize, "intermediate_size");
-    checkPositive(reader, c.numLayers, "num_hidden_layers");
-    checkPositive(reader, c.numHeads, "num_attention_heads");
+    checkPositive(reader, c.numLayers, "num_hidden_layers", kMaxConfigLayers);
+    checkPositive(reader, c.numHeads, "num_attention_heads", kMaxConfigLayers);
     checkPositive(reader, c.vocabSize, "vocab_size");
 
     c.numKvHeads = reader.optionalInt(config, "num_key_value_heads", "num_key_value_heads").value_or(c.numHeads);
-    checkPositive(reader, c.numKvHeads, "num_key_value_heads");
+    checkPositive(reader, c.numKvHeads, "num_key_value_heads", kMaxConfigLayers);
     if (c.numHeads % c.numKvHeads != 0) {
         reader.fail("num_attention_heads (" + std::to_string(c.numHeads) + ") is not a multiple of num_key_value_heads (" +
                     std::to_string(c.numKvHeads) + ")");

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mdbf/base/error.h"
+#include "mdbf/base/output_path.h"
 #include "mdbf/io/package.h"
 #include "mdbf/kernels/factor_apply.h"
 
@@ -22,7 +23,7 @@ class AtomicFile {
 public:
     explicit AtomicFile(fs::path path)
         : m_path(std::move(path)),
-          m_temp(m_path.parent_path() / ("." + m_path.filename().string() + ".tmp-" + std::to_string(::getpid()))),
+          m_temp(temporarySibling(m_path, std::to_string(::getpid()))),
           m_out(m_temp, std::ios::binary | std::ios::trunc)
     {
         if (!m_out) throw IoError("'" + m_path.string() + "': cannot create file");

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mdbf/base/error.h"
+#include "mdbf/base/json_text.h"
 #include "mdbf/io/model_config.h"
 #include "mdbf/io/package.h"
 #include "mdbf/model/dense_linear.h"
@@ -55,18 +56,33 @@ model::EmbeddingLookup lookupFor(const std::shared_ptr<const model::Linear>& tab
     };
 }
 
+/// Whether `config` gives projection `name` ("model.layers.<i>.self_attn.q_proj", ...) a bias.
+bool biasExpected(const ModelConfig& config, const std::string& name)
+{
+    if (!name.starts_with("model.layers.")) return false;
+    if (endsWith(name, ".self_attn.o_proj")) return config.oBias;
+    if (endsWith(name, ".self_attn.q_proj") || endsWith(name, ".self_attn.k_proj") ||
+        endsWith(name, ".self_attn.v_proj")) {
+        return config.qkvBias;
+    }
+    if (endsWith(name, ".mlp.gate_proj") || endsWith(name, ".mlp.up_proj") || endsWith(name, ".mlp.down_proj")) {
+        return config.mlpBias;
+    }
+    return false;
+}
+
 }  // namespace
+
+ModelConfig packageModelConfig(const Package& package, const std::string& source)
+{
+    const std::string where = source + ":/config.json";
+    return ModelConfig::fromJson(parseJsonText(package.configJson, where), where);
+}
 
 model::Transformer transformerFromPackage(const Package& package, const std::string& source)
 {
-    nlohmann::json configJson;
-    try {
-        configJson = nlohmann::json::parse(package.configJson);
-    } catch (const nlohmann::json::parse_error& e) {
-        throw FormatError("'" + source + "': /config.json is not valid JSON (" + e.what() + ")");
-    }
     model::TransformerParts parts;
-    parts.config = ModelConfig::fromJson(configJson, source + ":/config.json");
+    parts.config = packageModelConfig(package, source);
 
     std::map<std::string, VectorF, std::less<>> biases;
     std::map<std::string, const PackageTensor*, std::less<>> matrices;
@@ -84,9 +100,22 @@ model::Transformer transformerFromPackage(const Package& package, const std::str
             matrices[t.name.substr(0, t.name.size() - 7)] = &t;
         }
     }
+    // The stored config decides which projections carry a bias, as it does for a model folder; a
+    // package that disagrees would run a different model than the one it describes.
+    for (const auto& [name, bias] : biases) {
+        if (!biasExpected(parts.config, name)) {
+            throw FormatError(quotedText(source) + ": tensor " + quotedText(name + ".bias") +
+                              " is a bias the stored config.json does not give this model");
+        }
+    }
     auto takeBias = [&](const std::string& name) {
         const auto it = biases.find(name);
-        return it == biases.end() ? VectorF() : it->second;
+        if (it != biases.end()) return it->second;
+        if (biasExpected(parts.config, name)) {
+            throw FormatError(quotedText(source) + ": the stored config.json gives '" + name +
+                              "' a bias, but the package holds no tensor " + quotedText(name + ".bias"));
+        }
+        return VectorF();
     };
 
     for (const PackageLayer& layer : package.layers) {

@@ -40,6 +40,9 @@ public:
             throw FormatError("unsupported package format_version " + std::to_string(version) +
                               " (this build reads version " + std::to_string(kPackageVersion) + ")");
         }
+        h5::requireOnlyChildren(m_file, "/",
+                                {schema::kConfigDataset, schema::kTokenizerDataset, schema::kQuantConfigDataset,
+                                 schema::kDenseGroup, schema::kLayersGroup});
         pkg.modelBpw = h5::readDoubleAttribute(m_file, schema::kAttrModelBpw, "/");
         pkg.factorizedBpw = h5::readDoubleAttribute(m_file, schema::kAttrFactorizedBpw, "/");
         pkg.configJson = h5::readStringDataset(m_file, schema::kConfigDataset, std::string("/") + schema::kConfigDataset);
@@ -113,6 +116,7 @@ private:
         const std::uint64_t bytes = count * dtypeSize(t.dtype);
         t.data.resize(bytes);
         h5::readAll(dataset.get(), type, t.data.data(), bytes, path);
+        requireFiniteTensor(t.dtype, t.data.data(), static_cast<std::size_t>(count), path, name);
         progress(bytes);
         return t;
     }
@@ -140,7 +144,10 @@ private:
         const std::vector<hsize_t> actual = h5::datasetDims(dataset.get(), path);
         if (actual.size() != 2 || actual[0] != dims[0] || actual[1] != dims[1]) {
             std::string shape;
-            for (std::size_t i = 0; i < actual.size(); ++i) shape += (i ? "x" : "") + std::to_string(actual[i]);
+            for (std::size_t i = 0; i < actual.size(); ++i) {
+                if (i > 0) shape += 'x';
+                shape += std::to_string(actual[i]);
+            }
             throw FormatError("'" + path + "' holds words of shape " + (shape.empty() ? "scalar" : shape) + ", but " +
                               std::to_string(rows) + "x" + std::to_string(cols) + " signs need " +
                               std::to_string(dims[0]) + "x" + std::to_string(dims[1]) + " uint64 words");
@@ -223,6 +230,9 @@ private:
             const std::string pathName = schema::pathGroupName(static_cast<std::size_t>(p));
             const std::string at = path + "/" + pathName;
             const h5::Handle pg = h5::openGroup(group.get(), pathName, at);
+            h5::requireOnlyChildren(pg.get(), at,
+                                    {"sa", "sb", schema::kEnvelopeNames[0], schema::kEnvelopeNames[1],
+                                     schema::kEnvelopeNames[2], schema::kEnvelopeNames[3]});
             kernels::FactorPath fp;
             fp.sa = readSigns(pg.get(), "sa", n, k, at + "/sa");
             fp.sb = readSigns(pg.get(), "sb", k, m, at + "/sb");

@@ -11,6 +11,7 @@
 #include "io/hdf5_io.h"
 #include "io/package_schema.h"
 #include "mdbf/base/error.h"
+#include "mdbf/base/output_path.h"
 #include "mdbf/base/half.h"
 #include "mdbf/io/package.h"
 #include "mdbf/kernels/factor_apply.h"
@@ -45,7 +46,7 @@ public:
     {
         fs::path dir = destination.parent_path();
         if (dir.empty()) dir = ".";
-        std::string pattern = (dir / ("." + destination.filename().string() + ".tmp-XXXXXX")).string();
+        std::string pattern = (dir / temporarySibling(destination, "XXXXXX").filename()).string();
         const int fd = ::mkstemp(pattern.data());
         if (fd < 0) throw IoError("'" + destination.string() + "': cannot create a temporary file in '" + dir.string() +
                                   "': " + errnoText());

@@ -110,6 +110,7 @@ Transformer Transformer::fromCheckpoint(const io::ModelConfig& config, const io:
             loadChecked(ckpt, name, n, m);  // throws the shape error, naming the tensor and the file
         }
         const std::span<const std::byte> bytes = ckpt.raw(name);
+        io::requireFiniteTensor(info.dtype, bytes.data(), static_cast<std::size_t>(n * m), info.file.string(), name);
         std::vector<std::uint16_t> bits(static_cast<std::size_t>(n * m));
         std::memcpy(bits.data(), bytes.data(), bits.size() * sizeof(std::uint16_t));
         return std::make_shared<HalfDenseLinear>(info.dtype, n, m, std::move(bits), std::move(bias));

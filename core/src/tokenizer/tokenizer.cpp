@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "mdbf/base/error.h"
+#include "mdbf/base/json_text.h"
 #include "mdbf/base/text_file.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/sentencepiece_model.h"
@@ -173,8 +174,9 @@ Tokenizer Tokenizer::fromFile(const std::filesystem::path& path)
 
 Tokenizer Tokenizer::fromJsonText(std::string_view jsonText, const std::string& source)
 {
+    const json root = parseJsonText(jsonText, source);
     try {
-        return Tokenizer(std::make_unique<Impl>(source, tokenizer::parseTokenizerJson(jsonText)));
+        return Tokenizer(std::make_unique<Impl>(source, tokenizer::parseTokenizerJson(root)));
     } catch (Error& e) {
         e.addContext("'" + source + "'");
         throw;

@@ -336,10 +336,9 @@ std::optional<TokenDecoder> parseDecoder(const json* section, bool byteLevel)
 
 }  // namespace
 
-TokenizerParts parseTokenizerJson(std::string_view jsonText)
+TokenizerParts parseTokenizerJson(const json& root)
 {
     try {
-        const json root = json::parse(jsonText.begin(), jsonText.end());
         if (!root.is_object()) throw FormatError("not a tokenizer.json object");
         const json* model = member(root, "model");
         if (!model || !model->is_object()) throw FormatError("no 'model' section");

@@ -1,8 +1,10 @@
 #pragma once
-// Reading tokenizer.json into the parts of the encoding and decoding pipelines. Every JSON parse
-// of a tokenizer goes through parseTokenizerJson.
+// Reading tokenizer.json into the parts of the encoding and decoding pipelines. The text itself is
+// parsed by the project's one depth-limited JSON parser (base/json_text.h) before it gets here.
 
 #include <optional>
+
+#include <nlohmann/json.hpp>
 #include <string_view>
 #include <vector>
 
@@ -25,8 +27,8 @@ struct TokenizerParts {
     std::optional<TokenDecoder> decoder;
 };
 
-/// Parses the text of a tokenizer.json. Throws FormatError (without the file name; the caller
-/// adds it) for malformed JSON or any component or option that is not supported, naming it.
-TokenizerParts parseTokenizerJson(std::string_view jsonText);
+/// Reads the parsed JSON of a tokenizer.json. Throws FormatError (without the file name; the caller
+/// adds it) for a wrong structure or any component or option that is not supported, naming it.
+TokenizerParts parseTokenizerJson(const nlohmann::json& root);
 
 }  // namespace mdbf::tokenizer

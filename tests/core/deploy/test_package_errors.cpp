@@ -5,11 +5,13 @@
 
 #include <fstream>
 #include <functional>
+#include <limits>
 
 #include <gtest/gtest.h>
 
 #include "cli_runner.h"
 #include "deploy_test_util.h"
+#include "error_expect.h"
 #include "mdbf/base/error.h"
 #include "mdbf/io/package.h"
 #include "test_fixtures.h"
@@ -289,6 +291,75 @@ TEST_F(PackageErrors, DenseWithoutEncoding)
         H5Dclose(d);
     });
     expectFormatError("'/dense/lm_head.weight' has no attribute 'encoding'");
+}
+
+// ---- a package is self-contained and holds only what the schema names -----------------------
+
+TEST_F(PackageErrors, ExternalRawStorageIsRefused)
+{
+    // A dense tensor whose values live in another file: HDF5 would read that file as weights.
+    const fs::path outside = m_dir / "outside.bin";
+    test::writeTextFile(outside, std::string(37 * 13 * 4, '\x01'));
+    edit([&](hid_t f) {
+        H5Ldelete(f, "/dense/lm_head.weight", H5P_DEFAULT);
+        const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        H5Pset_external(dcpl, outside.c_str(), 0, 37 * 13 * 4);
+        const hsize_t dims[2] = {37, 13};
+        const hid_t space = H5Screate_simple(2, dims, nullptr);
+        const hid_t d = H5Dcreate2(f, "/dense/lm_head.weight", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        writeStringAttribute(d, "encoding", "float32");
+        H5Dclose(d);
+        H5Sclose(space);
+        H5Pclose(dcpl);
+    });
+    expectFormatError("'/dense/lm_head.weight' keeps its data in an external file");
+}
+
+TEST_F(PackageErrors, ExternalAndSoftLinksAreRefused)
+{
+    edit([](hid_t f) {
+        H5Ldelete(f, "/dense/model.norm.weight", H5P_DEFAULT);
+        H5Lcreate_external("other.h5", "/dense/model.norm.weight", f, "/dense/model.norm.weight", H5P_DEFAULT,
+                           H5P_DEFAULT);
+    });
+    expectFormatError("'/dense/model.norm.weight' is an external or user-defined link");
+    io::writePackage(test::syntheticPackage(), path());
+    edit([](hid_t f) {
+        H5Ldelete(f, (kLayer + "/path0/sb").c_str(), H5P_DEFAULT);
+        H5Lcreate_soft((kLayer + "/path0/sa").c_str(), f, (kLayer + "/path0/sb").c_str(), H5P_DEFAULT, H5P_DEFAULT);
+    });
+    expectFormatError("'" + kLayer + "/path0/sb' is a soft link");
+}
+
+TEST_F(PackageErrors, ObjectsTheSchemaDoesNotNameAreRefused)
+{
+    // A hard link from a path group back up to /layers would make the tree a cycle.
+    edit([](hid_t f) { H5Lcreate_hard(f, "/layers", f, (kLayer + "/path0/loop").c_str(), H5P_DEFAULT, H5P_DEFAULT); });
+    expectFormatError("'" + kLayer + "/path0' holds an unexpected object 'loop'");
+    io::writePackage(test::syntheticPackage(), path());
+    edit([](hid_t f) {
+        const hsize_t dims[1] = {4};
+        const hid_t space = H5Screate_simple(1, dims, nullptr);
+        H5Dclose(H5Dcreate2(f, (kLayer + "/path0/extra").c_str(), H5T_STD_U8LE, space, H5P_DEFAULT, H5P_DEFAULT,
+                            H5P_DEFAULT));
+        H5Sclose(space);
+    });
+    expectFormatError("unexpected object 'extra'");
+    io::writePackage(test::syntheticPackage(), path());
+    edit([](hid_t f) { H5Gclose(H5Gcreate2(f, "/notes", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)); });
+    expectFormatError("'/' holds an unexpected object 'notes'");
+}
+
+TEST_F(PackageErrors, NonFiniteDenseTensorIsRefused)
+{
+    edit([](hid_t f) {
+        const hid_t d = H5Dopen2(f, "/dense/lm_head.weight", H5P_DEFAULT);
+        std::vector<float> values(37 * 13, 0.5f);
+        values[20] = std::numeric_limits<float>::infinity();
+        H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+        H5Dclose(d);
+    });
+    expectFormatError("tensor 'lm_head.weight' holds a non-finite value (inf) at element 20");
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "deploy_test_util.h"
+#include "error_expect.h"
 #include "mdbf/base/error.h"
 #include "mdbf/base/text_file.h"
 #include "mdbf/eval/perplexity.h"
@@ -46,6 +47,23 @@ protected:
         m_fixture = test::modelFixture("tiny-llama");
         if (!m_fixture.available) GTEST_SKIP() << "tiny-llama not found at " << m_fixture.modelDir;
     }
+    /// The demo model quantized in closed form at 1.25 bpw: its checkpoint, the result, the package.
+    struct ClosedForm {
+        io::Checkpoint ckpt;
+        eval::QuantizeResult result;
+        io::Package pkg;
+    };
+    ClosedForm closedForm() const
+    {
+        const io::ModelConfig config = io::ModelConfig::fromFile(m_fixture.modelDir / "config.json");
+        io::Checkpoint ckpt = io::Checkpoint::open(m_fixture.modelDir);
+        eval::QuantizeOptions options;
+        options.config = tinyConfig("1.25", 1, 0);
+        eval::QuantizeResult result = eval::quantizeCheckpoint(config, ckpt, options);
+        io::Package pkg = eval::makePackage(m_fixture.modelDir, ckpt, result, options.config);
+        return {std::move(ckpt), std::move(result), std::move(pkg)};
+    }
+
     test::ModelFixture m_fixture;
 };
 
@@ -251,12 +269,10 @@ namespace {
 
 TEST_F(TinyQuantize, ExportedSafetensorsHoldTheReconstructedModel)
 {
-    const io::ModelConfig config = io::ModelConfig::fromFile(m_fixture.modelDir / "config.json");
-    const io::Checkpoint ckpt = io::Checkpoint::open(m_fixture.modelDir);
-    eval::QuantizeOptions options;
-    options.config = tinyConfig("1.25", 1, 0);
-    const eval::QuantizeResult result = eval::quantizeCheckpoint(config, ckpt, options);
-    const io::Package pkg = eval::makePackage(m_fixture.modelDir, ckpt, result, options.config);
+    const ClosedForm closed = closedForm();
+    const io::Checkpoint& ckpt = closed.ckpt;
+    const eval::QuantizeResult& result = closed.result;
+    const io::Package& pkg = closed.pkg;
 
     test::TempDir dir;
     io::exportSafetensors(pkg, dir / "hf");
@@ -333,6 +349,33 @@ TEST(SmallQuantizeSlow, PackagePerplexityMatchesDenseReconstruction)
     EXPECT_TRUE(std::isfinite(quantized));
     EXPECT_NEAR(quantized, reconstructed, 1e-3 * reconstructed);
     EXPECT_GT(quantized, original);
+}
+
+}  // namespace
+}  // namespace mdbf
+
+namespace mdbf {
+namespace {
+
+TEST_F(TinyQuantize, StoredConfigMustAgreeWithTheBiasDatasets)
+{
+    const io::Package pkg = closedForm().pkg;
+    EXPECT_NO_THROW((void)io::transformerFromPackage(pkg, "p.h5"));
+
+    // The model folder refuses attention_bias without bias tensors; the package must too.
+    nlohmann::json stored = nlohmann::json::parse(pkg.configJson);
+    stored["attention_bias"] = true;
+    io::Package biased = pkg;
+    biased.configJson = stored.dump();
+    test::expectErrorContaining([&] { (void)io::transformerFromPackage(biased, "p.h5"); },
+                                {"'p.h5'", "holds no tensor 'model.layers.0.self_attn.q_proj.bias'"});
+
+    // A bias tensor the config does not give this model.
+    std::mt19937_64 rng(3);
+    io::Package extra = pkg;
+    extra.dense.push_back(test::randomTensor("model.layers.1.mlp.up_proj.bias", io::DType::F32, {352}, rng));
+    test::expectErrorContaining([&] { (void)io::transformerFromPackage(extra, "p.h5"); },
+                                {"'p.h5'", "'model.layers.1.mlp.up_proj.bias'", "does not give"});
 }
 
 }  // namespace

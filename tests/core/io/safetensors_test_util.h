@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mdbf/base/error.h"
+#include "error_expect.h"
 #include "test_fixtures.h"
 
 namespace mdbf::test {
@@ -159,24 +160,6 @@ inline std::string f32Bytes(const std::vector<float>& values)
         for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
     }
     return s;
-}
-
-/// Runs `fn`, expecting an mdbf::Error whose message contains every one of `needles`.
-template <typename Fn>
-void expectErrorContaining(Fn&& fn, const std::vector<std::string>& needles)
-{
-    try {
-        fn();
-    } catch (const mdbf::Error& e) {
-        const std::string message = e.what();
-        for (const std::string& needle : needles) {
-            EXPECT_NE(message.find(needle), std::string::npos) << "message lacks '" << needle << "': " << message;
-        }
-        EXPECT_EQ(message.find('\n'), std::string::npos) << "message is not one line: " << message;
-        return;
-    }
-    ADD_FAILURE() << "no mdbf::Error thrown (expected one mentioning '" << (needles.empty() ? "" : needles.back())
-                  << "')";
 }
 
 }  // namespace mdbf::test

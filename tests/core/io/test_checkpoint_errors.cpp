@@ -133,7 +133,7 @@ TEST_F(CorruptCheckpoint, OverlappingTensors)
                         R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
                             "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
                         std::string(12, '\0'));
-    expectOpenFails(p, {"tensor 'b'", "overlaps tensor 'a'"});
+    expectOpenFails(p, {"tensor 'b'", "overlap tensor 'a'"});
 }
 
 TEST_F(CorruptCheckpoint, TruncatedRealCheckpoint)

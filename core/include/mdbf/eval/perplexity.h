@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "mdbf/base/run_context.h"
 #include "mdbf/model/transformer.h"
@@ -27,6 +28,11 @@ struct PerplexityResult {
 /// has fewer than ctx tokens.
 PerplexityResult perplexity(const model::Transformer& model, std::span<const std::int32_t> ids, int ctx,
                             const RunContext& run = {});
+
+/// Checks that every id the tokenizer produced has a row in the model's embedding table. Throws
+/// InvalidArgument naming both sources, the first offending id and its position.
+void requireIdsInVocabulary(std::span<const std::int32_t> ids, std::int64_t vocabSize, const std::string& tokenizerSource,
+                            const std::string& modelSource);
 
 /// Negative log-likelihood (nats) of predicting ids[t+1] from logits row t, summed over t = 0..T−2.
 /// `logits` is T×vocab for the window `ids` (T entries).

@@ -30,6 +30,12 @@ namespace mdbf::factor {
 bool globMatch(std::string_view pattern, std::string_view text);
 
 /// The settings of one layer after resolution.
+/// Ranges of the per-layer settings, the same in a configuration file and on the command line
+/// (README, Options): beyond them a run would last for days, or the package could not be read back.
+inline constexpr int kMaxEnvelopeRank = 4096;
+inline constexpr int kMaxPathCount = 1024;
+inline constexpr int kMaxIterations = 100000;
+
 struct LayerQuantSettings {
     Method method = Method::Mdbf;
     Bpw bpw;                     ///< 1 bit per weight unless configured

@@ -67,11 +67,12 @@ public:
     /// The stored bytes (little-endian, stored dtype), valid while the Checkpoint lives.
     std::span<const std::byte> raw(std::string_view name) const;
 
-    /// All elements converted to float32, in storage order.
+    /// All elements converted to float32, in storage order. Throws FormatError naming the file, the
+    /// tensor and the element when a value is NaN or infinite: no figure is computed from such weights.
     std::vector<float> toFloat(std::string_view name) const;
 
     /// A 2-D tensor as a row-major float32 matrix (shape[0] × shape[1]); a 1-D tensor as a single
-    /// row. Throws FormatError for other ranks.
+    /// row. Throws FormatError for other ranks and, like toFloat, for a non-finite value.
     RowMatrixF matrix(std::string_view name) const;
 
     /// The directory (or file) the checkpoint was opened from.
@@ -91,5 +92,14 @@ private:
 
 /// Converts `count` elements of `dtype` starting at `src` to float32 into `dst`.
 void convertToFloat(DType dtype, const std::byte* src, std::size_t count, float* dst);
+
+/// The index of the first NaN or infinite element among `count` elements of `dtype` at `src`, or
+/// `count` when all are finite. Reads the stored encoding without converting the tensor.
+std::size_t firstNonFinite(DType dtype, const std::byte* src, std::size_t count);
+
+/// Throws FormatError "'<source>': tensor '<name>' holds a non-finite value (<v>) at element <i>" when
+/// firstNonFinite finds one; the one check every weight reader applies.
+void requireFiniteTensor(DType dtype, const std::byte* src, std::size_t count, const std::string& source,
+                         const std::string& name);
 
 }  // namespace mdbf::io

@@ -83,12 +83,18 @@ void writePackage(const Package& package, const std::filesystem::path& destinati
 /// opened and FormatError naming the file and the HDF5 object for anything malformed.
 Package readPackage(const std::filesystem::path& path, const RunContext& ctx = {});
 
+/// The model configuration the package stores (`/config.json`), parsed through the shared JSON path
+/// and validated as ModelConfig::fromJson does. `source` names the package. Throws FormatError
+/// naming "<source>:/config.json".
+ModelConfig packageModelConfig(const Package& package, const std::string& source);
+
 /// Builds a runnable model from a package alone: factorized layers become
 /// model::FactorizedLinear, 16-bit dense projections, the embedding table and the output head stay
 /// at stored precision (model::HalfDenseLinear; a tied head shares the embedding's table), F32
 /// tensors become float32 layers, norms and biases are converted to float32. `source` names the
-/// package in messages. Throws FormatError for an invalid config.json or a missing or mis-shaped
-/// tensor or layer.
+/// package in messages. Throws FormatError for an invalid config.json, a missing or mis-shaped
+/// tensor or layer, or biases that disagree with the stored config (one it implies is missing, or
+/// one is stored that it does not use).
 model::Transformer transformerFromPackage(const Package& package, const std::string& source);
 
 /// Writes the model of a package as a Hugging Face checkpoint directory: `config.json` and
