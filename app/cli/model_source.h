@@ -2,6 +2,7 @@
 // The `--model DIR | --package FILE.h5` pair that the running subcommands share: registration and
 // loading of the model with its tokenizer.
 
+#include <filesystem>
 #include <string>
 
 #include "cli_common.h"
@@ -26,6 +27,10 @@ struct LoadedModel {
     std::string modelSource;      ///< the folder or package, for messages
     std::string tokenizerSource;  ///< the tokenizer file (or package dataset), for messages
 };
+
+/// The tokenizer file Tokenizer::fromModelDir reads in `dir` (tokenizer.json, or else
+/// tokenizer.model), for messages.
+std::string tokenizerFileOf(const std::filesystem::path& dir);
 
 /// Loads the model (a package carries its own tokenizer and runs without the checkpoint). Throws
 /// the core's IoError / FormatError naming the file, or Cancelled.

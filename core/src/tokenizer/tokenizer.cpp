@@ -174,7 +174,7 @@ Tokenizer Tokenizer::fromFile(const std::filesystem::path& path)
 
 Tokenizer Tokenizer::fromJsonText(std::string_view jsonText, const std::string& source)
 {
-    const json root = parseJsonText(jsonText, source);
+    const nlohmann::json root = parseJsonText(jsonText, source);
     try {
         return Tokenizer(std::make_unique<Impl>(source, tokenizer::parseTokenizerJson(root)));
     } catch (Error& e) {
