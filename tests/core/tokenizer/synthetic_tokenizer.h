@@ -1,10 +1,14 @@
 #pragma once
 // Builds small tokenizer.json documents whose expected encodings can be worked out by hand.
 
+#include <algorithm>
+#include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 namespace mdbf::test {
@@ -77,5 +81,18 @@ struct SyntheticTokenizer {
 
     std::string text() const { return toJson().dump(); }
 };
+
+/// Ids by position in the synthetic vocabulary (independent of the tokenizer's own lookup); a token
+/// missing from the vocabulary is a test failure.
+inline std::vector<std::int32_t> idsOf(const SyntheticTokenizer& spec, std::initializer_list<std::string> tokens)
+{
+    std::vector<std::int32_t> ids;
+    for (const auto& token : tokens) {
+        const auto it = std::find(spec.vocab.begin(), spec.vocab.end(), token);
+        EXPECT_NE(it, spec.vocab.end()) << token;
+        ids.push_back(static_cast<std::int32_t>(it - spec.vocab.begin()));
+    }
+    return ids;
+}
 
 }  // namespace mdbf::test

@@ -71,17 +71,6 @@ Tokenizer load(const SyntheticTokenizer& spec, const json& decoder)
     return Tokenizer::fromJsonText(file.dump(), "sp.json");
 }
 
-Ids idsOf(const SyntheticTokenizer& spec, std::initializer_list<std::string> tokens)
-{
-    Ids ids;
-    for (const auto& token : tokens) {
-        const auto it = std::find(spec.vocab.begin(), spec.vocab.end(), token);
-        EXPECT_NE(it, spec.vocab.end()) << token;
-        ids.push_back(static_cast<std::int32_t>(it - spec.vocab.begin()));
-    }
-    return ids;
-}
-
 TEST(SentencePieceStyle, MergesNormalizedTextAndDecodesBack)
 {
     const auto spec = llamaStyle();

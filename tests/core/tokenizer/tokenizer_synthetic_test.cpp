@@ -19,18 +19,6 @@ using Ids = std::vector<std::int32_t>;
 
 Tokenizer load(const SyntheticTokenizer& spec) { return Tokenizer::fromJsonText(spec.text(), "synthetic.json"); }
 
-/// Ids by position in the synthetic vocabulary (independent of the tokenizer's own lookup).
-Ids idsOf(const SyntheticTokenizer& spec, std::initializer_list<std::string> tokens)
-{
-    Ids ids;
-    for (const auto& token : tokens) {
-        const auto it = std::find(spec.vocab.begin(), spec.vocab.end(), token);
-        EXPECT_NE(it, spec.vocab.end()) << token;
-        ids.push_back(static_cast<std::int32_t>(it - spec.vocab.begin()));
-    }
-    return ids;
-}
-
 SyntheticTokenizer helloWorld(bool stringMerges)
 {
     SyntheticTokenizer spec;
