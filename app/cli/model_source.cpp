@@ -15,12 +15,6 @@ void ModelSource::addOptions(CLI::App& sub)
     group->require_option(1);
 }
 
-std::string tokenizerFileOf(const std::filesystem::path& dir)
-{
-    const std::filesystem::path json = dir / "tokenizer.json";
-    return (std::filesystem::exists(json) ? json : dir / "tokenizer.model").string();
-}
-
 LoadedModel loadModel(const ModelSource& source, const RunContext& ctx)
 {
     if (!source.package.empty()) {
@@ -31,7 +25,7 @@ LoadedModel loadModel(const ModelSource& source, const RunContext& ctx)
     }
     const std::filesystem::path dir = source.model;
     Tokenizer tokenizer = Tokenizer::fromModelDir(dir);
-    const std::string tokenizerSource = tokenizerFileOf(dir);
+    const std::string tokenizerSource = Tokenizer::fileInModelDir(dir).string();
     // Weights stay at their stored precision: decoding streams half the bytes of float32.
     return {model::Transformer::load(dir, ctx, model::Transformer::Weights::Stored), std::move(tokenizer), source.model,
             tokenizerSource};

@@ -28,10 +28,6 @@ struct LoadedModel {
     std::string tokenizerSource;  ///< the tokenizer file (or package dataset), for messages
 };
 
-/// The tokenizer file Tokenizer::fromModelDir reads in `dir` (tokenizer.json, or else
-/// tokenizer.model), for messages.
-std::string tokenizerFileOf(const std::filesystem::path& dir);
-
 /// Loads the model (a package carries its own tokenizer and runs without the checkpoint). Throws
 /// the core's IoError / FormatError naming the file, or Cancelled.
 LoadedModel loadModel(const ModelSource& source, const RunContext& ctx);

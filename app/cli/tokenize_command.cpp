@@ -5,7 +5,6 @@
 #include "mdbf/base/error.h"
 #include "mdbf/base/text_file.h"
 #include "mdbf/tokenizer/tokenizer.h"
-#include "model_source.h"
 
 namespace mdbf::cli {
 
@@ -23,7 +22,7 @@ int runTokenize(const TokenizeOptions& opt, const CommandEnv&)
     const std::string text = readUtf8File(opt.textFile);
     const std::vector<std::int32_t> ids = tokenizer.encode(text);
     if (!text.empty() && ids.empty()) {
-        throw FormatError(quotedText(tokenizerFileOf(opt.model)) + ": encodes the " + std::to_string(text.size()) +
+        throw FormatError(quotedText(Tokenizer::fileInModelDir(opt.model).string()) + ": encodes the " + std::to_string(text.size()) +
                           "-byte text " + quotedText(opt.textFile) + " to no tokens (empty vocabulary?)");
     }
     if (opt.json) {

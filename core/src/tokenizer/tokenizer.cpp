@@ -189,13 +189,19 @@ Tokenizer Tokenizer::fromSentencePieceFile(const std::filesystem::path& path)
     return Tokenizer(std::make_unique<Impl>(path.string(), std::make_unique<tokenizer::SentencePieceModel>(bytes, path.string())));
 }
 
-Tokenizer Tokenizer::fromModelDir(const std::filesystem::path& dir)
+std::filesystem::path Tokenizer::fileInModelDir(const std::filesystem::path& dir)
 {
     const std::filesystem::path json = dir / "tokenizer.json";
-    if (std::filesystem::is_regular_file(json)) return fromFile(json);
-    const std::filesystem::path model = dir / "tokenizer.model";
-    if (std::filesystem::is_regular_file(model)) return fromSentencePieceFile(model);
-    throw IoError("'" + dir.string() + "': no tokenizer.json or tokenizer.model");
+    return std::filesystem::is_regular_file(json) ? json : dir / "tokenizer.model";
+}
+
+Tokenizer Tokenizer::fromModelDir(const std::filesystem::path& dir)
+{
+    const std::filesystem::path file = fileInModelDir(dir);
+    if (!std::filesystem::is_regular_file(file)) {
+        throw IoError("'" + dir.string() + "': no tokenizer.json or tokenizer.model");
+    }
+    return file.extension() == ".json" ? fromFile(file) : fromSentencePieceFile(file);
 }
 
 std::vector<std::int32_t> Tokenizer::encode(std::string_view text) const

@@ -26,6 +26,10 @@ public:
     /// Throws IoError naming the directory when it has neither, otherwise as fromFile.
     static Tokenizer fromModelDir(const std::filesystem::path& dir);
 
+    /// The file fromModelDir reads in `dir`: tokenizer.json when it is a regular file, otherwise
+    /// tokenizer.model (which may not exist). Never throws for a missing file; for messages.
+    static std::filesystem::path fileInModelDir(const std::filesystem::path& dir);
+
     /// Reads a SentencePiece model (`tokenizer.model`) with libsentencepiece. Throws IoError if
     /// unreadable, FormatError naming the file if the library rejects it.
     static Tokenizer fromSentencePieceFile(const std::filesystem::path& path);
