@@ -7,11 +7,13 @@
 #include "calibration_options.h"
 #include "commands.h"
 #include "mdbf/base/error.h"
-#include "mdbf/factor/factorizer.h"
+#include "mdbf/factor/bit_budget.h"
 #include "mdbf/factor/quant_config.h"
+#include "mdbf/pipeline/layer_job.h"
 #include "mdbf/io/checkpoint.h"
 #include "mdbf/io/model_config.h"
 #include "mdbf/model/transformer.h"
+#include "mdbf/model/architecture.h"
 
 namespace mdbf::cli {
 
@@ -46,30 +48,30 @@ std::string weightTensorName(const io::Checkpoint& checkpoint, const std::string
                       "' (mdbf inspect lists the layers)");
 }
 
-/// Fills the objective's statistics into `fopt` from a calibration run over --calib-text.
+/// Fills the objective's statistics into `job` from a calibration run over --calib-text.
 /// Returns the run's summary for the JSON output.
-nlohmann::json calibrate(const FactorizeOptions& opt, const std::string& layer, factor::FactorizerOptions& fopt,
+nlohmann::json calibrate(const FactorizeOptions& opt, const std::string& layer, pipeline::LayerJob& job,
                          const CommandEnv& env)
 {
     const fs::path dir = opt.model;
     const std::vector<std::string> projections =
-        model::Transformer::projectionNames(io::ModelConfig::fromFile(dir / "config.json"));
+        model::projectionNames(io::ModelConfig::fromFile(dir / "config.json"));
     if (std::find(projections.begin(), projections.end(), layer) == projections.end()) {
         throw InvalidArgument("--objective " + opt.objective + ": '" + layer +
                               "' is not a projection of the model, so it has no calibration activations");
     }
     eval::CalibrationOptions request;
     request.ctx = opt.calib.ctx;
-    request.gram = fopt.objective == factor::Objective::Gram;
+    request.gram = job.settings.objective == factor::Objective::Gram;
     // H is m×m per layer: collect it for this layer only. The cheap d_j are collected for every
     // layer, so one cache file serves any layer of the model.
     if (request.gram) request.layers = {layer};
     const eval::CalibrationStats stats = runCalibration(opt.model, opt.calib, request, env);
     const eval::LayerCalibration& statistics = stats.layer(layer);
     if (request.gram) {
-        fopt.inputGram = statistics.gram;
+        job.statistics.inputGram = statistics.gram;
     } else {
-        fopt.channelWeights = statistics.channelWeights();
+        job.statistics.channelWeights = statistics.channelWeights();
     }
     return {{"text", opt.calib.text},
             {"ctx", stats.ctx},
@@ -81,19 +83,21 @@ nlohmann::json calibrate(const FactorizeOptions& opt, const std::string& layer, 
 
 int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
 {
-    factor::FactorizerOptions fopt;
-    fopt.method = factor::parseMethod(opt.method);
-    fopt.bpw = factor::Bpw::parse(opt.bpw);
-    fopt.l = opt.l;
-    fopt.paths = opt.paths;
-    fopt.outerIterations = opt.iters;
-    fopt.innerIterations = opt.inner;
-    fopt.seed = opt.seed;
-    fopt.objective = factor::parseObjective(opt.objective);
-    if (fopt.method == factor::Method::Dbf && fopt.l != 1) {
+    pipeline::LayerJob job;
+    factor::LayerQuantSettings& settings = job.settings;
+    settings.method = factor::parseMethod(opt.method);
+    settings.bpw = factor::Bpw::parse(opt.bpw);
+    settings.l = opt.l;
+    settings.paths = opt.paths;
+    settings.iterations = opt.iters;
+    settings.objective = factor::parseObjective(opt.objective);
+    job.engine.innerIterations = opt.inner;
+    job.engine.seed = opt.seed;
+    if (settings.method == factor::Method::Dbf && settings.l != 1) {
         throw InvalidArgument("--method dbf has a rank-1 envelope; --l " + std::to_string(opt.l) +
                               " needs --method mdbf");
     }
+    if (settings.objective == factor::Objective::Plain) (void)job.options();  // the settings alone are checked here
 
     const io::Checkpoint checkpoint = io::Checkpoint::open(opt.model);
     const std::string tensor = weightTensorName(checkpoint, opt.layer);
@@ -104,19 +108,21 @@ int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
     }
     ProgressBar bar("factorize " + layerBaseName(tensor));
     const int total = opt.iters * opt.paths;
-    fopt.onIteration = [&bar, total](const factor::IterationReport& r) { bar.update("iteration", r.iteration, total); };
+    auto feed = [&bar, total](const factor::IterationReport& r) { bar.update("iteration", r.iteration, total); };
     // Checked before calibration and before the matrix is read and decomposed, so an infeasible
     // budget fails at once.
-    factor::Factorizer(fopt).budget(info.shape[0], info.shape[1]);
+    factor::computeBitBudget(info.shape[0], info.shape[1], settings.bpw, settings.method,
+                             settings.method == factor::Method::Dbf ? 1 : settings.l, settings.paths);
     nlohmann::json calibration;
-    if (fopt.objective != factor::Objective::Plain) {
-        calibration = calibrate(opt, layerBaseName(tensor), fopt, env);
+    if (settings.objective != factor::Objective::Plain) {
+        calibration = calibrate(opt, layerBaseName(tensor), job, env);
     } else if (!opt.calib.text.empty()) {
         std::fprintf(stderr, "warning: --calib-text is not used by --objective plain\n");
     }
-    const factor::Factorizer factorizer(fopt);
     const RowMatrixF W = checkpoint.matrix(tensor);
-    const factor::FactorResult result = factorizer.run(W, bar.context(env));
+    const RunContext ctx = bar.context(env);
+    const std::shared_ptr<const factor::LayerSvd> svd = pipeline::decomposeLayer(W, job, ctx);
+    const factor::FactorResult result = pipeline::factorizeLayer(W, *svd, job, -1, ctx, feed);
     bar.finish();
     if (result.termination == factor::Termination::Cancelled) throw Cancelled();
 
@@ -131,7 +137,7 @@ int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
                             {"l", result.l},
                             {"paths", result.pathCount},
                             {"bpw", result.bpw},
-                            {"requested_bpw", fopt.bpw.value()},
+                            {"requested_bpw", settings.bpw.value()},
                             {"clamped", result.clamped},
                             {"iters", result.iterations},
                             {"rel_error", result.finalError},
@@ -150,7 +156,7 @@ int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
                 static_cast<long long>(result.m));
     std::printf("method     %s, l = %d, P = %d, objective %s\n", std::string(factor::methodName(result.method)).c_str(),
                 result.l, result.pathCount, std::string(factor::objectiveName(result.objective)).c_str());
-    std::printf("budget     %s bpw requested -> k = %lld, %.6f bpw achieved%s\n", fopt.bpw.text().c_str(),
+    std::printf("budget     %s bpw requested -> k = %lld, %.6f bpw achieved%s\n", settings.bpw.text().c_str(),
                 static_cast<long long>(result.k), result.bpw,
                 result.clamped ? (" (clamped from k = " + std::to_string(result.unclampedK) + ")").c_str() : "");
     // The plain error keeps its short label (the objective is named on the line above); a weighted

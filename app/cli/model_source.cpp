@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "mdbf/deploy/package_model.h"
 #include "mdbf/io/package.h"
 
 namespace mdbf::cli {
@@ -20,7 +21,7 @@ LoadedModel loadModel(const ModelSource& source, const RunContext& ctx)
     if (!source.package.empty()) {
         const io::Package package = io::readPackage(source.package, ctx);
         const std::string tokenizerSource = source.package + ":/tokenizer.json";
-        return {io::transformerFromPackage(package, source.package),
+        return {deploy::transformerFromPackage(package, source.package),
                 Tokenizer::fromJsonText(package.tokenizerJson, tokenizerSource), source.package, tokenizerSource};
     }
     const std::filesystem::path dir = source.model;

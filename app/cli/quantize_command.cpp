@@ -7,13 +7,14 @@
 #include "mdbf/base/error.h"
 #include "mdbf/base/output_path.h"
 #include "mdbf/base/text_file.h"
-#include "mdbf/eval/quantize.h"
-#include "mdbf/eval/sequential_calibration.h"
+#include "mdbf/pipeline/quantize.h"
+#include "mdbf/pipeline/sequential_calibration.h"
 #include "mdbf/factor/quant_config.h"
 #include "mdbf/io/checkpoint.h"
 #include "mdbf/io/model_config.h"
 #include "mdbf/io/package.h"
 #include "mdbf/model/transformer.h"
+#include "mdbf/model/architecture.h"
 
 namespace mdbf::cli {
 
@@ -72,7 +73,7 @@ void printTableHeader(std::FILE* table)
                  "rel_error", "objective", "seconds");
 }
 
-void printTableRow(std::FILE* table, const eval::LayerQuantResult& r)
+void printTableRow(std::FILE* table, const pipeline::LayerQuantResult& r)
 {
     if (r.keptDense) {
         std::fprintf(table, "%-40s %-10s %6s %3s %2s %7.3f %10s %-9s %8.2f  %s\n", r.name.c_str(),
@@ -86,7 +87,7 @@ void printTableRow(std::FILE* table, const eval::LayerQuantResult& r)
     std::fflush(table);
 }
 
-nlohmann::json layerJson(const eval::LayerQuantResult& r)
+nlohmann::json layerJson(const pipeline::LayerQuantResult& r)
 {
     nlohmann::json j = {{"name", r.name},
                         {"n", r.n},
@@ -112,13 +113,13 @@ nlohmann::json layerJson(const eval::LayerQuantResult& r)
 /// Collects the calibration statistics the configuration's objectives need (none for an all-plain
 /// configuration) into `qopt`; returns a summary for the JSON output (null when none were needed).
 /// Throws InvalidArgument when they are needed but --calib-text is missing.
-nlohmann::json calibrate(const QuantizeOptions& opt, const io::ModelConfig& modelConfig, eval::QuantizeOptions& qopt,
+nlohmann::json calibrate(const QuantizeOptions& opt, const io::ModelConfig& modelConfig, pipeline::QuantizeOptions& qopt,
                const CommandEnv& env)
 {
     std::vector<std::string> needed;
     std::string example;
     bool gram = false;
-    for (const std::string& name : model::Transformer::projectionNames(modelConfig)) {
+    for (const std::string& name : model::projectionNames(modelConfig)) {
         const factor::LayerQuantSettings s = qopt.config.resolve(name);
         if (s.dense || s.objective == factor::Objective::Plain) continue;
         needed.push_back(name);
@@ -139,8 +140,8 @@ nlohmann::json calibrate(const QuantizeOptions& opt, const io::ModelConfig& mode
         RunContext ctx;
         ctx.stop = env.stop;
         ctx.threads = env.threads;
-        auto source = std::make_shared<eval::SequentialCalibration>(opt.model, opt.calib.text, request, ctx);
-        qopt.statistics = [source](const std::string& name, std::span<const eval::LayerQuantResult> done) {
+        auto source = std::make_shared<pipeline::SequentialCalibration>(opt.model, opt.calib.text, request, ctx);
+        qopt.statistics = [source](const std::string& name, std::span<const pipeline::LayerQuantResult> done) {
             return (*source)(name, done);
         };
         return {{"text", opt.calib.text}, {"ctx", opt.calib.ctx}, {"sequential", true}};
@@ -198,21 +199,21 @@ int runQuantize(const QuantizeOptions& opt, const CommandEnv& env)
         throw IoError("'" + (dir / "tokenizer.json").string() + "': no such file (the package needs it)");
     }
 
-    eval::QuantizeOptions qopt;
+    pipeline::QuantizeOptions qopt;
     qopt.config = config;
-    qopt.seed = opt.seed;
+    qopt.engine.seed = opt.seed;
     const nlohmann::json calibration = calibrate(opt, modelConfig, qopt, env);
 
     ProgressBar bar("quantize");
     const RunContext ctx = bar.context(env);
     std::FILE* table = opt.json ? stderr : stdout;
     printTableHeader(table);
-    qopt.onLayer = [&](const eval::LayerQuantResult& r, int, int) {
+    qopt.onLayer = [&](const pipeline::LayerQuantResult& r, int, int) {
         bar.finish();
         printTableRow(table, r);
     };
-    const eval::QuantizeResult result = eval::quantizeCheckpoint(modelConfig, checkpoint, qopt, ctx);
-    const io::Package package = eval::makePackage(dir, checkpoint, result, config);
+    const pipeline::QuantizeResult result = pipeline::quantizeCheckpoint(modelConfig, checkpoint, qopt, ctx);
+    const io::Package package = pipeline::makePackage(dir, checkpoint, result, config);
     io::writePackage(package, opt.out, ctx);
     if (!opt.exportSafetensors.empty()) io::exportSafetensors(package, opt.exportSafetensors, ctx);
     bar.finish();

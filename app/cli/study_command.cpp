@@ -8,7 +8,7 @@
 #include "commands.h"
 #include "mdbf/base/error.h"
 #include "mdbf/base/output_path.h"
-#include "mdbf/eval/study.h"
+#include "mdbf/pipeline/study.h"
 #include "mdbf/factor/quant_config.h"
 
 namespace mdbf::cli {
@@ -49,13 +49,13 @@ std::vector<std::string> splitColon(const std::string& text)
 }
 
 /// "method:l:bpw[:objective[:seq[:iters]]]", e.g. "mdbf:4:1.5:plain:0:260".
-eval::StudyPoint parseExtraPoint(const std::string& text, int defaultIters)
+pipeline::StudyPoint parseExtraPoint(const std::string& text, int defaultIters)
 {
     const std::vector<std::string> p = splitColon(text);
     if (p.size() < 3 || p.size() > 6) {
         throw InvalidArgument("--point '" + text + "': expected method:l:bpw[:objective[:seq[:iters]]]");
     }
-    eval::StudyPoint point;
+    pipeline::StudyPoint point;
     try {
         point.method = factor::parseMethod(p[0]);
         point.l = std::stoi(p[1]);
@@ -72,12 +72,12 @@ eval::StudyPoint parseExtraPoint(const std::string& text, int defaultIters)
     return point;
 }
 
-std::vector<eval::StudyPoint> gridPoints(const StudyOptions& opt)
+std::vector<pipeline::StudyPoint> gridPoints(const StudyOptions& opt)
 {
     std::vector<bool> sequentialModes;
     if (opt.sequential == "off" || opt.sequential == "both") sequentialModes.push_back(false);
     if (opt.sequential == "on" || opt.sequential == "both") sequentialModes.push_back(true);
-    std::vector<eval::StudyPoint> points;
+    std::vector<pipeline::StudyPoint> points;
     for (const std::string& b : opt.bpws) {
         const factor::Bpw bpw = factor::Bpw::parse(b);
         for (const std::string& methodText : opt.methods) {
@@ -101,8 +101,8 @@ std::vector<eval::StudyPoint> gridPoints(const StudyOptions& opt)
 
 int runStudy(const StudyOptions& opt, const CommandEnv& env)
 {
-    const std::vector<eval::StudyPoint> points = gridPoints(opt);
-    const bool needsCalibration = std::any_of(points.begin(), points.end(), [](const eval::StudyPoint& p) {
+    const std::vector<pipeline::StudyPoint> points = gridPoints(opt);
+    const bool needsCalibration = std::any_of(points.begin(), points.end(), [](const pipeline::StudyPoint& p) {
         return p.objective != factor::Objective::Plain;
     });
     if (needsCalibration && opt.calibText.empty()) {
@@ -113,9 +113,9 @@ int runStudy(const StudyOptions& opt, const CommandEnv& env)
     inputs.emplace_back(opt.evalText);
     inputs.emplace_back(opt.calibText);
     requireDistinctOutput(outDir, OutputKind::Directory, inputs, "--out");
-    std::vector<eval::StudyResult> results;
+    std::vector<pipeline::StudyResult> results;
     for (const std::string& model : opt.models) {
-        eval::StudySpec spec;
+        pipeline::StudySpec spec;
         spec.modelDir = model;
         spec.evalText = opt.evalText;
         spec.ctx = opt.ctx;
@@ -131,7 +131,7 @@ int runStudy(const StudyOptions& opt, const CommandEnv& env)
         ProgressBar bar("study " + fs::path(model).filename().string());
         std::fprintf(stderr, "%s: %zu points, ppl on %s at ctx %d\n", model.c_str(), points.size(), opt.evalText.c_str(),
                      opt.ctx);
-        const auto onPoint = [&bar](const eval::StudyPointResult& r) {
+        const auto onPoint = [&bar](const pipeline::StudyPointResult& r) {
             bar.finish();
             std::fprintf(stderr, "  %-34s model %7.4f bpw  factorized %6.4f bpw  ppl %10.4f  %6.1f s%s\n",
                          r.point.label().c_str(), r.modelBpw, r.factorizedBpw, r.ppl, r.seconds,
@@ -139,12 +139,12 @@ int runStudy(const StudyOptions& opt, const CommandEnv& env)
                          : r.cachedLayers > 0 ? ("  (" + std::to_string(r.cachedLayers) + " layers cached)").c_str()
                                               : "");
         };
-        results.push_back(eval::runStudy(spec, bar.context(env), onPoint));
+        results.push_back(pipeline::runStudy(spec, bar.context(env), onPoint));
         bar.finish();
         std::fprintf(stderr, "  original ppl %.4f at %.2f bpw\n", results.back().originalPpl, results.back().originalBpw);
         if (results.back().cancelled) break;
     }
-    eval::writeStudyFiles(results, outDir);
+    pipeline::writeStudyFiles(results, outDir);
     if (!results.empty() && results.back().cancelled) {
         // What finished is kept: the files hold it, and the cache lets a rerun resume.
         std::fprintf(stderr, "mdbf: study stopped after %zu of %zu points of %s; wrote %s/study.json with those\n",
@@ -154,7 +154,7 @@ int runStudy(const StudyOptions& opt, const CommandEnv& env)
     if (opt.json) {
         printJson({{"out", opt.out},
                    {"files", {"study.json", "points.csv", "layer_view.csv"}},
-                   {"study", eval::studyToJson(results)}});
+                   {"study", pipeline::studyToJson(results)}});
     } else {
         std::printf("wrote %s/study.json, points.csv and layer_view.csv (plots: mdbf-study-plot --study %s/study.json)\n",
                     opt.out.c_str(), opt.out.c_str());

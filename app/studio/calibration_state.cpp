@@ -5,6 +5,7 @@
 
 #include "mdbf/base/error.h"
 #include "mdbf/model/transformer.h"
+#include "mdbf/model/architecture.h"
 
 namespace mdbf::studio {
 
@@ -36,27 +37,29 @@ QString StudioCalibration::description() const
     return text;
 }
 
-void addStatistics(factor::FactorizerOptions& options, const StudioCalibration* calibration, const std::string& layer)
+pipeline::LayerStatistics statisticsFor(factor::Objective objective, const StudioCalibration* calibration,
+                                        const std::string& layer)
 {
-    if (options.objective == factor::Objective::Plain) return;
-    const std::string objective(factor::objectiveName(options.objective));
-    if (!calibration) throw InvalidArgument("objective " + objective + " needs calibration statistics: calibrate first");
+    pipeline::LayerStatistics statistics;
+    if (objective == factor::Objective::Plain) return statistics;
+    const std::string name(factor::objectiveName(objective));
+    if (!calibration) throw InvalidArgument("objective " + name + " needs calibration statistics: calibrate first");
     const eval::LayerCalibration& stats = calibration->stats->layer(layer);
-    if (options.objective == factor::Objective::Gram) {
+    if (objective == factor::Objective::Gram) {
         if (stats.gram.size() == 0)
             throw InvalidArgument("objective gram: the calibration has no Gram matrix for '" + layer + "'");
-        options.inputGram = stats.gram;
+        statistics.inputGram = stats.gram;
     } else {
-        options.channelWeights = stats.channelWeights();
+        statistics.channelWeights = stats.channelWeights();
     }
+    return statistics;
 }
 
 double gramBytes(const io::ModelConfig& config, const io::Checkpoint& checkpoint)
 {
     double bytes = 0.0;
-    for (const std::string& name : model::Transformer::projectionNames(config)) {
-        std::string tensor = name + ".weight";
-        if (!checkpoint.contains(tensor)) tensor = "model.embed_tokens.weight";  // a tied head
+    for (const std::string& name : model::projectionNames(config)) {
+        const std::string tensor = model::weightTensorOf(name, checkpoint.contains(model::weightName(name)));
         if (!checkpoint.contains(tensor)) continue;
         const auto& shape = checkpoint.info(tensor).shape;
         if (shape.size() != 2) continue;

@@ -12,7 +12,8 @@
 #include "mdbf/eval/calibration.h"
 #include "mdbf/io/checkpoint.h"
 #include "mdbf/io/model_config.h"
-#include "mdbf/factor/factorizer.h"
+#include "mdbf/factor/factor_result.h"
+#include "mdbf/pipeline/layer_job.h"
 
 namespace mdbf::studio {
 
@@ -32,10 +33,11 @@ struct StudioCalibration {
     QString description() const;
 };
 
-/// Fills the statistics `options.objective` needs for projection `layer` (with or without ".weight"):
-/// nothing for plain, channelWeights for diag, inputGram for gram. Throws InvalidArgument when the
+/// The statistics `objective` needs for projection `layer` (with or without ".weight"): nothing for
+/// plain, the channel weights for diag, the Gram matrix for gram. Throws InvalidArgument when the
 /// objective needs statistics and `calibration` is null, lacks H for gram, or did not record `layer`.
-void addStatistics(factor::FactorizerOptions& options, const StudioCalibration* calibration, const std::string& layer);
+pipeline::LayerStatistics statisticsFor(factor::Objective objective, const StudioCalibration* calibration,
+                                        const std::string& layer);
 
 /// Bytes the Gram matrices of every projection of a model would take (Σ m² doubles over the projections,
 /// m = in_features from the checkpoint shapes; a tied head reads the embedding's). Never throws for a

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mdbf/base/output_path.h"
-#include "mdbf/eval/quantize.h"
+#include "mdbf/pipeline/quantize.h"
 #include "mdbf/io/package.h"
 #include "model_session.h"
 
@@ -36,9 +36,9 @@ Job* ConfigurationExporter::exportPackage(std::shared_ptr<const ModelSession> se
         RunContext quiet;
         quiet.stop = ctx.stop;
         quiet.threads = ctx.threads;
-        const eval::QuantizeResult result = quantizeResultOf(session->config(), session->checkpoint(), config, quiet);
+        const pipeline::QuantizeResult result = quantizeResultOf(session->config(), session->checkpoint(), config, quiet);
         const factor::QuantConfig quantConfig = quantConfigOf(session->config(), config);
-        const io::Package package = eval::makePackage(session->directory(), session->checkpoint(), result, quantConfig);
+        const io::Package package = pipeline::makePackage(session->directory(), session->checkpoint(), result, quantConfig);
         ctx.throwIfStopped();
         io::writePackage(package, destination, ctx);
         PackageExportSummary summary;

@@ -1,6 +1,6 @@
 #pragma once
 // Export of the studio's configuration: the HDF5 deployment package (factorized layers from the
-// configuration, every other tensor dense, through eval::makePackage and io::writePackage) as a
+// configuration, every other tensor dense, through pipeline::makePackage and io::writePackage) as a
 // background job with progress and Cancel, and the quantization config JSON (factor::QuantConfig)
 // that reproduces the per-layer settings in use.
 

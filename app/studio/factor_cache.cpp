@@ -1,6 +1,6 @@
 #include "factor_cache.h"
 
-#include "mdbf/factor/path_products.h"
+#include "mdbf/pipeline/layer_job.h"
 
 namespace mdbf::studio {
 
@@ -36,8 +36,9 @@ std::shared_ptr<const LayerFactorization> describeFactorization(const RowMatrixF
                                                                 const FactorSettings& settings, bool refined)
 {
     auto f = std::make_shared<LayerFactorization>();
-    f->spectra = factor::EnvelopeSpectra::ofSvd(svd, result.k, result.l);
-    f->residual = std::make_shared<const RowMatrixF>(W - factor::reconstruct(result.paths));
+    pipeline::LayerView view = pipeline::describeLayer(W, svd, result);
+    f->spectra = std::move(view.spectra);
+    f->residual = std::move(view.residual);
     f->refined = refined;
     f->complete = result.termination != factor::Termination::Cancelled;
     f->settings = settings;

@@ -15,8 +15,11 @@
 #include "mdbf/base/matrix.h"
 #include "mdbf/factor/envelope_spectra.h"
 #include "mdbf/factor/factor_result.h"
-#include "mdbf/factor/layer_svd.h"
 #include "factor_settings.h"
+
+namespace mdbf::factor {
+class LayerSvd;
+}
 
 namespace mdbf::studio {
 

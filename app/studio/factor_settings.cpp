@@ -2,16 +2,17 @@
 
 namespace mdbf::studio {
 
-factor::FactorizerOptions FactorSettings::options(int outerIterations) const
+pipeline::LayerJob FactorSettings::job(pipeline::LayerStatistics statistics) const
 {
-    factor::FactorizerOptions o;
-    o.method = method;
-    o.l = effectiveL();
-    o.paths = paths;
-    o.bpw = bpw;
-    o.outerIterations = outerIterations;
-    o.objective = objective;
-    return o;
+    pipeline::LayerJob job;
+    job.settings.method = method;
+    job.settings.l = effectiveL();
+    job.settings.paths = paths;
+    job.settings.bpw = bpw;
+    job.settings.iterations = iterations;
+    job.settings.objective = objective;
+    job.statistics = std::move(statistics);
+    return job;
 }
 
 QString FactorSettings::closedFormKey() const

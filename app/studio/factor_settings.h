@@ -3,7 +3,9 @@
 
 #include <QString>
 
-#include "mdbf/factor/factorizer.h"
+#include "mdbf/factor/bit_budget.h"
+#include "mdbf/factor/factor_result.h"
+#include "mdbf/pipeline/layer_job.h"
 
 namespace mdbf::studio {
 
@@ -22,8 +24,9 @@ struct FactorSettings {
     /// The envelope rank actually used (1 for DBF, whatever the l control says).
     int effectiveL() const { return method == factor::Method::Dbf ? 1 : l; }
 
-    /// Engine options for these settings; `iterations` overrides the outer iteration count.
-    factor::FactorizerOptions options(int outerIterations) const;
+    /// The per-layer job of these settings with `statistics` for the objective (pipeline::LayerJob;
+    /// the engine's default seed and inner iterations, as `mdbf quantize` uses them).
+    pipeline::LayerJob job(pipeline::LayerStatistics statistics = {}) const;
 
     /// Cache key of the closed form ("mdbf|l4|1.5|p1|plain", "…|diag@<tag>") and of a refinement
     /// (adds "|t260").

@@ -15,8 +15,8 @@
 #include "job_runner.h"
 #include "mdbf/base/error.h"
 #include "mdbf/factor/bit_budget.h"
-#include "mdbf/factor/factorizer.h"
 #include "mdbf/factor/path_products.h"
+#include "mdbf/pipeline/layer_job.h"
 #include "mdbf/widgets/error_curve_plot.h"
 #include "mdbf/widgets/heatmap_plot.h"
 #include "mdbf/widgets/histogram_plot.h"
@@ -38,16 +38,6 @@ QString terminationText(factor::Termination t)
     case factor::Termination::Failed: return QObject::tr("failed");
     }
     return {};
-}
-
-/// The SVD a factorization with `options` starts from: of W for plain, of the objective's target
-/// (W·D^{1/2}, W·H^{1/2}; `options` carries the statistics) otherwise. Worker thread.
-std::shared_ptr<const factor::LayerSvd> computeSvd(const RowMatrixF& W, const factor::FactorizerOptions& options,
-                                                   const RunContext& ctx)
-{
-    if (options.objective == factor::Objective::Plain)
-        return std::make_shared<const factor::LayerSvd>(factor::LayerSvd::compute(W, ctx));
-    return std::make_shared<const factor::LayerSvd>(factor::LayerSvd::compute(factor::Factorizer(options).target(W), ctx));
 }
 
 }  // namespace
@@ -259,7 +249,6 @@ void LayerInspectorPanel::startFactorization()
     }
 
     const LayerInputs inputs = m_cache.inputs(layer, settings.svdKey());
-    const std::string tensor = m_layer.tensor.toStdString();
     auto session = m_session;
     auto calibration = m_calibration;
     QPointer<LayerInspectorPanel> self(this);
@@ -269,7 +258,7 @@ void LayerInspectorPanel::startFactorization()
     auto work = [=](const RunContext& ctx, Job* job) -> std::shared_ptr<const LayerFactorization> {
         auto W = inputs.weights;
         if (!W) {
-            W = std::make_shared<const RowMatrixF>(session->checkpoint().matrix(tensor));
+            W = std::make_shared<const RowMatrixF>(pipeline::loadLayerWeights(session->checkpoint(), layer.toStdString()));
             job->post([self, layer, W] {
                 if (!self) return;
                 self->m_cache.setWeights(layer, W);
@@ -277,12 +266,12 @@ void LayerInspectorPanel::startFactorization()
             });
         }
         ctx.throwIfStopped();
-        factor::FactorizerOptions closedOptions = settings.options(0);
-        addStatistics(closedOptions, calibration.get(), layer.toStdString());
+        const pipeline::LayerJob layerJob =
+            settings.job(statisticsFor(settings.objective, calibration.get(), layer.toStdString()));
         auto svd = inputs.svd;
         if (!svd) {
             ctx.report("svd", 0, 1);
-            svd = computeSvd(*W, closedOptions, ctx);
+            svd = pipeline::decomposeLayer(*W, layerJob, ctx);
             // Kept even if this job is cancelled now: the SVD serves every later setting of this objective.
             job->post([self, layer, svd, key = settings.svdKey()] {
                 if (self) self->m_cache.setSvd(layer, key, svd);
@@ -291,7 +280,7 @@ void LayerInspectorPanel::startFactorization()
         ctx.throwIfStopped();
         std::shared_ptr<const LayerFactorization> closed;
         if (!haveClosedForm || iterations == 0) {
-            closed = describeFactorization(*W, *svd, factor::Factorizer(closedOptions).run(*W, *svd, ctx), settings,
+            closed = describeFactorization(*W, *svd, pipeline::factorizeLayer(*W, *svd, layerJob, 0, ctx), settings,
                                            false);
             job->post([self, layer, closed, settings, generation] {
                 if (!self) return;
@@ -300,15 +289,13 @@ void LayerInspectorPanel::startFactorization()
             });
         }
         if (iterations == 0) return closed;
-        auto options = settings.options(iterations);
-        options.channelWeights = closedOptions.channelWeights;
-        options.inputGram = closedOptions.inputGram;
-        options.onIteration = [job, self, generation](const factor::IterationReport& r) {
+        auto feed = [job, self, generation](const factor::IterationReport& r) {
             job->post([self, generation, it = r.iteration, e = r.relError] {
                 if (self && self->m_generation == generation) self->appendIteration(it, e);
             });
         };
-        return describeFactorization(*W, *svd, factor::Factorizer(options).run(*W, *svd, ctx), settings, true);
+        return describeFactorization(*W, *svd, pipeline::factorizeLayer(*W, *svd, layerJob, iterations, ctx, feed),
+                                     settings, true);
     };
 
     Job* job = m_runner->start<std::shared_ptr<const LayerFactorization>>(
@@ -472,7 +459,6 @@ void LayerInspectorPanel::runComparison()
         }
     }
     const LayerInputs inputs = m_cache.inputs(m_layer.key, base.svdKey());
-    const std::string tensor = m_layer.tensor.toStdString();
     const QString layer = m_layer.key;
     auto session = m_session;
     auto calibration = m_calibration;
@@ -482,12 +468,12 @@ void LayerInspectorPanel::runComparison()
     // Every run shares the objective of `base`, hence its statistics and its SVD.
     auto work = [=](const RunContext& ctx, Job* job) -> int {
         auto W = inputs.weights ? inputs.weights
-                                : std::make_shared<const RowMatrixF>(session->checkpoint().matrix(tensor));
-        factor::FactorizerOptions statistics = base.options(0);
-        addStatistics(statistics, calibration.get(), layer.toStdString());
+                                : std::make_shared<const RowMatrixF>(pipeline::loadLayerWeights(session->checkpoint(), layer.toStdString()));
+        const pipeline::LayerStatistics statistics =
+            statisticsFor(base.objective, calibration.get(), layer.toStdString());
         auto svd = inputs.svd;
         if (!svd) {
-            svd = computeSvd(*W, statistics, ctx);
+            svd = pipeline::decomposeLayer(*W, base.job(statistics), ctx);
             job->post([self, layer, svd, key = base.svdKey()] {
                 if (self) self->m_cache.setSvd(layer, key, svd);
             });
@@ -497,11 +483,8 @@ void LayerInspectorPanel::runComparison()
             if (ctx.stopRequested()) break;
             RunContext inner = ctx;
             inner.progress = nullptr;  // progress is counted in runs, not iterations
-            factor::FactorizerOptions options = s.options(s.iterations);
-            options.channelWeights = statistics.channelWeights;
-            options.inputGram = statistics.inputGram;
-            auto f = describeFactorization(*W, *svd, factor::Factorizer(options).run(*W, *svd, inner), s,
-                                           s.iterations > 0);
+            auto f = describeFactorization(*W, *svd, pipeline::factorizeLayer(*W, *svd, s.job(statistics), -1, inner),
+                                           s, s.iterations > 0);
             ++done;
             ctx.report("compare", done, static_cast<std::int64_t>(runs.size()));
             job->post([self, layer, f, s, generation] {

@@ -414,7 +414,7 @@ bool MainWindow::applySettingsToLayers(const QStringList& layers)
     return started;
 }
 
-bool MainWindow::applySettingsToAllLayers() { return applySettingsToLayers(m_browser->model()->layerKeys()); }
+bool MainWindow::applySettingsToAllLayers() { return applySettingsToLayers(m_browser->model()->defaultLayerKeys()); }
 
 bool MainWindow::applySettingsToSelectedLayers()
 {
@@ -436,10 +436,11 @@ void MainWindow::confirmApplyToAll()
     const QString method = s.method == factor::Method::Dbf ? QStringLiteral("DBF") : QStringLiteral("MDBF l=%1").arg(s.l);
     auto* box = new QMessageBox(
         QMessageBox::Question, tr("Apply settings to all layers"),
-        tr("Factorize all %1 linear layers of %2 with %3 at %4 bpw (%5 iterations)?\n\n"
+        tr("Factorize all %1 projections of %2 with %3 at %4 bpw (%5 iterations)?\n\n"
            "Layers already computed with these settings are reused; the rest run in the background with "
-           "progress and Cancel in the Model panel. Layers whose budget cannot pay for k ≥ max(1, l) stay dense.")
-            .arg(m_browser->model()->factorizableCount())
+           "progress and Cancel in the Model panel. Layers whose budget cannot pay for k ≥ max(1, l) stay dense. "
+           "The output head stays dense; select it to factorize it too.")
+            .arg(m_browser->model()->defaultLayerKeys().size())
             .arg(m_session->name(), method, QString::fromStdString(s.bpw.text()))
             .arg(s.iterations),
         QMessageBox::NoButton, this);
@@ -535,7 +536,7 @@ std::shared_ptr<const StudioCalibration> MainWindow::calibration() const { retur
 double MainWindow::modelBpw() const
 {
     if (!m_session) return 0.0;
-    // The accounting of eval::quantizeCheckpoint, so the figure matches `mdbf quantize` and the package.
+    // The accounting of pipeline::quantizeCheckpoint, so the figure matches `mdbf quantize` and the package.
     return accountConfiguration(m_session->checkpoint(), m_applied).modelBpw();
 }
 
@@ -553,7 +554,7 @@ void MainWindow::updateModelSummary()
                               .arg(m_session->name(), widgets::compactCount(m_session->parameterCount()),
                                    m_session->dominantDtype()));
     const LayerTreeModel* model = m_browser->model();
-    const ConfigurationBits bits = accountConfiguration(m_session->checkpoint(), m_applied);
+    const pipeline::ModelBits bits = accountConfiguration(m_session->checkpoint(), m_applied);
     QString text = tr("model %1 bpw").arg(bits.modelBpw(), 0, 'f', 3);
     if (bits.factorizedWeights > 0) text += tr(" (factorized layers %1)").arg(bits.factorizedBpw(), 0, 'f', 3);
     text += tr(" · %1/%2 layers factorized").arg(m_applied.size()).arg(model->factorizableCount());

@@ -65,7 +65,8 @@ public:
     /// background (Model panel: progress, ETA, Cancel). Returns false, with the reason in the status
     /// bar, when nothing was started (no model, an apply already running, no factorizable layer).
     bool applySettingsToLayers(const QStringList& layers);
-    /// Same for every factorizable layer of the model (no confirmation; the menu asks first).
+    /// Same for every layer the default configuration factorizes: the projections, not the head (no
+    /// confirmation; the menu asks first).
     bool applySettingsToAllLayers();
     /// Same for the layers selected in the Layers panel.
     bool applySettingsToSelectedLayers();

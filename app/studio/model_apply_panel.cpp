@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <regex>
 #include <set>
 
 #include <QHBoxLayout>
@@ -14,7 +13,8 @@
 #include "factor_cache.h"
 #include "mdbf/base/error.h"
 #include "mdbf/factor/bit_budget.h"
-#include "mdbf/factor/factorizer.h"
+#include "mdbf/model/architecture.h"
+#include "mdbf/pipeline/layer_job.h"
 #include "mdbf/widgets/layer_error_bar_plot.h"
 #include "mdbf/widgets/layer_tree_model.h"
 #include "model_session.h"
@@ -32,7 +32,6 @@ constexpr auto kProgressInterval = std::chrono::milliseconds(100);
 /// One layer the job computes; the inputs already in the cache are handed over.
 struct ApplyTask {
     QString key;
-    std::string tensor;
     std::int64_t n = 0;
     std::int64_t m = 0;
     std::shared_ptr<const RowMatrixF> weights;
@@ -73,21 +72,21 @@ QString durationText(double seconds)
 /// "3·q", "3·gate", "head": short enough to stand rotated under a bar.
 QString tickLabel(const QString& key)
 {
-    static const std::regex block(R"(^model\.layers\.(\d+)\.(?:.*\.)?([^.]+)$)");
-    const std::string k = key.toStdString();
-    std::smatch m;
-    if (std::regex_match(k, m, block)) {
-        QString proj = QString::fromStdString(m[2].str());
-        if (proj.endsWith(QLatin1String("_proj"))) proj.chop(5);
-        return QStringLiteral("%1·%2").arg(QString::fromStdString(m[1].str()), proj);
+    const std::optional<model::LayerIdentity> id = model::identifyLayer(key.toStdString());
+    if (id && id->block >= 0 && id->projection < model::kBlockProjectionCount) {
+        const std::string_view tick = model::blockProjections()[id->projection].tick;
+        return QStringLiteral("%1·%2").arg(id->block).arg(QString::fromUtf8(tick.data(), static_cast<qsizetype>(tick.size())));
     }
-    return key == QLatin1String("lm_head") ? QStringLiteral("head") : key.section(QLatin1Char('.'), -1);
+    if (id && id->role == model::TensorRole::Head) return QStringLiteral("head");
+    return key.section(QLatin1Char('.'), -1);
 }
 
+/// The colour group of a layer: its projection's short name ("up_proj") or "lm_head".
 QString categoryOf(const QString& key)
 {
-    if (key == QLatin1String("lm_head")) return QStringLiteral("lm_head");
-    return key.section(QLatin1Char('.'), -1);
+    const std::optional<model::LayerIdentity> id = model::identifyLayer(key.toStdString());
+    if (!id) return key.section(QLatin1Char('.'), -1);
+    return QString::fromUtf8(id->label.data(), static_cast<qsizetype>(id->label.size()));
 }
 
 }  // namespace
@@ -220,7 +219,7 @@ bool ModelApplyPanel::apply(const QStringList& layers, const FactorSettings& set
             continue;
         }
         const LayerInputs inputs = m_cache->inputs(key, settings.svdKey());
-        tasks.push_back(ApplyTask{key, e->tensor.toStdString(), e->rows, e->cols, inputs.weights, inputs.svd});
+        tasks.push_back(ApplyTask{key, e->rows, e->cols, inputs.weights, inputs.svd});
         run->jobKeys << key;
     }
     if (run->requested == 0) {
@@ -273,19 +272,16 @@ bool ModelApplyPanel::apply(const QStringList& layers, const FactorSettings& set
             const ApplyTask& t = tasks[static_cast<std::size_t>(i)];
             const double w = taskWork(t, settings);
             postProgress(done, i, true);
-            auto W = t.weights ? t.weights : std::make_shared<const RowMatrixF>(session->checkpoint().matrix(t.tensor));
+            auto W = t.weights ? t.weights
+                              : std::make_shared<const RowMatrixF>(pipeline::loadLayerWeights(session->checkpoint(), t.key.toStdString()));
             RunContext inner;
             inner.stop = ctx.stop;
             inner.threads = ctx.threads;
-            factor::FactorizerOptions options = settings.options(settings.iterations);
-            addStatistics(options, calibration.get(), t.key.toStdString());
+            const pipeline::LayerJob layerJob =
+                settings.job(statisticsFor(settings.objective, calibration.get(), t.key.toStdString()));
             auto svd = t.svd;
             if (!svd) {
-                // The SVD of the objective's target: W for plain, W·D^{1/2} or W·H^{1/2} otherwise.
-                svd = std::make_shared<const factor::LayerSvd>(
-                    options.objective == factor::Objective::Plain
-                        ? factor::LayerSvd::compute(*W, inner)
-                        : factor::LayerSvd::compute(factor::Factorizer(options).target(*W), inner));
+                svd = pipeline::decomposeLayer(*W, layerJob, inner);
                 job->post([self, generation, key = t.key, svdKey = settings.svdKey(), svd] {
                     if (self && self->m_generation == generation) self->m_cache->setSvd(key, svdKey, svd);
                 });
@@ -298,7 +294,7 @@ bool ModelApplyPanel::apply(const QStringList& layers, const FactorSettings& set
                                                               static_cast<double>(p.total)),
                                  i, false);
             };
-            factor::FactorResult r = factor::Factorizer(options).run(*W, *svd, inner);
+            factor::FactorResult r = pipeline::factorizeLayer(*W, *svd, layerJob, -1, inner);
             // A refinement stopped part way is not what the settings ask for: the layer is left as it was.
             if (r.termination == factor::Termination::Cancelled) break;
             auto f = describeFactorization(*W, *svd, std::move(r), settings, settings.iterations > 0);
@@ -411,7 +407,7 @@ void ModelApplyPanel::updateStatus()
     else if (!r.outcome.isEmpty()) text += QStringLiteral(" · <b>%1</b>").arg(r.outcome.toHtmlEscaped());
     else text += tr(" · done in %1 s").arg(r.seconds, 0, 'f', 1);
     if (m_session) {
-        const ConfigurationBits bits = accountConfiguration(m_session->checkpoint(), m_config);
+        const pipeline::ModelBits bits = accountConfiguration(m_session->checkpoint(), m_config);
         text += tr(" · model %1 bpw").arg(bits.modelBpw(), 0, 'f', 3);
     }
     m_status->setText(text);

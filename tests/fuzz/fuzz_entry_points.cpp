@@ -20,9 +20,11 @@
 #include "mdbf/factor/quant_config.h"
 #include "mdbf/io/checkpoint.h"
 #include "mdbf/io/model_config.h"
+#include "mdbf/deploy/package_model.h"
 #include "mdbf/io/package.h"
 #include "mdbf/model/rope.h"
 #include "mdbf/tokenizer/tokenizer.h"
+#include "mdbf/model/architecture.h"
 
 namespace mdbf::fuzz {
 
@@ -71,7 +73,7 @@ void config(std::span<const std::uint8_t> data)
 {
     const io::ModelConfig c = io::ModelConfig::fromFile(scratch().write("config.json", data));
     (void)model::ropeInverseFrequencies(c);
-    (void)model::Transformer::projectionNames(c);
+    (void)model::projectionNames(c);
 }
 
 /// A sample with the cases a byte-level BPE handles specially: spaces, digits, punctuation,
@@ -372,7 +374,7 @@ void package(std::span<const std::uint8_t> data)
         H5Fclose(file);
     }
     const io::Package pkg = io::readPackage(work);
-    (void)io::transformerFromPackage(pkg, work.string());
+    (void)deploy::transformerFromPackage(pkg, work.string());
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // Apply to Model and Export on the demo model, checked against the core run independently: the
-// factorizer for the errors, eval::quantizeCheckpoint for the model-level bit accounting and the
+// factorizer for the errors, pipeline::quantizeCheckpoint for the model-level bit accounting and the
 // kept-dense layers, io::readPackage and factor::QuantConfig for what was written.
 
 #include <algorithm>
@@ -27,7 +27,7 @@
 #include "layer_browser_dock.h"
 #include "layer_inspector_panel.h"
 #include "main_window.h"
-#include "mdbf/eval/quantize.h"
+#include "mdbf/pipeline/quantize.h"
 #include "mdbf/factor/bit_budget.h"
 #include "mdbf/factor/factorizer.h"
 #include "mdbf/factor/quant_config.h"
@@ -41,6 +41,7 @@
 #include "test_fixtures.h"
 #include "studio_test_support.h"
 #include "widget_test_support.h"
+#include "mdbf/model/architecture.h"
 
 namespace mdbf::studio {
 namespace {
@@ -147,13 +148,13 @@ void expectChartAndTreeMatchConfiguration(MainWindow& window)
     EXPECT_EQ(window.layerBrowser()->model()->factorizedCount(), static_cast<int>(window.configuration().size()));
 }
 
-/// The whole-model accounting of eval::quantizeCheckpoint for the configured layers (closed forms
+/// The whole-model accounting of pipeline::quantizeCheckpoint for the configured layers (closed forms
 /// suffice: bits depend on k only).
-eval::QuantizeResult evalAccounting(const MainWindow& window, const FactorSettings& s)
+pipeline::QuantizeResult evalAccounting(const MainWindow& window, const FactorSettings& s)
 {
-    eval::QuantizeOptions options;
+    pipeline::QuantizeOptions options;
     options.config = configFor(configuredLayers(window), s, 0);
-    return eval::quantizeCheckpoint(window.session()->config(), window.session()->checkpoint(), options);
+    return pipeline::quantizeCheckpoint(window.session()->config(), window.session()->checkpoint(), options);
 }
 
 void selectInBrowser(MainWindow& window, const QStringList& keys)
@@ -227,12 +228,12 @@ TEST(ApplyToModel, SelectionThenAllLayersMatchTheEngineAndEvalAccounting)
     EXPECT_TRUE(panel->statusText().contains(QStringLiteral("(2 reused)"))) << panel->statusText().toStdString();
 
     // eval's accounting of the same layer set: which layers stay dense, and the model's bpw.
-    const eval::QuantizeResult all = [&] {
-        eval::QuantizeOptions options;
+    const pipeline::QuantizeResult all = [&] {
+        pipeline::QuantizeOptions options;
         nlohmann::json json = {{"defaults", {{"method", "mdbf"}, {"bpw", "1.5"}, {"l", 4}, {"iterations", 0}}},
                                {"dense", nlohmann::json::array()}};
         options.config = factor::QuantConfig::fromJson(json, "test");
-        return eval::quantizeCheckpoint(window->session()->config(), window->session()->checkpoint(), options);
+        return pipeline::quantizeCheckpoint(window->session()->config(), window->session()->checkpoint(), options);
     }();
     std::set<std::string> evalFactorized;
     std::set<QString> evalDense;
@@ -376,7 +377,7 @@ TEST(ExportConfiguration, PackageAndJsonRoundTrip)
     const factor::QuantConfig parsed = factor::QuantConfig::fromFile(jsonPath.toStdString());
     EXPECT_FALSE(parsed.rules().empty());
     const factor::QuantConfig embedded = factor::QuantConfig::fromJson(nlohmann::json::parse(package.quantConfigJson), "package");
-    for (const std::string& name : model::Transformer::projectionNames(window->session()->config())) {
+    for (const std::string& name : model::projectionNames(window->session()->config())) {
         const factor::LayerQuantSettings s = parsed.resolve(name);
         const auto it = config.find(QString::fromStdString(name));
         if (it == config.end()) {
@@ -393,11 +394,11 @@ TEST(ExportConfiguration, PackageAndJsonRoundTrip)
         EXPECT_EQ(embedded.resolve(name).bpw, used.bpw) << name;
     }
     // `mdbf quantize --config` semantics: the same layers, at the same k, and the same model bpw.
-    eval::QuantizeOptions options;
+    pipeline::QuantizeOptions options;
     options.config = parsed;
     options.config.overrideIterations(0);
-    const eval::QuantizeResult requant =
-        eval::quantizeCheckpoint(window->session()->config(), window->session()->checkpoint(), options);
+    const pipeline::QuantizeResult requant =
+        pipeline::quantizeCheckpoint(window->session()->config(), window->session()->checkpoint(), options);
     for (const auto& layer : requant.layers) {
         const auto it = config.find(QString::fromStdString(layer.name));
         EXPECT_EQ(layer.keptDense, it == config.end()) << layer.name;

@@ -9,7 +9,7 @@
 #include "job_runner.h"
 #include "layer_inspector_panel.h"
 #include "main_window.h"
-#include "mdbf/eval/quantize.h"
+#include "mdbf/pipeline/quantize.h"
 #include "mdbf/generate/generator.h"
 #include "mdbf/io/checkpoint.h"
 #include "mdbf/model/factorized_linear.h"

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <map>
-#include <regex>
 
 #include <QBrush>
 #include <QColor>
@@ -12,32 +11,14 @@
 #include <QPainter>
 #include <QPixmap>
 
+#include "mdbf/model/architecture.h"
+
 namespace mdbf::widgets {
 
 namespace {
 
-// Model order of the projections inside a block; anything else follows in name order.
-constexpr std::array<std::string_view, 7> kProjectionOrder = {"self_attn.q_proj", "self_attn.k_proj",
-                                                              "self_attn.v_proj", "self_attn.o_proj",
-                                                              "mlp.gate_proj",    "mlp.up_proj",
-                                                              "mlp.down_proj"};
-
-int projectionRank(const std::string& rest)
-{
-    for (std::size_t i = 0; i < kProjectionOrder.size(); ++i)
-        if (rest == kProjectionOrder[i]) return static_cast<int>(i);
-    return static_cast<int>(kProjectionOrder.size());
-}
-
-std::string stripWeight(const std::string& name)
-{
-    constexpr std::string_view suffix = ".weight";
-    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
-        return name.substr(0, name.size() - suffix.size());
-    return name;
-}
-
-LayerEntry makeEntry(const io::TensorInfo& t, const std::string& key, const QString& label, bool factorizable)
+LayerEntry makeEntry(const io::TensorInfo& t, const std::string& key, const QString& label,
+                     const std::optional<model::LayerIdentity>& id)
 {
     LayerEntry e;
     e.key = QString::fromStdString(key);
@@ -46,7 +27,8 @@ LayerEntry makeEntry(const io::TensorInfo& t, const std::string& key, const QStr
     e.rows = t.shape[0];
     e.cols = t.shape[1];
     e.dtype = QString::fromLatin1(io::dtypeName(t.dtype).data(), static_cast<int>(io::dtypeName(t.dtype).size()));
-    e.factorizable = factorizable;
+    e.factorizable = id && id->factorizable();
+    e.factorizedByDefault = e.factorizable && model::factorizedByDefault(id->role);
     return e;
 }
 
@@ -75,36 +57,35 @@ QString compactCount(std::int64_t n)
 
 std::vector<LayerGroup> groupLayers(const std::vector<io::TensorInfo>& tensors, bool tiedEmbeddings)
 {
-    static const std::regex blockPattern(R"(^model\.layers\.(\d+)\.(.+)$)");
     LayerGroup embeddings{QStringLiteral("embeddings"), {}};
     LayerGroup head{QStringLiteral("head"), {}};
     LayerGroup other{QStringLiteral("other"), {}};
-    std::map<int, std::vector<std::pair<int, LayerEntry>>> blocks;
+    std::map<int, std::vector<std::pair<std::size_t, LayerEntry>>> blocks;  // (position in the block, entry)
     const io::TensorInfo* embedTensor = nullptr;
     bool haveHead = false;
 
     for (const auto& t : tensors) {
         if (t.shape.size() != 2) continue;
-        const std::string key = stripWeight(t.name);
-        std::smatch m;
-        if (std::regex_match(key, m, blockPattern)) {
-            const int block = std::stoi(m[1].str());
-            const std::string rest = m[2].str();
-            const auto dot = rest.rfind('.');
-            QString label = QString::fromStdString(dot == std::string::npos ? rest : rest.substr(dot + 1));
-            blocks[block].emplace_back(projectionRank(rest), makeEntry(t, key, label, true));
-        } else if (key == "model.embed_tokens") {
+        const std::string key = model::stripWeightSuffix(t.name);
+        const std::optional<model::LayerIdentity> id = model::identifyLayer(t.name);
+        const auto label = [&] { return QString::fromUtf8(id->label.data(), static_cast<qsizetype>(id->label.size())); };
+        if (id && id->block >= 0) {
+            blocks[id->block].emplace_back(id->projection, makeEntry(t, key, label(), id));
+        } else if (id && id->role == model::TensorRole::Embedding) {
             embedTensor = &t;
-            embeddings.layers.push_back(makeEntry(t, key, QStringLiteral("embed_tokens"), false));
-        } else if (key == "lm_head") {
+            embeddings.layers.push_back(makeEntry(t, key, label(), id));
+        } else if (id && id->role == model::TensorRole::Head) {
             haveHead = true;
-            head.layers.push_back(makeEntry(t, key, QStringLiteral("lm_head"), true));
+            head.layers.push_back(makeEntry(t, key, label(), id));
         } else {
-            other.layers.push_back(makeEntry(t, key, QString::fromStdString(key), false));
+            other.layers.push_back(makeEntry(t, key, QString::fromStdString(key), std::nullopt));
         }
     }
-    if (!haveHead && tiedEmbeddings && embedTensor)
-        head.layers.push_back(makeEntry(*embedTensor, "lm_head", QStringLiteral("lm_head (tied)"), true));
+    if (!haveHead && tiedEmbeddings && embedTensor) {
+        const std::string name = model::headName();
+        head.layers.push_back(makeEntry(*embedTensor, name, QString::fromStdString(name) + QStringLiteral(" (tied)"),
+                                        model::identifyLayer(name)));
+    }
 
     std::vector<LayerGroup> groups;
     if (!embeddings.layers.empty()) groups.push_back(std::move(embeddings));
@@ -186,6 +167,15 @@ QStringList LayerTreeModel::layerKeys() const
     QStringList keys;
     for (const auto& g : m_groups)
         for (const auto& e : g.layers) keys << e.key;
+    return keys;
+}
+
+QStringList LayerTreeModel::defaultLayerKeys() const
+{
+    QStringList keys;
+    for (const auto& g : m_groups)
+        for (const auto& e : g.layers)
+            if (e.factorizedByDefault) keys << e.key;
     return keys;
 }
 

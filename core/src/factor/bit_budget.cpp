@@ -266,4 +266,10 @@ BitBudget bitBudgetForK(std::int64_t n, std::int64_t m, std::int64_t k, Method m
     return makeBudget(n, m, k, method, l, paths);
 }
 
+std::string layoutText(Method method, std::int64_t k, int l, int paths)
+{
+    return std::string(methodName(method)) + " k=" + std::to_string(k) + " l=" + std::to_string(l) +
+           (paths > 1 ? " P=" + std::to_string(paths) : "");
+}
+
 }  // namespace mdbf::factor

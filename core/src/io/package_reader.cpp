@@ -6,6 +6,7 @@
 #include "io/hdf5_io.h"
 #include "io/package_schema.h"
 #include "mdbf/base/error.h"
+#include "mdbf/base/json_text.h"
 #include "mdbf/base/half.h"
 #include "mdbf/io/package.h"
 
@@ -277,6 +278,12 @@ Package readPackage(const fs::path& path, const RunContext& ctx)
         e.addContext("'" + path.string() + "'");
         throw;
     }
+}
+
+ModelConfig packageModelConfig(const Package& package, const std::string& source)
+{
+    const std::string where = source + ":/config.json";
+    return ModelConfig::fromJson(parseJsonText(package.configJson, where), where);
 }
 
 }  // namespace mdbf::io

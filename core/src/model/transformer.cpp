@@ -7,6 +7,7 @@
 #include "mdbf/base/error.h"
 #include "mdbf/base/parallel.h"
 #include "mdbf/io/checkpoint.h"
+#include "mdbf/model/architecture.h"
 #include "mdbf/model/dense_linear.h"
 #include "mdbf/model/half_dense_linear.h"
 #include "mdbf/model/rope.h"
@@ -15,19 +16,7 @@ namespace mdbf::model {
 
 namespace {
 
-constexpr const char* kProjections[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-                                        "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
-                                        "mlp.down_proj"};
-constexpr int kProjectionCount = 7;
-
-std::string stripWeightSuffix(std::string_view name)
-{
-    constexpr std::string_view suffix = ".weight";
-    if (name.size() > suffix.size() && name.substr(name.size() - suffix.size()) == suffix) {
-        name.remove_suffix(suffix.size());
-    }
-    return std::string(name);
-}
+constexpr int kProjectionCount = static_cast<int>(kBlockProjectionCount);
 
 /// Reads a tensor and checks its shape against the config; names tensor and file on mismatch.
 RowMatrixF loadChecked(const io::Checkpoint& ckpt, const std::string& name, std::int64_t rows, std::int64_t cols)
@@ -96,9 +85,6 @@ Transformer Transformer::fromCheckpoint(const io::ModelConfig& config, const io:
     Transformer model;
     model.m_config = config;
     const std::int64_t h = config.hiddenSize;
-    const std::int64_t inter = config.intermediateSize;
-    const std::int64_t qDim = static_cast<std::int64_t>(config.numHeads) * config.headDim;
-    const std::int64_t kvDim = static_cast<std::int64_t>(config.numKvHeads) * config.headDim;
     const std::int64_t total = 2 + config.numLayers;
 
     // A 16-bit matrix kept as stored: its bit patterns copied out of the mapped file.
@@ -117,52 +103,49 @@ Transformer Transformer::fromCheckpoint(const io::ModelConfig& config, const io:
     };
 
     std::shared_ptr<const Linear> storedEmbedding =
-        storedMatrix("model.embed_tokens.weight", config.vocabSize, h, VectorF());
+        storedMatrix(weightName(embeddingName()), config.vocabSize, h, VectorF());
     if (storedEmbedding) {
         const auto table = std::static_pointer_cast<const HalfDenseLinear>(storedEmbedding);
         model.m_embeddingLookup = [table](std::int32_t id, std::span<float> out) { table->row(id, out); };
     } else {
-        model.m_embedding = loadChecked(ckpt, "model.embed_tokens.weight", config.vocabSize, h);
+        model.m_embedding = loadChecked(ckpt, weightName(embeddingName()), config.vocabSize, h);
     }
-    model.m_finalNorm = loadVector(ckpt, "model.norm.weight", h);
+    model.m_finalNorm = loadVector(ckpt, weightName(finalNormName()), h);
     ctx.report("loading", 1, total);
 
     auto loadLinear = [&](const std::string& prefix, std::int64_t n, std::int64_t m,
                           bool bias) -> std::shared_ptr<const Linear> {
         VectorF b;
-        if (bias) b = loadVector(ckpt, prefix + ".bias", n);
-        if (auto stored = storedMatrix(prefix + ".weight", n, m, b)) return stored;
-        return std::make_shared<DenseLinear>(loadChecked(ckpt, prefix + ".weight", n, m), std::move(b));
+        if (bias) b = loadVector(ckpt, biasName(prefix), n);
+        if (auto stored = storedMatrix(weightName(prefix), n, m, b)) return stored;
+        return std::make_shared<DenseLinear>(loadChecked(ckpt, weightName(prefix), n, m), std::move(b));
     };
 
     model.m_blocks.resize(static_cast<std::size_t>(config.numLayers));
     for (int i = 0; i < config.numLayers; ++i) {
         ctx.throwIfStopped();
         Block& block = model.m_blocks[static_cast<std::size_t>(i)];
-        const std::string p = "model.layers." + std::to_string(i) + ".";
-        block.inputNorm = loadVector(ckpt, p + "input_layernorm.weight", h);
-        block.postNorm = loadVector(ckpt, p + "post_attention_layernorm.weight", h);
+        block.inputNorm = loadVector(ckpt, weightName(blockLayerName(i, TensorRole::AttentionNorm)), h);
+        block.postNorm = loadVector(ckpt, weightName(blockLayerName(i, TensorRole::MlpNorm)), h);
         if (config.qkNorm) {
-            block.qNorm = loadVector(ckpt, p + "self_attn.q_norm.weight", config.headDim);
-            block.kNorm = loadVector(ckpt, p + "self_attn.k_norm.weight", config.headDim);
+            block.qNorm = loadVector(ckpt, weightName(blockLayerName(i, TensorRole::QueryNorm)), config.headDim);
+            block.kNorm = loadVector(ckpt, weightName(blockLayerName(i, TensorRole::KeyNorm)), config.headDim);
         }
-        block.proj[0] = loadLinear(p + kProjections[0], qDim, h, config.qkvBias);
-        block.proj[1] = loadLinear(p + kProjections[1], kvDim, h, config.qkvBias);
-        block.proj[2] = loadLinear(p + kProjections[2], kvDim, h, config.qkvBias);
-        block.proj[3] = loadLinear(p + kProjections[3], h, qDim, config.oBias);
-        block.proj[4] = loadLinear(p + kProjections[4], inter, h, config.mlpBias);
-        block.proj[5] = loadLinear(p + kProjections[5], inter, h, config.mlpBias);
-        block.proj[6] = loadLinear(p + kProjections[6], h, inter, config.mlpBias);
+        for (int j = 0; j < kProjectionCount; ++j) {
+            const TensorRole role = blockProjections()[static_cast<std::size_t>(j)].role;
+            const auto [n, m] = projectionShape(config, role);
+            block.proj[j] = loadLinear(blockLayerName(i, role), n, m, projectionHasBias(config, role));
+        }
         ctx.report("loading", 2 + i, total);
     }
 
-    if (ckpt.contains("lm_head.weight")) {
-        model.m_lmHead = loadLinear("lm_head", config.vocabSize, h, false);
+    if (ckpt.contains(weightName(headName()))) {
+        model.m_lmHead = loadLinear(headName(), config.vocabSize, h, false);
     } else if (config.tieWordEmbeddings) {
         model.m_lmHead = storedEmbedding ? storedEmbedding : std::make_shared<DenseLinear>(model.m_embedding);
     } else {
         throw FormatError("'" + ckpt.path().string() +
-                          "': no tensor 'lm_head.weight' and config.json does not tie word embeddings");
+                          "': no tensor '" + weightName(headName()) + "' and config.json does not tie word embeddings");
     }
     ctx.report("loading", total, total);
     return model;
@@ -174,9 +157,6 @@ Transformer Transformer::fromParts(TransformerParts parts, const std::string& so
     model.m_config = parts.config;
     const io::ModelConfig& config = model.m_config;
     const std::int64_t h = config.hiddenSize;
-    const std::int64_t inter = config.intermediateSize;
-    const std::int64_t qDim = static_cast<std::int64_t>(config.numHeads) * config.headDim;
-    const std::int64_t kvDim = static_cast<std::int64_t>(config.numKvHeads) * config.headDim;
 
     if (parts.embeddingLookup) {
         model.m_embeddingLookup = std::move(parts.embeddingLookup);
@@ -207,55 +187,34 @@ Transformer Transformer::fromParts(TransformerParts parts, const std::string& so
         return it->second;
     };
 
-    model.m_finalNorm = takeNorm("model.norm.weight", h);
+    model.m_finalNorm = takeNorm(weightName(finalNormName()), h);
     model.m_blocks.resize(static_cast<std::size_t>(config.numLayers));
     for (int i = 0; i < config.numLayers; ++i) {
         Block& block = model.m_blocks[static_cast<std::size_t>(i)];
-        const std::string p = "model.layers." + std::to_string(i) + ".";
-        block.inputNorm = takeNorm(p + "input_layernorm.weight", h);
-        block.postNorm = takeNorm(p + "post_attention_layernorm.weight", h);
+        block.inputNorm = takeNorm(weightName(blockLayerName(i, TensorRole::AttentionNorm)), h);
+        block.postNorm = takeNorm(weightName(blockLayerName(i, TensorRole::MlpNorm)), h);
         if (config.qkNorm) {
-            block.qNorm = takeNorm(p + "self_attn.q_norm.weight", config.headDim);
-            block.kNorm = takeNorm(p + "self_attn.k_norm.weight", config.headDim);
+            block.qNorm = takeNorm(weightName(blockLayerName(i, TensorRole::QueryNorm)), config.headDim);
+            block.kNorm = takeNorm(weightName(blockLayerName(i, TensorRole::KeyNorm)), config.headDim);
         }
-        const std::int64_t shapes[kProjectionCount][2] = {{qDim, h},   {kvDim, h}, {kvDim, h}, {h, qDim},
-                                                          {inter, h}, {inter, h}, {h, inter}};
         for (int j = 0; j < kProjectionCount; ++j) {
-            block.proj[j] = takeLinear(p + kProjections[j], shapes[j][0], shapes[j][1]);
+            const TensorRole role = blockProjections()[static_cast<std::size_t>(j)].role;
+            const auto [n, m] = projectionShape(config, role);
+            block.proj[j] = takeLinear(blockLayerName(i, role), n, m);
         }
     }
 
-    if (parts.linears.count("lm_head") != 0) {
-        model.m_lmHead = takeLinear("lm_head", config.vocabSize, h);
+    if (parts.linears.count(headName()) != 0) {
+        model.m_lmHead = takeLinear(headName(), config.vocabSize, h);
     } else if (config.tieWordEmbeddings && model.m_embedding.size() != 0) {
         model.m_lmHead = std::make_shared<DenseLinear>(model.m_embedding);
     } else {
-        throw FormatError("'" + source + "': missing layer 'lm_head'");
+        throw FormatError("'" + source + "': missing layer '" + headName() + "'");
     }
     return model;
 }
 
-std::vector<std::string> Transformer::projectionNames(const io::ModelConfig& config)
-{
-    std::vector<std::string> names;
-    names.reserve(static_cast<std::size_t>(std::max(0, config.numLayers)) * kProjectionCount + 1);
-    for (int i = 0; i < config.numLayers; ++i) {
-        for (const char* proj : kProjections) names.push_back("model.layers." + std::to_string(i) + "." + proj);
-    }
-    names.emplace_back("lm_head");
-    return names;
-}
-
-std::vector<std::string> Transformer::linearNames() const
-{
-    std::vector<std::string> names;
-    names.reserve(m_blocks.size() * kProjectionCount + 1);
-    for (std::size_t i = 0; i < m_blocks.size(); ++i) {
-        for (const char* proj : kProjections) names.push_back("model.layers." + std::to_string(i) + "." + proj);
-    }
-    names.emplace_back("lm_head");
-    return names;
-}
+std::vector<std::string> Transformer::linearNames() const { return projectionNames(m_config); }
 
 namespace {
 
@@ -263,26 +222,11 @@ namespace {
 template <typename Blocks, typename Head>
 auto findSlot(Blocks& blocks, Head& head, std::string_view rawName) -> decltype(&head)
 {
-    const std::string name = stripWeightSuffix(rawName);
-    if (name == "lm_head") return &head;
-    constexpr std::string_view prefix = "model.layers.";
-    if (name.rfind(prefix, 0) != 0) return nullptr;
-    const std::size_t dot = name.find('.', prefix.size());
-    if (dot == std::string::npos) return nullptr;
-    std::size_t layer = 0;
-    try {
-        std::size_t used = 0;
-        layer = std::stoul(name.substr(prefix.size(), dot - prefix.size()), &used);
-        if (used != dot - prefix.size()) return nullptr;
-    } catch (const std::exception&) {
-        return nullptr;
-    }
-    if (layer >= blocks.size()) return nullptr;
-    const std::string rest = name.substr(dot + 1);
-    for (int j = 0; j < kProjectionCount; ++j) {
-        if (rest == kProjections[j]) return &blocks[layer].proj[j];
-    }
-    return nullptr;
+    const std::optional<LayerIdentity> id = identifyLayer(rawName);
+    if (!id || !id->factorizable() || rawName.ends_with(".bias")) return nullptr;
+    if (id->role == TensorRole::Head) return &head;
+    if (static_cast<std::size_t>(id->block) >= blocks.size()) return nullptr;
+    return &blocks[static_cast<std::size_t>(id->block)].proj[id->projection];
 }
 
 }  // namespace

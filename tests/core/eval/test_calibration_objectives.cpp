@@ -12,7 +12,7 @@
 #include "matrix_compare.h"
 #include "mdbf/base/error.h"
 #include "mdbf/eval/calibration.h"
-#include "mdbf/eval/quantize.h"
+#include "mdbf/pipeline/quantize.h"
 #include "mdbf/factor/factorizer.h"
 #include "mdbf/factor/path_products.h"
 #include "random_matrix.h"
@@ -95,7 +95,7 @@ TEST(CalibrationObjectivesSlow, DiagBeatsPlainAndGramBeatsDiagOnHeldOutOutputs)
 namespace mdbf::eval {
 namespace {
 
-// outputMatchingTarget against an independent least-squares solve: with λ = 0 the unconstrained
+// pipeline::outputMatchingTarget against an independent least-squares solve: with λ = 0 the unconstrained
 // minimiser of ‖X̃Ŵᵀ − X Wᵀ‖_F over Ŵ is W*, whatever the two input sets are.
 TEST(OutputMatchingTarget, IsTheLeastSquaresFitOfTheOriginalOutputs)
 {
@@ -109,20 +109,20 @@ TEST(OutputMatchingTarget, IsTheLeastSquaresFitOfTheOriginalOutputs)
     const Eigen::MatrixXd Y = X * W.cast<double>().transpose();  // N×n original outputs
     const Eigen::MatrixXd fitT = Xq.colPivHouseholderQr().solve(Y);  // m×n
     const RowMatrixF fit = fitT.transpose().cast<float>();
-    const RowMatrixF target = outputMatchingTarget(W, H, C, 0.0);
+    const RowMatrixF target = pipeline::outputMatchingTarget(W, H, C, 0.0);
     EXPECT_TRUE(test::allClose(target, fit, 1e-4, 1e-5));
     EXPECT_GT((target - W).norm(), 0.05 * W.norm());  // the inputs differ, so the target moves
 
     // Damping only shrinks the correction towards W.
-    const RowMatrixF damped = outputMatchingTarget(W, H, C, 0.1);
+    const RowMatrixF damped = pipeline::outputMatchingTarget(W, H, C, 0.1);
     EXPECT_LT((damped - W).norm(), (target - W).norm());
 
     // Equal inputs: the target is W itself, to the bit.
-    EXPECT_TRUE(outputMatchingTarget(W, H, H, 0.01) == W);
+    EXPECT_TRUE(pipeline::outputMatchingTarget(W, H, H, 0.01) == W);
 
-    EXPECT_THROW(outputMatchingTarget(W, H.topLeftCorner(m - 1, m - 1), C, 0.01), InvalidArgument);
-    EXPECT_THROW(outputMatchingTarget(W, H, C, -1.0), InvalidArgument);
-    EXPECT_THROW(outputMatchingTarget(W, Eigen::MatrixXd::Zero(m, m), C, 0.01), InvalidArgument);
+    EXPECT_THROW(pipeline::outputMatchingTarget(W, H.topLeftCorner(m - 1, m - 1), C, 0.01), InvalidArgument);
+    EXPECT_THROW(pipeline::outputMatchingTarget(W, H, C, -1.0), InvalidArgument);
+    EXPECT_THROW(pipeline::outputMatchingTarget(W, Eigen::MatrixXd::Zero(m, m), C, 0.01), InvalidArgument);
 }
 
 }  // namespace

@@ -6,9 +6,10 @@
 
 #include "mdbf/base/error.h"
 #include "mdbf/base/text_file.h"
-#include "mdbf/eval/quantize.h"
+#include "mdbf/pipeline/quantize.h"
 #include "mdbf/generate/generator.h"
 #include "mdbf/io/checkpoint.h"
+#include "mdbf/deploy/package_model.h"
 #include "mdbf/io/package.h"
 #include "mdbf/model/dense_linear.h"
 #include "test_fixtures.h"
@@ -149,7 +150,7 @@ TEST(GeneratorSlow, SmallLlamaPackageGeneratesWhatItsDenseReconstructionGenerate
     if (!fx.available) GTEST_SKIP() << "fixture model 'small-llama' not found at " << fx.modelDir;
     const io::ModelConfig config = io::ModelConfig::fromFile(fx.modelDir / "config.json");
     const io::Checkpoint ckpt = io::Checkpoint::open(fx.modelDir);
-    eval::QuantizeOptions options;
+    pipeline::QuantizeOptions options;
     factor::LayerQuantSettings s;
     s.method = factor::Method::Mdbf;
     s.bpw = factor::Bpw::parse("1.5");
@@ -157,13 +158,13 @@ TEST(GeneratorSlow, SmallLlamaPackageGeneratesWhatItsDenseReconstructionGenerate
     s.iterations = 8;
     options.config = factor::QuantConfig::uniform(s);
     const RunContext ctx{{}, {}, 2};
-    const eval::QuantizeResult result = eval::quantizeCheckpoint(config, ckpt, options, ctx);
-    const io::Package package = eval::makePackage(fx.modelDir, ckpt, result, options.config);
-    const model::Transformer fromPackage = io::transformerFromPackage(package, "small.h5");
+    const pipeline::QuantizeResult result = pipeline::quantizeCheckpoint(config, ckpt, options, ctx);
+    const io::Package package = pipeline::makePackage(fx.modelDir, ckpt, result, options.config);
+    const model::Transformer fromPackage = deploy::transformerFromPackage(package, "small.h5");
 
     model::Transformer reconstruction = model::Transformer::load(fx.modelDir);
     int replaced = 0;
-    for (const eval::LayerQuantResult& r : result.layers) {
+    for (const pipeline::LayerQuantResult& r : result.layers) {
         if (!r.layer) continue;
         reconstruction.replaceLinear(r.name, std::make_shared<model::DenseLinear>(r.layer->reconstruct()));
         ++replaced;

@@ -88,6 +88,10 @@ struct BudgetCheck {
 /// For Dbf l must be 1. Throws InvalidArgument for non-positive sizes or overflow.
 std::int64_t storageBits(std::int64_t n, std::int64_t m, std::int64_t k, int l, int paths, Method method);
 
+/// The layout of a factorized layer as model::Linear::kind() reports it: "mdbf k=51 l=2", with
+/// " P=<paths>" when there is more than one path.
+std::string layoutText(Method method, std::int64_t k, int l, int paths);
+
 /// storageBits(...) / (n·m) as a double (the division is the only rounding).
 double bitsPerWeight(std::int64_t n, std::int64_t m, std::int64_t k, int l, int paths, Method method);
 

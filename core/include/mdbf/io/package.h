@@ -21,7 +21,7 @@
 #include "mdbf/factor/factor_result.h"
 #include "mdbf/io/checkpoint.h"
 #include "mdbf/kernels/factor_path.h"
-#include "mdbf/model/transformer.h"
+#include "mdbf/io/model_config.h"
 
 namespace mdbf::io {
 
@@ -87,15 +87,6 @@ Package readPackage(const std::filesystem::path& path, const RunContext& ctx = {
 /// and validated as ModelConfig::fromJson does. `source` names the package. Throws FormatError
 /// naming "<source>:/config.json".
 ModelConfig packageModelConfig(const Package& package, const std::string& source);
-
-/// Builds a runnable model from a package alone: factorized layers become
-/// model::FactorizedLinear, 16-bit dense projections, the embedding table and the output head stay
-/// at stored precision (model::HalfDenseLinear; a tied head shares the embedding's table), F32
-/// tensors become float32 layers, norms and biases are converted to float32. `source` names the
-/// package in messages. Throws FormatError for an invalid config.json, a missing or mis-shaped
-/// tensor or layer, or biases that disagree with the stored config (one it implies is missing, or
-/// one is stored that it does not use).
-model::Transformer transformerFromPackage(const Package& package, const std::string& source);
 
 /// Writes the model of a package as a Hugging Face checkpoint directory: `config.json` and
 /// `tokenizer.json` from the package, and `model.safetensors` holding every dense tensor at its

@@ -102,9 +102,6 @@ public:
     /// Names of every projection ("model.layers.0.self_attn.q_proj", ..., "lm_head"), in model order.
     std::vector<std::string> linearNames() const;
 
-    /// The same names for a model of that configuration, without building it.
-    static std::vector<std::string> projectionNames(const io::ModelConfig& config);
-
     /// The layer of that name (with or without ".weight"). Throws InvalidArgument if unknown.
     const Linear& linear(std::string_view name) const;
 

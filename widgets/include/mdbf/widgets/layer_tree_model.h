@@ -23,7 +23,8 @@ struct LayerEntry {
     std::int64_t rows = 0;  ///< n (out features)
     std::int64_t cols = 0;  ///< m (in features)
     QString dtype;          ///< stored dtype ("BF16")
-    bool factorizable = false;  ///< a linear projection (not the embedding lookup table)
+    bool factorizable = false;  ///< a projection or the head (model::LayerIdentity::factorizable)
+    bool factorizedByDefault = false;  ///< included by "Apply to all layers" (model::factorizedByDefault)
 };
 
 /// A top-level row and its layers.
@@ -43,10 +44,9 @@ struct LayerFactorSummary {
     bool refined = false;    ///< false while only the closed-form result exists
 };
 
-/// Groups the 2-D tensors of a checkpoint: embed_tokens, then block i's q/k/v/o and gate/up/down
-/// projections (others of the block after them), then lm_head (a tied head is listed as its own
-/// layer reading the embedding tensor), then any other 2-D tensors. 1-D tensors (norms, biases)
-/// are left out.
+/// Groups the 2-D tensors of a checkpoint as model/architecture.h names them: the embedding, then
+/// block i's projections in model order, then the head (a tied head is listed as its own layer
+/// reading the embedding tensor), then any other 2-D tensors (not factorizable). 1-D tensors (norms, biases) are left out.
 std::vector<LayerGroup> groupLayers(const std::vector<io::TensorInfo>& tensors, bool tiedEmbeddings);
 
 /// Item model over groupLayers(); GUI-thread only.
@@ -89,6 +89,10 @@ public:
 
     /// Every layer key in tree order.
     QStringList layerKeys() const;
+
+    /// The keys of the layers the default configuration factorizes (every projection, not the
+    /// head), in tree order: what "Apply to all layers" covers.
+    QStringList defaultLayerKeys() const;
 
     /// Distinct tensors whose norms are still unknown, in tree order.
     QStringList tensorsWithoutNorm() const;

@@ -7,12 +7,19 @@
 #include "mdbf/base/error.h"
 #include "mdbf/base/json_text.h"
 #include "mdbf/io/model_config.h"
-#include "mdbf/io/package.h"
+#include "mdbf/deploy/package_model.h"
+#include "mdbf/model/architecture.h"
 #include "mdbf/model/dense_linear.h"
 #include "mdbf/model/factorized_linear.h"
 #include "mdbf/model/half_dense_linear.h"
 
-namespace mdbf::io {
+namespace mdbf::deploy {
+
+using io::DType;
+using io::ModelConfig;
+using io::Package;
+using io::PackageLayer;
+using io::PackageTensor;
 
 namespace {
 
@@ -56,33 +63,19 @@ model::EmbeddingLookup lookupFor(const std::shared_ptr<const model::Linear>& tab
     };
 }
 
-/// Whether `config` gives projection `name` ("model.layers.<i>.self_attn.q_proj", ...) a bias.
+/// Whether `config` gives layer `name` a bias.
 bool biasExpected(const ModelConfig& config, const std::string& name)
 {
-    if (!name.starts_with("model.layers.")) return false;
-    if (endsWith(name, ".self_attn.o_proj")) return config.oBias;
-    if (endsWith(name, ".self_attn.q_proj") || endsWith(name, ".self_attn.k_proj") ||
-        endsWith(name, ".self_attn.v_proj")) {
-        return config.qkvBias;
-    }
-    if (endsWith(name, ".mlp.gate_proj") || endsWith(name, ".mlp.up_proj") || endsWith(name, ".mlp.down_proj")) {
-        return config.mlpBias;
-    }
-    return false;
+    const std::optional<model::LayerIdentity> id = model::identifyLayer(name);
+    return id && model::projectionHasBias(config, id->role);
 }
 
 }  // namespace
 
-ModelConfig packageModelConfig(const Package& package, const std::string& source)
-{
-    const std::string where = source + ":/config.json";
-    return ModelConfig::fromJson(parseJsonText(package.configJson, where), where);
-}
-
 model::Transformer transformerFromPackage(const Package& package, const std::string& source)
 {
     model::TransformerParts parts;
-    parts.config = packageModelConfig(package, source);
+    parts.config = io::packageModelConfig(package, source);
 
     std::map<std::string, VectorF, std::less<>> biases;
     std::map<std::string, const PackageTensor*, std::less<>> matrices;
@@ -118,10 +111,10 @@ model::Transformer transformerFromPackage(const Package& package, const std::str
         return VectorF();
     };
 
+    const std::string embedding = model::embeddingName();
     for (const PackageLayer& layer : package.layers) {
-        const std::string kind = std::string(factor::methodName(layer.method)) + " k=" + std::to_string(layer.k()) +
-                                 " l=" + std::to_string(layer.l()) +
-                                 (layer.paths.size() > 1 ? " P=" + std::to_string(layer.paths.size()) : "");
+        const std::string kind = factor::layoutText(layer.method, layer.k(), static_cast<int>(layer.l()),
+                                                    static_cast<int>(layer.paths.size()));
         try {
             parts.linears[layer.name] = std::make_shared<model::FactorizedLinear>(layer.paths, takeBias(layer.name), kind);
         } catch (const InvalidArgument& e) {
@@ -129,20 +122,22 @@ model::Transformer transformerFromPackage(const Package& package, const std::str
         }
     }
     for (const auto& [name, tensor] : matrices) {
-        if (name == "model.embed_tokens") continue;
+        if (name == embedding) continue;
         if (parts.linears.count(name) != 0) {
             throw FormatError("'" + source + "': '" + name + "' is stored both factorized and dense");
         }
         parts.linears[name] = denseLayer(*tensor, takeBias(name));
     }
 
-    const auto embedding = matrices.find("model.embed_tokens");
-    if (embedding == matrices.end()) throw FormatError("'" + source + "': missing tensor 'model.embed_tokens.weight'");
-    const std::shared_ptr<const model::Linear> table = denseLayer(*embedding->second, {});
+    const auto embeddingTensor = matrices.find(embedding);
+    if (embeddingTensor == matrices.end())
+        throw FormatError("'" + source + "': missing tensor '" + model::weightName(embedding) + "'");
+    const std::shared_ptr<const model::Linear> table = denseLayer(*embeddingTensor->second, {});
     parts.embeddingLookup = lookupFor(table);
-    if (parts.linears.count("lm_head") == 0 && parts.config.tieWordEmbeddings) parts.linears["lm_head"] = table;
+    const std::string head = model::headName();
+    if (parts.linears.count(head) == 0 && parts.config.tieWordEmbeddings) parts.linears[head] = table;
     if (table->outFeatures() != parts.config.vocabSize || table->inFeatures() != parts.config.hiddenSize) {
-        throw FormatError("'" + source + "': tensor 'model.embed_tokens.weight' is " +
+        throw FormatError("'" + source + "': tensor '" + model::weightName(embedding) + "' is " +
                           std::to_string(table->outFeatures()) + "x" + std::to_string(table->inFeatures()) +
                           ", config.json implies " + std::to_string(parts.config.vocabSize) + "x" +
                           std::to_string(parts.config.hiddenSize));
@@ -160,4 +155,4 @@ model::Transformer transformerFromPackage(const Package& package, const std::str
     return model;
 }
 
-}  // namespace mdbf::io
+}  // namespace mdbf::deploy

@@ -1,4 +1,4 @@
-#include "mdbf/eval/study.h"
+#include "mdbf/pipeline/study.h"
 
 #include <chrono>
 #include <cmath>
@@ -17,8 +17,8 @@
 #include "mdbf/eval/calibration.h"
 #include "mdbf/eval/calibration_cache.h"
 #include "mdbf/eval/perplexity.h"
-#include "mdbf/eval/quantize.h"
-#include "mdbf/eval/sequential_calibration.h"
+#include "mdbf/pipeline/quantize.h"
+#include "mdbf/pipeline/sequential_calibration.h"
 #include "mdbf/factor/factorizer.h"
 #include "mdbf/factor/layer_svd.h"
 #include "mdbf/factor/quant_config.h"
@@ -27,8 +27,9 @@
 #include "mdbf/io/package.h"
 #include "mdbf/model/transformer.h"
 #include "mdbf/tokenizer/tokenizer.h"
+#include "mdbf/model/architecture.h"
 
-namespace mdbf::eval {
+namespace mdbf::pipeline {
 
 namespace {
 
@@ -200,9 +201,9 @@ public:
     {
         if (m_perBlock) return (*m_perBlock)(name, done);
         if (!m_all) {
-            const CalibrationCache cache(m_spec.cacheDir.empty() ? CalibrationCache::defaultDirectory()
+            const eval::CalibrationCache cache(m_spec.cacheDir.empty() ? eval::CalibrationCache::defaultDirectory()
                                                                  : m_spec.cacheDir / "calibration");
-            m_all = calibrateModel(m_spec.modelDir, m_spec.calibText, m_options,
+            m_all = eval::calibrateModel(m_spec.modelDir, m_spec.calibText, m_options,
                                    cache.directory().empty() ? nullptr : &cache, m_ctx);
         }
         return layerStatistics(*m_all, name);
@@ -212,8 +213,8 @@ private:
     const StudySpec& m_spec;
     const RunContext& m_ctx;
     bool m_sequential = false;
-    CalibrationOptions m_options;
-    std::optional<CalibrationStats> m_all;
+    eval::CalibrationOptions m_options;
+    std::optional<eval::CalibrationStats> m_all;
     std::optional<SequentialCalibration> m_perBlock;
 };
 
@@ -281,13 +282,13 @@ nlohmann::json cellToJson(const LayerViewCell& c)
 std::string cachePrefix(const StudySpec& spec, const StudyPoint& point)
 {
     const bool calibrated = point.objective != factor::Objective::Plain;
-    CalibrationOptions options;
+    eval::CalibrationOptions options;
     options.ctx = spec.calibCtx;
     options.gram = point.objective == factor::Objective::Gram;
     const std::string text = calibrated ? readBinaryFile(spec.calibText) : std::string();
     // Sequential Gram points fit the original model's outputs (outputMatchingTarget).
     const char* sequentialKey = !point.sequential ? "0" : options.gram ? "outputs" : "1";
-    return CalibrationCache::key(spec.modelDir, text, options) + "|sequential=" + sequentialKey +
+    return eval::CalibrationCache::key(spec.modelDir, text, options) + "|sequential=" + sequentialKey +
            "|seed=" + std::to_string(spec.seed);
 }
 
@@ -316,7 +317,7 @@ StudyPointResult runPoint(const StudySpec& spec, const StudyPoint& point, const 
     }
     QuantizeOptions options;
     options.config = pointConfig(point);
-    options.seed = spec.seed;
+    options.engine.seed = spec.seed;
     std::optional<StudyLayerCache> cache;
     if (!spec.cacheDir.empty()) {
         cache.emplace(spec.cacheDir / "layers", cachePrefix(spec, point));
@@ -341,7 +342,7 @@ StudyPointResult runPoint(const StudySpec& spec, const StudyPoint& point, const 
     }
     model::Transformer model = model::Transformer::load(spec.modelDir);
     applyQuantization(model, q);
-    r.ppl = perplexity(model, evalIds, spec.ctx, ctx).ppl;
+    r.ppl = eval::perplexity(model, evalIds, spec.ctx, ctx).ppl;
     ctx.throwIfStopped();
     r.seconds = secondsSince(start);
     records.save(recordKey, pointToJson(r));
@@ -355,9 +356,9 @@ std::vector<LayerViewCell> runLayerView(const StudySpec& spec, const io::ModelCo
     std::vector<LayerViewCell> cells;
     if (spec.layerViewBpw.empty()) return cells;
     std::map<std::pair<std::int64_t, std::int64_t>, std::string> shapes;  // first projection per shape
-    for (const std::string& name : model::Transformer::projectionNames(config)) {
-        if (name == "lm_head") continue;
-        const io::TensorInfo& info = ckpt.info(name + ".weight");
+    for (const std::string& name : model::projectionNames(config)) {
+        if (name == model::headName()) continue;
+        const io::TensorInfo& info = ckpt.info(model::weightName(name));
         shapes.try_emplace({info.shape[0], info.shape[1]}, name);
     }
     struct Variant {
@@ -371,7 +372,7 @@ std::vector<LayerViewCell> runLayerView(const StudySpec& spec, const io::ModelCo
     ctx.report("layer view", 0, total);
     for (const auto& [shape, name] : shapes) {
         std::optional<RowMatrixF> W;  // read and decomposed only when a cell is not cached
-        std::optional<factor::LayerSvd> svd;
+        std::shared_ptr<const factor::LayerSvd> svd;
         for (const factor::Bpw& bpw : spec.layerViewBpw) {
             for (const Variant& v : variants) {
                 ctx.throwIfStopped();
@@ -391,20 +392,20 @@ std::vector<LayerViewCell> runLayerView(const StudySpec& spec, const io::ModelCo
                     const nlohmann::json& error = record->value("rel_error", nlohmann::json());
                     if (error.is_number()) cell.relError = error.get<double>();  // null: infeasible
                 } else if (check.budget) {
-                    if (!W) {
-                        W = ckpt.matrix(name + ".weight");
-                        svd = factor::LayerSvd::compute(*W);
-                    }
-                    factor::FactorizerOptions o;
-                    o.method = v.method;
-                    o.l = v.l;
-                    o.bpw = bpw;
-                    o.outerIterations = spec.layerViewIterations;
-                    o.seed = spec.seed;
+                    LayerJob job;
+                    job.settings.method = v.method;
+                    job.settings.l = v.l;
+                    job.settings.bpw = bpw;
+                    job.settings.iterations = spec.layerViewIterations;
+                    job.engine.seed = spec.seed;
                     RunContext inner;
                     inner.stop = ctx.stop;
                     inner.threads = ctx.threads;
-                    const factor::FactorResult fr = factor::Factorizer(o).run(*W, *svd, inner);
+                    if (!W) {
+                        W = loadLayerWeights(ckpt, name);
+                        svd = decomposeLayer(*W, job, inner);
+                    }
+                    const factor::FactorResult fr = factorizeLayer(*W, *svd, job, -1, inner);
                     if (fr.termination == factor::Termination::Cancelled) throw Cancelled();
                     cell.k = fr.k;
                     cell.achievedBpw = fr.bpw;
@@ -453,7 +454,7 @@ StudyResult runStudy(const StudySpec& spec, const RunContext& ctx,
     result.originalBpw = weights > 0 ? static_cast<double>(bits) / static_cast<double>(weights) : 0.0;
     const StudyRecordCache records(spec.cacheDir.empty() ? fs::path() : spec.cacheDir / "records");
     StudyKeys keys;
-    keys.model = CalibrationCache::key(spec.modelDir, {}, CalibrationOptions{});
+    keys.model = eval::CalibrationCache::key(spec.modelDir, {}, eval::CalibrationOptions{});
     keys.eval =
         "eval " + std::to_string(evalText.size()) + " " + hex64(fnv1a(evalText)) + "|ctx=" + std::to_string(spec.ctx);
     const std::string originalKey = keys.model + "|original|" + keys.eval;
@@ -462,7 +463,7 @@ StudyResult runStudy(const StudySpec& spec, const RunContext& ctx,
         result.originalPpl = original->get<double>();
     } else {
         const model::Transformer model = model::Transformer::load(spec.modelDir);
-        result.originalPpl = perplexity(model, evalIds, spec.ctx, ctx).ppl;
+        result.originalPpl = eval::perplexity(model, evalIds, spec.ctx, ctx).ppl;
         ctx.throwIfStopped();
         records.save(originalKey, result.originalPpl);
     }
@@ -537,4 +538,4 @@ void writeStudyFiles(const std::vector<StudyResult>& results, const fs::path& di
     writeFileAtomically(directory / "layer_view.csv", view.str());
 }
 
-}  // namespace mdbf::eval
+}  // namespace mdbf::pipeline

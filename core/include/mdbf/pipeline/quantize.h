@@ -22,8 +22,11 @@
 #include "mdbf/io/package.h"
 #include "mdbf/model/factorized_linear.h"
 #include "mdbf/model/transformer.h"
+#include "mdbf/pipeline/layer_job.h"
+#include "mdbf/pipeline/model_accounting.h"
+#include "mdbf/model/architecture.h"
 
-namespace mdbf::eval {
+namespace mdbf::pipeline {
 
 /// What happened to one projection.
 struct LayerQuantResult {
@@ -61,26 +64,6 @@ struct QuantizeResult {
     double seconds = 0.0;
 };
 
-/// The calibration statistics of one projection's inputs for an activation-aware objective.
-struct LayerStatistics {
-    VectorF channelWeights;     ///< diag: d_j = mean(x_j²), m entries
-    Eigen::MatrixXd inputGram;  ///< gram, and with `cross`: H = XᵀX / N, m×m (empty otherwise)
-    /// Sequential runs: C = XᵀX_ref / N (m×m), X the inputs in the partly quantized model and X_ref
-    /// in the original. When set (with inputGram) for the gram objective, the layer is fitted to
-    /// outputMatchingTarget(W) instead of W; the diagonal objective ignores it (a diagonal H cannot
-    /// carry the correction). Empty otherwise.
-    Eigen::MatrixXd cross;
-};
-
-/// The weights whose error under H measures the output error against the original model: with
-/// inputs X in the quantized model and X_ref in the original, ‖XŴᵀ − X_ref Wᵀ‖² / N equals
-/// tr((Ŵ − W*) H (Ŵ − W*)ᵀ) plus a constant for W* = W + W (Cᵀ − H) H_λ⁻¹, H_λ = H + λ·mean(diag H)·I
-/// (exact for λ = 0; W* = W when C = H, i.e. when the inputs agree). Takes W (n×m), H and C (m×m),
-/// λ ≥ 0. Throws InvalidArgument on a shape mismatch, a negative λ or an H_λ that is not positive
-/// definite.
-RowMatrixF outputMatchingTarget(const RowMatrixF& W, const Eigen::MatrixXd& gram, const Eigen::MatrixXd& cross,
-                                double damping);
-
 /// Persistence of finished projections across runs (e.g. a study's disk cache).
 class LayerResultStore {
 public:
@@ -100,9 +83,7 @@ struct QuantizeOptions {
     factor::QuantConfig config;                                   ///< per-layer settings
     std::map<std::string, VectorF, std::less<>> channelWeights;   ///< d_j per layer name for objective diag
     std::map<std::string, Eigen::MatrixXd, std::less<>> inputGrams;  ///< H = XᵀX / N per layer name for objective gram
-    std::uint64_t seed = 0;                                       ///< factorizer seed
-    int innerIterations = 3;                                      ///< ADMM steps per half-step
-    double targetDamping = 0.01;                                  ///< λ of outputMatchingTarget
+    EngineSettings engine;                                        ///< seed, inner iterations, target damping
     /// Called after each projection (on the calling thread) with its result, its 0-based index and
     /// the number of projections. Must not throw.
     std::function<void(const LayerQuantResult&, int index, int total)> onLayer;
@@ -115,7 +96,7 @@ struct QuantizeOptions {
     const LayerResultStore* store = nullptr;
 };
 
-/// Factorizes every projection of a model of `config` (model::Transformer::projectionNames, in
+/// Factorizes every projection of a model of `config` (model::projectionNames, in
 /// order) that its settings do not keep dense, reading W (float32) and any bias from `checkpoint`
 /// (a tied head reads the embedding). Needs no float32 copy of the model: one layer at a time.
 /// Reports ("layer", i, N) progress and polls ctx.stop between layers and inside the refinement;
@@ -131,6 +112,14 @@ QuantizeResult quantizeCheckpoint(const io::ModelConfig& config, const io::Check
 QuantizeResult quantizeModel(model::Transformer& model, const io::Checkpoint& checkpoint,
                              const QuantizeOptions& options, const RunContext& ctx = {});
 
+/// The record of a finished factorization of layer `name`: its figures and the
+/// model::FactorizedLinear built from its paths and `bias` (empty for none). plainError is the
+/// result's; a caller that fitted a target other than W corrects it.
+LayerQuantResult layerQuantResult(const std::string& name, factor::FactorResult result, VectorF bias);
+
+/// Fills the model-level figures of `result` from its layers with accountModel(). Never throws.
+void accountResult(const io::Checkpoint& checkpoint, QuantizeResult& result);
+
 /// Replaces every factorized projection of `result` in `model`. Throws InvalidArgument when a
 /// name or shape does not fit the model.
 void applyQuantization(model::Transformer& model, const QuantizeResult& result);
@@ -141,4 +130,4 @@ void applyQuantization(model::Transformer& model, const QuantizeResult& result);
 io::Package makePackage(const std::filesystem::path& modelDir, const io::Checkpoint& checkpoint,
                         const QuantizeResult& result, const factor::QuantConfig& config);
 
-}  // namespace mdbf::eval
+}  // namespace mdbf::pipeline

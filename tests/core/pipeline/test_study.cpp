@@ -13,10 +13,10 @@
 
 #include "mdbf/base/error.h"
 #include "mdbf/base/text_file.h"
-#include "mdbf/eval/study.h"
+#include "mdbf/pipeline/study.h"
 #include "test_fixtures.h"
 
-namespace mdbf::eval {
+namespace mdbf::pipeline {
 namespace {
 
 namespace fs = std::filesystem;
@@ -241,4 +241,4 @@ TEST(Study, ActivationAwarePointWithoutCalibrationTextIsRefused)
 }
 
 }  // namespace
-}  // namespace mdbf::eval
+}  // namespace mdbf::pipeline

@@ -21,7 +21,7 @@
 #include "mdbf/factor/bit_budget.h"
 #include "mdbf/factor/factor_result.h"
 
-namespace mdbf::eval {
+namespace mdbf::pipeline {
 
 /// One configuration of the grid, applied uniformly to every projection except the output head.
 struct StudyPoint {
@@ -117,4 +117,4 @@ nlohmann::json studyToJson(const std::vector<StudyResult>& results);
 /// `directory` (created if needed), each through a temporary file renamed into place. Throws IoError.
 void writeStudyFiles(const std::vector<StudyResult>& results, const std::filesystem::path& directory);
 
-}  // namespace mdbf::eval
+}  // namespace mdbf::pipeline

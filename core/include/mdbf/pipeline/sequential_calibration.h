@@ -19,10 +19,10 @@
 
 #include "mdbf/base/run_context.h"
 #include "mdbf/eval/calibration.h"
-#include "mdbf/eval/quantize.h"
+#include "mdbf/pipeline/quantize.h"
 #include "mdbf/model/transformer.h"
 
-namespace mdbf::eval {
+namespace mdbf::pipeline {
 
 /// A statistics provider for QuantizeOptions::statistics. Not thread-safe; use from the quantizing
 /// thread only.
@@ -30,13 +30,13 @@ class SequentialCalibration {
 public:
     /// Remembers the request; the model is loaded and the text tokenized at the first call.
     /// options.layers is ignored (each block's projections are recorded in turn).
-    SequentialCalibration(std::filesystem::path modelDir, std::filesystem::path textFile, CalibrationOptions options,
+    SequentialCalibration(std::filesystem::path modelDir, std::filesystem::path textFile, eval::CalibrationOptions options,
                           RunContext ctx = {});
 
     /// The statistics of projection `name` (d; with options.gram also H and the cross moments C
     /// from a run paired with the original model), recorded with every factorized layer of `done`
     /// swapped in. A block is recorded
-    /// once, when its first projection asks. Throws what collectCalibration
+    /// once, when its first projection asks. Throws what eval::collectCalibration
     /// and model loading throw (InvalidArgument for a text shorter than one window, Cancelled).
     LayerStatistics operator()(const std::string& name, std::span<const LayerQuantResult> done);
 
@@ -46,13 +46,13 @@ public:
 private:
     std::filesystem::path m_modelDir;
     std::filesystem::path m_textFile;
-    CalibrationOptions m_options;
+    eval::CalibrationOptions m_options;
     RunContext m_ctx;
     std::optional<model::Transformer> m_model;      // earlier blocks quantized
     std::optional<model::Transformer> m_reference;  // the original (gram only)
     std::vector<std::int32_t> m_ids;
     std::set<std::string> m_applied;
-    std::optional<CalibrationStats> m_block;
+    std::optional<eval::CalibrationStats> m_block;
     int m_blockIndex = std::numeric_limits<int>::min();
     int m_runs = 0;
 };
@@ -62,6 +62,6 @@ int projectionBlock(const std::string& name);
 
 /// A LayerStatistics from recorded statistics (d and, when recorded, H and C). Throws InvalidArgument
 /// when `name` was not recorded.
-LayerStatistics layerStatistics(const CalibrationStats& stats, const std::string& name);
+LayerStatistics layerStatistics(const eval::CalibrationStats& stats, const std::string& name);
 
-}  // namespace mdbf::eval
+}  // namespace mdbf::pipeline

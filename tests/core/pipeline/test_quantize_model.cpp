@@ -13,8 +13,9 @@
 #include "error_expect.h"
 #include "mdbf/base/error.h"
 #include "mdbf/base/text_file.h"
+#include "mdbf/deploy/package_model.h"
 #include "mdbf/eval/perplexity.h"
-#include "mdbf/eval/quantize.h"
+#include "mdbf/pipeline/quantize.h"
 #include "mdbf/io/model_config.h"
 #include "mdbf/model/dense_linear.h"
 #include "mdbf/model/half_dense_linear.h"
@@ -50,17 +51,17 @@ protected:
     /// The demo model quantized in closed form at 1.25 bpw: its checkpoint, the result, the package.
     struct ClosedForm {
         io::Checkpoint ckpt;
-        eval::QuantizeResult result;
+        pipeline::QuantizeResult result;
         io::Package pkg;
     };
     ClosedForm closedForm() const
     {
         const io::ModelConfig config = io::ModelConfig::fromFile(m_fixture.modelDir / "config.json");
         io::Checkpoint ckpt = io::Checkpoint::open(m_fixture.modelDir);
-        eval::QuantizeOptions options;
+        pipeline::QuantizeOptions options;
         options.config = tinyConfig("1.25", 1, 0);
-        eval::QuantizeResult result = eval::quantizeCheckpoint(config, ckpt, options);
-        io::Package pkg = eval::makePackage(m_fixture.modelDir, ckpt, result, options.config);
+        pipeline::QuantizeResult result = pipeline::quantizeCheckpoint(config, ckpt, options);
+        io::Package pkg = pipeline::makePackage(m_fixture.modelDir, ckpt, result, options.config);
         return {std::move(ckpt), std::move(result), std::move(pkg)};
     }
 
@@ -71,10 +72,10 @@ TEST_F(TinyQuantize, PackagePerplexityMatchesDenseReconstruction)
 {
     const io::ModelConfig config = io::ModelConfig::fromFile(m_fixture.modelDir / "config.json");
     const io::Checkpoint ckpt = io::Checkpoint::open(m_fixture.modelDir);
-    eval::QuantizeOptions options;
+    pipeline::QuantizeOptions options;
     options.config = tinyConfig("1.5", 2, 20);
     int callbacks = 0;
-    options.onLayer = [&](const eval::LayerQuantResult&, int index, int total) {
+    options.onLayer = [&](const pipeline::LayerQuantResult&, int index, int total) {
         EXPECT_EQ(index, callbacks);
         EXPECT_EQ(total, 29);
         ++callbacks;
@@ -84,7 +85,7 @@ TEST_F(TinyQuantize, PackagePerplexityMatchesDenseReconstruction)
     ctx.progress = [&](const Progress& p) {
         if (p.stage == "layer") layerReports.push_back(p.done);
     };
-    const eval::QuantizeResult result = eval::quantizeCheckpoint(config, ckpt, options, ctx);
+    const pipeline::QuantizeResult result = pipeline::quantizeCheckpoint(config, ckpt, options, ctx);
     EXPECT_EQ(callbacks, 29);
     ASSERT_EQ(layerReports.size(), 30u);
     EXPECT_EQ(layerReports.front(), 0);
@@ -93,7 +94,7 @@ TEST_F(TinyQuantize, PackagePerplexityMatchesDenseReconstruction)
     // Per-layer results and the accounting, recomputed here from the shapes and k.
     ASSERT_EQ(result.layers.size(), 29u);
     std::int64_t factorizedBits = 0, factorizedWeights = 0;
-    for (const eval::LayerQuantResult& r : result.layers) {
+    for (const pipeline::LayerQuantResult& r : result.layers) {
         SCOPED_TRACE(r.name);
         if (r.name == "lm_head") {
             EXPECT_TRUE(r.keptDense);
@@ -133,7 +134,7 @@ TEST_F(TinyQuantize, PackagePerplexityMatchesDenseReconstruction)
 
     // Package: write, read back, every factorized layer bit for bit.
     test::TempDir dir;
-    const io::Package written = eval::makePackage(m_fixture.modelDir, ckpt, result, options.config);
+    const io::Package written = pipeline::makePackage(m_fixture.modelDir, ckpt, result, options.config);
     io::writePackage(written, dir / "tiny.h5");
     const io::Package package = io::readPackage(dir / "tiny.h5");
     test::expectSamePackage(package, written);
@@ -151,14 +152,14 @@ TEST_F(TinyQuantize, PackagePerplexityMatchesDenseReconstruction)
     std::vector<std::int32_t> ids = tokenizer.encode(readUtf8File(m_fixture.evalSmall));
     ASSERT_GE(ids.size(), 12u * 128u);
     ids.resize(12 * 128);
-    const model::Transformer fromPackage = io::transformerFromPackage(package, "tiny.h5");
+    const model::Transformer fromPackage = deploy::transformerFromPackage(package, "tiny.h5");
     EXPECT_EQ(fromPackage.linear("lm_head").kind(), "dense F16");  // tied head at stored precision
     EXPECT_EQ(fromPackage.linear("model.layers.2.mlp.up_proj").kind().rfind("mdbf k=", 0), 0u);
     EXPECT_NE(dynamic_cast<const model::HalfDenseLinear*>(&fromPackage.linear("lm_head")), nullptr);
 
     model::Transformer reference = model::Transformer::load(m_fixture.modelDir);
     const double original = eval::perplexity(reference, ids, 128).ppl;
-    for (const eval::LayerQuantResult& r : result.layers) {
+    for (const pipeline::LayerQuantResult& r : result.layers) {
         if (r.layer) reference.replaceLinear(r.name, std::make_shared<model::DenseLinear>(r.layer->reconstruct()));
     }
     const double reconstructed = eval::perplexity(reference, ids, 128).ppl;
@@ -172,7 +173,7 @@ TEST_F(TinyQuantize, PackagePerplexityMatchesDenseReconstruction)
 
     // Replacing the layers in a loaded model gives the same logits as the package.
     model::Transformer applied = model::Transformer::load(m_fixture.modelDir);
-    eval::applyQuantization(applied, result);
+    pipeline::applyQuantization(applied, result);
     const std::span<const std::int32_t> window(ids.data(), 64);
     const RowMatrixF expected = applied.forward(window, 1);
     const RowMatrixF actual = fromPackage.forward(window, 1);
@@ -183,11 +184,11 @@ TEST_F(TinyQuantize, InfeasibleBudgetsKeepLayersDense)
 {
     const io::ModelConfig config = io::ModelConfig::fromFile(m_fixture.modelDir / "config.json");
     const io::Checkpoint ckpt = io::Checkpoint::open(m_fixture.modelDir);
-    eval::QuantizeOptions options;
+    pipeline::QuantizeOptions options;
     // 0.5 bpw at l = 2: k = floor((nm/2 − 32(n+m)) / (n+m+64)) by §2.3 is 0 for 128×128 and
     // negative for 64×128 (those stay dense), while 352×128 and 128×352 still fit.
     options.config = tinyConfig("0.5", 2, 0);
-    const eval::QuantizeResult result = eval::quantizeCheckpoint(config, ckpt, options);
+    const pipeline::QuantizeResult result = pipeline::quantizeCheckpoint(config, ckpt, options);
     int dense = 0;
     for (const auto& r : result.layers) {
         SCOPED_TRACE(r.name);
@@ -209,9 +210,9 @@ TEST_F(TinyQuantize, InfeasibleBudgetsKeepLayersDense)
     EXPECT_EQ(dense, 4 * 4 + 1);  // q, k, v, o of every block, and the head by configuration
     // Dense projections stay in the package as tensors and the model still runs from it.
     test::TempDir dir;
-    io::writePackage(eval::makePackage(m_fixture.modelDir, ckpt, result, options.config), dir / "p.h5");
+    io::writePackage(pipeline::makePackage(m_fixture.modelDir, ckpt, result, options.config), dir / "p.h5");
     const io::Package pkg = io::readPackage(dir / "p.h5");
-    const model::Transformer model = io::transformerFromPackage(pkg, "p.h5");
+    const model::Transformer model = deploy::transformerFromPackage(pkg, "p.h5");
     EXPECT_EQ(model.linear("model.layers.1.self_attn.k_proj").kind(), "dense F16");
     const std::vector<std::int32_t> ids = {1, 5, 9, 200, 7, 3};
     const RowMatrixF logits = model.forward(ids, 1);
@@ -225,13 +226,13 @@ TEST_F(TinyQuantize, CancelledRunThrowsAndLeavesTheModelUntouched)
     std::stop_source stop;
     RunContext ctx;
     ctx.stop = stop.get_token();
-    eval::QuantizeOptions options;
+    pipeline::QuantizeOptions options;
     options.config = tinyConfig("1.5", 1, 5);
     int done = 0;
-    options.onLayer = [&](const eval::LayerQuantResult&, int, int) {
+    options.onLayer = [&](const pipeline::LayerQuantResult&, int, int) {
         if (++done == 3) stop.request_stop();
     };
-    EXPECT_THROW(eval::quantizeModel(model, ckpt, options, ctx), Cancelled);
+    EXPECT_THROW(pipeline::quantizeModel(model, ckpt, options, ctx), Cancelled);
     EXPECT_EQ(done, 3);
     for (const std::string& name : model.linearNames()) EXPECT_EQ(model.linear(name).kind(), "dense F32") << name;
 }
@@ -243,18 +244,18 @@ TEST_F(TinyQuantize, ObjectiveWithoutStatisticsIsRefused)
     factor::LayerQuantSettings s;
     s.objective = factor::Objective::DiagonalWeighted;
     s.iterations = 0;
-    eval::QuantizeOptions options;
+    pipeline::QuantizeOptions options;
     options.config = factor::QuantConfig::uniform(s);
-    EXPECT_THROW(eval::quantizeCheckpoint(config, ckpt, options), InvalidArgument);
+    EXPECT_THROW(pipeline::quantizeCheckpoint(config, ckpt, options), InvalidArgument);
 }
 
 TEST(PackageModel, MissingPiecesAreFormatErrors)
 {
     io::Package pkg = test::syntheticPackage();
-    EXPECT_THROW(io::transformerFromPackage(pkg, "synthetic.h5"), FormatError);  // config lacks required fields
+    EXPECT_THROW(deploy::transformerFromPackage(pkg, "synthetic.h5"), FormatError);  // config lacks required fields
     pkg.configJson = "{not json";
     try {
-        io::transformerFromPackage(pkg, "synthetic.h5");
+        deploy::transformerFromPackage(pkg, "synthetic.h5");
         ADD_FAILURE();
     } catch (const FormatError& e) {
         EXPECT_NE(std::string(e.what()).find("synthetic.h5"), std::string::npos);
@@ -271,14 +272,14 @@ TEST_F(TinyQuantize, ExportedSafetensorsHoldTheReconstructedModel)
 {
     const ClosedForm closed = closedForm();
     const io::Checkpoint& ckpt = closed.ckpt;
-    const eval::QuantizeResult& result = closed.result;
+    const pipeline::QuantizeResult& result = closed.result;
     const io::Package& pkg = closed.pkg;
 
     test::TempDir dir;
     io::exportSafetensors(pkg, dir / "hf");
     const io::Checkpoint exported = io::Checkpoint::open(dir / "hf");
     EXPECT_EQ(exported.tensors().size(), ckpt.tensors().size());
-    for (const eval::LayerQuantResult& r : result.layers) {
+    for (const pipeline::LayerQuantResult& r : result.layers) {
         SCOPED_TRACE(r.name);
         if (!r.layer) continue;
         const io::TensorInfo& info = exported.info(r.name + ".weight");
@@ -293,7 +294,7 @@ TEST_F(TinyQuantize, ExportedSafetensorsHoldTheReconstructedModel)
     EXPECT_EQ(readBinaryFile(dir / "hf" / "tokenizer.json"), pkg.tokenizerJson);
 
     const model::Transformer fromExport = model::Transformer::load(dir / "hf");
-    const model::Transformer fromPackage = io::transformerFromPackage(pkg, "p.h5");
+    const model::Transformer fromPackage = deploy::transformerFromPackage(pkg, "p.h5");
     const std::vector<std::int32_t> ids = {5, 17, 300, 2, 2047, 9, 64, 128, 1000, 7};
     const RowMatrixF expected = fromExport.forward(ids, 1);
     EXPECT_LE((fromPackage.forward(ids, 2) - expected).norm(), 1e-4 * expected.norm());
@@ -315,14 +316,14 @@ TEST(SmallQuantizeSlow, PackagePerplexityMatchesDenseReconstruction)
     MDBF_REQUIRE_MODEL_FIXTURE(fx, "small-llama");
     const io::ModelConfig config = io::ModelConfig::fromFile(fx.modelDir / "config.json");
     const io::Checkpoint ckpt = io::Checkpoint::open(fx.modelDir);
-    eval::QuantizeOptions options;
+    pipeline::QuantizeOptions options;
     options.config = tinyConfig("1.5", 2, 8);
-    const eval::QuantizeResult result = eval::quantizeCheckpoint(config, ckpt, options, RunContext{{}, {}, 2});
+    const pipeline::QuantizeResult result = pipeline::quantizeCheckpoint(config, ckpt, options, RunContext{{}, {}, 2});
     ASSERT_EQ(result.layers.size(), 43u);  // 6 blocks × 7 projections + lm_head
-    for (const eval::LayerQuantResult& r : result.layers) EXPECT_EQ(r.keptDense, r.name == "lm_head") << r.name;
+    for (const pipeline::LayerQuantResult& r : result.layers) EXPECT_EQ(r.keptDense, r.name == "lm_head") << r.name;
 
     test::TempDir dir;
-    const io::Package written = eval::makePackage(fx.modelDir, ckpt, result, options.config);
+    const io::Package written = pipeline::makePackage(fx.modelDir, ckpt, result, options.config);
     io::writePackage(written, dir / "small.h5");
     const io::Package package = io::readPackage(dir / "small.h5");
     test::expectSamePackage(package, written);
@@ -334,11 +335,11 @@ TEST(SmallQuantizeSlow, PackagePerplexityMatchesDenseReconstruction)
     std::vector<std::int32_t> ids = tokenizer.encode(readUtf8File(fx.evalSmall));
     ASSERT_GE(ids.size(), 8u * 256u);
     ids.resize(8 * 256);
-    const model::Transformer fromPackage = io::transformerFromPackage(package, "small.h5");
+    const model::Transformer fromPackage = deploy::transformerFromPackage(package, "small.h5");
     EXPECT_EQ(fromPackage.linear("lm_head").kind(), "dense BF16");
     model::Transformer reference = model::Transformer::load(fx.modelDir);
     const double original = eval::perplexity(reference, ids, 256, RunContext{{}, {}, 2}).ppl;
-    for (const eval::LayerQuantResult& r : result.layers) {
+    for (const pipeline::LayerQuantResult& r : result.layers) {
         if (r.layer) reference.replaceLinear(r.name, std::make_shared<model::DenseLinear>(r.layer->reconstruct()));
     }
     const double reconstructed = eval::perplexity(reference, ids, 256, RunContext{{}, {}, 2}).ppl;
@@ -360,21 +361,21 @@ namespace {
 TEST_F(TinyQuantize, StoredConfigMustAgreeWithTheBiasDatasets)
 {
     const io::Package pkg = closedForm().pkg;
-    EXPECT_NO_THROW((void)io::transformerFromPackage(pkg, "p.h5"));
+    EXPECT_NO_THROW((void)deploy::transformerFromPackage(pkg, "p.h5"));
 
     // The model folder refuses attention_bias without bias tensors; the package must too.
     nlohmann::json stored = nlohmann::json::parse(pkg.configJson);
     stored["attention_bias"] = true;
     io::Package biased = pkg;
     biased.configJson = stored.dump();
-    test::expectErrorContaining([&] { (void)io::transformerFromPackage(biased, "p.h5"); },
+    test::expectErrorContaining([&] { (void)deploy::transformerFromPackage(biased, "p.h5"); },
                                 {"'p.h5'", "holds no tensor 'model.layers.0.self_attn.q_proj.bias'"});
 
     // A bias tensor the config does not give this model.
     std::mt19937_64 rng(3);
     io::Package extra = pkg;
     extra.dense.push_back(test::randomTensor("model.layers.1.mlp.up_proj.bias", io::DType::F32, {352}, rng));
-    test::expectErrorContaining([&] { (void)io::transformerFromPackage(extra, "p.h5"); },
+    test::expectErrorContaining([&] { (void)deploy::transformerFromPackage(extra, "p.h5"); },
                                 {"'p.h5'", "'model.layers.1.mlp.up_proj.bias'", "does not give"});
 }
 

@@ -1,0 +1,107 @@
+#pragma once
+// One layer through the engine (docs/ARCHITECTURE.md, "The per-layer chain"): its weights from the
+// checkpoint, the matrix the objective fits, the decomposition every closed form of the layer starts
+// from, the factorization, and what the views show of a result. Whole-model quantization, the study,
+// `mdbf factorize` and the studio's inspector and Apply run a layer through these same steps, so
+// equal settings give equal bits whichever front end asked.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <Eigen/Core>
+
+#include "mdbf/base/matrix.h"
+#include "mdbf/base/run_context.h"
+#include "mdbf/factor/envelope_spectra.h"
+#include "mdbf/factor/factor_result.h"
+#include "mdbf/factor/factorizer.h"
+#include "mdbf/factor/layer_svd.h"
+#include "mdbf/factor/quant_config.h"
+#include "mdbf/io/checkpoint.h"
+
+namespace mdbf::pipeline {
+
+/// The calibration statistics of one projection's inputs for an activation-aware objective.
+struct LayerStatistics {
+    VectorF channelWeights;     ///< diag: d_j = mean(x_j²), m entries
+    Eigen::MatrixXd inputGram;  ///< gram, and with `cross`: H = XᵀX / N, m×m (empty otherwise)
+    /// Sequential runs: C = XᵀX_ref / N (m×m), X the inputs in the partly quantized model and X_ref
+    /// in the original. When set (with inputGram) for the gram objective, the layer is fitted to
+    /// outputMatchingTarget(W) instead of W; the diagonal objective ignores it (a diagonal H cannot
+    /// carry the correction). Empty otherwise.
+    Eigen::MatrixXd cross;
+};
+
+/// The weights whose error under H measures the output error against the original model: with
+/// inputs X in the quantized model and X_ref in the original, ‖XŴᵀ − X_ref Wᵀ‖² / N equals
+/// tr((Ŵ − W*) H (Ŵ − W*)ᵀ) plus a constant for W* = W + W (Cᵀ − H) H_λ⁻¹, H_λ = H + λ·mean(diag H)·I
+/// (exact for λ = 0; W* = W when C = H, i.e. when the inputs agree). Takes W (n×m), H and C (m×m),
+/// λ ≥ 0. Throws InvalidArgument on a shape mismatch, a negative λ or an H_λ that is not positive
+/// definite.
+RowMatrixF outputMatchingTarget(const RowMatrixF& W, const Eigen::MatrixXd& gram, const Eigen::MatrixXd& cross,
+                                double damping);
+
+/// Engine settings shared by every layer of a run.
+struct EngineSettings {
+    std::uint64_t seed = 0;       ///< seeds the factorizer's power iterations
+    int innerIterations = 3;      ///< ADMM steps per half-step
+    double targetDamping = 0.01;  ///< λ of outputMatchingTarget
+};
+
+/// What one layer is factorized with.
+struct LayerJob {
+    factor::LayerQuantSettings settings;  ///< method, budget, l, P, iterations, objective (not dense)
+    LayerStatistics statistics;           ///< what the objective needs: channel weights or a Gram matrix
+    EngineSettings engine;
+
+    /// The engine options of this job with `iterations` outer iterations per path (the settings'
+    /// count when negative). Throws InvalidArgument when the objective's statistics are missing or
+    /// the options are invalid.
+    factor::FactorizerOptions options(int iterations = -1) const;
+
+    /// True when the fit is to outputMatchingTarget(W) rather than W (gram with cross statistics).
+    bool matchesOutputs() const;
+};
+
+/// The float32 weights of layer `name` (n×m; a tied head reads the embedding table). Throws
+/// FormatError naming the file and tensor when it is missing or not a non-empty matrix.
+RowMatrixF loadLayerWeights(const io::Checkpoint& checkpoint, const std::string& name);
+
+/// The bias of layer `name` as float32, or an empty vector when the checkpoint holds none. Throws
+/// FormatError for an unreadable tensor.
+VectorF loadLayerBias(const io::Checkpoint& checkpoint, const std::string& name);
+
+/// The matrix `job` fits for weights W: W itself, or outputMatchingTarget(W) when the job matches
+/// outputs. Throws what outputMatchingTarget throws.
+RowMatrixF fittedWeights(const RowMatrixF& W, const LayerJob& job);
+
+/// The decomposition every closed form of this layer under the job's objective starts from (the
+/// SVD of the objective's target of `fitted`), for any budget and l. Uses ctx.threadCount() threads;
+/// throws InvalidArgument for non-finite weights or unusable statistics, Cancelled when a stop is
+/// requested before it starts.
+std::shared_ptr<const factor::LayerSvd> decomposeLayer(const RowMatrixF& fitted, const LayerJob& job,
+                                                       const RunContext& ctx = {});
+
+/// Factorizes `fitted` from its decomposition with `iterations` outer iterations per path (the
+/// settings' count when negative; 0 is the closed form). A stop request returns the best result so
+/// far with termination Cancelled. `onIteration` (optional) receives the per-iteration feed on the
+/// calling thread. Throws InvalidArgument for an infeasible budget or a decomposition of another
+/// matrix.
+factor::FactorResult factorizeLayer(const RowMatrixF& fitted, const factor::LayerSvd& decomposition,
+                                    const LayerJob& job, int iterations = -1, const RunContext& ctx = {},
+                                    std::function<void(const factor::IterationReport&)> onIteration = {});
+
+/// What the views show of a result besides the result itself.
+struct LayerView {
+    factor::EnvelopeSpectra spectra;             ///< of the closed-form start |U'|, |V'| at the result's k, l
+    std::shared_ptr<const RowMatrixF> residual;  ///< W − Ŵ, n×m
+};
+
+/// The view of `result`, computed from the weights it fitted and their decomposition (O(n·m·k)).
+/// Throws what EnvelopeSpectra and reconstruct throw.
+LayerView describeLayer(const RowMatrixF& fitted, const factor::LayerSvd& decomposition,
+                        const factor::FactorResult& result, const RunContext& ctx = {});
+
+}  // namespace mdbf::pipeline

@@ -1,0 +1,118 @@
+#include "mdbf/pipeline/layer_job.h"
+
+#include <cmath>
+
+#include <Eigen/Cholesky>
+
+#include "mdbf/base/error.h"
+#include "mdbf/factor/path_products.h"
+#include "mdbf/model/architecture.h"
+
+namespace mdbf::pipeline {
+
+factor::FactorizerOptions LayerJob::options(int iterations) const
+{
+    factor::FactorizerOptions o;
+    o.method = settings.method;
+    o.l = settings.method == factor::Method::Dbf ? 1 : settings.l;
+    o.paths = settings.paths;
+    o.bpw = settings.bpw;
+    o.outerIterations = iterations < 0 ? settings.iterations : iterations;
+    o.innerIterations = engine.innerIterations;
+    o.seed = engine.seed;
+    o.objective = settings.objective;
+    if (const std::string problem = o.validate(); !problem.empty())
+        throw InvalidArgument("factorization options: " + problem);
+    const std::string objective(factor::objectiveName(settings.objective));
+    if (settings.objective == factor::Objective::DiagonalWeighted) {
+        if (statistics.channelWeights.size() == 0)
+            throw InvalidArgument("objective " + objective + " needs calibration statistics, none were supplied");
+        o.channelWeights = statistics.channelWeights;
+    } else if (settings.objective == factor::Objective::Gram) {
+        if (statistics.inputGram.size() == 0)
+            throw InvalidArgument("objective " + objective + " needs calibration statistics, none were supplied");
+        o.inputGram = statistics.inputGram;
+    }
+    return o;
+}
+
+bool LayerJob::matchesOutputs() const
+{
+    return settings.objective == factor::Objective::Gram && statistics.cross.size() > 0;
+}
+
+RowMatrixF loadLayerWeights(const io::Checkpoint& checkpoint, const std::string& name)
+{
+    const std::string tensor = model::weightTensorOf(name, checkpoint.contains(model::weightName(name)));
+    const io::TensorInfo& info = checkpoint.info(tensor);
+    if (info.shape.size() != 2 || info.shape[0] <= 0 || info.shape[1] <= 0) {
+        throw FormatError("'" + info.file.string() + "': tensor '" + tensor + "' of layer '" + name +
+                          "' is not a non-empty matrix");
+    }
+    return checkpoint.matrix(tensor);
+}
+
+VectorF loadLayerBias(const io::Checkpoint& checkpoint, const std::string& name)
+{
+    const std::string tensor = model::biasName(name);
+    if (!checkpoint.contains(tensor)) return {};
+    const std::vector<float> b = checkpoint.toFloat(tensor);
+    return Eigen::Map<const VectorF>(b.data(), static_cast<Eigen::Index>(b.size()));
+}
+
+RowMatrixF fittedWeights(const RowMatrixF& W, const LayerJob& job)
+{
+    if (!job.matchesOutputs()) return W;
+    return outputMatchingTarget(W, job.statistics.inputGram, job.statistics.cross, job.engine.targetDamping);
+}
+
+std::shared_ptr<const factor::LayerSvd> decomposeLayer(const RowMatrixF& fitted, const LayerJob& job,
+                                                       const RunContext& ctx)
+{
+    const factor::FactorizerOptions options = job.options(0);
+    if (options.objective == factor::Objective::Plain)
+        return std::make_shared<const factor::LayerSvd>(factor::LayerSvd::compute(fitted, ctx));
+    return std::make_shared<const factor::LayerSvd>(factor::LayerSvd::compute(factor::Factorizer(options).target(fitted), ctx));
+}
+
+factor::FactorResult factorizeLayer(const RowMatrixF& fitted, const factor::LayerSvd& decomposition,
+                                    const LayerJob& job, int iterations, const RunContext& ctx,
+                                    std::function<void(const factor::IterationReport&)> onIteration)
+{
+    factor::FactorizerOptions options = job.options(iterations);
+    options.onIteration = std::move(onIteration);
+    return factor::Factorizer(std::move(options)).run(fitted, decomposition, ctx);
+}
+
+LayerView describeLayer(const RowMatrixF& fitted, const factor::LayerSvd& decomposition,
+                        const factor::FactorResult& result, const RunContext& ctx)
+{
+    LayerView view;
+    view.spectra = factor::EnvelopeSpectra::ofSvd(decomposition, result.k, result.l);
+    view.residual = std::make_shared<const RowMatrixF>(fitted - factor::reconstruct(result.paths, ctx.threadCount()));
+    return view;
+}
+
+RowMatrixF outputMatchingTarget(const RowMatrixF& W, const Eigen::MatrixXd& gram, const Eigen::MatrixXd& cross,
+                                double damping)
+{
+    const Eigen::Index m = W.cols();
+    if (gram.rows() != m || gram.cols() != m || cross.rows() != m || cross.cols() != m)
+        throw InvalidArgument("output-matching target: W has " + std::to_string(m) + " columns but H is " +
+                              std::to_string(gram.rows()) + "×" + std::to_string(gram.cols()) + " and C " +
+                              std::to_string(cross.rows()) + "×" + std::to_string(cross.cols()));
+    if (!(damping >= 0.0) || !std::isfinite(damping))
+        throw InvalidArgument("output-matching target: damping must be finite and ≥ 0");
+    Eigen::MatrixXd damped = gram;
+    damped.diagonal().array() += damping * gram.diagonal().mean();
+    const Eigen::LLT<Eigen::MatrixXd> llt(damped);
+    if (llt.info() != Eigen::Success)
+        throw InvalidArgument("output-matching target: the input Gram matrix is not positive definite after damping");
+    // W* − W = W (Cᵀ − H) H_λ⁻¹, solved as H_λ Zᵀ = (Cᵀ − H)ᵀ Wᵀ since H_λ is symmetric.
+    const Eigen::MatrixXd Wd = W.cast<double>();
+    const Eigen::MatrixXd rhs = (cross - gram) * Wd.transpose();
+    const Eigen::MatrixXd correction = llt.solve(rhs).transpose();
+    return (Wd + correction).cast<float>();
+}
+
+}  // namespace mdbf::pipeline
