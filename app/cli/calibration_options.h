@@ -1,5 +1,5 @@
 #pragma once
-// The calibration options shared by `mdbf factorize` and `mdbf quantize` (DESIGN.md §2.6, §6).
+// The calibration options shared by `mdbf factorize` and `mdbf quantize` (docs/ALGORITHM.md §6, docs/CLI.md §1.6).
 
 #include <string>
 

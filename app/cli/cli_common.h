@@ -20,7 +20,7 @@ struct CommandEnv {
     int threads = 0;       ///< --threads (0 = all cores)
 };
 
-/// Exit statuses of DESIGN.md §6.
+/// Exit statuses of docs/CLI.md §1.2.
 enum ExitCode : int { kExitOk = 0, kExitError = 1, kExitUsage = 2, kExitCancelled = 130 };
 
 using CommandRunner = std::function<int(const CommandEnv&)>;

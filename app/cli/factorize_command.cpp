@@ -1,4 +1,4 @@
-// `mdbf factorize`: one layer of a checkpoint through DBF or MDBF (DESIGN.md §2, §6).
+// `mdbf factorize`: one layer of a checkpoint through DBF or MDBF (docs/ALGORITHM.md, docs/CLI.md §3.4).
 
 #include <cstdio>
 

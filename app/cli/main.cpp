@@ -1,4 +1,4 @@
-// `mdbf`: the command-line face of the core library (DESIGN.md §6). Links core only.
+// `mdbf`: the command-line face of the core library (docs/CLI.md). Links core only.
 
 #include <atomic>
 #include <csignal>

@@ -62,7 +62,7 @@ int runPpl(const PplOptions& opt, const CommandEnv& env)
 Command registerPplCommand(CLI::App& root)
 {
     auto opt = std::make_shared<PplOptions>();
-    CLI::App* sub = root.add_subcommand("ppl", "Perplexity of a model on a text (DESIGN.md §5 convention)");
+    CLI::App* sub = root.add_subcommand("ppl", "Perplexity of a model on a text (docs/ALGORITHM.md §7 convention)");
     opt->source.addOptions(*sub);
     sub->add_option("--text-file", opt->textFile, "UTF-8 text file, read as raw bytes")->required();
     sub->add_option("--ctx", opt->ctx, "Window length in tokens")->check(intRange(2, kMaxContext));

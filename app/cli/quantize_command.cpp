@@ -1,4 +1,4 @@
-// `mdbf quantize`: whole-model factorization into an HDF5 deployment package (DESIGN.md §6, §7).
+// `mdbf quantize`: whole-model factorization into an HDF5 deployment package (docs/CLI.md §3.5).
 
 #include <cstdio>
 

@@ -1,5 +1,5 @@
 #pragma once
-// The calibration statistics of the open model (DESIGN.md §2.6), as the studio holds them: the core's
+// The calibration statistics of the open model (docs/ALGORITHM.md §6.4), as the studio holds them: the core's
 // per-layer second moments (and Gram matrices when collected), what they were measured on, and a tag
 // that identifies the statistics in cache keys, so results computed under one calibration are never
 // shown for another.

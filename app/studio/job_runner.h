@@ -1,5 +1,5 @@
 #pragma once
-// Runs core jobs off the GUI thread (STYLE.md "Long-running work"): each job gets a RunContext
+// Runs core jobs off the GUI thread (docs/CONVENTIONS.md §4.4): each job gets a RunContext
 // whose stop token belongs to the runner, its progress reaches the GUI through queued signals at
 // most ~10 times a second, and its outcome arrives as finished/failed/cancelled on the GUI thread.
 // Exceptions never cross the thread boundary: the worker turns them into a failure message.

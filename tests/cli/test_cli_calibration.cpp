@@ -1,4 +1,4 @@
-// End-to-end tests of the activation-aware objectives on the command line (DESIGN.md §2.6, §6):
+// End-to-end tests of the activation-aware objectives on the command line (docs/ALGORITHM.md §6, docs/CLI.md §1.6):
 // `mdbf factorize|quantize --objective diag|gram --calib-text F` on the demo model, the calibration
 // cache, and the usage and input errors.
 

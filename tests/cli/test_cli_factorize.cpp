@@ -1,4 +1,4 @@
-// End-to-end tests of `mdbf factorize` on the demo model: the JSON contract of DESIGN.md §6, the bit
+// End-to-end tests of `mdbf factorize` on the demo model: the JSON contract of docs/CLI.md §3.4, the bit
 // accounting it reports (hand-computed below), layer naming, and its errors.
 
 #include <algorithm>

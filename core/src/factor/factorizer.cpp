@@ -200,7 +200,7 @@ bool envelopesFinite(const std::vector<kernels::FactorPath>& paths)
     return true;
 }
 
-// Parameters read off refined dense factors (§2.5): signs, then rank-l envelopes of |F| and |G|.
+// Parameters read off refined dense factors (§5.6): signs, then rank-l envelopes of |F| and |G|.
 kernels::FactorPath extractPath(const MatrixF& F, const MatrixF& G, int l)
 {
     kernels::FactorPath p;
@@ -336,7 +336,7 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
     r.unclampedK = b.unclampedK;
     r.svdSeconds = svdSeconds;
 
-    // Closed form (§2.4), deployed as it would be shipped.
+    // Closed form (§4), deployed as it would be shipped.
     // Under Gram the paths are in W's coordinates; otherwise in those of the target Y.
     const std::vector<kernels::FactorPath> start0 =
         weighting.gram ? closedFormInitGram(W, *weighting.gram, svd, b.k, l, o.paths, ctx)
@@ -371,7 +371,7 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
         return finish(initial, r.initialError, initialW);
     }
 
-    // ADMM refinement (§2.5), one path at a time against the residual of the others.
+    // ADMM refinement (§5.5), one path at a time against the residual of the others.
     AdmmOptions admm;
     admm.l = l;
     admm.outerIterations = o.outerIterations;

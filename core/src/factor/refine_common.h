@@ -1,6 +1,6 @@
 #pragma once
 // What the plain (AdmmRefiner) and the Gram-weighted (GramRefiner) alternations share: the ρ ramp
-// of §2.5, the per-side ADMM state, and how an outer iteration is committed and a run finished.
+// of docs/ALGORITHM.md §5.2, the per-side ADMM state, and how an outer iteration is committed and a run finished.
 
 #include <algorithm>
 #include <cmath>
@@ -29,7 +29,7 @@ struct AdmmSide {
     MatrixF work;   // least-squares iterate L (and scratch of the projection)
 };
 
-// ρ_t of the first inner solve of outer iteration t (0-based) out of `outer` (§2.5).
+// ρ_t of the first inner solve of outer iteration t (0-based) out of `outer` (§5.2).
 inline double rhoSchedule(int t, int outer)
 {
     const double x = std::min(1.0, static_cast<double>(t) / std::max(1, outer - 3));

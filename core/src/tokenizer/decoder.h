@@ -1,6 +1,6 @@
 #pragma once
 // Decoding of SentencePiece-style token strings back to text: the decoders of tokenizer.json that
-// undo Metaspace/Replace normalization and byte fallback (DESIGN.md §4). Byte-level decoding is
+// undo Metaspace/Replace normalization and byte fallback (docs/CLI.md §2.4). Byte-level decoding is
 // a fixed table in the tokenizer itself.
 
 #include <string>

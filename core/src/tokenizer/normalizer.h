@@ -1,6 +1,6 @@
 #pragma once
 // Normalization of text before pre-tokenization: the normalizers of tokenizer.json that byte-level
-// and SentencePiece-style BPE files use (DESIGN.md §4).
+// and SentencePiece-style BPE files use (docs/CLI.md §2.4).
 
 #include <memory>
 #include <string>

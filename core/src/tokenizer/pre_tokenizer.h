@@ -1,5 +1,5 @@
 #pragma once
-// Pre-tokenization: cuts normalized text into words before BPE (DESIGN.md §4). Byte-level
+// Pre-tokenization: cuts normalized text into words before BPE (docs/CLI.md §2.4). Byte-level
 // tokenizers end with `ByteLevel` (GPT-2's built-in regex, or `Split` steps before it);
 // SentencePiece-style ones use `Metaspace`, a `Split`, or no pre-tokenizer at all.
 

@@ -113,7 +113,7 @@ double sgemmRate(int threads)
     return 2.0 * n * n * n / best / 1e9;
 }
 
-// Useful floating-point work of one outer iteration (DESIGN.md §2.7): the two CᵀY products, the two
+// Useful floating-point work of one outer iteration (docs/ALGORITHM.md §8): the two CᵀY products, the two
 // symmetric Gram matrices, the 2·inner triangular solve pairs, the four Cholesky factorizations and
 // the block-power projections.
 double flopsPerIteration(double n, double m, double k, int l, int inner, int power, int oversample)

@@ -1,4 +1,4 @@
-// bench_kernels: speed of the factorized apply (DESIGN.md §2.2) on LLaMA-sized layers at 1 bpw,
+// bench_kernels: speed of the factorized apply (docs/ALGORITHM.md §2.4) on LLaMA-sized layers at 1 bpw,
 // against Eigen's float32 GEMV/GEMM on the dense matrix and against the memory-bandwidth bound of
 // the packed weights (sign bits + FP16 envelopes ÷ bandwidth measured in this run).
 //
@@ -97,7 +97,7 @@ FactorPath randomPath(std::int64_t n, std::int64_t m, std::int64_t k, std::int64
     return p;
 }
 
-// §2.3 at 1 bpw, P = 1, s = 16: k = floor((n·m − 16·l·(n+m)) / ((n+m) + 32·l)).
+// §3.2 at 1 bpw, P = 1, s = 16: k = floor((n·m − 16·l·(n+m)) / ((n+m) + 32·l)).
 std::int64_t middleDimension(std::int64_t n, std::int64_t m, std::int64_t l)
 {
     return (n * m - 16 * l * (n + m)) / ((n + m) + 32 * l);

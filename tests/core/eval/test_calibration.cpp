@@ -1,4 +1,4 @@
-// Calibration statistics (DESIGN.md §2.6) on the demo model: d_j and H against independent
+// Calibration statistics (docs/ALGORITHM.md §6.4) on the demo model: d_j and H against independent
 // recomputations, the model left as it was, clear errors for unusable texts, cancellation, and the
 // disk cache (hits, misses, corrupt files).
 

@@ -1,4 +1,4 @@
-// The point of the activation-aware objectives (DESIGN.md §2.6): at the same bit budget, statistics
+// The point of the activation-aware objectives (docs/ALGORITHM.md §6): at the same bit budget, statistics
 // gathered on one part of a text make the factorized layers reproduce their outputs on another part
 // better. The held-out output error ‖(W − Ŵ) Xᵀ‖_F is computed from activations captured by the
 // test's own wrapper, as sqrt(tr(E S Eᵀ)) with S = Σ x xᵀ over the held-out tokens.

@@ -1,4 +1,4 @@
-// Bit accounting (DESIGN.md §2.3): hand-computed cases, checked again against an independent
+// Bit accounting (docs/ALGORITHM.md §3): hand-computed cases, checked again against an independent
 // search that walks k upward with the storage cost written out term by term.
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// The full activation-aware objective (DESIGN.md §2.6) on synthetic layers: the reported error is
+// The full activation-aware objective (docs/ALGORITHM.md §6.3) on synthetic layers: the reported error is
 // sqrt(tr(E H Eᵀ) / tr(W H Wᵀ)) of what is deployed (checked against a long-double reference),
 // minimising it beats the plain and diagonal objectives on it, the closed form reproduces W at full
 // rank, H = c·I is the plain objective, bad matrices are refused and a stop is honoured.

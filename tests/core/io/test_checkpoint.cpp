@@ -101,7 +101,7 @@ TEST(Checkpoint, DemoModelMatchesIndependentDecoding)
     EXPECT_EQ(actualShapes(cp), expectedLlamaShapes(config));
     EXPECT_TRUE(std::is_sorted(cp.tensors().begin(), cp.tensors().end(),
                                [](const auto& a, const auto& b) { return a.name < b.name; }));
-    // DESIGN.md §8: 1.0 M parameters, FP16.
+    // docs/TESTING.md §2: 1.0 M parameters, FP16.
     EXPECT_NEAR(static_cast<double>(parameterCount(cp)), 1.0e6, 0.05e6);
 
     const auto ref = mdbf::test::readSafetensorsReference(dir / "model.safetensors");

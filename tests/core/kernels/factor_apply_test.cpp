@@ -1,4 +1,4 @@
-// The factorized apply of DESIGN.md §2.2 against x ↦ Ŵ x with Ŵ the dense reconstruction, and the
+// The factorized apply of docs/ALGORITHM.md §2.4 against x ↦ Ŵ x with Ŵ the dense reconstruction, and the
 // reconstruction itself against the element-wise definition of F and G.
 
 #include <vector>

@@ -35,7 +35,7 @@ factor::QuantConfig tinyConfig(const char* bpw, int l, int iterations)
     return factor::QuantConfig::uniform(s);
 }
 
-// §2.3 written out again, independently of factor::storageBits.
+// docs/ALGORITHM.md §3.1 written out again, independently of factor::storageBits.
 std::int64_t mdbfBits(std::int64_t n, std::int64_t m, std::int64_t k, std::int64_t l, std::int64_t paths)
 {
     return paths * (k * (n + m) + 16 * l * (n + m + 2 * k));
@@ -185,7 +185,7 @@ TEST_F(TinyQuantize, InfeasibleBudgetsKeepLayersDense)
     const io::ModelConfig config = io::ModelConfig::fromFile(m_fixture.modelDir / "config.json");
     const io::Checkpoint ckpt = io::Checkpoint::open(m_fixture.modelDir);
     pipeline::QuantizeOptions options;
-    // 0.5 bpw at l = 2: k = floor((nm/2 − 32(n+m)) / (n+m+64)) by §2.3 is 0 for 128×128 and
+    // 0.5 bpw at l = 2: k = floor((nm/2 − 32(n+m)) / (n+m+64)) by docs/ALGORITHM.md §3.2 is 0 for 128×128 and
     // negative for 64×128 (those stay dense), while 352×128 and 128×352 still fit.
     options.config = tinyConfig("0.5", 2, 0);
     const pipeline::QuantizeResult result = pipeline::quantizeCheckpoint(config, ckpt, options);

@@ -1,5 +1,5 @@
 #pragma once
-// Error types of the core library (STYLE.md "Errors"): every failure caused by input, I/O or a
+// Error types of the core library (docs/CONVENTIONS.md §3): every failure caused by input, I/O or a
 // corrupt file is an exception derived from mdbf::Error whose message names the file and the problem.
 
 #include <stdexcept>

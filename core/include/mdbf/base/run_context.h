@@ -1,5 +1,5 @@
 #pragma once
-// Run context for long jobs (STYLE.md "Long-running work"): a stop token polled at coarse
+// Run context for long jobs (docs/CONVENTIONS.md §4): a stop token polled at coarse
 // checkpoints, a progress callback in natural units, and a thread count.
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 #pragma once
-// Calibration statistics for the activation-aware objectives (DESIGN.md §2.6): calibration text is
-// run through the model in windows cut as for perplexity (§5: consecutive, non-overlapping windows
+// Calibration statistics for the activation-aware objectives (docs/ALGORITHM.md §6.4): calibration text is
+// run through the model in windows cut as for perplexity (§7: consecutive, non-overlapping windows
 // of ctx tokens from the start, the final partial window dropped), and for every projection the
 // inputs X (N×m, one row per token of every window) are summarised as
 //     d_j = mean over tokens of x_j²      (the diagonal objective's channel weights)

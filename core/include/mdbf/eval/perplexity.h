@@ -1,5 +1,5 @@
 #pragma once
-// Perplexity under DESIGN.md §5: consecutive non-overlapping windows of ctx tokens from the start,
+// Perplexity under docs/ALGORITHM.md §7: consecutive non-overlapping windows of ctx tokens from the start,
 // the final partial window dropped, tokens 1..ctx−1 of each window predicted from their prefix.
 
 #include <cstdint>

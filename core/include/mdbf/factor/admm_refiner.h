@@ -1,5 +1,5 @@
 #pragma once
-// Alternating ADMM refinement of one path (DESIGN.md §2.5).
+// Alternating ADMM refinement of one path (docs/ALGORITHM.md §5).
 //
 // For T outer iterations: an F-step (target Yᵀ, fixed C = Gᵀ with unit-norm rows of G, free Z = Fᵀ)
 // then a G-step (target Y, fixed C = F with unit-norm columns, free Z = G). Each half-step solves

@@ -1,5 +1,5 @@
 #pragma once
-// Exact bit accounting of factorized layers (DESIGN.md §2.3).
+// Exact bit accounting of factorized layers (docs/ALGORITHM.md §3).
 //
 // Per path, signs cost k(n+m) bits. `mdbf` stores the four envelopes A, Qa, Qb, B in FP16:
 // s·l·(n+m+2k) bits; `dbf` stores the merged vectors a, c, b of §2.1: s·(n+m+k) bits. With P paths

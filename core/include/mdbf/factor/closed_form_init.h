@@ -1,9 +1,9 @@
 #pragma once
-// Closed-form initialization, the "multi-envelope SVD" of DESIGN.md §2.4:
+// Closed-form initialization, the "multi-envelope SVD" of docs/ALGORITHM.md §4:
 //   U' = U_k Σ_k^{1/2}, V' = V_k Σ_k^{1/2};  S_a = sign(U'), S_b = sign(V')ᵀ (sign(0) = +1);
 //   |U'| ≈ A Qaᵀ and |V'| ≈ B Qbᵀ by rank-l truncated SVD with the √σ split, column-sum sign fix;
 //   for P > 1 the next path repeats this on the residual W − Σ F_p G_p (with a fresh SVD).
-// Under the Gram objective (§2.6) the SVD is that of W R (R = H^{1/2}) and V' = R⁻¹ V_k Σ_k^{1/2}.
+// Under the Gram objective (§6.3) the SVD is that of W R (R = H^{1/2}) and V' = R⁻¹ V_k Σ_k^{1/2}.
 
 #include <cstdint>
 #include <vector>

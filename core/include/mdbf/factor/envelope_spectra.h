@@ -1,7 +1,7 @@
 #pragma once
 // Envelope spectra: the singular values of the sign-free magnitudes |F| and |G| and the share of
 // their energy (Σσ²) that a rank-l envelope captures. A sharp drop after σ_1 means DBF's rank-1
-// envelope already fits; a slow decay is where MDBF's larger l pays (DESIGN.md §2.2, §2.3).
+// envelope already fits; a slow decay is where MDBF's larger l pays (docs/ALGORITHM.md §2.2, §3.1).
 
 #include <cstdint>
 

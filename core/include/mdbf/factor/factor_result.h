@@ -1,5 +1,5 @@
 #pragma once
-// The Summary of one factorization (STYLE.md "Ceres"): the deployed parameters plus what happened.
+// The Summary of one factorization (docs/CONVENTIONS.md §3.3): the deployed parameters plus what happened.
 
 #include <cstdint>
 #include <string>
@@ -11,7 +11,7 @@
 
 namespace mdbf::factor {
 
-/// What the factorization minimises (DESIGN.md §2.6).
+/// What the factorization minimises (docs/ALGORITHM.md §6).
 enum class Objective {
     Plain,             ///< ‖W − Ŵ‖_F
     DiagonalWeighted,  ///< ‖(W − Ŵ) D^{1/2}‖_F with per-input-channel weights d (damped)
@@ -48,7 +48,7 @@ struct FactorResult {
     int pathCount = 1;                       ///< P
     Method method = Method::Mdbf;
     Objective objective = Objective::Plain;
-    double bpw = 0.0;                        ///< achieved bits per weight (exact accounting of §2.3)
+    double bpw = 0.0;                        ///< achieved bits per weight (exact accounting of §3)
     bool clamped = false;                    ///< the budget asked for k > min(n, m)
     std::int64_t unclampedK = 0;             ///< k before clamping
 

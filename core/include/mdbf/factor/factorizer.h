@@ -1,11 +1,11 @@
 #pragma once
-// The factorization engine's façade: options → FactorResult (DESIGN.md §2).
+// The factorization engine's façade: options → FactorResult (docs/ALGORITHM.md).
 //
-//   1. bit accounting (§2.3) gives k;  2. closed-form start from the layer SVD (§2.4);
-//   3. ADMM refinement per path on the residual of the others (§2.5);  4. parameters read off the
-//   refined factors (signs, rank-l envelopes), the objective's D^{-1/2} folded into B (§2.6), dbf
+//   1. bit accounting (§3) gives k;  2. closed-form start from the layer SVD (§4);
+//   3. ADMM refinement per path on the residual of the others (§5);  4. parameters read off the
+//   refined factors (signs, rank-l envelopes), the objective's D^{-1/2} folded into B (§6.2), dbf
 //   merged to a, c, b, envelopes rounded to FP16;  5. errors of what is deployed.
-// The Gram objective (§2.6) cannot be folded into an envelope: its closed form starts from the SVD
+// The Gram objective (§6.3) cannot be folded into an envelope: its closed form starts from the SVD
 // of W·H^{1/2} and its refinement is GramRefiner's, both in the layer's own coordinates.
 // dbf is the l = 1 case of the same algorithm, stored and accounted in the merged form.
 

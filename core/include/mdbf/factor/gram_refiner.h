@@ -1,7 +1,7 @@
 #pragma once
-// Alternating ADMM refinement of one path under the full activation-aware objective (DESIGN.md §2.6):
+// Alternating ADMM refinement of one path under the full activation-aware objective (docs/ALGORITHM.md §6.3):
 //     min_{F,G} tr((W − F G) H (W − F G)ᵀ) = ‖(W − F G) R‖_F²,   R = H^{1/2} (see InputGram).
-// The schedule is AdmmRefiner's (§2.5): T outer iterations of an F-step then a G-step, `inner` ADMM
+// The schedule is AdmmRefiner's (§5): T outer iterations of an F-step then a G-step, `inner` ADMM
 // steps per half-step with the auxiliary Z and dual Γ kept per side, ρ_t ramped in the first solve
 // only, Π_l after every solve. Only the least-squares parts change:
 //   F-step: C = (G R)ᵀ with the rows of G scaled so that diag(G H Gᵀ) = 1 and target (W R)ᵀ, i.e.

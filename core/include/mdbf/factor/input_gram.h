@@ -1,5 +1,5 @@
 #pragma once
-// The weighting of the full activation-aware objective (DESIGN.md §2.6). A layer's input Gram
+// The weighting of the full activation-aware objective (docs/ALGORITHM.md §6.3). A layer's input Gram
 // matrix H = XᵀX / N is damped by ε·mean(diag H), rescaled to mean(diag H) = 1 (neither the
 // minimiser nor any relative error depends on the scale, and at unit scale the ADMM penalties keep
 // the meaning they have for the plain objective) and decomposed once:

@@ -1,5 +1,5 @@
 #pragma once
-// The thin SVD of one layer, W = U Σ Vᵀ (DESIGN.md §2.4). It depends neither on the bit budget nor on
+// The thin SVD of one layer, W = U Σ Vᵀ (docs/ALGORITHM.md §4.1). It depends neither on the bit budget nor on
 // l, so it is computed once per layer and reused for every closed-form start (any k, any l).
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 #pragma once
-// Rank-l approximations of magnitude matrices and the sign ⊙ rank-l map Π_l (DESIGN.md §2.4, §2.5).
+// Rank-l approximations of magnitude matrices and the sign ⊙ rank-l map Π_l (docs/ALGORITHM.md §4.4, §5.3).
 //
 // Small problems use an exact SVD; larger ones use block power (subspace) iteration started from a
 // Gaussian block drawn from a seeded generator, so results are deterministic for a given seed and
@@ -31,7 +31,7 @@ struct RankApprox {
 RankApprox rankApprox(const MatrixF& M, int l, const RankApproxOptions& options = {});
 
 /// Flips the sign of column j of `left` and `right` together whenever the column sum of `left` is
-/// negative (the §2.4 convention making envelopes mostly non-negative). Shapes: rows×l and cols×l.
+/// negative (the §4.2 convention making envelopes mostly non-negative). Shapes: rows×l and cols×l.
 void fixEnvelopeSigns(MatrixF& left, MatrixF& right);
 
 /// Π_l(M) = sign(M) ⊙ (rank-l approximation of |M|) with sign(0) = +1; returns a matrix of M's shape.

@@ -1,5 +1,5 @@
 #pragma once
-// Float reference products of factorized layers (DESIGN.md §2.2): the dense factors, the dense
+// Float reference products of factorized layers (docs/ALGORITHM.md §2.4): the dense factors, the dense
 // reconstruction Ŵ = Σ_p F_p G_p, and y = Ŵx evaluated through the factors without forming Ŵ.
 // The bit-packed fast kernels live in mdbf::kernels; these are their readable twins.
 

@@ -1,5 +1,5 @@
 #pragma once
-// Memory-mapped Hugging Face safetensors checkpoints (DESIGN.md §4): a single `model.safetensors`
+// Memory-mapped Hugging Face safetensors checkpoints (docs/CLI.md §2.1): a single `model.safetensors`
 // or shards listed by `model.safetensors.index.json`. Tensors stay in their stored dtype in the
 // mapping; conversion to float32 happens only when a caller asks for a tensor.
 

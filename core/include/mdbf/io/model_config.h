@@ -1,5 +1,5 @@
 #pragma once
-// Hugging Face `config.json` for the supported decoder-only architectures (DESIGN.md §4).
+// Hugging Face `config.json` for the supported decoder-only architectures (docs/CLI.md §2.2).
 
 #include <filesystem>
 #include <string>

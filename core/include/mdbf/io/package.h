@@ -1,5 +1,5 @@
 #pragma once
-// The HDF5 deployment package (DESIGN.md §7, schema in docs/package-format.md): everything needed
+// The HDF5 deployment package (schema in docs/package-format.md): everything needed
 // to run a compressed model in one file — config.json, tokenizer.json and the quantization
 // configuration as string datasets, every non-factorized tensor at its stored precision under
 // /dense, and every factorized layer under /layers/<name> as packed sign words plus FP16 envelopes.
@@ -47,7 +47,7 @@ struct PackageLayer {
     std::string name;                          ///< projection name without ".weight"
     factor::Method method = factor::Method::Mdbf;
     factor::Objective objective = factor::Objective::Plain;
-    double bpw = 0.0;                          ///< achieved bits per weight (DESIGN.md §2.3)
+    double bpw = 0.0;                          ///< achieved bits per weight (docs/ALGORITHM.md §3)
     double relError = 0.0;                     ///< rel_error under `objective`
     std::vector<kernels::FactorPath> paths;    ///< envelopes hold FP16-representable values
 

@@ -1,5 +1,5 @@
 #pragma once
-// Products of a bit-packed ±1 matrix with float activations (DESIGN.md §2.2), the only heavy
+// Products of a bit-packed ±1 matrix with float activations (docs/ALGORITHM.md §2.4), the only heavy
 // operation of DBF/MDBF inference. The signs are never unpacked to floats: the kernels add or
 // subtract activations according to the bits.
 //

@@ -1,5 +1,5 @@
 #pragma once
-// Inference with factorized layers (DESIGN.md §2.2) without forming F or G:
+// Inference with factorized layers (docs/ALGORITHM.md §2.4) without forming F or G:
 //     G x = Σ_j Qb[:,j] ⊙ ( S_b · (B[:,j] ⊙ x) )
 //     F z = Σ_i A[:,i]  ⊙ ( S_a · (Qa[:,i] ⊙ z) )
 //     y   = Σ_p F_p (G_p x)

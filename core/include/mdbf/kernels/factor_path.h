@@ -1,5 +1,5 @@
 #pragma once
-// The parameters of one MDBF path (DESIGN.md §2.2), as deployed:
+// The parameters of one MDBF path (docs/ALGORITHM.md §2.2), as deployed:
 //     W_p ≈ F · G,   F = S_a ⊙ (A · Qaᵀ),   G = S_b ⊙ (Qb · Bᵀ)
 // DBF's merged form (a, c, b of §2.1) is the l = 1 case with A = a, Qa = c, Qb = 1, B = b.
 

@@ -1,5 +1,5 @@
 #pragma once
-// Choice of the code path used by the binary-product kernels (DESIGN.md §2.2): a portable scalar
+// Choice of the code path used by the binary-product kernels (docs/ALGORITHM.md §2.4): a portable scalar
 // reference and AVX2/FMA and AVX-512 paths selected at run time, so one binary runs on any x86-64
 // CPU (and elsewhere on the scalar path).
 

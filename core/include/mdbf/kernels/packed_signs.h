@@ -1,5 +1,5 @@
 #pragma once
-// Bit-packed ±1 matrices, the storage of the sign bases S_a (n×k) and S_b (k×m) (DESIGN.md §2.2).
+// Bit-packed ±1 matrices, the storage of the sign bases S_a (n×k) and S_b (k×m) (docs/ALGORITHM.md §2.2).
 //
 // Layout (pinned, also used by the HDF5 package): row-major; each row occupies
 // wordsPerRow = ceil(cols / 64) little-endian 64-bit words; entry (i, j) is bit (j % 64) of word

@@ -1,5 +1,5 @@
 #pragma once
-// A linear layer whose weight is a sum of MDBF/DBF paths (DESIGN.md §2.2), applied through the
+// A linear layer whose weight is a sum of MDBF/DBF paths (docs/ALGORITHM.md §2.4), applied through the
 // bit-packed kernels without ever forming Ŵ:  y = Σ_p F_p (G_p x) (+ bias).
 
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// Rotary position embeddings as Hugging Face applies them (DESIGN.md §4): rotate_half pairing
+// Rotary position embeddings as Hugging Face applies them (docs/CLI.md §2.3): rotate_half pairing
 // (element i with i + head_dim/2), inverse frequencies θ^(−2i/head_dim), optional linear or
 // llama3 frequency scaling.
 

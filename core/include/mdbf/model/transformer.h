@@ -1,5 +1,5 @@
 #pragma once
-// Float32 CPU inference of LLaMA / Qwen2 / Qwen3 / Mistral decoders (DESIGN.md §4). A window is
+// Float32 CPU inference of LLaMA / Qwen2 / Qwen3 / Mistral decoders (docs/CLI.md §2.2). A window is
 // processed at once (prefill), multi-threaded; a KvCache lets a sequence grow a few tokens at a time
 // (docs/GENERATION.md). Every projection goes through model::Linear so a layer can be replaced
 // (e.g. by a factorized one) without touching this code.

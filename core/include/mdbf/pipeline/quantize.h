@@ -1,5 +1,5 @@
 #pragma once
-// Whole-model quantization (DESIGN.md §2.3, §6 `mdbf quantize`): every projection of a model is
+// Whole-model quantization (docs/ALGORITHM.md §3.4, docs/CLI.md §3.5 `mdbf quantize`): every projection of a model is
 // factorized with the settings its name resolves to in a factor::QuantConfig, or kept dense (by
 // configuration, or because its budget leaves k < max(1, l)); the model-level bit accounting is
 // exact, with dense tensors counted at their stored precision.

@@ -1,5 +1,5 @@
 #pragma once
-// Calibration for sequential quantization (DESIGN.md §2.6): block by block, each block's projections
+// Calibration for sequential quantization (docs/ALGORITHM.md §6.5): block by block, each block's projections
 // are recorded on a working copy of the model into which the projections finished so far have been
 // swapped, so every layer is fitted to the activations the quantized model will really feed it.
 // For the Gram objective the same windows also go through the original model, and the cross moments

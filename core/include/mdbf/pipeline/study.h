@@ -1,5 +1,5 @@
 #pragma once
-// The DBF-vs-MDBF study (DESIGN.md §2.3, §2.6): model perplexity against model-level bits per weight
+// The DBF-vs-MDBF study (docs/ALGORITHM.md §3, §6): model perplexity against model-level bits per weight
 // over a grid of (method, l, budget, objective, sequential) points, and the per-layer view of the
 // relative error against l at fixed budgets for every layer shape of the model.
 //
@@ -39,7 +39,7 @@ struct StudyPoint {
 /// What to run for one model.
 struct StudySpec {
     std::filesystem::path modelDir;         ///< Hugging Face model directory
-    std::filesystem::path evalText;         ///< perplexity text (DESIGN.md §5)
+    std::filesystem::path evalText;         ///< perplexity text (docs/ALGORITHM.md §7)
     int ctx = 256;                          ///< perplexity window
     std::filesystem::path calibText;        ///< calibration text; required by activation-aware points
     int calibCtx = 256;                     ///< calibration window

@@ -1,6 +1,6 @@
 #pragma once
 // BPE tokenizer read from a Hugging Face `tokenizer.json` (byte-level or SentencePiece-style), or a
-// SentencePiece `tokenizer.model` (DESIGN.md §4).
+// SentencePiece `tokenizer.model` (docs/CLI.md §2.4).
 
 #include <cstdint>
 #include <filesystem>

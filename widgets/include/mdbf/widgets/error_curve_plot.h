@@ -1,5 +1,5 @@
 #pragma once
-// Relative reconstruction error per outer refinement iteration (DESIGN.md §2.5), appendable while
+// Relative reconstruction error per outer refinement iteration (docs/ALGORITHM.md §5.4), appendable while
 // the refinement runs; replots are coalesced on a timer so iterations can land at any rate.
 
 #include <vector>

@@ -1,6 +1,6 @@
 #pragma once
 // A signed matrix drawn as a colour map with a symmetric diverging scale and a colour bar
-// (GUI.md: "one colour scale per comparison"). Large matrices are max-abs pooled for display.
+// (docs/STUDIO.md §2.3: "one colour scale per comparison"). Large matrices are max-abs pooled for display.
 
 #include <vector>
 

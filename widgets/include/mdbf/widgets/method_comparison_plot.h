@@ -1,5 +1,5 @@
 #pragma once
-// DBF against MDBF at matched bits (DESIGN.md §2.3): relative error against the exact bpw each
+// DBF against MDBF at matched bits (docs/ALGORITHM.md §3): relative error against the exact bpw each
 // budget achieved, one curve per method and envelope rank l.
 
 #include <cstdint>

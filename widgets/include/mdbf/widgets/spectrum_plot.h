@@ -1,5 +1,5 @@
 #pragma once
-// Singular values of the envelope magnitudes |F| and |G| on a log scale (DESIGN.md §2.4): how much
+// Singular values of the envelope magnitudes |F| and |G| on a log scale (docs/ALGORITHM.md §4.5): how much
 // of each magnitude matrix a rank-l envelope can hold. The first l values are marked and the
 // share of energy (Σσ² over the first l / Σσ²) is written on the plot.
 
