@@ -9,6 +9,7 @@
 #include "mdbf/base/error.h"
 #include "mdbf/base/output_path.h"
 #include "mdbf/pipeline/study.h"
+#include "mdbf/pipeline/study_file.h"
 #include "mdbf/factor/quant_config.h"
 
 namespace mdbf::cli {

@@ -299,17 +299,20 @@ TEST(Calibration, TooShortATextIsReportedAndLeavesTheObjectivesDisabled)
     EXPECT_TRUE(panel->calibrationText().contains(QStringLiteral("failed")));
 }
 
-nlohmann::json studyPoint(const std::string& label, double bpw, nlohmann::json ppl)
+/// A point as `mdbf study` writes it (its label is derived from the settings by the reader).
+nlohmann::json studyPoint(const char* method, int l, const char* budget, double bpw, nlohmann::json ppl)
 {
-    return {{"label", label}, {"method", "mdbf"}, {"l", 2}, {"bpw_requested", "1"}, {"objective", "plain"},
+    return {{"label", "unused"}, {"method", method}, {"l", l}, {"bpw_requested", budget}, {"objective", "plain"},
             {"sequential", false}, {"iterations", 60}, {"ppl", std::move(ppl)}, {"model_bpw", bpw},
-            {"factorized_bpw", bpw - 0.1}};
+            {"factorized_bpw", bpw - 0.1}, {"seconds", 1.0}, {"cached_layers", 0}, {"from_cache", false},
+            {"layers", nlohmann::json::array()}};
 }
 
 nlohmann::json studyModel(const std::string& name, nlohmann::json points)
 {
-    return {{"model", name}, {"eval_text", "eval-small.txt"}, {"ctx", 128}, {"original_ppl", 30.0},
-            {"original_bpw", 16.0}, {"points", std::move(points)}, {"layer_view", nlohmann::json::array()}};
+    return {{"model", name}, {"eval_text", "eval-small.txt"}, {"ctx", 128}, {"eval_tokens", 2048},
+            {"original_ppl", 30.0}, {"original_bpw", 16.0}, {"cancelled", false}, {"points", std::move(points)},
+            {"layer_view", nlohmann::json::array()}};
 }
 
 nlohmann::json studyFile(nlohmann::json models) { return {{"format", "mdbf-study"}, {"version", 1}, {"models", std::move(models)}}; }
@@ -325,17 +328,17 @@ TEST(Study, PointsOfTheOpenModelJoinThePlotInTheirOwnSeries)
 
     const QString good = dir.filePath(QStringLiteral("study.json"));
     const nlohmann::json study = studyFile(
-        {studyModel("other-model", {studyPoint("MDBF l=2 @ 1", 1.1, 99.0)}),
-         studyModel("tiny-llama", {studyPoint("DBF @ 1", 1.25, 80.5), studyPoint("MDBF l=2 @ 1.5", 1.72, 47.25),
-                                   studyPoint("MDBF l=4 @ 1", 1.3, nullptr)})});
+        {studyModel("other-model", {studyPoint("mdbf", 2, "1", 1.1, 99.0)}),
+         studyModel("tiny-llama", {studyPoint("dbf", 1, "1", 1.25, 80.5), studyPoint("mdbf", 2, "1.5", 1.72, 47.25),
+                                   studyPoint("mdbf", 4, "1", 1.3, nullptr)})});
     mdbf::test::writeTextFile(good.toStdString(), study.dump(2));
     ASSERT_TRUE(panel->loadStudy(good)) << panel->studyText().toStdString();
     const auto& points = plot->studyPoints();
     ASSERT_EQ(points.size(), 2u);
-    EXPECT_EQ(points[0].label, QStringLiteral("DBF @ 1"));
+    EXPECT_EQ(points[0].label, QStringLiteral("dbf @1 plain T=60"));
     EXPECT_EQ(points[0].modelBpw, 1.25);
     EXPECT_EQ(points[0].ppl, 80.5);
-    EXPECT_EQ(points[1].label, QStringLiteral("MDBF l=2 @ 1.5"));
+    EXPECT_EQ(points[1].label, QStringLiteral("mdbf l=2 @1.5 plain T=60"));
     EXPECT_EQ(points[1].modelBpw, 1.72);
     EXPECT_EQ(points[1].ppl, 47.25);
     // Drawn as a separate series in a different style; the user's point is untouched.
@@ -351,7 +354,7 @@ TEST(Study, PointsOfTheOpenModelJoinThePlotInTheirOwnSeries)
     EXPECT_EQ(plot->pointGraph()->data()->size(), 1);
     EXPECT_TRUE(plot->xAxis->range().contains(1.25) && plot->xAxis->range().contains(3.5));
     EXPECT_TRUE(plot->yAxis->range().contains(80.5) && plot->yAxis->range().contains(41.0));
-    EXPECT_TRUE(plot->csv().contains(QStringLiteral("\"study: DBF @ 1\",1.25,80.5")));
+    EXPECT_TRUE(plot->csv().contains(QStringLiteral("\"study: dbf @1 plain T=60\",1.25,80.5")));
     EXPECT_TRUE(panel->studyText().contains(QStringLiteral("2 points")));
     EXPECT_TRUE(panel->studyText().contains(QStringLiteral("1 skipped: no perplexity")));
     EXPECT_EQ(findErrorDialog(), nullptr);
@@ -359,7 +362,7 @@ TEST(Study, PointsOfTheOpenModelJoinThePlotInTheirOwnSeries)
     // A study of other models only: nothing is added, and the panel says so.
     const QString other = dir.filePath(QStringLiteral("other.json"));
     mdbf::test::writeTextFile(other.toStdString(),
-                              studyFile({studyModel("other-model", {studyPoint("x", 1.0, 50.0)})}).dump());
+                              studyFile({studyModel("other-model", {studyPoint("mdbf", 2, "1", 1.0, 50.0)})}).dump());
     EXPECT_FALSE(panel->loadStudy(other));
     EXPECT_TRUE(panel->studyText().contains(QStringLiteral("no points for tiny-llama"))) << panel->studyText().toStdString();
     EXPECT_TRUE(panel->studyText().contains(QStringLiteral("other-model")));

@@ -77,8 +77,10 @@ int drawnPixels(const QImage& image)
 TEST(StudyPlotTool, RendersEveryFigureOfAStudyFile)
 {
     test::TempDir dir;
-    const nlohmann::json point = {{"method", "mdbf"}, {"l", 2}, {"objective", "plain"}, {"sequential", false},
-                                  {"iterations", 60}, {"model_bpw", 1.2}, {"ppl", 80.0}};
+    const nlohmann::json point = {{"method", "mdbf"}, {"l", 2}, {"bpw_requested", "1"}, {"objective", "plain"},
+                                  {"sequential", false}, {"iterations", 60}, {"model_bpw", 1.2}, {"ppl", 80.0},
+                                  {"factorized_bpw", 1.0}, {"seconds", 2.0}, {"cached_layers", 0},
+                                  {"from_cache", false}, {"layers", nlohmann::json::array()}};
     nlohmann::json dbf = point;
     dbf["method"] = "dbf";
     dbf["l"] = 1;
@@ -86,8 +88,8 @@ TEST(StudyPlotTool, RendersEveryFigureOfAStudyFile)
     nlohmann::json high = point;
     high["model_bpw"] = 1.7;
     high["ppl"] = 40.0;
-    const nlohmann::json cell = {{"n", 128}, {"m", 352}, {"method", "mdbf"}, {"l", 2}, {"bpw_requested", "1"},
-                                 {"rel_error", 0.6}};
+    const nlohmann::json cell = {{"layer", "model.layers.0.mlp.up_proj"}, {"n", 128}, {"m", 352}, {"method", "mdbf"},
+                                 {"l", 2}, {"k", 30}, {"bpw", 0.99}, {"bpw_requested", "1"}, {"rel_error", 0.6}};
     nlohmann::json infeasible = cell;
     infeasible["l"] = 8;
     infeasible["rel_error"] = nullptr;
@@ -95,8 +97,9 @@ TEST(StudyPlotTool, RendersEveryFigureOfAStudyFile)
         {"format", "mdbf-study"},
         {"version", 1},
         {"models",
-         {{{"model", "m1"}, {"eval_text", "eval.txt"}, {"ctx", 256}, {"original_ppl", 30.0},
-           {"points", {point, dbf, high}}, {"layer_view", {cell, infeasible}}}}}};
+         {{{"model", "m1"}, {"eval_text", "eval.txt"}, {"ctx", 256}, {"eval_tokens", 4096}, {"original_ppl", 30.0},
+           {"original_bpw", 16.0}, {"cancelled", false}, {"points", {point, dbf, high}},
+           {"layer_view", {cell, infeasible}}}}}};
     test::writeTextFile(dir / "study.json", study.dump());
     const std::string command = std::string("'") + MDBF_STUDY_PLOT_PATH + "' --study '" + (dir / "study.json").string() +
                                 "' > /dev/null 2>&1";

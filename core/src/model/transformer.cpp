@@ -26,11 +26,20 @@ RowMatrixF loadChecked(const io::Checkpoint& ckpt, const std::string& name, std:
     const bool ok = vector ? (info.shape.size() == 1 && info.shape[0] == rows)
                            : (info.shape.size() == 2 && info.shape[0] == rows && info.shape[1] == cols);
     if (!ok) {
+        // Appended piecewise: GCC 12 misreads `literal + std::string&&` here as an oversized copy.
         std::string got = "[";
-        for (std::size_t i = 0; i < info.shape.size(); ++i) got += (i ? ", " : "") + std::to_string(info.shape[i]);
+        for (std::size_t i = 0; i < info.shape.size(); ++i) {
+            if (i > 0) got += ", ";
+            got += std::to_string(info.shape[i]);
+        }
         got += "]";
-        const std::string want =
-            vector ? "[" + std::to_string(rows) + "]" : "[" + std::to_string(rows) + ", " + std::to_string(cols) + "]";
+        std::string want = "[";
+        want += std::to_string(rows);
+        if (!vector) {
+            want += ", ";
+            want += std::to_string(cols);
+        }
+        want += "]";
         throw FormatError("'" + info.file.string() + "': tensor '" + name + "' has shape " + got + ", config.json implies " +
                           want);
     }

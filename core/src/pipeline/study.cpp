@@ -1,4 +1,6 @@
 #include "mdbf/pipeline/study.h"
+#include "mdbf/pipeline/study_file.h"
+#include "pipeline/study_cache.h"
 
 #include <chrono>
 #include <cmath>
@@ -49,142 +51,6 @@ factor::QuantConfig pointConfig(const StudyPoint& p)
     return factor::QuantConfig::uniform(s);
 }
 
-/// Finished projections of one point as one-layer HDF5 packages, named by a hash of their key. The
-/// full key is stored in the file and compared on reading, so a hash collision or a stale file is
-/// recomputed, never used.
-class StudyLayerCache : public LayerResultStore {
-public:
-    StudyLayerCache(fs::path directory, std::string prefix) : m_directory(std::move(directory)), m_prefix(std::move(prefix)) {}
-
-    std::optional<LayerQuantResult> load(const std::string& name, const factor::LayerQuantSettings& settings) const override
-    {
-        const std::string key = keyOf(name, settings);
-        const fs::path file = fileFor(key);
-        std::error_code ec;
-        if (!fs::is_regular_file(file, ec)) return std::nullopt;
-        try {
-            io::Package package = io::readPackage(file);
-            const nlohmann::json meta = parseJsonText(package.quantConfigJson, file.string());
-            if (meta.at("key").get<std::string>() != key || package.layers.size() != 1) return std::nullopt;
-            io::PackageLayer& stored = package.layers.front();
-            LayerQuantResult r;
-            r.name = name;
-            r.n = stored.n();
-            r.m = stored.m();
-            r.k = stored.k();
-            r.l = static_cast<int>(stored.l());
-            r.paths = static_cast<int>(stored.paths.size());
-            r.method = stored.method;
-            r.objective = stored.objective;
-            r.bpw = stored.bpw;
-            r.relError = stored.relError;
-            r.plainError = meta.at("plain_error").get<double>();
-            r.clamped = meta.at("clamped").get<bool>();
-            r.iterations = meta.at("iterations").get<int>();
-            r.note = "from the study cache";
-            VectorF bias;
-            if (!package.dense.empty()) {
-                const io::PackageTensor& b = package.dense.front();
-                bias.resize(static_cast<Eigen::Index>(b.elementCount()));
-                std::memcpy(bias.data(), b.data.data(), b.data.size());
-            }
-            r.layer = std::make_shared<model::FactorizedLinear>(std::move(stored.paths), std::move(bias));
-            return r;
-        } catch (const std::exception&) {
-            return std::nullopt;  // unreadable or foreign: recompute and overwrite
-        }
-    }
-
-    void save(const LayerQuantResult& r, const factor::LayerQuantSettings& settings) const override
-    {
-        if (!r.layer) return;
-        io::Package package;
-        package.configJson = "{}";
-        package.tokenizerJson = "{}";
-        package.quantConfigJson = nlohmann::json{{"key", keyOf(r.name, settings)},
-                                                 {"plain_error", r.plainError},
-                                                 {"clamped", r.clamped},
-                                                 {"iterations", r.iterations}}
-                                      .dump();
-        package.modelBpw = r.bpw;
-        package.factorizedBpw = r.bpw;
-        io::PackageLayer layer;
-        layer.name = r.name;
-        layer.method = r.method;
-        layer.objective = r.objective;
-        layer.bpw = r.bpw;
-        layer.relError = r.relError;
-        layer.paths = r.layer->paths();
-        package.layers.push_back(std::move(layer));
-        const VectorF& bias = r.layer->bias();
-        if (bias.size() > 0) {
-            io::PackageTensor t;
-            t.name = r.name + ".bias";
-            t.dtype = io::DType::F32;
-            t.shape = {bias.size()};
-            t.data.resize(static_cast<std::size_t>(bias.size()) * sizeof(float));
-            std::memcpy(t.data.data(), bias.data(), t.data.size());
-            package.dense.push_back(std::move(t));
-        }
-        fs::create_directories(m_directory);
-        io::writePackage(package, fileFor(keyOf(r.name, settings)));
-    }
-
-private:
-    std::string keyOf(const std::string& name, const factor::LayerQuantSettings& s) const
-    {
-        std::ostringstream key;
-        key << m_prefix << "|layer=" << name << "|method=" << factor::methodName(s.method) << "|l=" << s.l
-            << "|bpw=" << s.bpw.text() << "|paths=" << s.paths << "|iters=" << s.iterations
-            << "|objective=" << factor::objectiveName(s.objective);
-        return key.str();
-    }
-
-    fs::path fileFor(const std::string& key) const { return m_directory / ("layer-" + hex64(fnv1a(key)) + ".h5"); }
-
-    fs::path m_directory;
-    std::string m_prefix;
-};
-
-/// Finished measurements (the original perplexity, a point's result, a cell of the per-layer view)
-/// as small JSON files named by a hash of their key, so a repeated or resumed study skips even the
-/// evaluation. As with the layers, the full key is stored and compared on reading.
-class StudyRecordCache {
-public:
-    explicit StudyRecordCache(fs::path directory) : m_directory(std::move(directory)) {}
-
-    bool enabled() const { return !m_directory.empty(); }
-
-    std::optional<nlohmann::json> load(const std::string& key) const
-    {
-        if (!enabled()) return std::nullopt;
-        const fs::path file = fileFor(key);
-        std::error_code ec;
-        if (!fs::is_regular_file(file, ec)) return std::nullopt;
-        try {
-            nlohmann::json record = readJsonFile(file);
-            if (record.at("key").get<std::string>() != key) return std::nullopt;
-            return std::move(record.at("value"));
-        } catch (const std::exception&) {
-            return std::nullopt;  // unreadable or foreign: recompute and overwrite
-        }
-    }
-
-    void save(const std::string& key, nlohmann::json value) const
-    {
-        if (!enabled()) return;
-        std::error_code ec;
-        fs::create_directories(m_directory, ec);
-        if (ec) throw IoError("'" + m_directory.string() + "': cannot create directory: " + ec.message());
-        writeFileAtomically(fileFor(key), nlohmann::json{{"key", key}, {"value", std::move(value)}}.dump() + "\n");
-    }
-
-private:
-    fs::path fileFor(const std::string& key) const { return m_directory / ("record-" + hex64(fnv1a(key)) + ".json"); }
-
-    fs::path m_directory;
-};
-
 /// Calibration statistics on demand: once for the whole model, or, when sequential, per block
 /// (SequentialCalibration).
 class StatisticsSource {
@@ -218,67 +84,6 @@ private:
     std::optional<SequentialCalibration> m_perBlock;
 };
 
-std::string csvNumber(double v)
-{
-    if (!std::isfinite(v)) return "";
-    char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%.9g", v);
-    return buffer;
-}
-
-nlohmann::json numberOrNull(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
-
-nlohmann::json pointToJson(const StudyPointResult& p)
-{
-    nlohmann::json layers = nlohmann::json::array();
-    for (const StudyLayer& l : p.layers) {
-        layers.push_back({{"name", l.name}, {"n", l.n}, {"m", l.m}, {"k", l.k}, {"l", l.l}, {"bpw", l.bpw},
-                          {"rel_error", l.relError}, {"plain_error", l.plainError}, {"kept_dense", l.keptDense}});
-    }
-    return {{"label", p.point.label()},
-            {"method", std::string(factor::methodName(p.point.method))},
-            {"l", p.point.method == factor::Method::Dbf ? 1 : p.point.l},
-            {"bpw_requested", p.point.bpw.text()},
-            {"objective", std::string(factor::objectiveName(p.point.objective))},
-            {"sequential", p.point.sequential},
-            {"iterations", p.point.iterations},
-            {"ppl", p.ppl},
-            {"model_bpw", p.modelBpw},
-            {"factorized_bpw", p.factorizedBpw},
-            {"seconds", p.seconds},
-            {"cached_layers", p.cachedLayers},
-            {"from_cache", p.fromCache},
-            {"layers", layers}};
-}
-
-/// The measured fields of `j` (written by pointToJson) for `point`; throws nlohmann::json errors.
-StudyPointResult pointFromJson(const StudyPoint& point, const nlohmann::json& j)
-{
-    StudyPointResult r;
-    r.point = point;
-    r.ppl = j.at("ppl").get<double>();
-    r.modelBpw = j.at("model_bpw").get<double>();
-    r.factorizedBpw = j.at("factorized_bpw").get<double>();
-    r.seconds = j.at("seconds").get<double>();
-    for (const nlohmann::json& l : j.at("layers")) {
-        r.layers.push_back({l.at("name").get<std::string>(), l.at("n").get<std::int64_t>(),
-                            l.at("m").get<std::int64_t>(), l.at("k").get<std::int64_t>(), l.at("l").get<int>(),
-                            l.at("bpw").get<double>(), l.at("rel_error").get<double>(),
-                            l.at("plain_error").get<double>(), l.at("kept_dense").get<bool>(), false});
-        r.layers.back().cached = !r.layers.back().keptDense;  // dense layers are never stored
-        r.cachedLayers += r.layers.back().cached ? 1 : 0;
-    }
-    r.fromCache = true;
-    return r;
-}
-
-nlohmann::json cellToJson(const LayerViewCell& c)
-{
-    return {{"layer", c.layer}, {"n", c.n}, {"m", c.m}, {"bpw_requested", c.bpw.text()},
-            {"method", std::string(factor::methodName(c.method))}, {"l", c.l}, {"k", c.k},
-            {"bpw", c.achievedBpw}, {"rel_error", numberOrNull(c.relError)}};
-}
-
 std::string cachePrefix(const StudySpec& spec, const StudyPoint& point)
 {
     const bool calibrated = point.objective != factor::Objective::Plain;
@@ -310,8 +115,16 @@ StudyPointResult runPoint(const StudySpec& spec, const StudyPoint& point, const 
     const std::string recordKey = cachePrefix(spec, point) + "|point=" + point.label() + "|" + keys.eval;
     if (const std::optional<nlohmann::json> record = records.load(recordKey)) {
         try {
-            return pointFromJson(point, *record);
-        } catch (const nlohmann::json::exception&) {
+            StudyPointResult r = studyPointFromJson(*record, "study record", "value");
+            r.point = point;
+            r.cachedLayers = 0;
+            for (StudyLayer& layer : r.layers) {
+                layer.cached = !layer.keptDense;  // dense layers are never stored
+                r.cachedLayers += layer.cached ? 1 : 0;
+            }
+            r.fromCache = true;
+            return r;
+        } catch (const Error&) {
             // an incomplete record: measure again
         }
     }
@@ -345,7 +158,7 @@ StudyPointResult runPoint(const StudySpec& spec, const StudyPoint& point, const 
     r.ppl = eval::perplexity(model, evalIds, spec.ctx, ctx).ppl;
     ctx.throwIfStopped();
     r.seconds = secondsSince(start);
-    records.save(recordKey, pointToJson(r));
+    records.save(recordKey, studyPointToJson(r));
     return r;
 }
 
@@ -410,7 +223,7 @@ std::vector<LayerViewCell> runLayerView(const StudySpec& spec, const io::ModelCo
                     cell.k = fr.k;
                     cell.achievedBpw = fr.bpw;
                     cell.relError = fr.finalError;
-                    records.save(recordKey, cellToJson(cell));
+                    records.save(recordKey, layerViewCellToJson(cell));
                 }
                 cells.push_back(cell);
                 ctx.report("layer view", ++done, total);
@@ -485,57 +298,6 @@ StudyResult runStudy(const StudySpec& spec, const RunContext& ctx,
     }
     ctx.report("point", total, total);
     return result;
-}
-
-nlohmann::json studyToJson(const std::vector<StudyResult>& results)
-{
-    nlohmann::json models = nlohmann::json::array();
-    for (const StudyResult& s : results) {
-        nlohmann::json points = nlohmann::json::array();
-        for (const StudyPointResult& p : s.points) points.push_back(pointToJson(p));
-        nlohmann::json view = nlohmann::json::array();
-        for (const LayerViewCell& c : s.layerView) view.push_back(cellToJson(c));
-        models.push_back({{"model", s.model},
-                          {"eval_text", s.evalText},
-                          {"ctx", s.ctx},
-                          {"eval_tokens", s.evalTokens},
-                          {"original_ppl", s.originalPpl},
-                          {"original_bpw", s.originalBpw},
-                          {"cancelled", s.cancelled},
-                          {"points", points},
-                          {"layer_view", view}});
-    }
-    return {{"format", "mdbf-study"}, {"version", 1}, {"models", models}};
-}
-
-void writeStudyFiles(const std::vector<StudyResult>& results, const fs::path& directory)
-{
-    std::error_code ec;
-    fs::create_directories(directory, ec);
-    if (ec) throw IoError("'" + directory.string() + "': cannot create directory: " + ec.message());
-    writeFileAtomically(directory / "study.json", studyToJson(results).dump(2) + "\n");
-
-    std::ostringstream points;
-    points << "model,method,l,bpw_requested,objective,sequential,iterations,model_bpw,factorized_bpw,ppl,original_ppl,"
-              "seconds\n";
-    std::ostringstream view;
-    view << "model,layer,n,m,bpw_requested,method,l,k,bpw,rel_error\n";
-    for (const StudyResult& s : results) {
-        for (const StudyPointResult& p : s.points) {
-            points << s.model << ',' << factor::methodName(p.point.method) << ','
-                   << (p.point.method == factor::Method::Dbf ? 1 : p.point.l) << ',' << p.point.bpw.text() << ','
-                   << factor::objectiveName(p.point.objective) << ',' << (p.point.sequential ? 1 : 0) << ','
-                   << p.point.iterations << ',' << csvNumber(p.modelBpw) << ',' << csvNumber(p.factorizedBpw) << ','
-                   << csvNumber(p.ppl) << ',' << csvNumber(s.originalPpl) << ',' << csvNumber(p.seconds) << '\n';
-        }
-        for (const LayerViewCell& c : s.layerView) {
-            view << s.model << ',' << c.layer << ',' << c.n << ',' << c.m << ',' << c.bpw.text() << ','
-                 << factor::methodName(c.method) << ',' << c.l << ',' << c.k << ',' << csvNumber(c.achievedBpw) << ','
-                 << csvNumber(c.relError) << '\n';
-        }
-    }
-    writeFileAtomically(directory / "points.csv", points.str());
-    writeFileAtomically(directory / "layer_view.csv", view.str());
 }
 
 }  // namespace mdbf::pipeline

@@ -13,7 +13,9 @@
 
 #include "mdbf/base/error.h"
 #include "mdbf/base/text_file.h"
+#include "error_expect.h"
 #include "mdbf/pipeline/study.h"
+#include "mdbf/pipeline/study_file.h"
 #include "test_fixtures.h"
 
 namespace mdbf::pipeline {
@@ -197,6 +199,39 @@ TEST(Study, RepeatedRunReadsLayersFromTheCacheAndWritesConsistentFiles)
     int rows = -1;
     while (std::getline(view, line)) ++rows;
     EXPECT_EQ(rows, 12);
+
+    // The reader gives back what was written.
+    const std::vector<StudyResult> read = readStudyFile(dir / "out" / "study.json");
+    ASSERT_EQ(read.size(), 1u);
+    EXPECT_EQ(read[0].model, first.model);
+    EXPECT_EQ(read[0].ctx, first.ctx);
+    EXPECT_EQ(read[0].originalPpl, first.originalPpl);
+    ASSERT_EQ(read[0].points.size(), first.points.size());
+    for (std::size_t i = 0; i < first.points.size(); ++i) {
+        EXPECT_EQ(read[0].points[i].point.label(), first.points[i].point.label());
+        EXPECT_EQ(read[0].points[i].ppl, first.points[i].ppl);
+        EXPECT_EQ(read[0].points[i].modelBpw, first.points[i].modelBpw);
+        ASSERT_EQ(read[0].points[i].layers.size(), first.points[i].layers.size());
+        EXPECT_EQ(read[0].points[i].layers.back().k, first.points[i].layers.back().k);
+    }
+    ASSERT_EQ(read[0].layerView.size(), first.layerView.size());
+    for (std::size_t i = 0; i < first.layerView.size(); ++i) {
+        EXPECT_EQ(read[0].layerView[i].k, first.layerView[i].k);
+        EXPECT_EQ(std::isnan(read[0].layerView[i].relError), std::isnan(first.layerView[i].relError));
+    }
+}
+
+TEST(Study, ReaderNamesTheFileAndThePlaceOfAProblem)
+{
+    test::TempDir dir;
+    const fs::path file = dir / "study.json";
+    test::writeTextFile(file, R"({"format": "something else"})");
+    test::expectErrorContaining([&] { (void)readStudyFile(file); }, {"study.json", "not a study file"});
+    test::writeTextFile(file, R"({"format": "mdbf-study", "version": 1, "models": [{"model": "m", "eval_text": "e",
+        "ctx": 8, "eval_tokens": 10, "original_ppl": 3.5, "original_bpw": 16, "cancelled": false,
+        "points": [{"method": "mdbf", "l": 2}], "layer_view": []}]})");
+    test::expectErrorContaining([&] { (void)readStudyFile(file); },
+                                {"study.json", "models[0].points[0]", "bpw_requested"});
 }
 
 // A stop request between points keeps what finished: the per-layer view (run first) and the points

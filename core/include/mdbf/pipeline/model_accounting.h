@@ -1,5 +1,5 @@
 #pragma once
-// The model-level bit accounting (docs/ALGORITHM.md, bit accounting): what a model stores under a
+// The model-level bit accounting (docs/ALGORITHM.md §3.4): what a model stores under a
 // configuration, exactly, in bits. The one rule every front end and the package agree on: each
 // checkpoint tensor counts its weights once; a tensor replaced by a factorized layer counts that
 // layer's exact storage (signs and FP16 envelopes) instead of its own bits; a factorized layer with

@@ -110,11 +110,4 @@ struct StudyResult {
 StudyResult runStudy(const StudySpec& spec, const RunContext& ctx = {},
                      const std::function<void(const StudyPointResult&)>& onPoint = {});
 
-/// The study as one JSON object (format "mdbf-study", version 1).
-nlohmann::json studyToJson(const std::vector<StudyResult>& results);
-
-/// Writes study.json, points.csv (one row per point) and layer_view.csv (one row per cell) into
-/// `directory` (created if needed), each through a temporary file renamed into place. Throws IoError.
-void writeStudyFiles(const std::vector<StudyResult>& results, const std::filesystem::path& directory);
-
 }  // namespace mdbf::pipeline
