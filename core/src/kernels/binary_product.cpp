@@ -1,12 +1,28 @@
 #include "mdbf/kernels/binary_product.h"
 
 #include <algorithm>
+#include <new>
 #include <string>
 
 #include "kernels/binary_product_impl.h"
 #include "mdbf/base/error.h"
 
 namespace mdbf::kernels {
+
+namespace detail {
+
+float* AlignedScratch::floats(std::size_t count)
+{
+    if (count > m_capacity) {
+        const std::size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
+        m_data.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+        if (!m_data) throw std::bad_alloc();
+        m_capacity = count;
+    }
+    return m_data.get();
+}
+
+}  // namespace detail
 
 namespace {
 
@@ -34,17 +50,8 @@ void binaryGemm(const PackedSigns& S, const float* X, std::int64_t T, std::int64
         for (std::int64_t t = 0; t < T; ++t) std::fill_n(Y + t * ldy, S.rows(), 0.0f);
         return;
     }
-    switch (resolved) {
-    case KernelPath::Avx512:
-        detail::gemmAvx512(S, X, T, ldx, Y, ldy, threads);
-        break;
-    case KernelPath::Avx2:
-        detail::gemmAvx2(S, X, T, ldx, Y, ldy, threads);
-        break;
-    default:
-        detail::gemmScalar(S, X, T, ldx, Y, ldy, threads);
-        break;
-    }
+    const detail::SignRows view{S.words().data(), S.rows(), S.cols(), S.wordsPerRow()};
+    detail::kernelTable(resolved).binaryGemm(view, X, T, ldx, Y, ldy, threads);
 }
 
 void binaryGemv(const PackedSigns& S, std::span<const float> x, std::span<float> y, int threads, KernelPath path)

@@ -1,5 +1,6 @@
-// AVX-512 kernels for products with bit-packed ±1 matrices. Compiled with function-level target
-// attributes so the translation unit builds without -mavx512f; only reached when avx512Available().
+// AVX-512 kernels for products with bit-packed ±1 matrices. The only file of the binary products
+// compiled with -mavx512f -mavx512bw -mavx512vl (core/CMakeLists.txt); only reached when
+// avx512Available().
 //
 // Row-lane nibble permutes: the 16 lanes of a vector hold 16 rows of S, and every 4 columns of a
 // token x have a 16-entry table of their signed sums, T[e] = Σ_b (bit b of e ? −1 : +1) x[4g + b],
@@ -26,25 +27,18 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 #include <omp.h>
 
 #include "kernels/binary_product_impl.h"
 #include "mdbf/base/parallel.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-// GCC 12 reports its own intrinsics' deliberately undefined pass-through operands (__Y = __Y in
-// _mm512_undefined_*) as used uninitialized when they are inlined into target-attributed code.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#define MDBF_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
-#endif
+#include "kernels/simd_intrinsics.h"
 
 namespace mdbf::kernels::detail {
 
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 
 namespace {
 
@@ -55,7 +49,7 @@ constexpr int kDwordsPerBlock = kLanes;   // transposed 16 × 16 at once: 512 co
 constexpr std::int64_t kWordsPerBlock = kDwordsPerBlock / 2;
 constexpr int kMaxTokens = 2;             // tokens sharing one pass over S
 constexpr std::int64_t kAvx2FromTokens = 8;  // larger windows take the AVX2 table kernel
-static_assert(PackedSigns::kWordBits == 64 && kNibblesPerDword * 4 == 32);
+static_assert(SignRows::kWordBits == 64 && kNibblesPerDword * 4 == 32);
 
 // Independent add chains per token, four in all, to cover the add latency.
 template <int NT>
@@ -64,7 +58,7 @@ static_assert(kMaxTokens == 2);
 
 // tab[(g·nt + t)·16 + e] = Σ_b (bit b of e ? −1 : +1) x_t[4g + b] for groups g < groups, with x_t
 // taken as zero past `cols` (so that padding bits meet zeros). Token t is at X + t·ldx.
-MDBF_TARGET_AVX512 void buildTables(const float* X, std::int64_t ldx, int nt, std::int64_t cols,
+void buildTables(const float* X, std::int64_t ldx, int nt, std::int64_t cols,
                                     std::int64_t groups, float* tab)
 {
     const __m512 s0 = _mm512_setr_ps(1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1);
@@ -91,7 +85,7 @@ MDBF_TARGET_AVX512 void buildTables(const float* X, std::int64_t ldx, int nt, st
 }
 
 // In place: afterwards lane r of d[c] is 32-bit word c of the former d[r].
-MDBF_TARGET_AVX512 inline void transpose16(__m512i (&d)[kLanes])
+inline void transpose16(__m512i (&d)[kLanes])
 {
     __m512i t[kLanes];
 #pragma GCC unroll 8
@@ -125,7 +119,7 @@ MDBF_TARGET_AVX512 inline void transpose16(__m512i (&d)[kLanes])
 // acc[t] += the 32 columns of `bits` (lane r: 32 sign bits of row r) for the NT tokens, with
 // tab the tables of those 32 columns.
 template <int NT, int P>
-MDBF_TARGET_AVX512 inline void accumulateDword(__m512i bits, const float* tab, __m512 (&acc)[NT][P], __m512 one)
+inline void accumulateDword(__m512i bits, const float* tab, __m512 (&acc)[NT][P], __m512 one)
 {
 #pragma GCC unroll 8
     for (int g = 0; g < kNibblesPerDword; ++g) {
@@ -148,7 +142,7 @@ MDBF_TARGET_AVX512 inline void accumulateDword(__m512i bits, const float* tab, _
 // (same stride), prefetched meanwhile: each row is read in only a few 64-byte steps, too few for
 // the hardware prefetchers to lock on when S comes from DRAM.
 template <int NT>
-MDBF_TARGET_AVX512 void rowBlock(const std::uint64_t* base, std::int64_t stride, std::int64_t wordsPerRow,
+void rowBlock(const std::uint64_t* base, std::int64_t stride, std::int64_t wordsPerRow,
                                  const float* tab, float* Y, std::int64_t ldy, __mmask16 rowMask,
                                  const std::uint64_t* next)
 {
@@ -198,10 +192,10 @@ MDBF_TARGET_AVX512 void rowBlock(const std::uint64_t* base, std::int64_t stride,
 // (16 rows of zeros beyond it); a row's lane computes the same operations wherever it sits, so
 // this changes no result.
 template <int NT>
-void rowRange(const PackedSigns& S, const float* tab, float* Y, std::int64_t ldy, std::int64_t rb, std::int64_t re,
+void rowRange(const SignRows& S, const float* tab, float* Y, std::int64_t ldy, std::int64_t rb, std::int64_t re,
               std::uint64_t* padded)
 {
-    const std::int64_t wordsPerRow = S.wordsPerRow();
+    const std::int64_t wordsPerRow = S.wordsPerRow;
     std::int64_t i = rb;
     for (; i + kLanes <= re; i += kLanes) {
         const std::uint64_t* next = i + 2 * kLanes <= re ? S.row(i + kLanes) : nullptr;
@@ -209,8 +203,8 @@ void rowRange(const PackedSigns& S, const float* tab, float* Y, std::int64_t ldy
     }
     if (i < re) {
         const std::int64_t nrows = re - i;
-        std::fill_n(padded, kLanes * wordsPerRow, std::uint64_t{0});
-        std::copy_n(S.row(i), nrows * wordsPerRow, padded);
+        std::memset(padded, 0, static_cast<std::size_t>(kLanes * wordsPerRow) * sizeof(std::uint64_t));
+        std::memcpy(padded, S.row(i), static_cast<std::size_t>(nrows * wordsPerRow) * sizeof(std::uint64_t));
         rowBlock<NT>(padded, wordsPerRow, wordsPerRow, tab, Y + i, ldy, static_cast<__mmask16>((1u << nrows) - 1),
                      nullptr);
     }
@@ -218,7 +212,7 @@ void rowRange(const PackedSigns& S, const float* tab, float* Y, std::int64_t ldy
 
 }  // namespace
 
-void gemmAvx512(const PackedSigns& S, const float* X, std::int64_t T, std::int64_t ldx, float* Y, std::int64_t ldy,
+void gemmAvx512(const SignRows& S, const float* X, std::int64_t T, std::int64_t ldx, float* Y, std::int64_t ldy,
                 int threads)
 {
     // From 8 tokens on, the AVX2 8-token nibble tables (one 256-bit add per 4 columns × 8 tokens,
@@ -228,9 +222,9 @@ void gemmAvx512(const PackedSigns& S, const float* X, std::int64_t T, std::int64
         gemmAvx2(S, X, T, ldx, Y, ldy, threads);
         return;
     }
-    const std::int64_t rows = S.rows();
-    const std::int64_t wordsPerRow = S.wordsPerRow();
-    const std::int64_t groups = wordsPerRow * (PackedSigns::kWordBits / 4);
+    const std::int64_t rows = S.rows;
+    const std::int64_t wordsPerRow = S.wordsPerRow;
+    const std::int64_t groups = wordsPerRow * (SignRows::kWordBits / 4);
     // Per thread: the tables of one pass (64 bytes per token and 4 columns, 64 KiB per token at
     // 4096 columns, read by every row block from L2) and 16 rows of S for a last partial block.
     // Every thread builds the tables itself (about a microsecond per token at 4096 columns), so
@@ -249,21 +243,13 @@ void gemmAvx512(const PackedSigns& S, const float* X, std::int64_t T, std::int64
         auto* padded = reinterpret_cast<std::uint64_t*>(tab + tableFloats);
         for (std::int64_t t0 = 0; t0 < T; t0 += kMaxTokens) {
             const int nt = static_cast<int>(std::min<std::int64_t>(kMaxTokens, T - t0));
-            buildTables(X + t0 * ldx, ldx, nt, S.cols(), groups, tab);
+            buildTables(X + t0 * ldx, ldx, nt, S.cols, groups, tab);
             if (nt == 1)
                 rowRange<1>(S, tab, Y + t0 * ldy, ldy, rb, re, padded);
             else
                 rowRange<2>(S, tab, Y + t0 * ldy, ldy, rb, re, padded);
         }
     });
-}
-
-#else
-
-void gemmAvx512(const PackedSigns& S, const float* X, std::int64_t T, std::int64_t ldx, float* Y, std::int64_t ldy,
-                int threads)
-{
-    gemmScalar(S, X, T, ldx, Y, ldy, threads);
 }
 
 #endif

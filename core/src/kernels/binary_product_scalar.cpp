@@ -15,9 +15,9 @@ namespace {
 float signedRowSum(const std::uint64_t* row, std::int64_t cols, const float* x)
 {
     float acc = 0.0f;
-    for (std::int64_t j0 = 0; j0 < cols; j0 += PackedSigns::kWordBits) {
-        const std::uint64_t word = row[j0 / PackedSigns::kWordBits];
-        const int bits = static_cast<int>(std::min<std::int64_t>(PackedSigns::kWordBits, cols - j0));
+    for (std::int64_t j0 = 0; j0 < cols; j0 += SignRows::kWordBits) {
+        const std::uint64_t word = row[j0 / SignRows::kWordBits];
+        const int bits = static_cast<int>(std::min<std::int64_t>(SignRows::kWordBits, cols - j0));
         for (int b = 0; b < bits; ++b) {
             // Flip the IEEE sign bit instead of branching: random signs defeat branch prediction.
             const std::uint32_t flip = static_cast<std::uint32_t>((word >> b) & 1u) << 31;
@@ -29,11 +29,11 @@ float signedRowSum(const std::uint64_t* row, std::int64_t cols, const float* x)
 
 }  // namespace
 
-void gemmScalar(const PackedSigns& S, const float* X, std::int64_t T, std::int64_t ldx, float* Y, std::int64_t ldy,
+void gemmScalar(const SignRows& S, const float* X, std::int64_t T, std::int64_t ldx, float* Y, std::int64_t ldy,
                 int threads)
 {
-    const std::int64_t rows = S.rows();
-    const std::int64_t cols = S.cols();
+    const std::int64_t rows = S.rows;
+    const std::int64_t cols = S.cols;
     // Few tokens: one pass over the row per token. Both branches add the terms in column order from
     // zero, so a token's result does not depend on how many tokens share the call.
     constexpr std::int64_t kVectorizeTokens = 8;
@@ -64,7 +64,7 @@ void gemmScalar(const PackedSigns& S, const float* X, std::int64_t T, std::int64
                     const float* src = xt.data() + j * T + t0;
                     // Multiplying by ±1 is exact, so this equals adding or subtracting, without a branch.
                     const float sign =
-                        ((row[j / PackedSigns::kWordBits] >> (j % PackedSigns::kWordBits)) & 1u) ? -1.0f : 1.0f;
+                        ((row[j / SignRows::kWordBits] >> (j % SignRows::kWordBits)) & 1u) ? -1.0f : 1.0f;
                     for (std::int64_t t = 0; t < nt; ++t) acc[t] += sign * src[t];
                 }
                 for (std::int64_t t = 0; t < nt; ++t) Y[(t0 + t) * ldy + i] = acc[t];

@@ -1,5 +1,10 @@
 #include "mdbf/kernels/kernel_path.h"
 
+#include <atomic>
+
+#include "kernels/binary_product_impl.h"
+#include "kernels/half_product_impl.h"
+#include "kernels/kernel_table.h"
 #include "mdbf/base/error.h"
 
 namespace mdbf::kernels {
@@ -9,7 +14,7 @@ bool avx2Available()
 #if defined(__x86_64__) || defined(__i386__)
     static const bool available = [] {
         __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     }();
     return available;
 #else
@@ -24,7 +29,7 @@ bool avx512Available()
     static const bool available = [] {
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
+               __builtin_cpu_supports("avx512vl") && avx2Available();
     }();
     return available;
 #else
@@ -32,13 +37,39 @@ bool avx512Available()
 #endif
 }
 
+namespace {
+
+// What Auto stands for; Auto itself means the best available path.
+std::atomic<KernelPath> g_autoPath{KernelPath::Auto};
+
+KernelPath bestAvailable()
+{
+    return bestAvailable();
+}
+
+}  // namespace
+
+void setAutoKernelPath(KernelPath path)
+{
+    resolveKernelPath(path);  // throws when the CPU lacks it
+    g_autoPath.store(path);
+}
+
+KernelPath parseKernelPath(const std::string& name)
+{
+    for (KernelPath p : {KernelPath::Auto, KernelPath::Scalar, KernelPath::Avx2, KernelPath::Avx512})
+        if (name == kernelPathName(p)) return p;
+    throw InvalidArgument("unknown kernel path '" + name + "' (expected auto, scalar, avx2 or avx512)");
+}
+
 KernelPath resolveKernelPath(KernelPath path)
 {
+    if (path == KernelPath::Auto) path = g_autoPath.load();
     switch (path) {
     case KernelPath::Scalar:
         return KernelPath::Scalar;
     case KernelPath::Avx2:
-        if (!avx2Available()) throw InvalidArgument("kernel path avx2 requested but this CPU lacks AVX2/FMA");
+        if (!avx2Available()) throw InvalidArgument("kernel path avx2 requested but this CPU lacks AVX2/FMA/F16C");
         return KernelPath::Avx2;
     case KernelPath::Avx512:
         if (!avx512Available())
@@ -65,5 +96,32 @@ const char* kernelPathName(KernelPath path)
     }
     return "auto";
 }
+
+namespace detail {
+
+const KernelTable kScalarKernels{gemmScalar, halfGemvScalar, convertHalfScalar};
+// MDBF_X86_KERNELS: the ISA-specific sources were compiled with their flags (core/CMakeLists.txt);
+// elsewhere they are empty and the SIMD paths, never chosen there, fall back to the scalar kernels.
+#if defined(MDBF_X86_KERNELS)
+const KernelTable kAvx2Kernels{gemmAvx2, halfGemvAvx2, convertHalfAvx2};
+const KernelTable kAvx512Kernels{gemmAvx512, halfGemvAvx512, convertHalfAvx512};
+#else
+const KernelTable kAvx2Kernels = kScalarKernels;
+const KernelTable kAvx512Kernels = kScalarKernels;
+#endif
+
+const KernelTable& kernelTable(KernelPath resolved)
+{
+    switch (resolved) {
+    case KernelPath::Avx512:
+        return kAvx512Kernels;
+    case KernelPath::Avx2:
+        return kAvx2Kernels;
+    default:
+        return kScalarKernels;
+    }
+}
+
+}  // namespace detail
 
 }  // namespace mdbf::kernels

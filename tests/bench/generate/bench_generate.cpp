@@ -5,7 +5,9 @@
 //
 // Usage: bench_generate [--layers 32] [--hidden 4096] [--intermediate 11008] [--heads 32]
 //                       [--kv-heads 32] [--vocab 32000] [--bpw 1] [--l 1] [--threads 2]
-//                       [--prompt 16] [--gen 32] [--reps 2]
+//                       [--prompt 16] [--gen 32] [--reps 2] [--kernel-path auto]
+// --kernel-path scalar|avx2|avx512 runs every kernel on that path (e.g. the AVX2 path that CPUs
+// without AVX-512 take, on a machine that has it).
 
 #include <cstdio>
 #include <cstdlib>
@@ -17,7 +19,9 @@
 #include <nlohmann/json.hpp>
 
 #include "mdbf/factor/bit_budget.h"
+#include "mdbf/base/error.h"
 #include "mdbf/generate/throughput.h"
+#include "mdbf/kernels/kernel_path.h"
 #include "mdbf/model/factorized_linear.h"
 #include "mdbf/model/half_dense_linear.h"
 #include "mdbf/model/transformer.h"
@@ -31,7 +35,7 @@ struct Settings {
     std::map<std::string, std::string> values = {
         {"layers", "32"}, {"hidden", "4096"}, {"intermediate", "11008"}, {"heads", "32"}, {"kv-heads", "32"},
         {"vocab", "32000"}, {"bpw", "1"},  {"l", "1"},                 {"threads", "2"}, {"prompt", "16"},
-        {"gen", "32"},    {"reps", "2"}};
+        {"gen", "32"},    {"reps", "2"},   {"kernel-path", "auto"}};
     int integer(const std::string& key) const { return std::atoi(values.at(key).c_str()); }
 };
 
@@ -91,6 +95,13 @@ int main(int argc, char** argv)
     const int l = settings.integer("l");
     const int threads = settings.integer("threads");
     const factor::Bpw bpw = factor::Bpw::parse(settings.values["bpw"]);
+    try {
+        kernels::setAutoKernelPath(kernels::parseKernelPath(settings.values["kernel-path"]));
+    } catch (const Error& e) {
+        std::fprintf(stderr, "bench_generate: %s\n", e.what());
+        return 2;
+    }
+    std::printf("kernel path %s\n", kernels::kernelPathName(kernels::resolveKernelPath(kernels::KernelPath::Auto)));
 
     const nlohmann::json configJson = {{"architectures", {"LlamaForCausalLM"}},
                                        {"hidden_size", hidden},

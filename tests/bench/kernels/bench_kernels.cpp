@@ -1,8 +1,12 @@
 // bench_kernels: speed of the factorized apply (docs/ALGORITHM.md §2.4) on LLaMA-sized layers at 1 bpw,
 // against Eigen's float32 GEMV/GEMM on the dense matrix and against the memory-bandwidth bound of
-// the packed weights (sign bits + FP16 envelopes ÷ bandwidth measured in this run).
+// the packed weights (sign bits + FP16 envelopes ÷ bandwidth measured in this run); and the 16-bit
+// dense GEMV against its bandwidth bound. Every kernel runs on every code path the CPU has, so one
+// run of a portable build (-DMDBF_NATIVE=OFF) and one of a native build compare directly: the
+// kernels' rows should match, only Eigen's (compiled for the build's baseline ISA) differ.
 //
-// Usage: bench_kernels [--quick]   (--quick: without 4096×11008 at l = 4, shorter timings)
+// Usage: bench_kernels [--quick] [--half-only]
+//   --quick: without 4096×11008 at l = 4, shorter timings; --half-only: the 16-bit GEMV section only
 
 #include <algorithm>
 #include <chrono>
@@ -19,6 +23,7 @@
 #include "mdbf/base/parallel.h"
 #include "mdbf/kernels/binary_product.h"
 #include "mdbf/kernels/factor_apply.h"
+#include "mdbf/kernels/half_product.h"
 #include "memory_bandwidth.h"
 
 namespace {
@@ -248,14 +253,82 @@ void benchBinaryProduct(bool quick)
     }
 }
 
+// The 16-bit dense GEMV (decode through a layer kept at BF16/F16) per path, from DRAM (rotating
+// over copies worth 512 MiB), against the bound 2·n·m bytes ÷ bandwidth, and Eigen's float32 GEMV
+// of the same layer from DRAM for reference.
+void benchHalfGemv(const Bandwidth& bw)
+{
+    std::printf("\n== 16-bit dense GEMV, batch 1, weights from DRAM\n");
+    const struct {
+        std::int64_t n, m;
+    } shapes[] = {{4096, 4096}, {11008, 4096}, {1024, 1024}};
+    for (const auto& shape : shapes) {
+        const double bytes = 2.0 * static_cast<double>(shape.n * shape.m);
+        const std::int64_t copies = std::max<std::int64_t>(2, static_cast<std::int64_t>(512.0 * (1 << 20) / bytes));
+        std::vector<std::vector<std::uint16_t>> weights(static_cast<std::size_t>(copies));
+        std::mt19937_64 rng(3);
+        for (auto& w : weights) {
+            w.resize(static_cast<std::size_t>(shape.n * shape.m));
+            // Patterns of small normal numbers in both formats (exponent field well inside range).
+            for (auto& b : w) b = static_cast<std::uint16_t>(0x3000 | (rng() & 0x0FFF) | ((rng() & 1) << 15));
+        }
+        const RowMatrixF x = randomActivations(1, shape.m, 4);
+        std::vector<float> y(static_cast<std::size_t>(shape.n));
+        char name[64];
+        std::snprintf(name, sizeof name, "%lldx%lld", static_cast<long long>(shape.n), static_cast<long long>(shape.m));
+        for (int threads : {1, 2}) {
+            const double boundMs = bytes / (bw.gbs[threads] * 1e9) * 1e3;
+            printRow(name, "batch1 bandwidth bound", threads, "-", {boundMs, boundMs}, {}, 0);
+            for (HalfFormat format : {HalfFormat::BF16, HalfFormat::F16}) {
+                for (KernelPath kp : kPaths) {
+                    if (!pathAvailable(kp)) continue;
+                    if (kp == KernelPath::Scalar && threads == 2) continue;
+                    std::size_t next = 0;
+                    const Timing t = timeMs([&] {
+                        halfGemv(format, weights[next], shape.n, shape.m, {x.data(), static_cast<std::size_t>(x.size())},
+                                 y, threads, kp);
+                        next = (next + 1) % weights.size();
+                    });
+                    printRow(name, format == HalfFormat::BF16 ? "batch1 bf16 GEMV DRAM" : "batch1 f16 GEMV DRAM",
+                             threads, kernelPathName(kp), t, {}, boundMs);
+                }
+            }
+        }
+        weights.clear();
+        std::vector<RowMatrixF> denseW;
+        for (int c = 0; c < 3; ++c) denseW.push_back(randomActivations(shape.n, shape.m, 20 + c));
+        const Eigen::VectorXf xv = x.row(0).transpose();
+        Eigen::VectorXf yv(shape.n);
+        for (int threads : {1, 2}) {
+            std::size_t next = 0;
+            const Timing dense = timeMs([&] {
+                denseGemv(denseW[next], xv, yv, threads);
+                next = (next + 1) % denseW.size();
+            });
+            printRow(name, "batch1 f32 GEMV DRAM", threads, "eigen", dense, {}, 2 * bytes / (bw.gbs[threads] * 1e9) * 1e3);
+        }
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
 {
-    const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+    bool quick = false, halfOnly = false;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--quick") == 0) {
+            quick = true;
+        } else if (std::strcmp(argv[i], "--half-only") == 0) {
+            halfOnly = true;
+        } else {
+            std::fprintf(stderr, "bench_kernels: unknown argument '%s' (usage: bench_kernels [--quick] [--half-only])\n",
+                         argv[i]);
+            return 2;
+        }
+    }
     if (quick) g_budgetSeconds = 0.25;
-    std::printf("bench_kernels: avx2 %s, avx512 %s\n", avx2Available() ? "available" : "not available",
-                avx512Available() ? "available" : "not available");
+    std::printf("bench_kernels: %s build, avx2 %s, avx512 %s\n", MDBF_BENCH_NATIVE ? "native (-march=native)" : "portable",
+                avx2Available() ? "available" : "not available", avx512Available() ? "available" : "not available");
 
     Bandwidth bw;
     for (int threads : {1, 2}) {
@@ -263,9 +336,11 @@ int main(int argc, char** argv)
         std::printf("memory read bandwidth, %d thread(s): %.2f GB/s\n", threads, bw.gbs[threads]);
     }
 
+    benchHalfGemv(bw);
+    if (halfOnly) return 0;
     benchBinaryProduct(quick);
 
-    std::vector<LayerSpec> layers = {{4096, 4096, 1}, {4096, 4096, 4}, {4096, 11008, 1}};
+    std::vector<LayerSpec> layers = {{4096, 4096, 1}, {4096, 4096, 4}, {4096, 11008, 1}, {1024, 1024, 1}};
     if (!quick) layers.push_back({4096, 11008, 4});
     for (std::size_t i = 0; i < layers.size(); ++i) benchLayer(layers[i], bw, quick, i == 0);
     return 0;

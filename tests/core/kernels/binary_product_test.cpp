@@ -197,6 +197,25 @@ TEST_P(SimdTwinTest, AgreesWithScalarWithinRoundingBound)
 
 INSTANTIATE_TEST_SUITE_P(Paths, SimdTwinTest, ::testing::Values(KernelPath::Avx2, KernelPath::Avx512), pathParamName);
 
+TEST(BinaryProductPaths, AutoFollowsTheProcessSetting)
+{
+    const KernelPath best = resolveKernelPath(KernelPath::Auto);
+    setAutoKernelPath(KernelPath::Scalar);
+    EXPECT_EQ(resolveKernelPath(KernelPath::Auto), KernelPath::Scalar);
+    if (avx2Available()) {
+        EXPECT_EQ(resolveKernelPath(KernelPath::Avx2), KernelPath::Avx2) << "an explicit path is not overridden";
+    }
+    setAutoKernelPath(KernelPath::Auto);
+    EXPECT_EQ(resolveKernelPath(KernelPath::Auto), best);
+    if (!avx512Available()) {
+        EXPECT_THROW(setAutoKernelPath(KernelPath::Avx512), InvalidArgument);
+    }
+    EXPECT_EQ(resolveKernelPath(KernelPath::Auto), best);
+    EXPECT_EQ(parseKernelPath("avx2"), KernelPath::Avx2);
+    EXPECT_EQ(parseKernelPath("auto"), KernelPath::Auto);
+    EXPECT_THROW(parseKernelPath("sse4"), InvalidArgument);
+}
+
 TEST(BinaryProductPaths, AutoResolvesToAvailablePath)
 {
     const KernelPath best = avx512Available() ? KernelPath::Avx512

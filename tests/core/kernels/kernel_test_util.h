@@ -95,7 +95,7 @@ inline ::testing::AssertionResult withinBound(const RowMatrixF& Y, const RowMatr
 #define MDBF_REQUIRE_KERNEL_PATH(path)                                                                  \
     do {                                                                                                \
         if ((path) == ::mdbf::kernels::KernelPath::Avx2 && !::mdbf::kernels::avx2Available())          \
-            GTEST_SKIP() << "this CPU lacks AVX2/FMA; the avx2 kernel path is not tested";              \
+            GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C; the avx2 kernel path is not tested";             \
         if ((path) == ::mdbf::kernels::KernelPath::Avx512 && !::mdbf::kernels::avx512Available())      \
             GTEST_SKIP() << "this CPU lacks AVX-512 F/BW/VL; the avx512 kernel path is not tested";     \
     } while (0)

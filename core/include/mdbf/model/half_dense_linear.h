@@ -1,8 +1,8 @@
 #pragma once
 // A dense layer kept at its stored 16-bit precision (F16 or BF16). The weights stay as raw 16-bit
 // patterns and are widened on the fly: one token (decode) converts them in registers inside the dot
-// products (AVX2/F16C builds; small float32 tiles otherwise), a window (prefill) converts tiles of
-// rows for a GEMM. A large output head or embedding table never has a float32 copy in memory.
+// products (kernels::halfGemv, dispatched at run time to the CPU's widest path), a window
+// (prefill) converts tiles of rows for a GEMM. A large output head or embedding table never has a float32 copy in memory.
 
 #include <cstdint>
 #include <span>
