@@ -40,8 +40,14 @@ RowMatrixF loadChecked(const io::Checkpoint& ckpt, const std::string& name, std:
         std::string got = "[";
         for (std::size_t i = 0; i < info.shape.size(); ++i) got += (i ? ", " : "") + std::to_string(info.shape[i]);
         got += "]";
-        const std::string want =
-            vector ? "[" + std::to_string(rows) + "]" : "[" + std::to_string(rows) + ", " + std::to_string(cols) + "]";
+        // Appended piecewise: GCC 12 misreads `literal + std::string&&` as an oversized copy.
+        std::string want = "[";
+        want += std::to_string(rows);
+        if (!vector) {
+            want += ", ";
+            want += std::to_string(cols);
+        }
+        want += "]";
         throw FormatError("'" + info.file.string() + "': tensor '" + name + "' has shape " + got + ", config.json implies " +
                           want);
     }
@@ -244,6 +250,25 @@ std::vector<std::string> Transformer::projectionNames(const io::ModelConfig& con
     }
     names.emplace_back("lm_head");
     return names;
+}
+
+std::pair<std::int64_t, std::int64_t> Transformer::projectionShape(const io::ModelConfig& config, std::string_view name)
+{
+    const std::int64_t h = config.hiddenSize;
+    const std::int64_t qDim = static_cast<std::int64_t>(config.numHeads) * config.headDim;
+    const std::int64_t kvDim = static_cast<std::int64_t>(config.numKvHeads) * config.headDim;
+    const std::int64_t inter = config.intermediateSize;
+    if (name == "lm_head") return {config.vocabSize, h};
+    // Same order as kProjections: q, k, v, o, gate, up, down.
+    const std::pair<std::int64_t, std::int64_t> shapes[kProjectionCount] = {{qDim, h}, {kvDim, h}, {kvDim, h}, {h, qDim},
+                                                                            {inter, h}, {inter, h}, {h, inter}};
+    for (int i = 0; i < kProjectionCount; ++i) {
+        const std::string_view proj = kProjections[i];
+        if (name.size() > proj.size() + 1 && name.substr(name.size() - proj.size()) == proj &&
+            name[name.size() - proj.size() - 1] == '.' && name.starts_with("model.layers."))
+            return shapes[i];
+    }
+    throw InvalidArgument(quotedText(name) + " is not a projection of this architecture");
 }
 
 std::vector<std::string> Transformer::linearNames() const

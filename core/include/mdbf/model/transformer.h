@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <span>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -104,6 +105,10 @@ public:
 
     /// The same names for a model of that configuration, without building it.
     static std::vector<std::string> projectionNames(const io::ModelConfig& config);
+
+    /// The weight shape {out_features, in_features} a projection of projectionNames(config) has.
+    /// Throws InvalidArgument for a name that is not one of them.
+    static std::pair<std::int64_t, std::int64_t> projectionShape(const io::ModelConfig& config, std::string_view name);
 
     /// The layer of that name (with or without ".weight"). Throws InvalidArgument if unknown.
     const Linear& linear(std::string_view name) const;
