@@ -15,9 +15,9 @@
 // Reference BLAS/LAPACK entry points as OpenBLAS exports them (LP64: 32-bit integers), with the
 // hidden lengths gfortran passes for character arguments.
 extern "C" {
-void dsyrk_(const char* uplo, const char* trans, const int* n, const int* k, const double* alpha, const double* a,
-            const int* lda, const double* beta, double* c, const int* ldc, std::size_t uploLength,
-            std::size_t transLength);
+void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const double* alpha,
+            const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c, const int* ldc,
+            std::size_t transaLength, std::size_t transbLength);
 void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const float* alpha,
             const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c, const int* ldc,
             std::size_t transaLength, std::size_t transbLength);
@@ -29,7 +29,6 @@ namespace mdbf::factor::detail {
 
 namespace {
 
-constexpr Eigen::Index kGramChunk = 512;     // long-side columns converted to double per DSYRK call
 constexpr double kReorthogonalize = 1e-3;    // σ/σ_max below which long-side vectors are re-orthogonalized
 constexpr double kNumericalZero = 1e-6;      // σ/σ_max below which they are replaced
 constexpr std::uint64_t kCompletionSeed = 0x636f6d706c657465ull;
@@ -41,21 +40,33 @@ int lapackInt(Eigen::Index value)
     return static_cast<int>(value);
 }
 
-/// G (r×r, lower triangle) = the Gram matrix of the short side, accumulated in double.
-Eigen::MatrixXd shortSideGram(const Eigen::Ref<const RowMatrixF>& W, bool rowsShort)
+/// G (r×r, lower triangle) = the Gram matrix of the short side, accumulated in double: column
+/// blocks of the lower triangle on `threads` threads, each a single-threaded DGEMM (OpenBLAS runs
+/// serially inside a parallel region). OpenBLAS's own threading synchronises its threads inside
+/// every call and collapses when other work shares the cores; independent blocks do not.
+Eigen::MatrixXd shortSideGram(const Eigen::Ref<const RowMatrixF>& W, bool rowsShort, int threads)
 {
     const Eigen::Index r = rowsShort ? W.rows() : W.cols();
     const Eigen::Index len = rowsShort ? W.cols() : W.rows();
-    Eigen::MatrixXd G = Eigen::MatrixXd::Zero(r, r);
-    Eigen::MatrixXd chunk(r, std::min(kGramChunk, len));
+    // D (r×len, column-major): the short side's vectors as rows.
+    Eigen::MatrixXd D(r, len);
+    if (rowsShort) D = W.cast<double>();
+    else D = W.transpose().cast<double>();
+    Eigen::MatrixXd G(r, r);
+    const Eigen::Index block = std::clamp<Eigen::Index>(r / (4 * std::max(1, threads)), 64, 512);
+    const int tasks = static_cast<int>((r + block - 1) / block);
     const int ri = lapackInt(r);
+    const int leni = lapackInt(len);
     const double one = 1.0;
-    for (Eigen::Index c0 = 0; c0 < len; c0 += kGramChunk) {
-        const Eigen::Index c = std::min(kGramChunk, len - c0);
-        if (rowsShort) chunk.leftCols(c) = W.middleCols(c0, c).cast<double>();
-        else chunk.leftCols(c) = W.middleRows(c0, c).transpose().cast<double>();
-        const int ci = lapackInt(c);
-        dsyrk_("L", "N", &ri, &ci, &one, chunk.data(), &ri, &one, G.data(), &ri, 1, 1);
+    const double zero = 0.0;
+    // Block 0 (the tallest) first, so the dynamic schedule ends with the small ones.
+#pragma omp parallel for num_threads(std::max(1, std::min(threads, tasks))) schedule(dynamic, 1)
+    for (int task = 0; task < tasks; ++task) {
+        const Eigen::Index c0 = static_cast<Eigen::Index>(task) * block;
+        const int c = static_cast<int>(std::min(block, r - c0));
+        const int rows = static_cast<int>(r - c0);
+        dgemm_("N", "T", &rows, &c, &leni, &one, D.data() + c0, &ri, D.data() + c0, &ri, &zero, G.data() + c0 + c0 * r,
+               &ri, 1, 1);
     }
     return G;
 }
@@ -64,6 +75,10 @@ Eigen::MatrixXd shortSideGram(const Eigen::Ref<const RowMatrixF>& W, bool rowsSh
 Eigen::VectorXd symmetricEigen(Eigen::MatrixXd& G)
 {
     const int r = lapackInt(G.rows());
+    // One thread: the tridiagonal reduction is a long series of small BLAS-2 calls, and OpenBLAS's
+    // threads, which meet at the end of every call, make it several times slower as soon as
+    // anything else runs on the machine (measured: 4096², 23 s on 1 thread, 98 s on 2 when shared).
+    const ThreadScope serial(1);
     Eigen::VectorXd w(r);
     int info = 0;
     int lwork = -1;
@@ -145,7 +160,7 @@ void gramSvd(const Eigen::Ref<const RowMatrixF>& W, int threads, MatrixF& U, Vec
 {
     const bool rowsShort = W.rows() <= W.cols();
     const Eigen::Index r = std::min(W.rows(), W.cols());
-    Eigen::MatrixXd G = shortSideGram(W, rowsShort);
+    Eigen::MatrixXd G = shortSideGram(W, rowsShort, threads);
     const Eigen::VectorXd w = symmetricEigen(G);
 
     // Descending order: the eigenvalues come ascending.

@@ -12,7 +12,7 @@ namespace mdbf::factor::detail {
 /// U n×r and V m×r with orthonormal columns, σ descending and ≥ 0.
 ///
 /// With X the eigenvectors of the r×r Gram matrix of the short side (W·Wᵀ or Wᵀ·W, accumulated
-/// in double by DSYRK, decomposed by DSYEVD in double), the long side's vectors are W·x / ‖W·x‖
+/// in double by DGEMM, decomposed by DSYEVD in double on one thread), the long side's vectors are W·x / ‖W·x‖
 /// (one SGEMM). Singular values come from the eigenvalues: their absolute error is about
 /// ε_double·σ_max²/σ, far below the float SVD's ε_float·σ_max. Long-side vectors of σ_i below
 /// 1e-3·σ_max are re-orthogonalized (their float error grows like ε_float·σ_max/σ_i), and those
