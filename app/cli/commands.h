@@ -13,5 +13,6 @@ Command registerQuantizeCommand(CLI::App& root);
 Command registerStudyCommand(CLI::App& root);
 Command registerGenerateCommand(CLI::App& root);
 Command registerBenchCommand(CLI::App& root);
+Command registerSynthCommand(CLI::App& root);
 
 }  // namespace mdbf::cli

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "mdbf/base/error.h"
 #include "mdbf/factor/bit_budget.h"
+#include "mdbf/factor/decomposition_cache.h"
 #include "mdbf/factor/quant_config.h"
 #include "mdbf/pipeline/layer_job.h"
 #include "mdbf/io/checkpoint.h"
@@ -35,6 +36,8 @@ struct FactorizeOptions {
     CalibrationCliOptions calib;
     bool history = false;
     bool json = false;
+    bool svdCache = false;    ///< --svd-cache: use the default decomposition cache folder
+    std::string svdCacheDir;  ///< --svd-cache-dir: use this folder
 };
 
 /// The checkpoint's name for the layer's weight: accepts "x.weight" and "x".
@@ -81,6 +84,50 @@ nlohmann::json calibrate(const FactorizeOptions& opt, const std::string& layer, 
             {"seconds", stats.seconds}};
 }
 
+/// What the calibration statistics of a weighted objective depend on: the text file, the window
+/// length and every weight file of the model (activations pass through all earlier layers).
+std::string calibrationIdentity(const FactorizeOptions& opt, const io::Checkpoint& checkpoint)
+{
+    std::string identity = "ctx=" + std::to_string(opt.calib.ctx) + "\n";
+    auto add = [&identity](const fs::path& file) {
+        const factor::DecompositionKey k = factor::DecompositionKey::forFile(file, {}, {});
+        identity += k.file + " " + std::to_string(k.fileSize) + " " + std::to_string(k.fileMtimeNs) + "\n";
+    };
+    add(opt.calib.text);
+    std::vector<fs::path> files;
+    for (const io::TensorInfo& t : checkpoint.tensors()) files.push_back(t.file);
+    std::sort(files.begin(), files.end());
+    files.erase(std::unique(files.begin(), files.end()), files.end());
+    for (const fs::path& f : files) add(f);
+    return identity;
+}
+
+/// The decomposition the job starts from: from the decomposition cache when one is enabled (and
+/// stored there after computing it), else computed. Sets `cached` when the cache had it.
+std::shared_ptr<const factor::LayerSvd> decompositionOf(const FactorizeOptions& opt, const pipeline::LayerJob& job,
+                                                        const io::Checkpoint& checkpoint, const std::string& tensor,
+                                                        const RowMatrixF& W, const RunContext& ctx, bool& cached)
+{
+    cached = false;
+    if (!opt.svdCache && opt.svdCacheDir.empty()) return pipeline::decomposeLayer(W, job, ctx);
+    const factor::DecompositionCache cache(opt.svdCacheDir.empty() ? factor::DecompositionCache::defaultFolder()
+                                                                    : fs::path(opt.svdCacheDir));
+    const bool plain = opt.objective == "plain";
+    const factor::DecompositionKey key = factor::DecompositionKey::forFile(
+        checkpoint.info(tensor).file, tensor, opt.objective, plain ? std::string() : calibrationIdentity(opt, checkpoint));
+    if (std::optional<factor::LayerSvd> svd = cache.get(key)) {
+        cached = true;
+        return std::make_shared<const factor::LayerSvd>(std::move(*svd));
+    }
+    std::shared_ptr<const factor::LayerSvd> svd = pipeline::decomposeLayer(W, job, ctx);
+    try {
+        cache.put(key, *svd);
+    } catch (const Error& e) {
+        std::fprintf(stderr, "warning: the decomposition was not cached: %s\n", e.what());
+    }
+    return svd;
+}
+
 int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
 {
     pipeline::LayerJob job;
@@ -121,8 +168,14 @@ int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
     }
     const RowMatrixF W = checkpoint.matrix(tensor);
     const RunContext ctx = bar.context(env);
-    const std::shared_ptr<const factor::LayerSvd> svd = pipeline::decomposeLayer(W, job, ctx);
-    const factor::FactorResult result = pipeline::factorizeLayer(W, *svd, job, -1, ctx, feed);
+    bool svdCached = false;
+    const std::shared_ptr<const factor::LayerSvd> svd =
+        decompositionOf(opt, job, checkpoint, tensor, W, ctx, svdCached);
+    factor::FactorResult result = pipeline::factorizeLayer(W, *svd, job, -1, ctx, feed);
+    if (!svdCached) {
+        result.svdSeconds = svd->seconds();
+        result.seconds += svd->seconds();
+    }
     bar.finish();
     if (result.termination == factor::Termination::Cancelled) throw Cancelled();
 
@@ -145,6 +198,7 @@ int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
                             {"rel_error_plain", result.finalPlainError},
                             {"seconds", result.seconds},
                             {"svd_seconds", result.svdSeconds},
+                            {"svd_cached", svdCached},
                             {"termination", std::string(factor::terminationName(result.termination))}};
         if (result.clamped) j["unclamped_k"] = result.unclampedK;
         if (opt.history) j["error_history"] = result.errorHistory;
@@ -166,7 +220,8 @@ int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
                 weighted ? result.errorLabel().c_str() : "rel_error", result.initialError, result.finalError,
                 result.iterations, std::string(factor::terminationName(result.termination)).c_str());
     if (weighted) std::printf("rel_error (plain) %.6f\n", result.finalPlainError);
-    std::printf("time       %.2f s (SVD %.2f s)\n", result.seconds, result.svdSeconds);
+    if (svdCached) std::printf("time       %.2f s (SVD from the cache)\n", result.seconds);
+    else std::printf("time       %.2f s (SVD %.2f s)\n", result.seconds, result.svdSeconds);
     if (opt.history) {
         for (std::size_t i = 0; i < result.errorHistory.size(); ++i) {
             std::printf("%5zu %.6f\n", i + 1, result.errorHistory[i]);
@@ -214,6 +269,10 @@ Command registerFactorizeCommand(CLI::App& root)
         }
     });
     sub->add_flag("--history", opt->history, "Also print the error after every outer iteration");
+    sub->add_flag("--svd-cache", opt->svdCache,
+                  "Reuse the layer's decomposition from the cache folder, or store it there "
+                  "($MDBF_CACHE_DIR, else $XDG_CACHE_HOME/mdbf/decompositions, else ~/.cache/mdbf/decompositions)");
+    sub->add_option("--svd-cache-dir", opt->svdCacheDir, "Same with this cache folder")->check(nonEmptyPath());
     addJsonFlag(*sub, opt->json);
     return {sub, [opt](const CommandEnv& env) { return runFactorize(*opt, env); }};
 }

@@ -41,6 +41,7 @@ int main(int argc, char** argv)
         registerStudyCommand(app),
         registerGenerateCommand(app),
         registerBenchCommand(app),
+        registerSynthCommand(app),
     };
 
     try {

@@ -144,5 +144,30 @@ TEST(CliFactorize, UsageErrorsExitWithTwo)
     EXPECT_EQ(factorize({"--layer", kLayer, "--method", "dbf", "--bpw", "1", "--iters", "-1"}).exitCode, 2);
 }
 
+TEST(CliFactorize, SvdCacheStoresThenReusesTheDecomposition)
+{
+    TempDir dir;
+    const std::string cache = (dir / "svd").string();
+    const std::vector<std::string> args = {"--layer", kLayer, "--method", "mdbf", "--bpw", "1.5", "--iters", "3",
+                                           "--svd-cache-dir", cache, "--json"};
+    const nlohmann::json first = onlyJson(factorize(args));
+    const nlohmann::json second = onlyJson(factorize(args));
+    ASSERT_TRUE(first.is_object());
+    ASSERT_TRUE(second.is_object());
+    EXPECT_FALSE(first["svd_cached"].get<bool>());
+    EXPECT_TRUE(second["svd_cached"].get<bool>());
+    EXPECT_EQ(second["svd_seconds"].get<double>(), 0.0);
+    // The cache holds the exact decomposition, so the run is the same bit for bit.
+    EXPECT_EQ(first["rel_error"].get<double>(), second["rel_error"].get<double>());
+    EXPECT_EQ(first["rel_error_init"].get<double>(), second["rel_error_init"].get<double>());
+    std::size_t entries = 0;
+    for (const auto& e : std::filesystem::directory_iterator(cache)) entries += e.path().extension() == ".svd";
+    EXPECT_EQ(entries, 1u);
+    // Another layer misses.
+    const nlohmann::json other = onlyJson(factorize({"--layer", "model.layers.0.self_attn.k_proj", "--method", "mdbf",
+                                                     "--bpw", "1.5", "--iters", "0", "--svd-cache-dir", cache, "--json"}));
+    EXPECT_FALSE(other["svd_cached"].get<bool>());
+}
+
 }  // namespace
 }  // namespace mdbf::test

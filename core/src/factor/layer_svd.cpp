@@ -4,9 +4,8 @@
 #include <cmath>
 #include <string>
 
-#include <Eigen/SVD>
-
 #include "factor/factor_detail.h"
+#include "factor/gram_svd.h"
 #include "mdbf/base/error.h"
 
 namespace mdbf::factor {
@@ -37,21 +36,32 @@ LayerSvd LayerSvd::compute(const Eigen::Ref<const RowMatrixF>& W, const RunConte
     detail::ThreadScope threads(ctx.threadCount());
 
     LayerSvd out;
-    const MatrixF wc = W;  // BDCSVD works on a column-major copy anyway
-    if (wc.squaredNorm() == 0.0f) {
-        // Eigen returns arbitrary (but valid) vectors for a zero matrix; identity-like bases are the
+    if (W.squaredNorm() == 0.0f) {
+        // Any orthonormal bases are valid for a zero matrix; identity-like ones are the
         // deterministic choice.
-        const Eigen::Index r = std::min(wc.rows(), wc.cols());
-        out.m_u = MatrixF::Identity(wc.rows(), r);
-        out.m_v = MatrixF::Identity(wc.cols(), r);
+        const Eigen::Index r = std::min(W.rows(), W.cols());
+        out.m_u = MatrixF::Identity(W.rows(), r);
+        out.m_v = MatrixF::Identity(W.cols(), r);
         out.m_sigma = VectorF::Zero(r);
     } else {
-        Eigen::BDCSVD<MatrixF> svd(wc, Eigen::ComputeThinU | Eigen::ComputeThinV);
-        out.m_u = svd.matrixU();
-        out.m_v = svd.matrixV();
-        out.m_sigma = svd.singularValues();
+        detail::gramSvd(W, ctx.threadCount(), out.m_u, out.m_sigma, out.m_v);
     }
     out.m_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return out;
+}
+
+LayerSvd LayerSvd::fromParts(MatrixF u, VectorF sigma, MatrixF v, double seconds)
+{
+    const Eigen::Index r = sigma.size();
+    if (u.cols() != r || v.cols() != r || r != std::min(u.rows(), v.rows()) || r < 1)
+        throw InvalidArgument("SVD parts of inconsistent shapes: U " + std::to_string(u.rows()) + "x" +
+                              std::to_string(u.cols()) + ", " + std::to_string(r) + " singular values, V " +
+                              std::to_string(v.rows()) + "x" + std::to_string(v.cols()));
+    LayerSvd out;
+    out.m_u = std::move(u);
+    out.m_sigma = std::move(sigma);
+    out.m_v = std::move(v);
+    out.m_seconds = seconds;
     return out;
 }
 

@@ -2,6 +2,13 @@
 //
 //   bench_factor [--threads T] [--sizes 1024x2816,2048x2048,4096x4096] [--ls 1,4] [--iters N]
 //                [--layer-iters T] [--no-layers] [--no-synthetic] [--svd] [--cancel] [--model DIR]
+//                [--scale [--scale-sizes 4096x4096,4096x11008] [--scale-threads 1,2] [--baseline]]
+//
+// --scale: LLaMA-7B projection shapes with random BF16-rounded weights, at 1.0 bpw, l = 1: the layer
+// decomposition, the closed form, seconds per outer iteration (timed over --iters iterations; 260
+// iterations would take over an hour, so their time is extrapolated and labelled so) and the peak
+// RSS of each stage. --baseline also times Eigen's float BDCSVD on the same matrix (the previous
+// decomposition) and compares the singular values and rank-k truncation errors with it.
 //
 // Prints the SGEMM rate of this machine (Eigen float GEMM 2048², same thread count), the seconds per
 // outer ADMM iteration and the achieved GFLOP/s on synthetic matrices at 1.0 bpw, and full runs on
@@ -13,6 +20,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
+#include <random>
 #include <sstream>
 #include <stop_token>
 #include <string>
@@ -21,6 +30,8 @@
 
 #include <omp.h>
 
+#include <Eigen/SVD>
+
 #include "mdbf/base/run_context.h"
 #include "mdbf/factor/admm_refiner.h"
 #include "mdbf/factor/bit_budget.h"
@@ -28,6 +39,7 @@
 #include "mdbf/factor/factorizer.h"
 #include "mdbf/factor/layer_svd.h"
 #include "mdbf/factor/path_products.h"
+#include "mdbf/base/half.h"
 #include "mdbf/io/checkpoint.h"
 
 namespace {
@@ -58,6 +70,10 @@ struct Args {
     bool synthetic = true;
     bool cancel = false;
     bool svd = false;
+    bool scale = false;
+    bool baseline = false;
+    std::vector<std::pair<int, int>> scaleSizes{{4096, 4096}, {4096, 11008}};
+    std::vector<int> scaleThreads{1, 2};
     std::filesystem::path model = std::filesystem::path(MDBF_BENCH_SHARED_FIXTURES) / "small-llama";
 };
 
@@ -89,6 +105,18 @@ Args parse(int argc, char** argv)
         else if (arg == "--no-synthetic") a.synthetic = false;
         else if (arg == "--cancel") a.cancel = true;
         else if (arg == "--svd") a.svd = true;
+        else if (arg == "--scale") a.scale = true;
+        else if (arg == "--baseline") a.baseline = true;
+        else if (arg == "--scale-threads") {
+            a.scaleThreads.clear();
+            for (const auto& s : split(value(), ',')) a.scaleThreads.push_back(std::stoi(s));
+        } else if (arg == "--scale-sizes") {
+            a.scaleSizes.clear();
+            for (const auto& s : split(value(), ',')) {
+                const auto x = s.find('x');
+                a.scaleSizes.emplace_back(std::stoi(s.substr(0, x)), std::stoi(s.substr(x + 1)));
+            }
+        }
         else if (arg == "--model") a.model = value();
         else {
             std::fprintf(stderr, "unknown argument %s\n", arg.c_str());
@@ -218,6 +246,100 @@ void benchCancel(const Args& a)
                 r.finalError);
 }
 
+/// Peak resident set size of the process so far, in MiB (VmHWM), and a reset of that peak
+/// (Linux: writing 5 to clear_refs), so each stage can report its own.
+double peakRssMiB()
+{
+    std::FILE* f = std::fopen("/proc/self/status", "r");
+    if (!f) return 0.0;
+    char line[256];
+    double kib = 0.0;
+    while (std::fgets(line, sizeof line, f))
+        if (std::sscanf(line, "VmHWM: %lf kB", &kib) == 1) break;
+    std::fclose(f);
+    return kib / 1024.0;
+}
+
+void resetPeakRss()
+{
+    if (std::FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+        std::fputs("5", f);
+        std::fclose(f);
+    }
+}
+
+/// W at a LLaMA-7B projection shape: N(0, 0.02²) rounded to BF16, as a checkpoint stores it.
+RowMatrixF bf16Gaussian(int n, int m, unsigned seed)
+{
+    std::mt19937 gen(seed);
+    std::normal_distribution<float> dist(0.0f, 0.02f);
+    RowMatrixF W(n, m);
+    for (Eigen::Index i = 0; i < W.size(); ++i) W.data()[i] = bf16ToFloat(floatToBf16(dist(gen)));
+    return W;
+}
+
+void benchScale(const Args& a)
+{
+    std::printf("\n== 7B shapes, random BF16 weights, 1.0 bpw, l = 1 ==\n");
+    std::printf("%-11s %3s %-26s %10s %10s\n", "size", "thr", "stage", "seconds", "peak MiB");
+    for (const auto& [n, m] : a.scaleSizes) {
+        const RowMatrixF W = bf16Gaussian(n, m, 7u);
+        const BitBudget b = computeBitBudget(n, m, Bpw::parse("1.0"), Method::Mdbf, 1, 1);
+        for (int t : a.scaleThreads) {
+            RunContext ctx;
+            ctx.threads = t;
+            auto row = [&](const char* stage, double seconds) {
+                std::printf("%5dx%-5d %3d %-26s %10.2f %10.0f\n", n, m, t, stage, seconds, peakRssMiB());
+                std::fflush(stdout);
+            };
+            std::optional<Eigen::BDCSVD<MatrixF>> reference;
+            if (a.baseline) {
+                resetPeakRss();
+                omp_set_num_threads(t);
+                const auto t0 = Clock::now();
+                const MatrixF wc = W;
+                reference.emplace(wc, Eigen::ComputeThinU | Eigen::ComputeThinV);
+                row("Eigen BDCSVD (previous)", since(t0));
+            }
+            resetPeakRss();
+            const LayerSvd svd = LayerSvd::compute(W, ctx);
+            row("decomposition (LAPACK)", svd.seconds());
+            resetPeakRss();
+            auto t0 = Clock::now();
+            const std::vector<kernels::FactorPath> start = closedFormInit(W, svd, b.k, 1, 1, ctx);
+            row(("closed form, k = " + std::to_string(b.k)).c_str(), since(t0));
+            if (reference) {
+                const VectorF& s0 = reference->singularValues();
+                double worst = 0.0;
+                for (Eigen::Index i = 0; i < s0.size(); ++i)
+                    worst = std::max(worst, std::abs(double(svd.singularValues()[i]) - s0[i]) / s0[i]);
+                const double wNorm = std::sqrt(W.cast<double>().squaredNorm());
+                const double tail = std::sqrt(svd.singularValues().tail(svd.rank() - b.k).cast<double>().squaredNorm());
+                const MatrixF ref = reference->matrixU().leftCols(b.k) * s0.head(b.k).asDiagonal() *
+                                    reference->matrixV().leftCols(b.k).transpose();
+                const double truncNew = std::sqrt((W - svd.truncated(b.k)).cast<double>().squaredNorm()) / wNorm;
+                const double truncRef = std::sqrt((W - ref).cast<double>().squaredNorm()) / wNorm;
+                std::printf("      max relative singular-value difference to BDCSVD: %.2e; rank-%lld truncation error "
+                            "%.6f (LAPACK) vs %.6f (BDCSVD), tail of σ %.6f\n",
+                            worst, static_cast<long long>(b.k), truncNew, truncRef, tail / wNorm);
+            }
+            resetPeakRss();
+            FactorizerOptions o;
+            o.bpw = Bpw::parse("1.0");
+            o.outerIterations = a.iters;
+            std::vector<double> stamps;
+            t0 = Clock::now();
+            o.onIteration = [&](const IterationReport&) { stamps.push_back(since(t0)); };
+            const FactorResult r = Factorizer(o).run(W, svd, ctx);
+            const double perIt = (stamps.back() - stamps.front()) / static_cast<double>(stamps.size() - 1);
+            row("refinement, s/iteration", perIt);
+            std::printf("      error: closed form %.5f, after %d iterations %.5f; 260 iterations ~ %.0f s "
+                        "(extrapolated: %d timed)\n",
+                        r.initialError, r.iterations, r.finalError, 260.0 * perIt, a.iters);
+        }
+    }
+}
+
 struct Reference {
     const char* layer;
     const char* bpw;
@@ -272,6 +394,7 @@ int main(int argc, char** argv)
         if (a.synthetic) benchSynthetic(a, sgemm);
         if (a.svd) benchSvd(a);
         if (a.cancel) benchCancel(a);
+        if (a.scale) benchScale(a);
         if (a.layers) benchLayers(a);
         return 0;
     } catch (const std::exception& e) {

@@ -18,11 +18,16 @@ public:
     /// An empty 0×0 decomposition.
     LayerSvd() = default;
 
-    /// Decomposes W (n×m, any storage order) with Eigen's divide-and-conquer SVD, using
-    /// ctx.threadCount() threads for its GEMMs. Throws InvalidArgument for an empty matrix or a
-    /// non-finite entry (naming its position), Cancelled when a stop is already requested on entry.
-    /// The SVD itself cannot be interrupted; it takes ~1 s for 1024×2816 and ~25 s for 4096².
+    /// Decomposes W (n×m, any storage order) through LAPACK: the eigendecomposition of the smaller
+    /// Gram matrix in double and one GEMM for the other side (see factor/gram_svd.h for accuracy),
+    /// on ctx.threadCount() threads. Throws InvalidArgument for an empty matrix or a non-finite entry
+    /// (naming its position), Cancelled when a stop is already requested on entry. It cannot be
+    /// interrupted once started (README, Benchmarks, has its time at 7B shapes).
     static LayerSvd compute(const Eigen::Ref<const RowMatrixF>& W, const RunContext& ctx = {});
+
+    /// A decomposition from stored parts (e.g. read back from a DecompositionCache): U n×r, σ (r),
+    /// V m×r. Throws InvalidArgument when the shapes disagree or r ≠ min(n, m).
+    static LayerSvd fromParts(MatrixF u, VectorF sigma, MatrixF v, double seconds = 0.0);
 
     std::int64_t rows() const { return m_u.rows(); }  ///< n
     std::int64_t cols() const { return m_v.rows(); }  ///< m
