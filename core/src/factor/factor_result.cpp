@@ -4,24 +4,6 @@
 
 namespace mdbf::factor {
 
-std::string_view objectiveName(Objective objective)
-{
-    switch (objective) {
-    case Objective::Plain: return "plain";
-    case Objective::DiagonalWeighted: return "diag";
-    case Objective::Gram: return "gram";
-    }
-    return "plain";
-}
-
-Objective parseObjective(std::string_view text)
-{
-    if (text == "plain") return Objective::Plain;
-    if (text == "diag") return Objective::DiagonalWeighted;
-    if (text == "gram") return Objective::Gram;
-    throw InvalidArgument("unknown objective '" + std::string(text) + "' (expected plain, diag or gram)");
-}
-
 std::string_view terminationName(Termination termination)
 {
     switch (termination) {

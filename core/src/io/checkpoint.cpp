@@ -358,18 +358,6 @@ void convertRange(DType dtype, const std::byte* src, std::size_t count, float* d
 
 }  // namespace
 
-std::string_view dtypeName(DType dtype)
-{
-    switch (dtype) {
-    case DType::F32: return "F32";
-    case DType::F16: return "F16";
-    case DType::BF16: return "BF16";
-    }
-    return "?";
-}
-
-std::size_t dtypeSize(DType dtype) { return dtype == DType::F32 ? 4 : 2; }
-
 std::int64_t TensorInfo::elementCount() const
 {
     std::int64_t n = 1;

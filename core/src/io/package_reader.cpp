@@ -202,12 +202,12 @@ private:
         const std::int64_t l = readDimension(group.get(), "l", 1, k, path);
         const std::int64_t paths = readDimension(group.get(), "paths", 1, kMaxPaths, path);
         try {
-            layer.method = factor::parseMethod(h5::readStringAttribute(group.get(), "method", path));
-            layer.objective = factor::parseObjective(h5::readStringAttribute(group.get(), "objective", path));
+            layer.method = parseMethod(h5::readStringAttribute(group.get(), "method", path));
+            layer.objective = parseObjective(h5::readStringAttribute(group.get(), "objective", path));
         } catch (const InvalidArgument& e) {
             throw FormatError("'" + path + "': " + e.what());
         }
-        if (layer.method == factor::Method::Dbf && l != 1) {
+        if (layer.method == Method::Dbf && l != 1) {
             throw FormatError("'" + path + "' is a dbf layer with l = " + std::to_string(l) + " (dbf requires l = 1)");
         }
         layer.bpw = h5::readDoubleAttribute(group.get(), "bpw", path);

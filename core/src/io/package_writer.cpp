@@ -141,7 +141,7 @@ void validateForWrite(const Package& pkg)
                 throw InvalidArgument("package: layer '" + layer.name + "' mixes paths of different shapes");
             }
         }
-        if (layer.method == factor::Method::Dbf && layer.l() != 1) {
+        if (layer.method == Method::Dbf && layer.l() != 1) {
             throw InvalidArgument("package: layer '" + layer.name + "' is dbf with l = " + std::to_string(layer.l()));
         }
     }
@@ -247,8 +247,8 @@ private:
         writeAttribute(group.get(), "k", layer.k(), path);
         writeAttribute(group.get(), "l", layer.l(), path);
         writeAttribute(group.get(), "paths", static_cast<std::int64_t>(layer.paths.size()), path);
-        writeAttribute(group.get(), "method", std::string(factor::methodName(layer.method)), path);
-        writeAttribute(group.get(), "objective", std::string(factor::objectiveName(layer.objective)), path);
+        writeAttribute(group.get(), "method", std::string(methodName(layer.method)), path);
+        writeAttribute(group.get(), "objective", std::string(objectiveName(layer.objective)), path);
         writeAttribute(group.get(), "bpw", layer.bpw, path);
         writeAttribute(group.get(), "rel_error", layer.relError, path);
         for (std::size_t p = 0; p < layer.paths.size(); ++p) {

@@ -12,55 +12,17 @@
 #include <string>
 #include <string_view>
 
+#include "mdbf/base/vocabulary.h"
+
 namespace mdbf::factor {
 
-/// The two storage formats of a factorized layer. Dbf is the l = 1 algorithm stored in the merged
-/// form of §2.1; Mdbf stores rank-l envelopes (also at l = 1).
-enum class Method { Dbf, Mdbf };
-
-/// "dbf" or "mdbf".
-std::string_view methodName(Method method);
-
-/// Parses "dbf" / "mdbf" (case-sensitive). Throws InvalidArgument naming the value otherwise.
-Method parseMethod(std::string_view text);
+using mdbf::Method;
+using mdbf::methodName;
+using mdbf::parseMethod;
+using mdbf::Bpw;
 
 /// Bits per stored envelope value (FP16).
 inline constexpr std::int64_t kEnvelopeBits = 16;
-
-/// A positive bit budget held exactly as a reduced fraction numerator/denominator whose denominator
-/// divides a power of ten, i.e. the decimal the user typed.
-class Bpw {
-public:
-    /// 1 bit per weight.
-    Bpw() = default;
-
-    /// Parses a decimal such as "1", "1.5", "0.75", ".5" or "2.5e-1" (at most 12 digits after the
-    /// point once the exponent is applied, value in (0, 10^6]). Throws InvalidArgument naming the text
-    /// for anything else (empty, sign, garbage, zero, too many digits).
-    static Bpw parse(std::string_view text);
-
-    /// Converts a double through its shortest round-tripping decimal (0.1 → "0.1" → 1/10), so a
-    /// value typed into a spin box keeps its decimal meaning. Throws InvalidArgument for values that
-    /// are not finite and positive or need more than 12 fractional digits.
-    static Bpw fromDouble(double value);
-
-    std::int64_t numerator() const { return m_num; }
-    std::int64_t denominator() const { return m_den; }
-
-    /// The nearest double.
-    double value() const { return static_cast<double>(m_num) / static_cast<double>(m_den); }
-
-    /// Canonical decimal text ("1.5", "2", "0.125").
-    std::string text() const;
-
-    bool operator==(const Bpw&) const = default;
-
-private:
-    Bpw(std::int64_t num, std::int64_t den) : m_num(num), m_den(den) {}
-
-    std::int64_t m_num = 1;
-    std::int64_t m_den = 1;
-};
 
 /// The outcome of the accounting for one n×m layer.
 struct BitBudget {

@@ -11,18 +11,9 @@
 
 namespace mdbf::factor {
 
-/// What the factorization minimises (docs/ALGORITHM.md §6).
-enum class Objective {
-    Plain,             ///< ‖W − Ŵ‖_F
-    DiagonalWeighted,  ///< ‖(W − Ŵ) D^{1/2}‖_F with per-input-channel weights d (damped)
-    Gram,              ///< tr((W − Ŵ) H (W − Ŵ)ᵀ) with the input Gram matrix H = XᵀX / N (damped)
-};
-
-/// "plain", "diag" or "gram" (the names of the command line's --objective).
-std::string_view objectiveName(Objective objective);
-
-/// Parses "plain" / "diag" / "gram". Throws InvalidArgument naming the value otherwise.
-Objective parseObjective(std::string_view text);
+using mdbf::Objective;
+using mdbf::objectiveName;
+using mdbf::parseObjective;
 
 /// How a factorization ended, and what that means for the result's parameters.
 enum class Termination {

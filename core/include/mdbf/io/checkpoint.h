@@ -13,17 +13,13 @@
 #include <vector>
 
 #include "mdbf/base/matrix.h"
+#include "mdbf/base/vocabulary.h"
 
 namespace mdbf::io {
 
-/// Element types a checkpoint may store.
-enum class DType { F32, F16, BF16 };
-
-/// "F32", "F16" or "BF16", as in the safetensors header.
-std::string_view dtypeName(DType dtype);
-
-/// Bytes per element: 4 or 2.
-std::size_t dtypeSize(DType dtype);
+using mdbf::DType;
+using mdbf::dtypeName;
+using mdbf::dtypeSize;
 
 /// Where one tensor lives. `offset` is the absolute byte offset of its data in `file`.
 struct TensorInfo {

@@ -17,8 +17,7 @@
 #include <vector>
 
 #include "mdbf/base/run_context.h"
-#include "mdbf/factor/bit_budget.h"
-#include "mdbf/factor/factor_result.h"
+#include "mdbf/base/vocabulary.h"
 #include "mdbf/io/checkpoint.h"
 #include "mdbf/kernels/factor_path.h"
 #include "mdbf/io/model_config.h"
@@ -45,8 +44,8 @@ struct PackageTensor {
 /// One factorized projection: P paths with shared n, m, k, l, and what produced them.
 struct PackageLayer {
     std::string name;                          ///< projection name without ".weight"
-    factor::Method method = factor::Method::Mdbf;
-    factor::Objective objective = factor::Objective::Plain;
+    Method method = Method::Mdbf;
+    Objective objective = Objective::Plain;
     double bpw = 0.0;                          ///< achieved bits per weight (docs/ALGORITHM.md §3)
     double relError = 0.0;                     ///< rel_error under `objective`
     std::vector<kernels::FactorPath> paths;    ///< envelopes hold FP16-representable values
