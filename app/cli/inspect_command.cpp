@@ -5,6 +5,7 @@
 #include "mdbf/base/error.h"
 #include "mdbf/io/checkpoint.h"
 #include "mdbf/io/model_config.h"
+#include "mdbf/factor/factor_result.h"
 #include "mdbf/io/package.h"
 
 namespace mdbf::cli {

@@ -1,3 +1,5 @@
+#include "mdbf/deploy/package_model.h"
+
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -6,8 +8,8 @@
 
 #include "mdbf/base/error.h"
 #include "mdbf/base/json_text.h"
+#include "mdbf/factor/bit_budget.h"
 #include "mdbf/io/model_config.h"
-#include "mdbf/deploy/package_model.h"
 #include "mdbf/model/architecture.h"
 #include "mdbf/model/dense_linear.h"
 #include "mdbf/model/factorized_linear.h"
@@ -32,7 +34,7 @@ VectorF toVector(const PackageTensor& t, const std::string& source)
 {
     if (t.shape.size() != 1) throw FormatError("'" + source + "': tensor '" + t.name + "' is not a vector");
     VectorF v(t.shape[0]);
-    convertToFloat(t.dtype, t.data.data(), static_cast<std::size_t>(t.shape[0]), v.data());
+    io::convertToFloat(t.dtype, t.data.data(), static_cast<std::size_t>(t.shape[0]), v.data());
     return v;
 }
 

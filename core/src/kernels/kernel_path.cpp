@@ -2,6 +2,10 @@
 
 #include <atomic>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #include "kernels/binary_product_impl.h"
 #include "kernels/half_product_impl.h"
 #include "kernels/kernel_table.h"
@@ -14,7 +18,10 @@ bool avx2Available()
 #if defined(__x86_64__) || defined(__i386__)
     static const bool available = [] {
         __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+        // F16C straight from CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports does not know it.
+        unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+        const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
     }();
     return available;
 #else

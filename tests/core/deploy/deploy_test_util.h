@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "mdbf/base/half.h"
+#include "mdbf/factor/factor_result.h"
 #include "mdbf/io/package.h"
 #include "mdbf/kernels/factor_path.h"
 
