@@ -49,11 +49,6 @@ namespace {
 // What Auto stands for; Auto itself means the best available path.
 std::atomic<KernelPath> g_autoPath{KernelPath::Auto};
 
-KernelPath bestAvailable()
-{
-    return bestAvailable();
-}
-
 }  // namespace
 
 void setAutoKernelPath(KernelPath path)

@@ -3,6 +3,7 @@
 #include <random>
 
 #include <gtest/gtest.h>
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include "mdbf/base/half.h"
@@ -17,7 +18,12 @@ __attribute__((target("f16c"))) std::uint16_t hardwareFloatToHalf(float f)
     return static_cast<std::uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
 }
 
-bool haveF16c() { return __builtin_cpu_supports("f16c"); }
+// CPUID leaf 1, ECX bit 29 (clang's __builtin_cpu_supports does not know "f16c").
+bool haveF16c()
+{
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
+}
 
 TEST(Half, DecodesEveryBitPatternLikeF16c)
 {
