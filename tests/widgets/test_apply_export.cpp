@@ -230,14 +230,16 @@ TEST(ApplyToModel, SelectionThenAllLayersMatchTheEngineAndEvalAccounting)
     // eval's accounting of the same layer set: which layers stay dense, and the model's bpw.
     const pipeline::QuantizeResult all = [&] {
         pipeline::QuantizeOptions options;
+        // Apply to all layers covers the projections; the head stays dense, as in the default configuration.
         nlohmann::json json = {{"defaults", {{"method", "mdbf"}, {"bpw", "1.5"}, {"l", 4}, {"iterations", 0}}},
-                               {"dense", nlohmann::json::array()}};
+                               {"dense", nlohmann::json::array({"lm_head"})}};
         options.config = factor::QuantConfig::fromJson(json, "test");
         return pipeline::quantizeCheckpoint(window->session()->config(), window->session()->checkpoint(), options);
     }();
     std::set<std::string> evalFactorized;
     std::set<QString> evalDense;
     for (const auto& layer : all.layers) {
+        if (layer.name == "lm_head") continue;
         if (layer.keptDense) evalDense.insert(QString::fromStdString(layer.name));
         else evalFactorized.insert(layer.name);
     }
@@ -247,13 +249,13 @@ TEST(ApplyToModel, SelectionThenAllLayersMatchTheEngineAndEvalAccounting)
     for (const auto& [key, reason] : panel->keptDense()) panelDense.insert(key);
     EXPECT_EQ(panelDense, evalDense);
     for (const auto& layer : all.layers) {
-        if (layer.keptDense) continue;
+        if (layer.keptDense) continue;  // the head included
         EXPECT_EQ(window->configuration().at(QString::fromStdString(layer.name))->result->k, layer.k) << layer.name;
     }
     EXPECT_DOUBLE_EQ(window->modelBpw(), all.modelBpw);
     EXPECT_TRUE(window->modelSummaryText().contains(QStringLiteral("model %1 bpw").arg(all.modelBpw, 0, 'f', 3)))
         << window->modelSummaryText().toStdString();
-    EXPECT_TRUE(window->modelSummaryText().contains(QStringLiteral("21/29 layers factorized")));
+    EXPECT_TRUE(window->modelSummaryText().contains(QStringLiteral("20/29 layers factorized")));
     expectChartAndTreeMatchConfiguration(*window);
     for (const auto& [key, f] : window->configuration()) {
         EXPECT_TRUE(f->refined && f->complete) << key.toStdString();

@@ -58,11 +58,20 @@ TEST(LayerTreeModel, UntiedHeadAndUnknownTensors)
     ASSERT_EQ(groups.size(), 5u);
     EXPECT_EQ(groups[1].label, QStringLiteral("block 2"));  // numeric, not lexicographic, block order
     EXPECT_EQ(groups[2].label, QStringLiteral("block 10"));
-    ASSERT_EQ(groups[1].layers.size(), 2u);  // the bias is 1-D and left out; known projections first
+    ASSERT_EQ(groups[1].layers.size(), 1u);  // the bias is 1-D and left out
     EXPECT_EQ(groups[1].layers[0].label, QStringLiteral("q_proj"));
-    EXPECT_EQ(groups[1].layers[1].label, QStringLiteral("extra"));
+    EXPECT_TRUE(groups[1].layers[0].factorizable);
+    EXPECT_TRUE(groups[1].layers[0].factorizedByDefault);
     EXPECT_EQ(groups[3].layers[0].tensor, QStringLiteral("lm_head.weight"));
+    EXPECT_TRUE(groups[3].layers[0].factorizable);
+    EXPECT_FALSE(groups[3].layers[0].factorizedByDefault);  // the head stays dense unless chosen
+    // A 2-D tensor the architecture table does not know is listed but never offered for factorization,
+    // even inside a block.
     EXPECT_EQ(groups[4].label, QStringLiteral("other"));
+    ASSERT_EQ(groups[4].layers.size(), 2u);
+    EXPECT_EQ(groups[4].layers[0].key, QStringLiteral("model.layers.2.extra"));
+    EXPECT_FALSE(groups[4].layers[0].factorizable);
+    EXPECT_FALSE(groups[4].layers[1].factorizable);
 }
 
 TEST(LayerTreeModel, ShowsNormsAndFactorizationsAndSortsWithinGroups)
