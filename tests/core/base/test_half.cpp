@@ -15,7 +15,7 @@ namespace {
 __attribute__((target("f16c"))) float hardwareHalfToFloat(std::uint16_t h) { return _cvtsh_ss(h); }
 __attribute__((target("f16c"))) std::uint16_t hardwareFloatToHalf(float f)
 {
-    return static_cast<std::uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+    return static_cast<std::uint16_t>(_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(f), _MM_FROUND_TO_NEAREST_INT), 0));
 }
 
 // CPUID leaf 1, ECX bit 29 (clang's __builtin_cpu_supports does not know "f16c").
