@@ -66,6 +66,18 @@ LayerQuantResult layerQuantResult(const std::string& name, factor::FactorResult 
     return layer;
 }
 
+io::PackageLayer packageLayerOf(const LayerQuantResult& layer)
+{
+    io::PackageLayer pl;
+    pl.name = layer.name;
+    pl.method = layer.method;
+    pl.objective = layer.objective;
+    pl.bpw = layer.bpw;
+    pl.relError = layer.relError;
+    if (layer.layer) pl.paths = layer.layer->paths();
+    return pl;
+}
+
 void accountResult(const io::Checkpoint& checkpoint, QuantizeResult& result)
 {
     std::vector<FactorizedShape> factorized;
@@ -194,14 +206,7 @@ io::Package makePackage(const std::filesystem::path& modelDir, const io::Checkpo
     for (const LayerQuantResult& layer : result.layers) {
         if (!layer.layer) continue;
         replaced.insert(model::weightName(layer.name));
-        io::PackageLayer pl;
-        pl.name = layer.name;
-        pl.method = layer.method;
-        pl.objective = layer.objective;
-        pl.bpw = layer.bpw;
-        pl.relError = layer.relError;
-        pl.paths = layer.layer->paths();
-        pkg.layers.push_back(std::move(pl));
+        pkg.layers.push_back(packageLayerOf(layer));
     }
     for (const io::TensorInfo& t : ckpt.tensors()) {
         if (replaced.count(t.name) != 0) continue;

@@ -65,14 +65,7 @@ void StudyLayerCache::save(const LayerQuantResult& r, const factor::LayerQuantSe
                                   .dump();
     package.modelBpw = r.bpw;
     package.factorizedBpw = r.bpw;
-    io::PackageLayer layer;
-    layer.name = r.name;
-    layer.method = r.method;
-    layer.objective = r.objective;
-    layer.bpw = r.bpw;
-    layer.relError = r.relError;
-    layer.paths = r.layer->paths();
-    package.layers.push_back(std::move(layer));
+    package.layers.push_back(packageLayerOf(r));
     const VectorF& bias = r.layer->bias();
     if (bias.size() > 0) {
         io::PackageTensor t;

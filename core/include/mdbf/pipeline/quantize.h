@@ -117,6 +117,9 @@ QuantizeResult quantizeModel(model::Transformer& model, const io::Checkpoint& ch
 /// result's; a caller that fitted a target other than W corrects it.
 LayerQuantResult layerQuantResult(const std::string& name, factor::FactorResult result, VectorF bias);
 
+/// The package record of a factorized layer (its paths; none when kept dense). Never throws.
+io::PackageLayer packageLayerOf(const LayerQuantResult& layer);
+
 /// Fills the model-level figures of `result` from its layers with accountModel(). Never throws.
 void accountResult(const io::Checkpoint& checkpoint, QuantizeResult& result);
 
