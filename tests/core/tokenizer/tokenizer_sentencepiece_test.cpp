@@ -49,8 +49,8 @@ SyntheticTokenizer llamaStyle()
                          {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", kMeta}}}}};
     spec.preTokenizer = nullptr;
     spec.modelOverrides = {{"unk_token", "<unk>"}, {"fuse_unk", true}, {"byte_fallback", true}};
-    spec.addedTokens = {mdbf::test::addedToken(0, "<unk>", true), mdbf::test::addedToken(1, "<s>", true),
-                        mdbf::test::addedToken(2, "</s>", true)};
+    spec.addedTokens = nlohmann::json::array({mdbf::test::addedToken(0, "<unk>", true), mdbf::test::addedToken(1, "<s>", true),
+                        mdbf::test::addedToken(2, "</s>", true)});
     return spec;
 }
 

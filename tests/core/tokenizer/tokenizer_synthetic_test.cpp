@@ -98,11 +98,11 @@ TEST(SyntheticTokenizer, SpecialTokensAreSplitOutLongestFirstBeforeNormalization
     spec.vocab.insert(spec.vocab.end(), {"<", ">", "x", "y", "b"});
     const auto base = static_cast<int>(spec.vocab.size());
     spec.normalizer = {{"type", "NFC"}};
-    spec.addedTokens = {mdbf::test::addedToken(base, "<x>", true),
+    spec.addedTokens = nlohmann::json::array({mdbf::test::addedToken(base, "<x>", true),
                         mdbf::test::addedToken(base + 1, "<x><y>", true),
                         mdbf::test::addedToken(base + 2, "<e\xCC\x81>", true),
                         // A normalized non-special token matches the NFC form of the text.
-                        mdbf::test::addedToken(base + 3, "caf\xC3\xA9", false, true)};
+                        mdbf::test::addedToken(base + 3, "caf\xC3\xA9", false, true)});
     const Tokenizer tokenizer = load(spec);
     EXPECT_EQ(tokenizer.vocabSize(), spec.vocab.size() + 4);
 
@@ -121,15 +121,15 @@ TEST(SyntheticTokenizer, AddedTokenStripAndSingleWordOptions)
 {
     SyntheticTokenizer spec;
     spec.vocab = {"a", "b", "x", "Ġ", "<", "m", ">"};
-    spec.addedTokens = {mdbf::test::addedToken(7, "<m>", true, false, /*lstrip=*/true, /*rstrip=*/true),
-                        mdbf::test::addedToken(8, "ab", false, false, false, false, /*singleWord=*/true)};
+    spec.addedTokens = nlohmann::json::array({mdbf::test::addedToken(7, "<m>", true, false, /*lstrip=*/true, /*rstrip=*/true),
+                        mdbf::test::addedToken(8, "ab", false, false, false, false, /*singleWord=*/true)});
     const Tokenizer tokenizer = load(spec);
     const Ids x = idsOf(spec, {"x"});
     EXPECT_EQ(tokenizer.encode("x  <m>  x"), (Ids{x[0], 7, x[0]}));
     EXPECT_EQ(tokenizer.encode("x ab"), (Ids{x[0], idsOf(spec, {"Ġ"})[0], 8}));
     EXPECT_EQ(tokenizer.encode("xab"), idsOf(spec, {"x", "a", "b"}));
 
-    spec.addedTokens = {mdbf::test::addedToken(7, "<m>", true)};
+    spec.addedTokens = nlohmann::json::array({mdbf::test::addedToken(7, "<m>", true)});
     EXPECT_EQ(load(spec).encode("x <m>"), (Ids{x[0], idsOf(spec, {"Ġ"})[0], 7}));
 }
 
@@ -183,7 +183,7 @@ TEST(SyntheticTokenizer, BytesMissingFromTheVocabularyUseTheUnknownToken)
 TEST(SyntheticTokenizer, InvalidInputsThrow)
 {
     SyntheticTokenizer spec = helloWorld(false);
-    spec.addedTokens = {mdbf::test::addedToken(30, "<eos>", true)};
+    spec.addedTokens = nlohmann::json::array({mdbf::test::addedToken(30, "<eos>", true)});
     const Tokenizer tokenizer = load(spec);
     EXPECT_EQ(tokenizer.vocabSize(), 31u);
     EXPECT_THROW(tokenizer.encode("he\xFFllo"), mdbf::FormatError);
