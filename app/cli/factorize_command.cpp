@@ -144,7 +144,7 @@ int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
         throw InvalidArgument("--method dbf has a rank-1 envelope; --l " + std::to_string(opt.l) +
                               " needs --method mdbf");
     }
-    if (settings.objective == factor::Objective::Plain) (void)job.options();  // the settings alone are checked here
+    if (settings.objective == factor::Objective::Plain) job.validate();  // the settings alone are checked here
 
     const io::Checkpoint checkpoint = io::Checkpoint::open(opt.model);
     const std::string tensor = weightTensorName(checkpoint, opt.layer);

@@ -10,7 +10,7 @@
 
 namespace mdbf::pipeline {
 
-factor::FactorizerOptions LayerJob::options(int iterations) const
+factor::FactorizerOptions LayerJob::settingsOptions(int iterations) const
 {
     factor::FactorizerOptions o;
     o.method = settings.method;
@@ -24,15 +24,19 @@ factor::FactorizerOptions LayerJob::options(int iterations) const
     if (const std::string problem = o.validate(); !problem.empty())
         throw InvalidArgument("factorization options: " + problem);
     const std::string objective(factor::objectiveName(settings.objective));
-    if (settings.objective == factor::Objective::DiagonalWeighted) {
-        if (statistics.channelWeights.size() == 0)
-            throw InvalidArgument("objective " + objective + " needs calibration statistics, none were supplied");
-        o.channelWeights = statistics.channelWeights;
-    } else if (settings.objective == factor::Objective::Gram) {
-        if (statistics.inputGram.size() == 0)
-            throw InvalidArgument("objective " + objective + " needs calibration statistics, none were supplied");
-        o.inputGram = statistics.inputGram;
-    }
+    const bool missing = (settings.objective == factor::Objective::DiagonalWeighted && statistics.channelWeights.size() == 0) ||
+                         (settings.objective == factor::Objective::Gram && statistics.inputGram.size() == 0);
+    if (missing) throw InvalidArgument("objective " + objective + " needs calibration statistics, none were supplied");
+    return o;
+}
+
+void LayerJob::validate() const { (void)settingsOptions(0); }
+
+factor::FactorizerOptions LayerJob::options(int iterations) const
+{
+    factor::FactorizerOptions o = settingsOptions(iterations);
+    if (settings.objective == factor::Objective::DiagonalWeighted) o.channelWeights = statistics.channelWeights;
+    if (settings.objective == factor::Objective::Gram) o.inputGram = statistics.inputGram;
     return o;
 }
 

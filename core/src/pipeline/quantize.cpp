@@ -143,7 +143,7 @@ QuantizeResult quantizeCheckpoint(const io::ModelConfig& config, const io::Check
             job.engine = options.engine;
             job.statistics = statisticsFor(options, name, settings, result.layers);
             try {
-                (void)job.options();
+                job.validate();
             } catch (const InvalidArgument& e) {
                 throw InvalidArgument("layer '" + name + "': " + e.what());
             }

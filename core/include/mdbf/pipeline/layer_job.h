@@ -61,8 +61,15 @@ struct LayerJob {
     /// the options are invalid.
     factor::FactorizerOptions options(int iterations = -1) const;
 
+    /// Checks what options() checks without copying the statistics (a Gram matrix may be a gigabyte).
+    /// Throws InvalidArgument as options() does.
+    void validate() const;
+
     /// True when the fit is to outputMatchingTarget(W) rather than W (gram with cross statistics).
     bool matchesOutputs() const;
+
+private:
+    factor::FactorizerOptions settingsOptions(int iterations) const;
 };
 
 /// The float32 weights of layer `name` (n×m; a tied head reads the embedding table). Throws
