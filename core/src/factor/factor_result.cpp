@@ -1,24 +1,30 @@
 #include "mdbf/factor/factor_result.h"
 
+#include <utility>
+
 #include "mdbf/base/error.h"
 
 namespace mdbf::factor {
 
+namespace {
+
+// Each objective with its name: the one table both directions read.
+constexpr std::pair<Objective, std::string_view> kObjectiveNames[] = {
+    {Objective::Plain, "plain"}, {Objective::DiagonalWeighted, "diag"}, {Objective::Gram, "gram"}};
+
+}  // namespace
+
 std::string_view objectiveName(Objective objective)
 {
-    switch (objective) {
-    case Objective::Plain: return "plain";
-    case Objective::DiagonalWeighted: return "diag";
-    case Objective::Gram: return "gram";
-    }
+    for (const auto& [value, name] : kObjectiveNames)
+        if (value == objective) return name;
     return "plain";
 }
 
 Objective parseObjective(std::string_view text)
 {
-    if (text == "plain") return Objective::Plain;
-    if (text == "diag") return Objective::DiagonalWeighted;
-    if (text == "gram") return Objective::Gram;
+    for (const auto& [value, name] : kObjectiveNames)
+        if (name == text) return value;
     throw InvalidArgument("unknown objective '" + std::string(text) + "' (expected plain, diag or gram)");
 }
 
