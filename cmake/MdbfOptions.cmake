@@ -40,3 +40,14 @@ function(mdbf_configure_target target)
   target_link_libraries(${target} PRIVATE mdbf_build_flags)
   target_compile_features(${target} PUBLIC cxx_std_20)
 endfunction()
+
+# A static library `target` (alias mdbf::<alias>) of every src/*.cpp below the calling folder, with
+# its public headers in include/ and private ones beside the sources in src/.
+function(mdbf_add_module_library target alias)
+  file(GLOB_RECURSE sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/*.cpp)
+  file(GLOB_RECURSE headers CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/include/*.h)
+  add_library(${target} STATIC ${sources} ${headers})
+  add_library(mdbf::${alias} ALIAS ${target})
+  mdbf_configure_target(${target})
+  target_include_directories(${target} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
+endfunction()

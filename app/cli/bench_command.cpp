@@ -17,11 +17,7 @@ struct BenchOptions {
 
 int runBench(const BenchOptions& opt, const CommandEnv& env)
 {
-    try {
-        opt.throughput.validate();
-    } catch (const InvalidArgument& e) {
-        return usageError(e.what());
-    }
+    if (const int status = validateOptions(opt.throughput); status != kExitOk) return status;
     ProgressBar bar("bench");
     const RunContext ctx = bar.context(env);
     const LoadedModel loaded = loadModel(opt.source, ctx);

@@ -125,6 +125,16 @@ RunContext ProgressBar::context(const CommandEnv& env)
     return ctx;
 }
 
+void addModelDirOption(CLI::App& app, std::string& dir, const std::string& description)
+{
+    app.add_option("--model", dir, description)->required()->check(CLI::ExistingDirectory);
+}
+
+void addTextFileOption(CLI::App& app, std::string& path)
+{
+    app.add_option("--text-file", path, "UTF-8 text file, read as raw bytes")->required();
+}
+
 void addJsonFlag(CLI::App& app, bool& json)
 {
     app.add_flag("--json", json, "Print exactly one JSON object on stdout (progress and tables go to stderr)");

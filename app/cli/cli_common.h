@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "mdbf/base/error.h"
 #include "mdbf/base/run_context.h"
 
 namespace mdbf::cli {
@@ -61,9 +62,29 @@ private:
 /// Adds the `--json` flag every subcommand has.
 void addJsonFlag(CLI::App& app, bool& json);
 
+/// Adds the required `--model` option, an existing Hugging Face model directory; `description`
+/// may say what is read from it.
+void addModelDirOption(CLI::App& app, std::string& dir, const std::string& description);
+
+/// Adds the required `--text-file` option: a UTF-8 text file, read as raw bytes.
+void addTextFileOption(CLI::App& app, std::string& path);
+
 /// Prints "mdbf: usage error: <message>" on stderr and returns kExitUsage; for option values
 /// that parse but that the core's validation refuses.
 int usageError(const std::string& message);
+
+/// Runs options.validate(), which throws InvalidArgument for values the core refuses: returns
+/// usageError(its message) then, kExitOk when the options are valid.
+template <typename Options>
+int validateOptions(const Options& options)
+{
+    try {
+        options.validate();
+    } catch (const InvalidArgument& e) {
+        return usageError(e.what());
+    }
+    return kExitOk;
+}
 
 // ---- option ranges ------------------------------------------------------------------------------
 // Every numeric option has a documented range (README, Options), checked while parsing so that a

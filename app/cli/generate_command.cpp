@@ -22,11 +22,7 @@ struct GenerateOptions {
 
 int runGenerate(const GenerateOptions& opt, const CommandEnv& env)
 {
-    try {
-        opt.generation.validate();
-    } catch (const InvalidArgument& e) {
-        return usageError(e.what());
-    }
+    if (const int status = validateOptions(opt.generation); status != kExitOk) return status;
     ProgressBar bar("generate");
     RunContext ctx = bar.context(env);
     const LoadedModel loaded = loadModel(opt.source, ctx);

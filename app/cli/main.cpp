@@ -77,13 +77,10 @@ int main(int argc, char** argv)
     } catch (const mdbf::Cancelled&) {
         std::cerr << "mdbf: cancelled\n";
         status = kExitCancelled;
-    } catch (const mdbf::Error& e) {
-        std::cerr << "mdbf: error: " << e.what() << '\n';
-        status = kExitError;
     } catch (const std::bad_alloc&) {
         std::cerr << "mdbf: error: out of memory\n";
         status = kExitError;
-    } catch (const std::exception& e) {
+    } catch (const std::exception& e) {  // mdbf::Error included: its what() is the one-line message
         std::cerr << "mdbf: error: " << e.what() << '\n';
         status = kExitError;
     }

@@ -64,7 +64,7 @@ Command registerPplCommand(CLI::App& root)
     auto opt = std::make_shared<PplOptions>();
     CLI::App* sub = root.add_subcommand("ppl", "Perplexity of a model on a text (docs/ALGORITHM.md §7 convention)");
     opt->source.addOptions(*sub);
-    sub->add_option("--text-file", opt->textFile, "UTF-8 text file, read as raw bytes")->required();
+    addTextFileOption(*sub, opt->textFile);
     sub->add_option("--ctx", opt->ctx, "Window length in tokens")->check(intRange(2, kMaxContext));
     addJsonFlag(*sub, opt->json);
     return {sub, [opt](const CommandEnv& env) { return runPpl(*opt, env); }};

@@ -40,10 +40,8 @@ Command registerTokenizeCommand(CLI::App& root)
 {
     auto opt = std::make_shared<TokenizeOptions>();
     CLI::App* sub = root.add_subcommand("tokenize", "Encode a UTF-8 text file with a model's tokenizer");
-    sub->add_option("--model", opt->model, "Hugging Face model directory (reads tokenizer.json, or else tokenizer.model)")
-        ->required()
-        ->check(CLI::ExistingDirectory);
-    sub->add_option("--text-file", opt->textFile, "UTF-8 text file, read as raw bytes")->required();
+    addModelDirOption(*sub, opt->model, "Hugging Face model directory (reads tokenizer.json, or else tokenizer.model)");
+    addTextFileOption(*sub, opt->textFile);
     addJsonFlag(*sub, opt->json);
     return {sub, [opt](const CommandEnv& env) { return runTokenize(*opt, env); }};
 }

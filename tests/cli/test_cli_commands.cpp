@@ -1,4 +1,3 @@
-#include <fstream>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -11,8 +10,7 @@ namespace {
 TEST(CliTokenize, GoldenStringsEncodeToReferenceIds)
 {
     const ModelFixture fx = modelFixture("tiny-llama");
-    std::ifstream in(fx.reference);
-    const nlohmann::json ref = nlohmann::json::parse(in);
+    const nlohmann::json ref = readReference(fx);
     TempDir dir;
     for (const auto& golden : ref["golden"]) {
         writeTextFile(dir / "text.txt", golden["text"].get<std::string>());
@@ -42,20 +40,14 @@ TEST(CliTokenize, ReadableOutputShowsTheCount)
     EXPECT_EQ(r.out.rfind("9629 tokens\n", 0), 0u) << r.out.substr(0, 80);
 }
 
-struct CliPplCase {
-    std::string model;
-    int ctx;
-};
-
-class CliPpl : public ::testing::TestWithParam<CliPplCase> {};
+class CliPpl : public ::testing::TestWithParam<PerplexityCase> {};
 
 TEST_P(CliPpl, PrintsTheReferencePerplexity)
 {
-    const CliPplCase c = GetParam();
+    const PerplexityCase c = GetParam();
     const ModelFixture fx = modelFixture(c.model);
     MDBF_REQUIRE_MODEL_FIXTURE(fx, c.model);
-    std::ifstream in(fx.reference);
-    const nlohmann::json ref = nlohmann::json::parse(in);
+    const nlohmann::json ref = readReference(fx);
     const std::string key = "ppl_eval_small_ctx" + std::to_string(c.ctx);
     const nlohmann::json j = onlyJson(runCli({"ppl", "--model", fx.modelDir.string(), "--text-file",
                                               fx.evalSmall.string(), "--ctx", std::to_string(c.ctx), "--json"}));
@@ -67,17 +59,10 @@ TEST_P(CliPpl, PrintsTheReferencePerplexity)
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, CliPpl,
-                         ::testing::Values(CliPplCase{"tiny-llama", 128}, CliPplCase{"tiny-llama", 256},
-                                           CliPplCase{"small-llama", 128}, CliPplCase{"small-llama", 256},
-                                           CliPplCase{"medium-llama", 256}),
-                         [](const auto& info) {
-                             std::string name = info.param.model + "_ctx" + std::to_string(info.param.ctx);
-                             std::erase(name, '-');
-                             // The fixture models take minutes under the sanitizers; tiny-llama
-                             // covers the same code there.
-                             if (info.param.model != "tiny-llama") name += "_Slow";
-                             return name;
-                         });
+                         ::testing::Values(PerplexityCase{"tiny-llama", 128}, PerplexityCase{"tiny-llama", 256},
+                                           PerplexityCase{"small-llama", 128}, PerplexityCase{"small-llama", 256},
+                                           PerplexityCase{"medium-llama", 256}),
+                         [](const auto& info) { return perplexityCaseName(info.param); });
 
 TEST(CliPplReadable, NamesTextAndCtx)
 {

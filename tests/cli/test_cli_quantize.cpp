@@ -24,14 +24,6 @@ namespace fs = std::filesystem;
 std::string model() { return demoModel().string(); }
 std::string evalText() { return (testData() / "eval-small.txt").string(); }
 
-std::vector<std::string> entries(const fs::path& dir)
-{
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-}
-
 TEST(CliQuantize, JsonContractAndPackageRunsAlone)
 {
     TempDir dir;
@@ -58,7 +50,7 @@ TEST(CliQuantize, JsonContractAndPackageRunsAlone)
     EXPECT_LT(j["factorized_bpw"].get<double>(), 1.5);
     EXPECT_GT(j["model_bpw"].get<double>(), j["factorized_bpw"].get<double>());  // the F16 embedding counts
     EXPECT_NE(r.err.find("rel_error"), std::string::npos);  // the table went to stderr
-    EXPECT_EQ(entries(dir.path()), std::vector<std::string>{"tiny.h5"});  // no temporary left
+    EXPECT_EQ(directoryEntries(dir.path()), std::vector<std::string>{"tiny.h5"});  // no temporary left
 
     const nlohmann::json info = onlyJson(runCli({"inspect", "--package", out, "--json"}));
     EXPECT_EQ(info["format"], "mdbf-package");
@@ -171,7 +163,7 @@ TEST(CliQuantize, UsageErrorsExitWith2)
         EXPECT_EQ(r.exitCode, 2) << joined << "\n" << r.err;
         EXPECT_TRUE(r.out.empty()) << joined;
     }
-    EXPECT_TRUE(entries(dir.path()) == std::vector<std::string>{"cfg.json"});
+    EXPECT_TRUE(directoryEntries(dir.path()) == std::vector<std::string>{"cfg.json"});
 }
 
 TEST(CliQuantize, ErrorsExitWith1AndNameTheFile)
@@ -233,7 +225,7 @@ TEST(CliQuantize, InterruptedOrKilledRunLeavesThePreviousFile)
             EXPECT_TRUE(WIFSIGNALED(status));
         }
         EXPECT_EQ(slurp(out), "previous package");
-        for (const std::string& name : entries(dir.path())) {
+        for (const std::string& name : directoryEntries(dir.path())) {
             EXPECT_TRUE(name == "p.h5" || name == "stdout" || name == "stderr") << name;
         }
     }

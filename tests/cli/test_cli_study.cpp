@@ -75,25 +75,24 @@ TEST(CliStudy, ReducedStudyWritesConsistentOutputsAndResumesFromTheCache)
     }
 }
 
-TEST(CliStudy, ActivationAwareObjectiveWithoutCalibrationTextIsAnError)
+// An activation-aware objective without calibration text, and a malformed point spec: exit 1,
+// a message naming the problem, no study written.
+TEST(CliStudy, BadRequestsAreErrors)
 {
-    TempDir dir;
-    const CliResult r = runCli({"study", "--model", demoModel().string(), "--eval-text",
-                                (testData() / "eval-small.txt").string(), "--objectives", "diag", "--out",
-                                (dir / "out").string()});
-    EXPECT_EQ(r.exitCode, 1);
-    EXPECT_NE(r.err.find("--calib-text"), std::string::npos) << r.err;
-    EXPECT_FALSE(fs::exists(dir / "out" / "study.json"));
-}
-
-TEST(CliStudy, BadPointSpecIsAnError)
-{
-    TempDir dir;
-    const CliResult r = runCli({"study", "--model", demoModel().string(), "--eval-text",
-                                (testData() / "eval-small.txt").string(), "--point", "mdbf:x:1.5", "--out",
-                                (dir / "out").string()});
-    EXPECT_EQ(r.exitCode, 1);
-    EXPECT_NE(r.err.find("mdbf:x:1.5"), std::string::npos) << r.err;
+    struct Case {
+        std::vector<std::string> options;
+        std::string needle;
+    };
+    for (const Case& c : {Case{{"--objectives", "diag"}, "--calib-text"}, Case{{"--point", "mdbf:x:1.5"}, "mdbf:x:1.5"}}) {
+        TempDir dir;
+        std::vector<std::string> args{"study", "--model", demoModel().string(), "--eval-text",
+                                      (testData() / "eval-small.txt").string(), "--out", (dir / "out").string()};
+        args.insert(args.end(), c.options.begin(), c.options.end());
+        const CliResult r = runCli(args);
+        EXPECT_EQ(r.exitCode, 1) << c.needle;
+        EXPECT_NE(r.err.find(c.needle), std::string::npos) << r.err;
+        EXPECT_FALSE(fs::exists(dir / "out" / "study.json"));
+    }
 }
 
 }  // namespace

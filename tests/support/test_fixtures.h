@@ -1,10 +1,12 @@
 #pragma once
 // Fixture locations come from compile definitions, never from the working directory.
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -54,11 +56,43 @@ inline ModelFixture modelFixture(const std::string& model)
     return f;
 }
 
+/// The fixture's reference outputs (ModelFixture::reference) parsed.
+inline nlohmann::json readReference(const ModelFixture& fixture)
+{
+    std::ifstream in(fixture.reference);
+    return nlohmann::json::parse(in);
+}
+
+/// An eval-small.txt perplexity to check against the reference: fixture model and context length.
+struct PerplexityCase {
+    std::string model;
+    int ctx;
+};
+
+/// The parameterized-test name of a case ("tinyllama_ctx128"). Cases on the shared fixture models
+/// end in "_Slow": they take minutes under the sanitizers, and tiny-llama covers the same code there.
+inline std::string perplexityCaseName(const PerplexityCase& c)
+{
+    std::string name = c.model + "_ctx" + std::to_string(c.ctx);
+    std::erase(name, '-');
+    if (c.model != "tiny-llama") name += "_Slow";
+    return name;
+}
+
 /// Reads `<model>.reference.json` from the shared fixtures.
 inline nlohmann::json referenceJson(const std::string& model)
 {
     std::ifstream in(sharedFixtures() / (model + ".reference.json"));
     return nlohmann::json::parse(in);
+}
+
+/// The names of the entries of `dir`, sorted.
+inline std::vector<std::string> directoryEntries(const std::filesystem::path& dir)
+{
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
 }
 
 /// `s` single-quoted for /bin/sh.

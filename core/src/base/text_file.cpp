@@ -1,5 +1,6 @@
 #include "mdbf/base/text_file.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -47,8 +48,11 @@ void writeFileAtomically(const std::filesystem::path& path, std::string_view byt
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) throw IoError("'" + path.string() + "': directory '" + dir.string() + "' does not exist");
     if (fs::is_directory(path, ec)) throw IoError("'" + path.string() + "': is a directory");
-    // Hidden and unique per process, so concurrent writers of the same file do not collide.
-    const fs::path temp = dir / temporarySibling(path, std::to_string(::getpid())).filename();
+    // Hidden and unique per process and call, so concurrent writers of the same file (other
+    // processes or other threads) do not collide.
+    static std::atomic<unsigned> counter{0};
+    const fs::path temp =
+        dir / temporarySibling(path, std::to_string(::getpid()) + "-" + std::to_string(counter++)).filename();
     {
         std::ofstream out(temp, std::ios::binary | std::ios::trunc);
         out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));

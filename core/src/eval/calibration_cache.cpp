@@ -1,15 +1,11 @@
 #include "mdbf/eval/calibration_cache.h"
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <vector>
-
-#include <unistd.h>
 
 #include "mdbf/base/error.h"
 #include "mdbf/base/text_file.h"
@@ -247,24 +243,11 @@ void CalibrationCache::store(const std::string& key, const CalibrationStats& sta
     std::error_code ec;
     fs::create_directories(m_directory, ec);
     if (ec) throw IoError("'" + m_directory.string() + "': cannot create the cache directory: " + ec.message());
-    const std::string bytes = serialize(key, stats);
-    static std::atomic<unsigned> counter{0};
-    const fs::path temp = file.string() + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-    {
-        std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-        out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-        out.flush();
-        if (!out) {
-            out.close();
-            fs::remove(temp, ec);
-            throw IoError("'" + file.string() + "': cannot write the calibration cache file");
-        }
-    }
-    fs::rename(temp, file, ec);
-    if (ec) {
-        const std::string why = ec.message();
-        fs::remove(temp, ec);
-        throw IoError("'" + file.string() + "': cannot write the calibration cache file: " + why);
+    try {
+        writeFileAtomically(file, serialize(key, stats));
+    } catch (IoError& e) {
+        e.addContext("writing the calibration cache");
+        throw;
     }
 }
 

@@ -18,21 +18,13 @@ namespace {
 using Status = detail::RefineStatus;
 using Side = detail::AdmmSide;
 using detail::inverseNorms;
-using detail::kExactErrorBelow;
-using detail::kSolveChunk;
-using detail::rhoSchedule;
 
 // Element-wise passes over fewer entries than this run on one thread (a parallel region costs more).
 constexpr Eigen::Index kParallelEntries = Eigen::Index{1} << 16;
 
-class Engine {
+class Engine : public detail::RefineEngineBase {
 public:
-    Engine(const AdmmOptions& options, const RunContext& ctx, int threads)
-        : m_options(options), m_ctx(ctx), m_threads(threads)
-    {
-    }
-
-    bool stopped() const { return m_ctx.stopRequested(); }
+    using RefineEngineBase::RefineEngineBase;
 
     int passThreads(const MatrixF& x) const { return x.size() >= kParallelEntries ? m_threads : 1; }
 
@@ -48,27 +40,6 @@ public:
             for (std::int64_t j = b; j < e; ++j) out.col(j).array() *= scale.array();
         });
         return true;
-    }
-
-    // X ← (L Lᵀ)⁻¹ X, right-hand sides split into column blocks solved on all threads. Each column
-    // is solved on its own, so the result does not depend on the schedule.
-    bool solve(const Eigen::LLT<MatrixF>& llt, MatrixF& x) const
-    {
-        const Eigen::Index q = x.cols();
-        const int tasks = static_cast<int>((q + kSolveChunk - 1) / kSolveChunk);
-        const auto& lower = llt.matrixL();
-        const auto& upper = llt.matrixU();
-        const double work = static_cast<double>(x.rows()) * static_cast<double>(x.rows()) * static_cast<double>(q);
-        const int threads = work >= 4.0e6 ? m_threads : 1;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-        for (int t = 0; t < tasks; ++t) {
-            if (m_ctx.stopRequested()) continue;
-            const Eigen::Index c0 = static_cast<Eigen::Index>(t) * kSolveChunk;
-            auto block = x.middleCols(c0, std::min(kSolveChunk, q - c0));
-            lower.solveInPlace(block);
-            upper.solveInPlace(block);
-        }
-        return !stopped();
     }
 
     // One projection step on side s with L in s.work:
@@ -168,13 +139,26 @@ public:
         parallelChunks(q, passThreads(s.work), [&](std::int64_t b, std::int64_t e) {
             for (std::int64_t j = b; j < e; ++j) s.work.col(j) = s.cty.col(j) + rt * (s.z.col(j) - s.gamma.col(j));
         });
-        if (!solve(lltStart, s.work)) return Status::Stopped;
+        if (!choleskySolve(lltStart, s.work)) return Status::Stopped;
         for (int step = 1; step < m_options.innerIterations; ++step) {
             project(s, &s.cty, 1.0f, detail::mixSeed(seedBase, static_cast<std::uint64_t>(step)));
-            if (!solve(llt1, s.work)) return Status::Stopped;
+            if (!choleskySolve(llt1, s.work)) return Status::Stopped;
         }
         project(s, nullptr, 0.0f, detail::mixSeed(seedBase, static_cast<std::uint64_t>(m_options.innerIterations)));
         return stopped() ? Status::Stopped : Status::Ok;
+    }
+
+    // The half-step of side s against the other side's iterate zOther (whose Gram matrix is
+    // kOther): C is the other factor with unit-norm rows of zOther (inverse norms left in `inv`),
+    // CᵀC goes to ctc and CᵀY = diag(inv) · (zOther · op) to s.cty before the ADMM loop runs.
+    template <typename Op>
+    Status sideStep(const MatrixF& zOther, const MatrixF& kOther, const Op& op, VectorF& inv, MatrixF& ctc, Side& s,
+                    double rhoT, std::uint64_t seedBase, std::string& failure) const
+    {
+        inv = inverseNorms(kOther);
+        ctc = inv.asDiagonal() * kOther * inv.asDiagonal();
+        if (!product(zOther, op, inv, s.cty)) return Status::Stopped;
+        return halfStep(ctc, s, rhoT, seedBase, failure);
     }
 
     // Σ a_ij b_ij in double with a fixed summation order.
@@ -213,11 +197,6 @@ public:
         e2 = residual.cast<double>().squaredNorm();
         return true;
     }
-
-private:
-    const AdmmOptions& m_options;
-    const RunContext& m_ctx;
-    int m_threads;
 };
 
 }  // namespace
@@ -248,12 +227,7 @@ AdmmOutcome AdmmRefiner::refine(const Eigen::Ref<const RowMatrixF>& Y, const Mat
         throw InvalidArgument("ADMM refinement: target " + std::to_string(n) + "x" + std::to_string(m) + ", F " +
                               std::to_string(F0.rows()) + "x" + std::to_string(k) + ", G " + std::to_string(G0.rows()) +
                               "x" + std::to_string(G0.cols()) + " do not fit");
-    if (!(errorScale > 0.0) || !std::isfinite(errorScale))
-        throw InvalidArgument("ADMM refinement: error scale must be finite and positive");
-
-    AdmmOutcome out;
-    out.F = F0;
-    out.G = G0;
+    AdmmOutcome out = detail::startOutcome("ADMM refinement", errorScale, F0, G0);
     const int outer = m_options.outerIterations;
     if (outer == 0) return out;
 
@@ -263,28 +237,19 @@ AdmmOutcome AdmmRefiner::refine(const Eigen::Ref<const RowMatrixF>& Y, const Mat
     const Engine engine(m_options, ctx, threads);
 
     Side f, g;
-    f.z = F0.transpose();
-    f.gamma = MatrixF::Zero(k, n);
-    g.z = G0;
-    g.gamma = MatrixF::Zero(k, m);
+    detail::startSides(F0, G0, f, g);
     MatrixF kg, kf, kgNew, ctcF, ctcG;
-    VectorF committedInverseNorms;
+    VectorF rinv, cinv, committedInverseNorms;
     const double yy = engine.squaredNorm(Y);
     const double scale2 = errorScale * errorScale;
 
     Status status = engine.gram(g.z, kg) ? Status::Ok : Status::Stopped;
     for (int t = 0; t < outer && status == Status::Ok; ++t) {
-        const double rhoT = rhoSchedule(t, outer);
+        const double rhoT = detail::rhoSchedule(t, outer);
 
         // F-step: C = Gᵀ with unit-norm rows of G, Z = Fᵀ.
-        const VectorF rinv = inverseNorms(kg);
-        ctcF = rinv.asDiagonal() * kg * rinv.asDiagonal();
-        if (!engine.product(g.z, Y.transpose(), rinv, f.cty)) {
-            status = Status::Stopped;
-            break;
-        }
-        status = engine.halfStep(ctcF, f, rhoT, detail::mixSeed(m_options.seed, static_cast<std::uint64_t>(t), 0),
-                                 out.message);
+        status = engine.sideStep(g.z, kg, Y.transpose(), rinv, ctcF, f, rhoT,
+                                 detail::mixSeed(m_options.seed, static_cast<std::uint64_t>(t), 0), out.message);
         if (status != Status::Ok) break;
 
         // G-step: C = F with unit-norm columns, Z = G.
@@ -292,14 +257,8 @@ AdmmOutcome AdmmRefiner::refine(const Eigen::Ref<const RowMatrixF>& Y, const Mat
             status = Status::Stopped;
             break;
         }
-        const VectorF cinv = inverseNorms(kf);
-        ctcG = cinv.asDiagonal() * kf * cinv.asDiagonal();
-        if (!engine.product(f.zNew, Y, cinv, g.cty)) {
-            status = Status::Stopped;
-            break;
-        }
-        status = engine.halfStep(ctcG, g, rhoT, detail::mixSeed(m_options.seed, static_cast<std::uint64_t>(t), 1),
-                                 out.message);
+        status = engine.sideStep(f.zNew, kf, Y, cinv, ctcG, g, rhoT,
+                                 detail::mixSeed(m_options.seed, static_cast<std::uint64_t>(t), 1), out.message);
         if (status != Status::Ok) break;
 
         // ‖Y − F G‖² = ‖Y‖² − 2⟨FᵀY, G⟩ + ⟨FᵀF, G Gᵀ⟩, all pieces at hand (G Gᵀ is the next F-step's).
@@ -313,7 +272,7 @@ AdmmOutcome AdmmRefiner::refine(const Eigen::Ref<const RowMatrixF>& Y, const Mat
             out.message = "non-finite values appeared in outer iteration " + std::to_string(t + 1);
             break;
         }
-        if (e2 < kExactErrorBelow * kExactErrorBelow * scale2 && !engine.exactError(Y, f.zNew, cinv, g.zNew, e2)) {
+        if (e2 < detail::kExactErrorBelow * detail::kExactErrorBelow * scale2 && !engine.exactError(Y, f.zNew, cinv, g.zNew, e2)) {
             status = Status::Stopped;
             break;
         }

@@ -8,6 +8,23 @@
 
 namespace mdbf::factor {
 
+namespace {
+
+/// Throws InvalidArgument unless `svd` is of an n×m matrix and k (≤ its rank), l and P are usable.
+void checkArguments(const LayerSvd& svd, std::int64_t n, std::int64_t m, std::int64_t k, int l, int paths)
+{
+    if (svd.rows() != n || svd.cols() != m)
+        throw InvalidArgument("closed form: the SVD is of a " + std::to_string(svd.rows()) + "x" +
+                              std::to_string(svd.cols()) + " matrix, the layer is " + std::to_string(n) + "x" +
+                              std::to_string(m));
+    if (k < 1 || k > svd.rank() || l < 1 || paths < 1)
+        throw InvalidArgument("closed form: invalid k = " + std::to_string(k) + ", l = " + std::to_string(l) +
+                              " or P = " + std::to_string(paths) + " for a " + std::to_string(n) + "x" +
+                              std::to_string(m) + " layer");
+}
+
+}  // namespace
+
 kernels::FactorPath closedFormPath(const MatrixF& uPrime, const MatrixF& vPrime, int l)
 {
     if (l < 1) throw InvalidArgument("envelope rank l = " + std::to_string(l) + " must be at least 1");
@@ -38,14 +55,7 @@ std::vector<kernels::FactorPath> closedFormInit(const Eigen::Ref<const RowMatrix
 {
     const std::int64_t n = target.rows();
     const std::int64_t m = target.cols();
-    if (targetSvd.rows() != n || targetSvd.cols() != m)
-        throw InvalidArgument("closed form: the SVD is of a " + std::to_string(targetSvd.rows()) + "x" +
-                              std::to_string(targetSvd.cols()) + " matrix, the layer is " + std::to_string(n) + "x" +
-                              std::to_string(m));
-    if (k < 1 || k > targetSvd.rank() || l < 1 || paths < 1)
-        throw InvalidArgument("closed form: invalid k = " + std::to_string(k) + ", l = " + std::to_string(l) +
-                              " or P = " + std::to_string(paths) + " for a " + std::to_string(n) + "x" +
-                              std::to_string(m) + " layer");
+    checkArguments(targetSvd, n, m, k, l, paths);
     detail::ThreadScope threads(ctx.threadCount());
     std::vector<kernels::FactorPath> out;
     out.reserve(static_cast<std::size_t>(paths));
@@ -75,14 +85,7 @@ std::vector<kernels::FactorPath> closedFormInitGram(const Eigen::Ref<const RowMa
     if (gram.size() != m)
         throw InvalidArgument("closed form: the input Gram matrix is " + std::to_string(gram.size()) + "x" +
                               std::to_string(gram.size()) + ", the layer has " + std::to_string(m) + " input channels");
-    if (weightedSvd.rows() != n || weightedSvd.cols() != m)
-        throw InvalidArgument("closed form: the SVD is of a " + std::to_string(weightedSvd.rows()) + "x" +
-                              std::to_string(weightedSvd.cols()) + " matrix, the layer is " + std::to_string(n) + "x" +
-                              std::to_string(m));
-    if (k < 1 || k > weightedSvd.rank() || l < 1 || paths < 1)
-        throw InvalidArgument("closed form: invalid k = " + std::to_string(k) + ", l = " + std::to_string(l) +
-                              " or P = " + std::to_string(paths) + " for a " + std::to_string(n) + "x" +
-                              std::to_string(m) + " layer");
+    checkArguments(weightedSvd, n, m, k, l, paths);
     const int threads = ctx.threadCount();
     detail::ThreadScope scope(threads);
     const MatrixF& rInv = gram.inverseSqrt();

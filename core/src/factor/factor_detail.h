@@ -34,6 +34,24 @@ inline int threadsFor(double entries, int threads)
     return entries >= 65536.0 ? std::max(1, threads) : 1;
 }
 
+/// Runs body(task) for every task in [0, tasks) on `threads` OpenMP threads, handing tasks out one
+/// at a time (dynamic schedule) so uneven tasks balance. Polls `stop` before each task and skips the
+/// rest once it is requested; returns false then.
+template <typename Body>
+bool parallelTasks(int tasks, int threads, const std::stop_token& stop, Body&& body)
+{
+    bool stopped = false;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) reduction(|| : stopped)
+    for (int task = 0; task < tasks; ++task) {
+        if (stop.stop_requested()) {
+            stopped = true;
+            continue;
+        }
+        body(task);
+    }
+    return !stopped;
+}
+
 /// How parallelProduct combines the product with the destination.
 enum class Combine { Assign, Add, Subtract };
 
@@ -52,21 +70,14 @@ bool parallelProduct(const Lhs& lhs, const Rhs& rhs, Dest& out, int threads, Com
                              threads);
     const Eigen::Index chunk = std::clamp<Eigen::Index>((q + 4 * t - 1) / (4 * t), 64, 512);
     const int tasks = static_cast<int>((q + chunk - 1) / chunk);
-    bool stopped = false;
-#pragma omp parallel for num_threads(t) schedule(dynamic, 1) reduction(|| : stopped)
-    for (int task = 0; task < tasks; ++task) {
-        if (stop.stop_requested()) {
-            stopped = true;
-            continue;
-        }
+    return parallelTasks(tasks, t, stop, [&](int task) {
         const Eigen::Index c0 = static_cast<Eigen::Index>(task) * chunk;
         const Eigen::Index c = std::min(chunk, q - c0);
         auto block = out.middleCols(c0, c);
         if (combine == Combine::Subtract) block.noalias() -= lhs * rhs.middleCols(c0, c);
         else if (combine == Combine::Add) block.noalias() += lhs * rhs.middleCols(c0, c);
         else block.noalias() = lhs * rhs.middleCols(c0, c);
-    }
-    return !stopped;
+    });
 }
 
 /// K = Z Zᵀ (k×k) for Z k×q: lower-triangle column blocks on `threads` threads, then mirrored.

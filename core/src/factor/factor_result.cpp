@@ -1,5 +1,7 @@
 #include "mdbf/factor/factor_result.h"
 
+#include <utility>
+
 #include "mdbf/base/error.h"
 
 namespace mdbf::factor {

@@ -219,6 +219,13 @@ kernels::FactorPath extractPath(const MatrixF& F, const MatrixF& G, int l)
     return p;
 }
 
+/// The refiner's options for envelope rank `l` (1 under dbf, whatever o.l says).
+AdmmOptions refinerOptions(const FactorizerOptions& o, int l)
+{
+    return {.l = l, .outerIterations = o.outerIterations, .innerIterations = o.innerIterations, .reg = o.reg,
+            .powerIterations = o.powerIterations, .oversample = o.oversample};
+}
+
 bool settled(const std::vector<double>& h, double tolerance)
 {
     if (h.size() < 2) return false;
@@ -238,14 +245,7 @@ std::string FactorizerOptions::validate() const
     if (k < 0) return "middle dimension k = " + std::to_string(k) + " must be ≥ 0 (0 = from the bit budget)";
     if (!(damping >= 0.0) || !std::isfinite(damping)) return "damping must be finite and ≥ 0";
     if (!(convergenceTolerance >= 0.0)) return "convergence tolerance must be ≥ 0";
-    AdmmOptions admm;
-    admm.l = l;
-    admm.outerIterations = outerIterations;
-    admm.innerIterations = innerIterations;
-    admm.reg = reg;
-    admm.powerIterations = powerIterations;
-    admm.oversample = oversample;
-    return admm.validate();
+    return refinerOptions(*this, l).validate();
 }
 
 Factorizer::Factorizer(FactorizerOptions options) : m_options(std::move(options))
@@ -323,18 +323,9 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
     auto errorOf = [&](const RowMatrixF& approx) { return objectiveError(W, approx, weighting, threads); };
     detail::ThreadScope threadScope(threads);
 
-    FactorResult r;
-    r.n = W.rows();
-    r.m = W.cols();
-    r.k = b.k;
-    r.l = l;
-    r.pathCount = o.paths;
-    r.method = o.method;
-    r.objective = o.objective;
-    r.bpw = b.bpw;
-    r.clamped = b.clamped;
-    r.unclampedK = b.unclampedK;
-    r.svdSeconds = svdSeconds;
+    FactorResult r{.n = W.rows(), .m = W.cols(), .k = b.k, .l = l, .pathCount = o.paths, .method = o.method,
+                   .objective = o.objective, .bpw = b.bpw, .clamped = b.clamped, .unclampedK = b.unclampedK,
+                   .svdSeconds = svdSeconds};
 
     // Closed form (§4), deployed as it would be shipped.
     // Under Gram the paths are in W's coordinates; otherwise in those of the target Y.
@@ -372,13 +363,7 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
     }
 
     // ADMM refinement (§5.5), one path at a time against the residual of the others.
-    AdmmOptions admm;
-    admm.l = l;
-    admm.outerIterations = o.outerIterations;
-    admm.innerIterations = o.innerIterations;
-    admm.reg = o.reg;
-    admm.powerIterations = o.powerIterations;
-    admm.oversample = o.oversample;
+    AdmmOptions admm = refinerOptions(o, l);
     std::vector<MatrixF> Fs, Gs;
     for (const auto& p : start0) {
         Fs.push_back(denseF(p));

@@ -22,19 +22,16 @@ using Status = detail::RefineStatus;
 using Side = detail::AdmmSide;
 using detail::inverseNorms;
 using detail::kExactErrorBelow;
-using detail::kSolveChunk;
 using detail::rhoSchedule;
 
 double dot(const MatrixF& a, const MatrixF& b) { return (a.cast<double>().array() * b.cast<double>().array()).sum(); }
 
-class GramEngine {
+class GramEngine : public detail::RefineEngineBase {
 public:
     GramEngine(const AdmmOptions& options, const InputGram& gram, const RunContext& ctx, int threads)
-        : m_options(options), m_gram(gram), m_ctx(ctx), m_threads(threads)
+        : RefineEngineBase(options, ctx, threads), m_gram(gram)
     {
     }
-
-    bool stopped() const { return m_ctx.stopRequested(); }
 
     // out = lhs · rhs in column blocks on all threads; false when a stop was requested.
     template <typename Lhs, typename Rhs>
@@ -65,24 +62,6 @@ public:
         s.zNew.noalias() = u * v.transpose();
         s.zNew = (s.gamma.array() < 0.0f).select(-s.zNew.array(), s.zNew.array()).matrix();
         s.gamma -= s.zNew;
-    }
-
-    // X ← (L Lᵀ)⁻¹ X in column blocks on all threads (each column solved on its own).
-    bool choleskySolve(const Eigen::LLT<MatrixF>& llt, MatrixF& x) const
-    {
-        const Eigen::Index q = x.cols();
-        const int tasks = static_cast<int>((q + kSolveChunk - 1) / kSolveChunk);
-        const double work = static_cast<double>(x.rows()) * static_cast<double>(x.rows()) * static_cast<double>(q);
-        const int threads = work >= 4.0e6 ? m_threads : 1;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-        for (int t = 0; t < tasks; ++t) {
-            if (m_ctx.stopRequested()) continue;
-            const Eigen::Index c0 = static_cast<Eigen::Index>(t) * kSolveChunk;
-            auto block = x.middleCols(c0, std::min(kSolveChunk, q - c0));
-            llt.matrixL().solveInPlace(block);
-            llt.matrixU().solveInPlace(block);
-        }
-        return !stopped();
     }
 
     // X ← solution G of A G H + μ G = X through A = P Λ_A Pᵀ, H = Q Λ_H Qᵀ; `inverse` holds
@@ -165,10 +144,7 @@ public:
     }
 
 private:
-    const AdmmOptions& m_options;
     const InputGram& m_gram;
-    const RunContext& m_ctx;
-    int m_threads;
 };
 
 }  // namespace
@@ -190,12 +166,7 @@ AdmmOutcome GramRefiner::refine(const Eigen::Ref<const RowMatrixF>& W, const Inp
                               std::to_string(F0.rows()) + "x" + std::to_string(k) + ", G " + std::to_string(G0.rows()) +
                               "x" + std::to_string(G0.cols()) + ", H " + std::to_string(gram.size()) + "x" +
                               std::to_string(gram.size()) + " do not fit");
-    if (!(errorScale > 0.0) || !std::isfinite(errorScale))
-        throw InvalidArgument("gram refinement: error scale must be finite and positive");
-
-    AdmmOutcome out;
-    out.F = F0;
-    out.G = G0;
+    AdmmOutcome out = detail::startOutcome("gram refinement", errorScale, F0, G0);
     const int outer = m_options.outerIterations;
     if (outer == 0) return out;
 
@@ -205,10 +176,7 @@ AdmmOutcome GramRefiner::refine(const Eigen::Ref<const RowMatrixF>& W, const Inp
     const MatrixF& h = gram.matrix();
 
     Side f, g;
-    f.z = F0.transpose();
-    f.gamma = MatrixF::Zero(k, n);
-    g.z = G0;
-    g.gamma = MatrixF::Zero(k, m);
+    detail::startSides(F0, G0, f, g);
     MatrixF wh, gh, kg, kgNew, kf, ctcF, ctcG;
     VectorF committedInverseNorms;
     const double scale2 = errorScale * errorScale;

@@ -103,19 +103,13 @@ bool parallelGram(const MatrixF& z, MatrixF& k, int threads, const std::stop_tok
     k.resize(n, n);
     const int tasks = static_cast<int>((n + kBlock - 1) / kBlock);
     const int t = threadsFor(static_cast<double>(n) * static_cast<double>(z.size()) / 64.0, threads);
-    bool stopped = false;
     // Block 0 (the tallest) first, so the dynamic schedule ends with the small ones.
-#pragma omp parallel for num_threads(t) schedule(dynamic, 1) reduction(|| : stopped)
-    for (int task = 0; task < tasks; ++task) {
-        if (stop.stop_requested()) {
-            stopped = true;
-            continue;
-        }
+    const bool done = detail::parallelTasks(tasks, t, stop, [&](int task) {
         const Eigen::Index c0 = static_cast<Eigen::Index>(task) * kBlock;
         const Eigen::Index c = std::min(kBlock, n - c0);
         k.block(c0, c0, n - c0, c).noalias() = z.middleRows(c0, n - c0) * z.middleRows(c0, c).transpose();
-    }
-    if (stopped) return false;
+    });
+    if (!done) return false;
     for (Eigen::Index j = 1; j < n; ++j)
         for (Eigen::Index i = 0; i < j; ++i) k(i, j) = k(j, i);
     return true;

@@ -70,6 +70,17 @@ void requireSameShape(const std::vector<kernels::FactorPath>& paths)
     }
 }
 
+/// requireSameShape, then that an input of `width` (`what` has `width` `unit`) fits the layer.
+void requireInputWidth(const std::vector<kernels::FactorPath>& paths, std::int64_t width, const char* what,
+                       const char* unit)
+{
+    requireSameShape(paths);
+    const std::int64_t m = paths.front().m();
+    if (width != m)
+        throw InvalidArgument(std::string(what) + " has " + std::to_string(width) + " " + unit +
+                              ", the layer expects " + std::to_string(m));
+}
+
 }  // namespace
 
 void validatePath(const kernels::FactorPath& path)
@@ -119,12 +130,9 @@ RowMatrixF reconstruct(const std::vector<kernels::FactorPath>& paths, int thread
 
 VectorF applyFactors(const std::vector<kernels::FactorPath>& paths, const VectorF& x)
 {
-    requireSameShape(paths);
+    requireInputWidth(paths, x.size(), "input", "entries");
     const std::int64_t n = paths.front().n();
     const std::int64_t m = paths.front().m();
-    if (x.size() != m)
-        throw InvalidArgument("input has " + std::to_string(x.size()) + " entries, the layer expects " +
-                              std::to_string(m));
     VectorF y = VectorF::Zero(n);
     for (const auto& p : paths) {
         const std::int64_t k = p.k();
@@ -147,12 +155,8 @@ VectorF applyFactors(const std::vector<kernels::FactorPath>& paths, const Vector
 
 RowMatrixF applyFactorsWindow(const std::vector<kernels::FactorPath>& paths, const RowMatrixF& X)
 {
-    requireSameShape(paths);
+    requireInputWidth(paths, X.cols(), "input window", "columns");
     const std::int64_t n = paths.front().n();
-    const std::int64_t m = paths.front().m();
-    if (X.cols() != m)
-        throw InvalidArgument("input window has " + std::to_string(X.cols()) + " columns, the layer expects " +
-                              std::to_string(m));
     MatrixF Y = MatrixF::Zero(X.rows(), n);
     for (const auto& p : paths) {
         const MatrixF sb = detail::unpackSigns(p.sb);  // k×m

@@ -4,8 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <utility>
 
+#include <Eigen/Cholesky>
+
+#include "mdbf/base/error.h"
 #include "mdbf/base/matrix.h"
 #include "mdbf/base/run_context.h"
 #include "mdbf/factor/admm_refiner.h"
@@ -44,6 +48,67 @@ inline VectorF inverseNorms(const MatrixF& gramMatrix)
         out[i] = static_cast<float>(1.0 / (std::sqrt(std::max(0.0, static_cast<double>(gramMatrix(i, i)))) + kNormEpsilon));
     return out;
 }
+
+// The outcome a refinement starts from: F0 and G0 as they are (returned unchanged when no outer
+// iteration completes). Throws InvalidArgument, the message opening with `what`, unless errorScale
+// is finite and positive.
+inline AdmmOutcome startOutcome(const char* what, double errorScale, const MatrixF& F0, const MatrixF& G0)
+{
+    if (!(errorScale > 0.0) || !std::isfinite(errorScale))
+        throw InvalidArgument(std::string(what) + ": error scale must be finite and positive");
+    AdmmOutcome out;
+    out.F = F0;
+    out.G = G0;
+    return out;
+}
+
+// Both sides at the start: Z = F0ᵀ (k×n) and G0 (k×m), duals zero.
+inline void startSides(const MatrixF& F0, const MatrixF& G0, AdmmSide& f, AdmmSide& g)
+{
+    f.z = F0.transpose();
+    f.gamma = MatrixF::Zero(F0.cols(), F0.rows());
+    g.z = G0;
+    g.gamma = MatrixF::Zero(G0.rows(), G0.cols());
+}
+
+// What the engines of both alternations hold (options, run context, thread count) and the
+// Cholesky solve they share.
+class RefineEngineBase {
+public:
+    RefineEngineBase(const AdmmOptions& options, const RunContext& ctx, int threads)
+        : m_options(options), m_ctx(ctx), m_threads(threads)
+    {
+    }
+
+    bool stopped() const { return m_ctx.stopRequested(); }
+
+    // X ← (L Lᵀ)⁻¹ X, right-hand sides split into column blocks solved on all threads. Each column
+    // is solved on its own, so the result does not depend on the schedule. False when a stop was
+    // requested (X then partly solved).
+    bool choleskySolve(const Eigen::LLT<MatrixF>& llt, MatrixF& x) const
+    {
+        const Eigen::Index q = x.cols();
+        const int tasks = static_cast<int>((q + kSolveChunk - 1) / kSolveChunk);
+        const auto& lower = llt.matrixL();
+        const auto& upper = llt.matrixU();
+        const double work = static_cast<double>(x.rows()) * static_cast<double>(x.rows()) * static_cast<double>(q);
+        const int threads = work >= 4.0e6 ? m_threads : 1;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+        for (int t = 0; t < tasks; ++t) {
+            if (m_ctx.stopRequested()) continue;
+            const Eigen::Index c0 = static_cast<Eigen::Index>(t) * kSolveChunk;
+            auto block = x.middleCols(c0, std::min(kSolveChunk, q - c0));
+            lower.solveInPlace(block);
+            upper.solveInPlace(block);
+        }
+        return !stopped();
+    }
+
+protected:
+    const AdmmOptions& m_options;
+    const RunContext& m_ctx;
+    int m_threads;
+};
 
 // Makes outer iteration t (0-based) the committed one: its iterates, the Gram matrix of its G and
 // the inverse column norms of its F; records its relative error sqrt(e2 / scale2) and reports it.

@@ -333,6 +333,18 @@ void addDirectory(Loader& loader, const fs::path& dir)
     loader.addFile(candidates.front());
 }
 
+/// Decodes `count` unaligned 16-bit words from `src` into floats with `Decode` (a template argument,
+/// so the per-element call inlines).
+template <float (*Decode)(std::uint16_t)>
+void decodeWords(const std::byte* src, std::size_t count, float* dst)
+{
+    for (std::size_t i = 0; i < count; ++i) {
+        std::uint16_t word;
+        std::memcpy(&word, src + 2 * i, sizeof word);
+        dst[i] = Decode(word);
+    }
+}
+
 void convertRange(DType dtype, const std::byte* src, std::size_t count, float* dst)
 {
     switch (dtype) {
@@ -340,18 +352,10 @@ void convertRange(DType dtype, const std::byte* src, std::size_t count, float* d
         std::memcpy(dst, src, count * sizeof(float));
         return;
     case DType::F16:
-        for (std::size_t i = 0; i < count; ++i) {
-            std::uint16_t h;
-            std::memcpy(&h, src + 2 * i, sizeof h);
-            dst[i] = halfToFloat(h);
-        }
+        decodeWords<halfToFloat>(src, count, dst);
         return;
     case DType::BF16:
-        for (std::size_t i = 0; i < count; ++i) {
-            std::uint16_t b;
-            std::memcpy(&b, src + 2 * i, sizeof b);
-            dst[i] = bf16ToFloat(b);
-        }
+        decodeWords<bf16ToFloat>(src, count, dst);
         return;
     }
 }

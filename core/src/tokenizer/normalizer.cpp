@@ -22,24 +22,13 @@ std::string replaceAll(std::string_view text, const PcreRegex& regex, std::strin
 {
     PcreRegex::MatchData data(regex);
     std::string out;
-    std::size_t pos = 0;   // where the scan resumes
     std::size_t copy = 0;  // start of the text not yet copied
-    while (pos < text.size()) {
-        std::size_t begin = 0;
-        std::size_t end = 0;
-        if (!regex.find(text, pos, data, begin, end)) break;
-        if (begin == end) {
-            // An empty match replaces nothing; step over one code point so the scan ends.
-            if (begin >= text.size()) break;
-            std::size_t next = begin;
-            decodeUtf8(text, next);
-            pos = next;
-            continue;
-        }
+    // An empty match replaces nothing.
+    regex.forEachMatch(text, data, [&](std::size_t begin, std::size_t end) {
         out.append(text.substr(copy, begin - copy));
         out.append(to);
-        copy = pos = end;
-    }
+        copy = end;
+    });
     out.append(text.substr(copy));
     return out;
 }

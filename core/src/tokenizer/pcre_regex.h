@@ -9,6 +9,8 @@
 
 #include <pcre2.h>
 
+#include "tokenizer/utf8_util.h"
+
 namespace mdbf::tokenizer {
 
 /// Immutable after construction and shareable between threads; each thread matches with its own
@@ -34,6 +36,28 @@ public:
     /// and returns true. Throws FormatError if PCRE2 gives up (e.g. its match limit).
     bool find(std::string_view subject, std::size_t start, MatchData& data, std::size_t& begin,
               std::size_t& end) const;
+
+    /// Calls onMatch(begin, end) for every non-empty match in `subject` (valid UTF-8), left to right,
+    /// each search resuming where the last match ended. An empty match is stepped over one code
+    /// point at a time, so the scan always ends.
+    template <typename OnMatch>
+    void forEachMatch(std::string_view subject, MatchData& data, OnMatch&& onMatch) const
+    {
+        std::size_t pos = 0;
+        while (pos < subject.size()) {
+            std::size_t begin = 0;
+            std::size_t end = 0;
+            if (!find(subject, pos, data, begin, end)) break;
+            if (begin == end) {
+                if (begin >= subject.size()) break;
+                pos = begin;
+                decodeUtf8(subject, pos);
+                continue;
+            }
+            onMatch(begin, end);
+            pos = end;
+        }
+    }
 
     /// The source pattern, for messages.
     const std::string& pattern() const { return m_pattern; }

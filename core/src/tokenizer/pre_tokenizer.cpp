@@ -4,14 +4,6 @@ namespace mdbf::tokenizer {
 
 namespace {
 
-std::size_t codePointLength(unsigned char lead)
-{
-    if (lead < 0x80) return 1;
-    if (lead >= 0xf0) return 4;
-    if (lead >= 0xe0) return 3;
-    return 2;
-}
-
 using Behavior = PreTokenizerStep::Behavior;
 
 /// A piece of text and whether it is a match of the split pattern.
@@ -75,22 +67,13 @@ void splitPiece(std::string_view piece, const PcreRegex& regex, PcreRegex::Match
     bool previousMatch = false;
     bool pendingPrefix = false;
     std::string_view prefix;
-    std::size_t pos = 0;
     std::size_t last = 0;
-    while (pos < piece.size()) {
-        std::size_t begin = 0;
-        std::size_t end = 0;
-        if (!regex.find(piece, pos, data, begin, end)) break;
-        if (begin == end) {
-            // An empty match yields no piece; step over one code point so the scan always ends.
-            if (begin >= piece.size()) break;
-            pos = begin + codePointLength(static_cast<unsigned char>(piece[begin]));
-            continue;
-        }
+    // An empty match yields no piece.
+    regex.forEachMatch(piece, data, [&](std::size_t begin, std::size_t end) {
         if (begin > last) place({piece.substr(last, begin - last), false}, behavior, previousMatch, out, pendingPrefix, prefix);
         place({piece.substr(begin, end - begin), true}, behavior, previousMatch, out, pendingPrefix, prefix);
-        last = pos = end;
-    }
+        last = end;
+    });
     if (last < piece.size()) place({piece.substr(last), false}, behavior, previousMatch, out, pendingPrefix, prefix);
     if (pendingPrefix) out.push_back(prefix);
 }

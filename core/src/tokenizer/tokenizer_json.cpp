@@ -155,14 +155,48 @@ NormalizerStep replaceStep(const json& section, const std::string& what)
     return step;
 }
 
-void collectNormalizerSteps(const json& section, std::vector<NormalizerStep>& steps)
+/// How a pipeline section is named: in type errors (`key`), in other messages (`label`), the
+/// member array of its Sequence (`listKey`), and the types it supports (`supported`).
+struct PipelineNames {
+    const char* key;
+    const char* label;
+    const char* listKey;
+    const char* supported;
+};
+
+/// Appends the steps `section` describes to `steps`: the members of a Sequence in order (nested
+/// Sequences flattened), any other type through addStep(section, type, steps), which returns false
+/// for a type it does not know.
+template <typename Step, typename AddStep>
+void collectSteps(const json& section, const PipelineNames& names, std::vector<Step>& steps, const AddStep& addStep)
 {
-    const std::string type = typeName(section, "normalizer");
-    if (type == "Sequence") {
-        const json* list = member(section, "normalizers");
-        if (!list || !list->is_array()) throw FormatError("normalizer Sequence has no 'normalizers' array");
-        for (const json& item : *list) collectNormalizerSteps(item, steps);
-    } else if (type == "NFC") {
+    const std::string type = typeName(section, names.key);
+    if (type != "Sequence") {
+        if (!addStep(section, type, steps)) {
+            throw FormatError("unsupported " + std::string(names.label) + " type '" + type + "' (supported: " +
+                              names.supported + ")");
+        }
+        return;
+    }
+    const json* list = member(section, names.listKey);
+    if (!list || !list->is_array()) {
+        throw FormatError(std::string(names.label) + " Sequence has no '" + names.listKey + "' array");
+    }
+    for (const json& item : *list) collectSteps(item, names, steps, addStep);
+}
+
+/// The steps of an optional pipeline section (none when it is absent).
+template <typename Step, typename AddStep>
+std::vector<Step> pipelineSteps(const json* section, const PipelineNames& names, const AddStep& addStep)
+{
+    std::vector<Step> steps;
+    if (section) collectSteps(*section, names, steps, addStep);
+    return steps;
+}
+
+bool addNormalizerStep(const json& section, const std::string& type, std::vector<NormalizerStep>& steps)
+{
+    if (type == "NFC") {
         steps.push_back({NormalizerStep::Kind::Nfc, {}, {}, {}});
     } else if (type == "NFKC") {
         steps.push_back({NormalizerStep::Kind::Nfkc, {}, {}, {}});
@@ -173,16 +207,16 @@ void collectNormalizerSteps(const json& section, std::vector<NormalizerStep>& st
     } else if (type == "Replace") {
         steps.push_back(replaceStep(section, "normalizer"));
     } else {
-        throw FormatError("unsupported normalizer type '" + type +
-                          "' (supported: NFC, NFKC, Prepend, Replace, and a Sequence of them)");
+        return false;
     }
+    return true;
 }
 
 Normalizer parseNormalizer(const json* section)
 {
-    std::vector<NormalizerStep> steps;
-    if (section) collectNormalizerSteps(*section, steps);
-    return Normalizer(std::move(steps));
+    return Normalizer(pipelineSteps<NormalizerStep>(
+        section, {"normalizer", "normalizer", "normalizers", "NFC, NFKC, Prepend, Replace, and a Sequence of them"},
+        addNormalizerStep));
 }
 
 PreTokenizerStep::Behavior splitBehavior(const json& section)
@@ -228,14 +262,9 @@ PreTokenizerStep metaspaceStep(const json& section)
     return step;
 }
 
-void collectPreTokenizerSteps(const json& section, std::vector<PreTokenizerStep>& steps)
+bool addPreTokenizerStep(const json& section, const std::string& type, std::vector<PreTokenizerStep>& steps)
 {
-    const std::string type = typeName(section, "pre_tokenizer");
-    if (type == "Sequence") {
-        const json* list = member(section, "pretokenizers");
-        if (!list || !list->is_array()) throw FormatError("pre-tokenizer Sequence has no 'pretokenizers' array");
-        for (const json& item : *list) collectPreTokenizerSteps(item, steps);
-    } else if (type == "ByteLevel") {
+    if (type == "ByteLevel") {
         PreTokenizerStep step;
         step.kind = PreTokenizerStep::Kind::ByteLevel;
         // Hugging Face's defaults for absent fields.
@@ -262,15 +291,16 @@ void collectPreTokenizerSteps(const json& section, std::vector<PreTokenizerStep>
     } else if (type == "Metaspace") {
         steps.push_back(metaspaceStep(section));
     } else {
-        throw FormatError("unsupported pre-tokenizer type '" + type +
-                          "' (supported: ByteLevel, Split, Metaspace, and a Sequence of them)");
+        return false;
     }
+    return true;
 }
 
 PreTokenizer parsePreTokenizer(const json* section)
 {
-    std::vector<PreTokenizerStep> steps;
-    if (section) collectPreTokenizerSteps(*section, steps);
+    std::vector<PreTokenizerStep> steps = pipelineSteps<PreTokenizerStep>(
+        section, {"pre_tokenizer", "pre-tokenizer", "pretokenizers", "ByteLevel, Split, Metaspace, and a Sequence of them"},
+        addPreTokenizerStep);
     // Splits after ByteLevel would see the byte-level alphabet rather than text.
     const auto byteLevels = std::count_if(steps.begin(), steps.end(), [](const PreTokenizerStep& s) {
         return s.kind == PreTokenizerStep::Kind::ByteLevel;
@@ -281,14 +311,9 @@ PreTokenizer parsePreTokenizer(const json* section)
     return PreTokenizer(std::move(steps));
 }
 
-void collectDecoderSteps(const json& section, std::vector<DecoderStep>& steps)
+bool addDecoderStep(const json& section, const std::string& type, std::vector<DecoderStep>& steps)
 {
-    const std::string type = typeName(section, "decoder");
-    if (type == "Sequence") {
-        const json* list = member(section, "decoders");
-        if (!list || !list->is_array()) throw FormatError("decoder Sequence has no 'decoders' array");
-        for (const json& item : *list) collectDecoderSteps(item, steps);
-    } else if (type == "Replace") {
+    if (type == "Replace") {
         const NormalizerStep replace = replaceStep(section, "decoder");
         if (replace.regex) throw FormatError("unsupported decoder Replace with a Regex pattern (supported: String)");
         steps.push_back({DecoderStep::Kind::Replace, replace.literal, replace.content, 0, 0, true});
@@ -312,10 +337,9 @@ void collectDecoderSteps(const json& section, std::vector<DecoderStep>& steps)
         steps.push_back({DecoderStep::Kind::Metaspace, meta.replacement, {}, 0, 0,
                          meta.prependScheme != PreTokenizerStep::PrependScheme::Never});
     } else {
-        throw FormatError("unsupported decoder type '" + type +
-                          "' (supported: ByteLevel for byte-level files; Replace, ByteFallback, Fuse, Strip, Metaspace "
-                          "and a Sequence of them otherwise)");
+        return false;
     }
+    return true;
 }
 
 /// Byte-level files decode through the GPT-2 alphabet whatever the file says (a missing decoder
@@ -329,9 +353,11 @@ std::optional<TokenDecoder> parseDecoder(const json* section, bool byteLevel)
         }
         return std::nullopt;
     }
-    std::vector<DecoderStep> steps;
-    if (section) collectDecoderSteps(*section, steps);
-    return TokenDecoder(std::move(steps));
+    return TokenDecoder(pipelineSteps<DecoderStep>(section,
+                                                   {"decoder", "decoder", "decoders",
+                                                    "ByteLevel for byte-level files; Replace, ByteFallback, Fuse, "
+                                                    "Strip, Metaspace and a Sequence of them otherwise"},
+                                                   addDecoderStep));
 }
 
 }  // namespace

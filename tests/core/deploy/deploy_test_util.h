@@ -5,6 +5,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -137,11 +138,9 @@ inline void expectSamePackage(const io::Package& actual, const io::Package& expe
         const io::PackageLayer& a = actual.layers[i];
         const io::PackageLayer& e = expected.layers[i];
         SCOPED_TRACE(e.name);
-        EXPECT_EQ(a.name, e.name);
-        EXPECT_EQ(a.method, e.method);
-        EXPECT_EQ(a.objective, e.objective);
-        EXPECT_EQ(a.bpw, e.bpw);
-        EXPECT_EQ(a.relError, e.relError);
+        // name, method, objective, bpw, rel_error
+        EXPECT_EQ(std::tie(a.name, a.method, a.objective, a.bpw, a.relError),
+                  std::tie(e.name, e.method, e.objective, e.bpw, e.relError));
         ASSERT_EQ(a.paths.size(), e.paths.size());
         for (std::size_t p = 0; p < a.paths.size(); ++p) {
             EXPECT_TRUE(a.paths[p].sa == e.paths[p].sa);

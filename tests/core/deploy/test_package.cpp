@@ -24,15 +24,7 @@ namespace mdbf {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::vector<std::string> directoryEntries(const fs::path& dir)
-{
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-}
-
+using test::directoryEntries;
 
 TEST(Package, RoundTripReproducesEverythingExactly)
 {

@@ -1,5 +1,4 @@
 #include <cmath>
-#include <fstream>
 
 #include <gtest/gtest.h>
 
@@ -12,21 +11,17 @@
 namespace mdbf::eval {
 namespace {
 
-struct PplCase {
-    std::string model;
-    int ctx;
-};
+using test::PerplexityCase;
 
-class ReferencePerplexity : public ::testing::TestWithParam<PplCase> {};
+class ReferencePerplexity : public ::testing::TestWithParam<PerplexityCase> {};
 
 /// eval-small.txt perplexity against the transformers reference within 0.1% relative.
 TEST_P(ReferencePerplexity, MatchesTransformers)
 {
-    const PplCase c = GetParam();
+    const PerplexityCase c = GetParam();
     const test::ModelFixture fx = test::modelFixture(c.model);
     if (!fx.available) GTEST_SKIP() << "fixture model '" << c.model << "' not found at " << fx.modelDir;
-    std::ifstream in(fx.reference);
-    const nlohmann::json ref = nlohmann::json::parse(in);
+    const nlohmann::json ref = test::readReference(fx);
     const std::string key = "ppl_eval_small_ctx" + std::to_string(c.ctx);
 
     const Tokenizer tokenizer = Tokenizer::fromFile(fx.modelDir / "tokenizer.json");
@@ -43,17 +38,10 @@ TEST_P(ReferencePerplexity, MatchesTransformers)
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ReferencePerplexity,
-                         ::testing::Values(PplCase{"tiny-llama", 128}, PplCase{"tiny-llama", 256},
-                                           PplCase{"small-llama", 128}, PplCase{"small-llama", 256},
-                                           PplCase{"medium-llama", 128}, PplCase{"medium-llama", 256}),
-                         [](const auto& info) {
-                             std::string name = info.param.model + "_ctx" + std::to_string(info.param.ctx);
-                             std::erase(name, '-');
-                             // The fixture models take minutes under the sanitizers; tiny-llama
-                             // covers the same code there.
-                             if (info.param.model != "tiny-llama") name += "_Slow";
-                             return name;
-                         });
+                         ::testing::Values(PerplexityCase{"tiny-llama", 128}, PerplexityCase{"tiny-llama", 256},
+                                           PerplexityCase{"small-llama", 128}, PerplexityCase{"small-llama", 256},
+                                           PerplexityCase{"medium-llama", 128}, PerplexityCase{"medium-llama", 256}),
+                         [](const auto& info) { return test::perplexityCaseName(info.param); });
 
 TEST(WindowNll, EqualsDirectLogSoftmax)
 {

@@ -11,6 +11,7 @@
 #include <stop_token>
 #include <thread>
 
+#include "factor_test_util.h"
 #include "random_matrix.h"
 #include "matrix_compare.h"
 #include "mdbf/base/error.h"
@@ -65,22 +66,11 @@ void expectValidResult(const FactorResult& r, Eigen::Index n, Eigen::Index m)
     EXPECT_TRUE(std::isfinite(r.finalError));
 }
 
-FactorizerOptions quickOptions(int l, std::int64_t k, int iterations)
-{
-    FactorizerOptions o;
-    o.l = l;
-    o.k = k;
-    o.outerIterations = iterations;
-    return o;
-}
-
 TEST(Factorizer, ResultMatchesItsOwnReconstruction)
 {
     const RowMatrixF W = test::layerLikeMatrix(70, 110, 1u);
-    FactorizerOptions o;
+    FactorizerOptions o = budgetOptions("2", 30);
     o.l = 2;
-    o.bpw = Bpw::parse("2");
-    o.outerIterations = 30;
     const FactorResult r = Factorizer(o).run(W);
     expectValidResult(r, 70, 110);
     EXPECT_EQ(r.k, computeBitBudget(70, 110, Bpw::parse("2"), Method::Mdbf, 2, 1).k);
@@ -176,10 +166,8 @@ TEST(Factorizer, DiagonalObjectiveFoldsWeightsIntoB)
 TEST(Factorizer, MultiplePaths)
 {
     const RowMatrixF W = test::layerLikeMatrix(64, 96, 6u);
-    FactorizerOptions o;
+    FactorizerOptions o = budgetOptions("3", 15);
     o.paths = 2;
-    o.bpw = Bpw::parse("3");
-    o.outerIterations = 15;
     std::vector<IterationReport> reports;
     o.onIteration = [&](const IterationReport& r) { reports.push_back(r); };
     std::int64_t lastProgress = 0, progressTotal = 0;
@@ -211,9 +199,7 @@ TEST(Factorizer, ClosedFormOnlyReusesTheSvd)
 {
     const RowMatrixF W = test::layerLikeMatrix(50, 70, 7u);
     const LayerSvd svd = LayerSvd::compute(W);
-    FactorizerOptions o;
-    o.bpw = Bpw::parse("3");
-    o.outerIterations = 0;
+    FactorizerOptions o = budgetOptions("3", 0);
     for (int l : {1, 2, 3}) {
         o.l = l;
         const FactorResult r = Factorizer(o).run(W, svd);
@@ -252,9 +238,7 @@ TEST(Factorizer, CancellationFromAnotherThreadIsPrompt)
 {
     const RowMatrixF W = test::layerLikeMatrix(400, 640, 11u);
     const LayerSvd svd = LayerSvd::compute(W);
-    FactorizerOptions o;
-    o.bpw = Bpw::parse("1");
-    o.outerIterations = 100000;
+    FactorizerOptions o = budgetOptions("1", 100000);
     std::stop_source source;
     RunContext ctx;
     ctx.threads = 2;
@@ -336,19 +320,14 @@ TEST(Factorizer, TinyShapesAreExactAtFullRank)
 TEST(Factorizer, TallWideAndBudgetExtremes)
 {
     for (auto [n, m] : {std::pair{70, 30}, std::pair{30, 70}}) {
-        FactorizerOptions o;
+        FactorizerOptions o = budgetOptions("4", 20);
         o.l = 2;
-        o.bpw = Bpw::parse("4");
-        o.outerIterations = 20;
         const FactorResult r = Factorizer(o).run(test::layerLikeMatrix(n, m, 16u));
         expectValidResult(r, n, m);
         EXPECT_LE(r.finalError, r.initialError);
     }
     // A huge budget clamps k to min(n, m).
-    FactorizerOptions big;
-    big.bpw = Bpw::parse("1000");
-    big.outerIterations = 10;
-    const FactorResult r = Factorizer(big).run(test::layerLikeMatrix(20, 30, 17u));
+    const FactorResult r = Factorizer(budgetOptions("1000", 10)).run(test::layerLikeMatrix(20, 30, 17u));
     EXPECT_TRUE(r.clamped);
     EXPECT_EQ(r.k, 20);
     EXPECT_GT(r.unclampedK, 20);

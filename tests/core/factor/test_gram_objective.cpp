@@ -6,9 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <utility>
 #include <random>
 #include <stop_token>
 
+#include "factor_test_util.h"
 #include "random_matrix.h"
 #include "mdbf/base/error.h"
 #include "mdbf/factor/factorizer.h"
@@ -43,18 +45,15 @@ double referenceGramError(const RowMatrixF& W, const RowMatrixF& approx, const E
     return static_cast<double>(std::sqrt(num / den));
 }
 
+/// A layer-like n×m matrix from `seed` and a correlated m×m Gram matrix from seed + 1.
+std::pair<RowMatrixF, Eigen::MatrixXd> gramLayer(Eigen::Index n, Eigen::Index m, unsigned seed)
+{
+    return {test::layerLikeMatrix(n, m, seed), correlatedGram(m, seed + 1)};
+}
+
 double plainError(const RowMatrixF& W, const RowMatrixF& approx)
 {
     return std::sqrt((W - approx).cast<double>().squaredNorm() / W.cast<double>().squaredNorm());
-}
-
-FactorizerOptions quick(int l, std::int64_t k, int iterations)
-{
-    FactorizerOptions o;
-    o.l = l;
-    o.k = k;
-    o.outerIterations = iterations;
-    return o;
 }
 
 TEST(GramObjective, NamesRoundTrip)
@@ -66,12 +65,8 @@ TEST(GramObjective, NamesRoundTrip)
 
 TEST(GramObjective, ReportedErrorIsTheWeightedTraceOfTheDeployedLayer)
 {
-    const Eigen::Index n = 45, m = 70;
-    const RowMatrixF W = test::layerLikeMatrix(n, m, 11u);
-    const Eigen::MatrixXd h = correlatedGram(m, 12u);
-    FactorizerOptions o = quick(2, 20, 40);
-    o.objective = Objective::Gram;
-    o.inputGram = h;
+    const auto [W, h] = gramLayer(45, 70, 11u);
+    FactorizerOptions o = gramOptions(2, 20, 40, h);
     const FactorResult r = Factorizer(o).run(W);
     ASSERT_NE(r.termination, Termination::Failed) << r.message;
     EXPECT_EQ(r.objective, Objective::Gram);
@@ -90,10 +85,8 @@ TEST(GramObjective, ReportedErrorIsTheWeightedTraceOfTheDeployedLayer)
 
 TEST(GramObjective, BeatsPlainAndDiagonalObjectivesOnItsOwnMetric)
 {
-    const Eigen::Index n = 64, m = 90;
-    const RowMatrixF W = test::layerLikeMatrix(n, m, 21u);
-    const Eigen::MatrixXd h = correlatedGram(m, 22u);
-    FactorizerOptions o = quick(2, 24, 60);
+    const auto [W, h] = gramLayer(64, 90, 21u);
+    FactorizerOptions o = quickOptions(2, 24, 60);
     const FactorResult plain = Factorizer(o).run(W);
     o.objective = Objective::DiagonalWeighted;
     o.channelWeights = h.diagonal().cast<float>();
@@ -114,9 +107,7 @@ TEST(GramObjective, FullRankClosedFormReproducesTheLayer)
 {
     const Eigen::Index n = 30, m = 24;
     const RowMatrixF W = test::layerLikeMatrix(n, m, 31u);
-    FactorizerOptions o = quick(static_cast<int>(m), m, 0);
-    o.objective = Objective::Gram;
-    o.inputGram = correlatedGram(m, 32u);
+    FactorizerOptions o = gramOptions(static_cast<int>(m), m, 0, correlatedGram(m, 32u));
     const FactorResult r = Factorizer(o).run(W);
     // U'V'ᵀ = U Σ Vᵀ R⁻¹ = W exactly; only the FP16 envelopes remain.
     EXPECT_LT(r.initialError, 2e-3);
@@ -126,7 +117,7 @@ TEST(GramObjective, FullRankClosedFormReproducesTheLayer)
 TEST(GramObjective, ScaledIdentityIsThePlainObjective)
 {
     const RowMatrixF W = test::layerLikeMatrix(40, 56, 41u);
-    FactorizerOptions o = quick(2, 16, 25);
+    FactorizerOptions o = quickOptions(2, 16, 25);
     const FactorResult plain = Factorizer(o).run(W);
     o.objective = Objective::Gram;
     o.inputGram = 3.7 * Eigen::MatrixXd::Identity(56, 56);
@@ -138,12 +129,8 @@ TEST(GramObjective, ScaledIdentityIsThePlainObjective)
 
 TEST(GramObjective, SeveralPathsAndDbf)
 {
-    const Eigen::Index n = 48, m = 40;
-    const RowMatrixF W = test::layerLikeMatrix(n, m, 51u);
-    const Eigen::MatrixXd h = correlatedGram(m, 52u);
-    FactorizerOptions o = quick(1, 12, 20);
-    o.objective = Objective::Gram;
-    o.inputGram = h;
+    const auto [W, h] = gramLayer(48, 40, 51u);
+    FactorizerOptions o = gramOptions(1, 12, 20, h);
     const FactorResult one = Factorizer(o).run(W);
     o.paths = 2;
     const FactorResult two = Factorizer(o).run(W);
@@ -159,7 +146,7 @@ TEST(GramObjective, SeveralPathsAndDbf)
 TEST(GramObjective, UnusableGramMatricesAreRefused)
 {
     const RowMatrixF W = test::layerLikeMatrix(20, 16, 61u);
-    FactorizerOptions o = quick(1, 4, 2);
+    FactorizerOptions o = quickOptions(1, 4, 2);
     o.objective = Objective::Gram;
     EXPECT_THROW(Factorizer(o).run(W), InvalidArgument);  // none given
     o.inputGram = Eigen::MatrixXd::Identity(15, 15);
@@ -202,9 +189,7 @@ TEST(GramObjective, StopDuringRefinementReturnsTheBestIterateMarkedCancelled)
 {
     const RowMatrixF W = test::layerLikeMatrix(50, 60, 81u);
     std::stop_source source;
-    FactorizerOptions o = quick(2, 16, 200);
-    o.objective = Objective::Gram;
-    o.inputGram = correlatedGram(60, 82u);
+    FactorizerOptions o = gramOptions(2, 16, 200, correlatedGram(60, 82u));
     o.onIteration = [&](const IterationReport& r) {
         if (r.iteration == 3) source.request_stop();
     };

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <string>
 
+#include "factor_test_util.h"
 #include "mdbf/factor/factorizer.h"
 #include "mdbf/factor/layer_svd.h"
 #include "mdbf/factor/path_products.h"
@@ -33,10 +34,8 @@ void expectWellBehaved(const FactorResult& r)
 
 FactorResult factorize(const RowMatrixF& W, const LayerSvd& svd, int l, const char* bpw, int iterations)
 {
-    FactorizerOptions o;
+    FactorizerOptions o = budgetOptions(bpw, iterations);
     o.l = l;
-    o.bpw = Bpw::parse(bpw);
-    o.outerIterations = iterations;
     RunContext ctx;
     ctx.threads = 2;
     return Factorizer(o).run(W, svd, ctx);

@@ -13,13 +13,11 @@
 #include "safetensors_test_util.h"
 #include "test_fixtures.h"
 
+namespace mdbf::test {
 namespace {
 
 namespace fs = std::filesystem;
-using mdbf::io::Checkpoint;
-using mdbf::test::expectErrorContaining;
-using mdbf::test::writeRawSafetensors;
-using mdbf::test::writeTextFile;
+using io::Checkpoint;
 
 void expectOpenFails(const fs::path& path, std::vector<std::string> needles)
 {
@@ -31,6 +29,24 @@ void expectOpenFails(const fs::path& path, std::vector<std::string> needles)
 void writeOneTensor(const fs::path& path, const std::string& entry, std::size_t dataBytes)
 {
     writeRawSafetensors(path, "{\"t\":" + entry + "}", std::string(dataBytes, '\0'));
+}
+
+/// A bad entry for tensor `t` and what the error must say besides the file and the tensor's name.
+struct BadEntry {
+    const char* entry;
+    std::vector<std::string> needles;
+};
+
+/// Writes each entry in turn (over 8 zero data bytes) to `path` and expects opening to fail.
+void expectEntriesFail(const fs::path& path, const std::vector<BadEntry>& cases)
+{
+    for (const BadEntry& c : cases) {
+        SCOPED_TRACE(c.entry);
+        writeOneTensor(path, c.entry, 8);
+        std::vector<std::string> needles = c.needles;
+        needles.insert(needles.begin(), "tensor 't'");
+        expectOpenFails(path, needles);
+    }
 }
 
 class CorruptCheckpoint : public ::testing::Test {
@@ -74,56 +90,44 @@ TEST_F(CorruptCheckpoint, EntryFieldsMissingOrMistyped)
     const fs::path p = file("entry.safetensors");
     writeOneTensor(p, "5", 0);
     expectOpenFails(p, {"tensor 't'", "expected an object"});
-    writeOneTensor(p, R"({"shape": [2], "data_offsets": [0, 8]})", 8);
-    expectOpenFails(p, {"tensor 't'", "missing 'dtype'"});
-    writeOneTensor(p, R"({"dtype": "F32", "data_offsets": [0, 8]})", 8);
-    expectOpenFails(p, {"tensor 't'", "missing 'shape'"});
-    writeOneTensor(p, R"({"dtype": "F32", "shape": [2]})", 8);
-    expectOpenFails(p, {"tensor 't'", "missing 'data_offsets'"});
-    writeOneTensor(p, R"({"dtype": 32, "shape": [2], "data_offsets": [0, 8]})", 8);
-    expectOpenFails(p, {"tensor 't'", "'dtype' is a JSON number"});
-    writeOneTensor(p, R"({"dtype": "F32", "shape": "2", "data_offsets": [0, 8]})", 8);
-    expectOpenFails(p, {"tensor 't'", "'shape' is a JSON string"});
-    writeOneTensor(p, R"({"dtype": "F32", "shape": [2.5], "data_offsets": [0, 8]})", 8);
-    expectOpenFails(p, {"tensor 't'", "non-integer dimension 2.5"});
-    writeOneTensor(p, R"({"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]})", 8);
-    expectOpenFails(p, {"tensor 't'", "negative dimension -2"});
-    writeOneTensor(p, R"({"dtype": "F32", "shape": [2], "data_offsets": [0, 4, 8]})", 8);
-    expectOpenFails(p, {"tensor 't'", "'data_offsets' must be an array of two integers"});
-    writeOneTensor(p, R"({"dtype": "F32", "shape": [2], "data_offsets": [-4, 4]})", 8);
-    expectOpenFails(p, {"tensor 't'", "non-negative integers"});
-    writeOneTensor(p, R"({"dtype": "F32", "shape": [2], "data_offsets": "0-8"})", 8);
-    expectOpenFails(p, {"tensor 't'", "data_offsets"});
+    expectEntriesFail(p, {{R"({"shape": [2], "data_offsets": [0, 8]})", {"missing 'dtype'"}},
+                          {R"({"dtype": "F32", "data_offsets": [0, 8]})", {"missing 'shape'"}},
+                          {R"({"dtype": "F32", "shape": [2]})", {"missing 'data_offsets'"}},
+                          {R"({"dtype": 32, "shape": [2], "data_offsets": [0, 8]})", {"'dtype' is a JSON number"}},
+                          {R"({"dtype": "F32", "shape": "2", "data_offsets": [0, 8]})", {"'shape' is a JSON string"}},
+                          {R"({"dtype": "F32", "shape": [2.5], "data_offsets": [0, 8]})", {"non-integer dimension 2.5"}},
+                          {R"({"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]})", {"negative dimension -2"}},
+                          {R"({"dtype": "F32", "shape": [2], "data_offsets": [0, 4, 8]})",
+                           {"'data_offsets' must be an array of two integers"}},
+                          {R"({"dtype": "F32", "shape": [2], "data_offsets": [-4, 4]})", {"non-negative integers"}},
+                          {R"({"dtype": "F32", "shape": [2], "data_offsets": "0-8"})", {"data_offsets"}}});
 }
 
 TEST_F(CorruptCheckpoint, UnsupportedDType)
 {
-    const fs::path p = file("int.safetensors");
-    writeOneTensor(p, R"({"dtype": "I64", "shape": [1], "data_offsets": [0, 8]})", 8);
-    expectOpenFails(p, {"tensor 't'", "unsupported dtype 'I64'", "F32, F16, BF16"});
+    expectEntriesFail(file("int.safetensors"), {{R"({"dtype": "I64", "shape": [1], "data_offsets": [0, 8]})",
+                                                 {"unsupported dtype 'I64'", "F32, F16, BF16"}}});
 }
 
 TEST_F(CorruptCheckpoint, OffsetsOutOfOrderOrOutsideData)
 {
-    const fs::path p = file("offsets.safetensors");
-    writeOneTensor(p, R"({"dtype": "F32", "shape": [1], "data_offsets": [8, 4]})", 8);
-    expectOpenFails(p, {"tensor 't'", "data_offsets [8, 4] out of order"});
-    writeOneTensor(p, R"({"dtype": "F32", "shape": [4], "data_offsets": [0, 16]})", 8);
-    expectOpenFails(p, {"tensor 't'", "data_offsets [0, 16] outside the data region of 8 bytes"});
-    writeOneTensor(p, R"({"dtype": "F32", "shape": [1], "data_offsets": [18446744073709551612, 18446744073709551615]})", 8);
-    expectOpenFails(p, {"tensor 't'", "outside the data region"});
+    expectEntriesFail(
+        file("offsets.safetensors"),
+        {{R"({"dtype": "F32", "shape": [1], "data_offsets": [8, 4]})", {"data_offsets [8, 4] out of order"}},
+         {R"({"dtype": "F32", "shape": [4], "data_offsets": [0, 16]})",
+          {"data_offsets [0, 16] outside the data region of 8 bytes"}},
+         {R"({"dtype": "F32", "shape": [1], "data_offsets": [18446744073709551612, 18446744073709551615]})",
+          {"outside the data region"}}});
 }
 
 TEST_F(CorruptCheckpoint, ByteSizeDoesNotMatchShape)
 {
-    const fs::path p = file("size.safetensors");
-    writeOneTensor(p, R"({"dtype": "F32", "shape": [3], "data_offsets": [0, 8]})", 8);
-    expectOpenFails(p, {"tensor 't'", "byte size 8", "shape [3] of F32 (12 bytes)"});
-    writeOneTensor(p, R"({"dtype": "BF16", "shape": [2, 2], "data_offsets": [0, 4]})", 8);
-    expectOpenFails(p, {"tensor 't'", "shape [2, 2] of BF16 (8 bytes)"});
-    // A shape whose element count overflows 64 bits must not wrap around to a small size.
-    writeOneTensor(p, R"({"dtype": "F16", "shape": [4294967296, 4294967296, 2], "data_offsets": [0, 0]})", 8);
-    expectOpenFails(p, {"tensor 't'", "overflow"});
+    // The last: a shape whose element count overflows 64 bits must not wrap around to a small size.
+    expectEntriesFail(
+        file("size.safetensors"),
+        {{R"({"dtype": "F32", "shape": [3], "data_offsets": [0, 8]})", {"byte size 8", "shape [3] of F32 (12 bytes)"}},
+         {R"({"dtype": "BF16", "shape": [2, 2], "data_offsets": [0, 4]})", {"shape [2, 2] of BF16 (8 bytes)"}},
+         {R"({"dtype": "F16", "shape": [4294967296, 4294967296, 2], "data_offsets": [0, 0]})", {"overflow"}}});
 }
 
 TEST_F(CorruptCheckpoint, OverlappingTensors)
@@ -279,3 +283,4 @@ TEST(CheckpointFuzz, MutatedHeadersNeverCrash)
 }
 
 }  // namespace
+}  // namespace mdbf::test

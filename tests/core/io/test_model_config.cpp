@@ -1,4 +1,7 @@
+#include <optional>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -30,73 +33,67 @@ void expectConfigFails(const json& config, const std::vector<std::string>& needl
     expectErrorContaining([&] { (void)ModelConfig::fromJson(config, "cfg/config.json"); }, all);
 }
 
+/// What a parsed config must hold; only the fields given are checked.
+struct Expected {
+    std::optional<Architecture> architecture{};
+    std::optional<std::string> architectureName{};
+    std::optional<int> hiddenSize{}, intermediateSize{}, numLayers{}, numHeads{}, numKvHeads{}, headDim{}, vocabSize{},
+        maxPositionEmbeddings{};
+    std::optional<double> rmsNormEps{}, ropeTheta{};
+    std::optional<RopeScaling::Type> ropeType{};
+    std::optional<bool> tieWordEmbeddings{}, qkvBias{}, oBias{}, mlpBias{}, qkNorm{};
+    std::optional<std::string> torchDtype{};
+};
+
+template <typename T, typename U>
+void expectField(const char* name, const T& actual, const std::optional<U>& expected)
+{
+    if (!expected) return;
+    if constexpr (std::is_floating_point_v<T>) EXPECT_DOUBLE_EQ(actual, *expected) << name;
+    else EXPECT_EQ(actual, *expected) << name;
+}
+
+void expectConfig(const ModelConfig& c, const Expected& e)
+{
+#define MDBF_EXPECT_FIELD(field) expectField(#field, c.field, e.field)
+    MDBF_EXPECT_FIELD(architecture); MDBF_EXPECT_FIELD(architectureName); MDBF_EXPECT_FIELD(hiddenSize);
+    MDBF_EXPECT_FIELD(intermediateSize); MDBF_EXPECT_FIELD(numLayers); MDBF_EXPECT_FIELD(numHeads);
+    MDBF_EXPECT_FIELD(numKvHeads); MDBF_EXPECT_FIELD(headDim); MDBF_EXPECT_FIELD(vocabSize);
+    MDBF_EXPECT_FIELD(maxPositionEmbeddings); MDBF_EXPECT_FIELD(rmsNormEps); MDBF_EXPECT_FIELD(ropeTheta);
+    MDBF_EXPECT_FIELD(tieWordEmbeddings); MDBF_EXPECT_FIELD(qkvBias); MDBF_EXPECT_FIELD(oBias);
+    MDBF_EXPECT_FIELD(mlpBias); MDBF_EXPECT_FIELD(qkNorm); MDBF_EXPECT_FIELD(torchDtype);
+#undef MDBF_EXPECT_FIELD
+    expectField("ropeScaling.type", c.ropeScaling.type, e.ropeType);
+}
+
 TEST(ModelConfig, DemoModel)
 {
-    const ModelConfig c = ModelConfig::fromFile(mdbf::test::demoModel() / "config.json");
-    EXPECT_EQ(c.architecture, Architecture::Llama);
-    EXPECT_EQ(c.architectureName, "LlamaForCausalLM");
-    EXPECT_EQ(c.hiddenSize, 128);
-    EXPECT_EQ(c.intermediateSize, 352);
-    EXPECT_EQ(c.numLayers, 4);
-    EXPECT_EQ(c.numHeads, 4);
-    EXPECT_EQ(c.numKvHeads, 2);
-    EXPECT_EQ(c.headDim, 32);
-    EXPECT_EQ(c.vocabSize, 2048);
-    EXPECT_EQ(c.maxPositionEmbeddings, 2048);
-    EXPECT_DOUBLE_EQ(c.rmsNormEps, 1e-5);
-    EXPECT_DOUBLE_EQ(c.ropeTheta, 500000.0);
-    EXPECT_EQ(c.ropeScaling.type, RopeScaling::Type::Default);
-    EXPECT_TRUE(c.tieWordEmbeddings);
-    EXPECT_FALSE(c.qkvBias);
-    EXPECT_FALSE(c.oBias);
-    EXPECT_FALSE(c.mlpBias);
-    EXPECT_FALSE(c.qkNorm);
-    EXPECT_EQ(c.torchDtype, "float16");
+    expectConfig(ModelConfig::fromFile(mdbf::test::demoModel() / "config.json"),
+                 {.architecture = Architecture::Llama, .architectureName = "LlamaForCausalLM", .hiddenSize = 128,
+                  .intermediateSize = 352, .numLayers = 4, .numHeads = 4, .numKvHeads = 2, .headDim = 32,
+                  .vocabSize = 2048, .maxPositionEmbeddings = 2048, .rmsNormEps = 1e-5, .ropeTheta = 500000.0,
+                  .ropeType = RopeScaling::Type::Default, .tieWordEmbeddings = true, .qkvBias = false, .oBias = false,
+                  .mlpBias = false, .qkNorm = false, .torchDtype = "float16"});
 }
 
 TEST(ModelConfig, SharedFixtures)
 {
     MDBF_REQUIRE_SHARED_FIXTURES();
-    const ModelConfig small = ModelConfig::fromFile(mdbf::test::sharedFixtures() / "small-llama" / "config.json");
-    EXPECT_EQ(small.hiddenSize, 384);
-    EXPECT_EQ(small.intermediateSize, 1024);
-    EXPECT_EQ(small.numLayers, 6);
-    EXPECT_EQ(small.numHeads, 6);
-    EXPECT_EQ(small.numKvHeads, 2);
-    EXPECT_EQ(small.headDim, 64);
-    EXPECT_EQ(small.vocabSize, 8192);
-    EXPECT_FALSE(small.tieWordEmbeddings);
-    EXPECT_EQ(small.torchDtype, "bfloat16");
-
-    const ModelConfig medium = ModelConfig::fromFile(mdbf::test::sharedFixtures() / "medium-llama" / "config.json");
-    EXPECT_EQ(medium.architecture, Architecture::Llama);
-    EXPECT_EQ(medium.hiddenSize, 1024);
-    EXPECT_EQ(medium.intermediateSize, 2816);
-    EXPECT_EQ(medium.numLayers, 4);
-    EXPECT_EQ(medium.numHeads, 16);
-    EXPECT_EQ(medium.numKvHeads, 4);
-    EXPECT_EQ(medium.headDim, 64);
-    EXPECT_EQ(medium.vocabSize, 8192);
-    EXPECT_TRUE(medium.tieWordEmbeddings);
-    EXPECT_DOUBLE_EQ(medium.ropeTheta, 500000.0);
-    EXPECT_DOUBLE_EQ(medium.rmsNormEps, 1e-5);
+    expectConfig(ModelConfig::fromFile(mdbf::test::sharedFixtures() / "small-llama" / "config.json"),
+                 {.hiddenSize = 384, .intermediateSize = 1024, .numLayers = 6, .numHeads = 6, .numKvHeads = 2,
+                  .headDim = 64, .vocabSize = 8192, .tieWordEmbeddings = false, .torchDtype = "bfloat16"});
+    expectConfig(ModelConfig::fromFile(mdbf::test::sharedFixtures() / "medium-llama" / "config.json"),
+                 {.architecture = Architecture::Llama, .hiddenSize = 1024, .intermediateSize = 2816, .numLayers = 4,
+                  .numHeads = 16, .numKvHeads = 4, .headDim = 64, .vocabSize = 8192, .rmsNormEps = 1e-5,
+                  .ropeTheta = 500000.0, .tieWordEmbeddings = true});
 }
 
 TEST(ModelConfig, DefaultsForAbsentFields)
 {
-    const ModelConfig c = ModelConfig::fromJson(minimalConfig("LlamaForCausalLM"), "cfg");
-    EXPECT_EQ(c.numKvHeads, 14);
-    EXPECT_EQ(c.headDim, 64);
-    EXPECT_DOUBLE_EQ(c.rmsNormEps, 1e-6);
-    EXPECT_DOUBLE_EQ(c.ropeTheta, 10000.0);
-    EXPECT_EQ(c.ropeScaling.type, RopeScaling::Type::Default);
-    EXPECT_EQ(c.maxPositionEmbeddings, 0);
-    EXPECT_FALSE(c.tieWordEmbeddings);
-    EXPECT_FALSE(c.qkvBias);
-    EXPECT_FALSE(c.oBias);
-    EXPECT_FALSE(c.mlpBias);
-    EXPECT_FALSE(c.qkNorm);
-    EXPECT_EQ(c.torchDtype, "");
+    expectConfig(ModelConfig::fromJson(minimalConfig("LlamaForCausalLM"), "cfg"),
+                 {.numKvHeads = 14, .headDim = 64, .maxPositionEmbeddings = 0, .rmsNormEps = 1e-6, .ropeTheta = 10000.0,
+                  .ropeType = RopeScaling::Type::Default, .tieWordEmbeddings = false, .qkvBias = false,
+                  .oBias = false, .mlpBias = false, .qkNorm = false, .torchDtype = ""});
 }
 
 TEST(ModelConfig, NullCountsAsAbsent)
@@ -107,14 +104,9 @@ TEST(ModelConfig, NullCountsAsAbsent)
                             "max_position_embeddings", "torch_dtype", "dtype"}) {
         j[key] = nullptr;
     }
-    const ModelConfig c = ModelConfig::fromJson(j, "cfg");
-    EXPECT_EQ(c.numKvHeads, 14);
-    EXPECT_EQ(c.headDim, 64);
-    EXPECT_DOUBLE_EQ(c.rmsNormEps, 1e-6);
-    EXPECT_DOUBLE_EQ(c.ropeTheta, 10000.0);
-    EXPECT_EQ(c.ropeScaling.type, RopeScaling::Type::Default);
-    EXPECT_FALSE(c.tieWordEmbeddings);
-    EXPECT_FALSE(c.qkvBias);
+    expectConfig(ModelConfig::fromJson(j, "cfg"),
+                 {.numKvHeads = 14, .headDim = 64, .rmsNormEps = 1e-6, .ropeTheta = 10000.0,
+                  .ropeType = RopeScaling::Type::Default, .tieWordEmbeddings = false, .qkvBias = false});
 
     // A null required field is as missing as an absent one.
     j["vocab_size"] = nullptr;
@@ -139,24 +131,15 @@ TEST(ModelConfig, Qwen2OlderLayout)
     j.update(json{{"num_key_value_heads", 2}, {"rms_norm_eps", 1e-6}, {"rope_theta", 1000000.0},
                   {"rope_scaling", nullptr}, {"tie_word_embeddings", true}, {"torch_dtype", "bfloat16"},
                   {"max_position_embeddings", 32768}, {"model_type", "qwen2"}});
-    const ModelConfig c = ModelConfig::fromJson(j, "cfg");
-    EXPECT_EQ(c.architecture, Architecture::Qwen2);
-    EXPECT_EQ(c.architectureName, "Qwen2ForCausalLM");
-    EXPECT_EQ(c.numKvHeads, 2);
-    EXPECT_EQ(c.headDim, 64);
-    EXPECT_DOUBLE_EQ(c.ropeTheta, 1e6);
-    EXPECT_EQ(c.ropeScaling.type, RopeScaling::Type::Default);
-    EXPECT_TRUE(c.tieWordEmbeddings);
-    EXPECT_EQ(c.torchDtype, "bfloat16");
-    EXPECT_EQ(c.maxPositionEmbeddings, 32768);
     // q/k/v biases are part of the architecture, whatever attention_bias says; o has none.
-    EXPECT_TRUE(c.qkvBias);
-    EXPECT_FALSE(c.oBias);
+    expectConfig(ModelConfig::fromJson(j, "cfg"),
+                 {.architecture = Architecture::Qwen2, .architectureName = "Qwen2ForCausalLM", .numKvHeads = 2,
+                  .headDim = 64, .maxPositionEmbeddings = 32768, .ropeTheta = 1e6, .ropeType = RopeScaling::Type::Default,
+                  .tieWordEmbeddings = true, .qkvBias = true, .oBias = false, .qkNorm = false, .torchDtype = "bfloat16"});
     j["attention_bias"] = false;
     EXPECT_TRUE(ModelConfig::fromJson(j, "cfg").qkvBias);
     j["attention_bias"] = true;
     EXPECT_FALSE(ModelConfig::fromJson(j, "cfg").oBias);
-    EXPECT_FALSE(c.qkNorm);
 }
 
 TEST(ModelConfig, Qwen3NewerLayout)
@@ -165,15 +148,10 @@ TEST(ModelConfig, Qwen3NewerLayout)
     j.update(json{{"hidden_size", 1024}, {"num_attention_heads", 16}, {"num_key_value_heads", 8}, {"head_dim", 128},
                   {"rope_parameters", {{"rope_theta", 1000000}, {"rope_type", "default"}}},
                   {"attention_bias", false}, {"dtype", "bfloat16"}});
-    const ModelConfig c = ModelConfig::fromJson(j, "cfg");
-    EXPECT_EQ(c.architecture, Architecture::Qwen3);
-    EXPECT_TRUE(c.qkNorm);
-    EXPECT_EQ(c.headDim, 128);  // Qwen3 heads are wider than hidden / heads
-    EXPECT_EQ(c.numKvHeads, 8);
-    EXPECT_DOUBLE_EQ(c.ropeTheta, 1e6);
-    EXPECT_FALSE(c.qkvBias);
-    EXPECT_FALSE(c.oBias);
-    EXPECT_EQ(c.torchDtype, "bfloat16");
+    // Qwen3 heads (128) are wider than hidden / heads.
+    expectConfig(ModelConfig::fromJson(j, "cfg"),
+                 {.architecture = Architecture::Qwen3, .numKvHeads = 8, .headDim = 128, .ropeTheta = 1e6,
+                  .qkvBias = false, .oBias = false, .qkNorm = true, .torchDtype = "bfloat16"});
     j["attention_bias"] = true;
     const ModelConfig biased = ModelConfig::fromJson(j, "cfg");
     EXPECT_TRUE(biased.qkvBias);
@@ -185,14 +163,9 @@ TEST(ModelConfig, Mistral)
     json j = minimalConfig("MistralForCausalLM");
     j.update(json{{"hidden_size", 4096}, {"num_attention_heads", 32}, {"num_key_value_heads", 8},
                   {"rope_theta", 1000000.0}, {"rms_norm_eps", 1e-5}});
-    const ModelConfig c = ModelConfig::fromJson(j, "cfg");
-    EXPECT_EQ(c.architecture, Architecture::Mistral);
-    EXPECT_EQ(c.architectureName, "MistralForCausalLM");
-    EXPECT_EQ(c.headDim, 128);
-    EXPECT_EQ(c.numKvHeads, 8);
-    EXPECT_DOUBLE_EQ(c.rmsNormEps, 1e-5);
-    EXPECT_FALSE(c.qkvBias);
-    EXPECT_FALSE(c.qkNorm);
+    expectConfig(ModelConfig::fromJson(j, "cfg"),
+                 {.architecture = Architecture::Mistral, .architectureName = "MistralForCausalLM", .numKvHeads = 8,
+                  .headDim = 128, .rmsNormEps = 1e-5, .qkvBias = false, .qkNorm = false});
 }
 
 TEST(ModelConfig, ModelTypeFallback)

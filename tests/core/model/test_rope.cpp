@@ -1,5 +1,7 @@
 #include <cmath>
 #include <numbers>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -16,15 +18,21 @@ io::ModelConfig ropeConfig(int headDim, double theta)
     return c;
 }
 
+/// Expects each listed inverse frequency, by index, within 1e-12.
+void expectFrequencies(const std::vector<double>& inv, std::initializer_list<std::pair<std::size_t, double>> expected)
+{
+    for (const auto& [i, value] : expected) {
+        ASSERT_LT(i, inv.size());
+        EXPECT_NEAR(inv[i], value, 1e-12) << "frequency " << i;
+    }
+}
+
 TEST(Rope, InverseFrequenciesFollowThetaPower)
 {
     const auto inv = ropeInverseFrequencies(ropeConfig(8, 10000.0));
     ASSERT_EQ(inv.size(), 4u);
     // θ^(−2i/d) for d = 8: 1, 10000^-0.25 = 0.1, 10000^-0.5 = 0.01, 10000^-0.75 = 0.001.
-    EXPECT_NEAR(inv[0], 1.0, 1e-12);
-    EXPECT_NEAR(inv[1], 0.1, 1e-12);
-    EXPECT_NEAR(inv[2], 0.01, 1e-12);
-    EXPECT_NEAR(inv[3], 0.001, 1e-12);
+    expectFrequencies(inv, {{0, 1.0}, {1, 0.1}, {2, 0.01}, {3, 0.001}});
 }
 
 TEST(Rope, LinearScalingDividesEveryFrequency)
@@ -32,9 +40,7 @@ TEST(Rope, LinearScalingDividesEveryFrequency)
     io::ModelConfig c = ropeConfig(8, 10000.0);
     c.ropeScaling.type = io::RopeScaling::Type::Linear;
     c.ropeScaling.factor = 4.0;
-    const auto inv = ropeInverseFrequencies(c);
-    EXPECT_NEAR(inv[1], 0.025, 1e-12);
-    EXPECT_NEAR(inv[3], 0.00025, 1e-12);
+    expectFrequencies(ropeInverseFrequencies(c), {{1, 0.025}, {3, 0.00025}});
 }
 
 TEST(Rope, Llama3ScalingKeepsHighBlendsMiddleScalesLow)
@@ -48,8 +54,7 @@ TEST(Rope, Llama3ScalingKeepsHighBlendsMiddleScalesLow)
     c.ropeScaling.originalMaxPositions = 8192;
     const auto inv = ropeInverseFrequencies(c);
     // Wavelengths 2π/f: 6.28, 62.8, 628 (all < 2048: unchanged) and 6283 (between: blended).
-    EXPECT_NEAR(inv[0], 1.0, 1e-12);
-    EXPECT_NEAR(inv[2], 0.01, 1e-12);
+    expectFrequencies(inv, {{0, 1.0}, {2, 0.01}});
     const double wavelen = 2.0 * std::numbers::pi / 0.001;
     const double smooth = (8192.0 / wavelen - 1.0) / (4.0 - 1.0);
     EXPECT_NEAR(inv[3], (1.0 - smooth) * 0.001 / 8.0 + smooth * 0.001, 1e-15);

@@ -30,8 +30,7 @@ void checkReferenceLogits(const std::string& name)
 {
     const test::ModelFixture fx = test::modelFixture(name);
     if (!fx.available) GTEST_SKIP() << "fixture model '" << name << "' not found at " << fx.modelDir;
-    std::ifstream in(fx.reference);
-    const nlohmann::json ref = nlohmann::json::parse(in);
+    const nlohmann::json ref = test::readReference(fx);
     const std::vector<std::int32_t> ids = ref["logits_first32"]["input_ids"].get<std::vector<std::int32_t>>();
     ASSERT_EQ(ids.size(), 32u);
 

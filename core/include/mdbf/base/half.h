@@ -2,8 +2,8 @@
 // Conversions between float32 and the 16-bit formats found in checkpoints and packages:
 // IEEE binary16 (F16) and bfloat16 (BF16). Round-to-nearest-even in both directions.
 
+#include <bit>
 #include <cstdint>
-#include <cstring>
 
 namespace mdbf {
 
@@ -32,16 +32,13 @@ inline float halfToFloat(std::uint16_t h)
     } else {
         bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
     }
-    float f;
-    std::memcpy(&f, &bits, sizeof f);
-    return f;
+    return std::bit_cast<float>(bits);
 }
 
 /// Encodes a float as IEEE binary16 with round-to-nearest-even; overflow gives ±inf.
 inline std::uint16_t floatToHalf(float f)
 {
-    std::uint32_t x;
-    std::memcpy(&x, &f, sizeof x);
+    const std::uint32_t x = std::bit_cast<std::uint32_t>(f);
     const std::uint16_t sign = static_cast<std::uint16_t>((x >> 16) & 0x8000u);
     const std::uint32_t absx = x & 0x7fffffffu;
     if (absx >= 0x7f800000u) {  // inf or NaN
@@ -69,16 +66,13 @@ inline std::uint16_t floatToHalf(float f)
 inline float bf16ToFloat(std::uint16_t b)
 {
     const std::uint32_t bits = static_cast<std::uint32_t>(b) << 16;
-    float f;
-    std::memcpy(&f, &bits, sizeof f);
-    return f;
+    return std::bit_cast<float>(bits);
 }
 
 /// Encodes a float as bfloat16 with round-to-nearest-even (NaN stays NaN).
 inline std::uint16_t floatToBf16(float f)
 {
-    std::uint32_t x;
-    std::memcpy(&x, &f, sizeof x);
+    const std::uint32_t x = std::bit_cast<std::uint32_t>(f);
     if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((x >> 16) | 0x40u);
     const std::uint32_t rounding = 0x7fffu + ((x >> 16) & 1u);
     return static_cast<std::uint16_t>((x + rounding) >> 16);

@@ -30,8 +30,8 @@ std::string_view terminationName(Termination termination);
 /// applied to both for DiagonalWeighted, sqrt(tr(E H Eᵀ) / tr(W H Wᵀ)) with E = W − Ŵ for Gram), Ŵ
 /// rebuilt from the FP16-rounded envelopes, and 0 for W = 0 when Ŵ = 0.
 struct FactorResult {
-    std::vector<kernels::FactorPath> paths;  ///< P paths; envelopes hold FP16 values; dbf paths are in
-                                             ///< the merged form (A = a, Qa = c, Qb = 1, B = b)
+    std::vector<kernels::FactorPath> paths{}; ///< P paths; envelopes hold FP16 values; dbf paths are in
+                                              ///< the merged form (A = a, Qa = c, Qb = 1, B = b)
     std::int64_t n = 0;                      ///< out_features
     std::int64_t m = 0;                      ///< in_features
     std::int64_t k = 0;                      ///< middle dimension
@@ -46,13 +46,13 @@ struct FactorResult {
     double initialError = 0.0;               ///< closed-form start, FP16-rounded, under `objective`
     double finalError = 0.0;                 ///< rel_error of the returned parameters, under `objective`
     double finalPlainError = 0.0;            ///< ‖W − Ŵ‖_F / ‖W‖_F whatever the objective
-    std::vector<double> errorHistory;        ///< relative error (objective) after each outer iteration,
+    std::vector<double> errorHistory{};      ///< relative error (objective) after each outer iteration,
                                              ///< all paths in sequence, before the final FP16 rounding
     int iterations = 0;                      ///< outer iterations completed (over all paths)
     double seconds = 0.0;                    ///< wall time of run(), SVD included when run() computed it
     double svdSeconds = 0.0;                 ///< part of `seconds` spent in SVDs of the layer
     Termination termination = Termination::IterationLimit;
-    std::string message;                     ///< one line: why it ended, or what was noteworthy
+    std::string message{};                   ///< one line: why it ended, or what was noteworthy
 
     /// "rel_error (plain)", "rel_error (diag)" or "rel_error (gram)": the name to show next to the errors.
     std::string errorLabel() const;
