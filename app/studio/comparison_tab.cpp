@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include <QCheckBox>
+#include <QComboBox>
+#include <QSplitter>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
@@ -10,6 +12,8 @@
 #include <QVBoxLayout>
 
 #include "mdbf/base/error.h"
+#include "factor_cache.h"
+#include "mdbf/widgets/heatmap_plot.h"
 #include "mdbf/widgets/method_comparison_plot.h"
 
 namespace mdbf::studio {
@@ -38,9 +42,37 @@ ComparisonTab::ComparisonTab(QWidget* parent) : QWidget(parent)
     m_status->setToolTip(tr("What the comparison did, and budgets that were too small for a method"));
     m_status->setWordWrap(true);
     layout->addWidget(m_status);
-    m_plot = new widgets::MethodComparisonPlot(this);
-    layout->addWidget(m_plot, 1);
+    auto* splitter = new QSplitter(Qt::Vertical, this);
+    splitter->setObjectName(QStringLiteral("comparisonSplitter"));
+    m_plot = new widgets::MethodComparisonPlot(splitter);
+    auto* maps = new QWidget(splitter);
+    auto* mapsLayout = new QVBoxLayout(maps);
+    mapsLayout->setContentsMargins(0, 0, 0, 0);
+    auto* mapRow = new QHBoxLayout();
+    mapRow->addWidget(new QLabel(tr("Error maps at"), maps));
+    m_mapBudget = new QComboBox(maps);
+    m_mapBudget->setToolTip(tr("The budget whose DBF and best-MDBF residuals W − Ŵ are shown below, on one colour scale"));
+    mapRow->addWidget(m_mapBudget);
+    mapRow->addStretch(1);
+    mapsLayout->addLayout(mapRow);
+    auto* side = new QHBoxLayout();
+    m_dbfMap = new widgets::HeatmapPlot(maps);
+    m_mdbfMap = new widgets::HeatmapPlot(maps);
+    m_dbfMap->setToolTip(tr("W − Ŵ of DBF at the chosen budget"));
+    m_mdbfMap->setToolTip(tr("W − Ŵ of the MDBF rank with the lowest error at the chosen budget (same colour scale)"));
+    side->addWidget(m_dbfMap);
+    side->addWidget(m_mdbfMap);
+    mapsLayout->addLayout(side, 1);
+    splitter->addWidget(m_plot);
+    splitter->addWidget(maps);
+    splitter->setStretchFactor(0, 1);
+    splitter->setStretchFactor(1, 1);
+    layout->addWidget(splitter, 1);
     connect(m_run, &QPushButton::clicked, this, &ComparisonTab::runRequested);
+    connect(m_mapBudget, &QComboBox::currentIndexChanged, this, [this](int i) {
+        if (i >= 0) showMaps(factor::Bpw::parse(m_mapBudget->itemData(i).toString().toStdString()));
+    });
+    clearResults();
 }
 
 bool ComparisonTab::request(ComparisonRequest& out, QString& error) const
@@ -81,5 +113,68 @@ void ComparisonTab::setRequestText(const QString& budgets, const QString& ranks,
 void ComparisonTab::setStatus(const QString& text) { m_status->setText(text); }
 
 void ComparisonTab::setRunEnabled(bool enabled) { m_run->setEnabled(enabled); }
+
+void ComparisonTab::clearResults()
+{
+    m_pairs.clear();
+    const QSignalBlocker block(m_mapBudget);
+    m_mapBudget->clear();
+    m_mapBudget->setEnabled(false);
+    m_dbfMap->clear(tr("Run a comparison: DBF's error map appears here"));
+    m_mdbfMap->clear(tr("… and the best MDBF's beside it"));
+}
+
+void ComparisonTab::addResult(const factor::Bpw& budget, std::shared_ptr<const LayerFactorization> f)
+{
+    if (!f || !f->result || !f->residual) return;
+    Pair& pair = m_pairs[budget.value()];
+    const bool dbf = f->result->method == factor::Method::Dbf;
+    auto& slot = dbf ? pair.dbf : pair.mdbf;
+    if (slot && slot->result->finalError <= f->result->finalError) return;
+    slot = std::move(f);
+    const QString text = QString::fromStdString(budget.text());
+    if (m_mapBudget->findData(text) < 0) {
+        // Budgets stay in increasing order.
+        int at = 0;
+        while (at < m_mapBudget->count() &&
+               factor::Bpw::parse(m_mapBudget->itemData(at).toString().toStdString()).value() < budget.value())
+            ++at;
+        const QSignalBlocker block(m_mapBudget);
+        m_mapBudget->insertItem(at, tr("%1 bpw").arg(text), text);
+        m_mapBudget->setEnabled(true);
+    }
+    if (m_mapBudget->currentData().toString() == text) showMaps(budget);
+    else if (m_mapBudget->currentIndex() < 0 || m_mapBudget->count() == 1) m_mapBudget->setCurrentIndex(m_mapBudget->findData(text));
+}
+
+std::vector<factor::Bpw> ComparisonTab::mapBudgets() const
+{
+    std::vector<factor::Bpw> out;
+    for (int i = 0; i < m_mapBudget->count(); ++i) out.push_back(factor::Bpw::parse(m_mapBudget->itemData(i).toString().toStdString()));
+    return out;
+}
+
+void ComparisonTab::showMaps(const factor::Bpw& budget)
+{
+    const auto it = m_pairs.find(budget.value());
+    if (it == m_pairs.end()) return;
+    const int index = m_mapBudget->findData(QString::fromStdString(budget.text()));
+    if (index >= 0 && index != m_mapBudget->currentIndex()) {
+        const QSignalBlocker block(m_mapBudget);
+        m_mapBudget->setCurrentIndex(index);
+    }
+    auto title = [](const LayerFactorization& f) {
+        const factor::FactorResult& r = *f.result;
+        return r.method == factor::Method::Dbf
+                   ? tr("DBF · k %1 · %2 bpw · error %3").arg(r.k).arg(r.bpw, 0, 'f', 3).arg(r.finalError, 0, 'f', 4)
+                   : tr("MDBF l=%1 · k %2 · %3 bpw · error %4").arg(r.l).arg(r.k).arg(r.bpw, 0, 'f', 3).arg(r.finalError, 0, 'f', 4);
+    };
+    const Pair& pair = it->second;
+    if (pair.dbf) m_dbfMap->setMatrix(*pair.dbf->residual, title(*pair.dbf), tr("error"));
+    else m_dbfMap->clear(tr("DBF: too few bits at this budget"));
+    if (pair.mdbf) m_mdbfMap->setMatrix(*pair.mdbf->residual, title(*pair.mdbf), tr("error"));
+    else m_mdbfMap->clear(tr("MDBF: too few bits at this budget"));
+    if (pair.dbf && pair.mdbf) widgets::HeatmapPlot::shareRange({m_dbfMap, m_mdbfMap});
+}
 
 }  // namespace mdbf::studio

@@ -1,7 +1,11 @@
 #pragma once
 // The "DBF vs MDBF" tab: error against exact bpw for DBF and MDBF at several envelope ranks, at
-// matched budgets. The inspector runs the factorizations; this tab collects the request and the points.
+// matched budgets, and the two error maps W − Ŵ side by side on one colour scale: DBF and the best
+// MDBF at a chosen budget. The inspector runs the factorizations; this tab collects the request,
+// the points and the maps of the current comparison only.
 
+#include <map>
+#include <memory>
 #include <vector>
 
 #include <QWidget>
@@ -9,15 +13,19 @@
 #include "mdbf/factor/bit_budget.h"
 
 class QCheckBox;
+class QComboBox;
 class QLabel;
 class QLineEdit;
 class QPushButton;
 
 namespace mdbf::widgets {
+class HeatmapPlot;
 class MethodComparisonPlot;
-}
+}  // namespace mdbf::widgets
 
 namespace mdbf::studio {
+
+struct LayerFactorization;
 
 /// A comparison request: every budget × (DBF, and MDBF at every l).
 struct ComparisonRequest {
@@ -45,6 +53,20 @@ public:
     /// Enables the Run button (disabled while a comparison runs or no layer is selected).
     void setRunEnabled(bool enabled);
 
+    /// Forgets the maps of the previous comparison (a new one starts, or another layer is shown).
+    void clearResults();
+    /// A finished result of the running comparison at the requested budget `budget`: kept for the maps
+    /// if it is DBF, or the best MDBF so far, at that budget.
+    void addResult(const factor::Bpw& budget, std::shared_ptr<const LayerFactorization> f);
+
+    /// The budgets with maps to show, in the order of the budget choice.
+    std::vector<factor::Bpw> mapBudgets() const;
+    /// Shows the maps at `budget` (one of mapBudgets()).
+    void showMaps(const factor::Bpw& budget);
+    /// The two map views (DBF left, MDBF right).
+    widgets::HeatmapPlot* dbfMap() const { return m_dbfMap; }
+    widgets::HeatmapPlot* mdbfMap() const { return m_mdbfMap; }
+
 signals:
     void runRequested();
 
@@ -55,6 +77,14 @@ private:
     QCheckBox* m_refine;
     QPushButton* m_run;
     QLabel* m_status;
+    QComboBox* m_mapBudget;
+    widgets::HeatmapPlot* m_dbfMap;
+    widgets::HeatmapPlot* m_mdbfMap;
+    struct Pair {
+        std::shared_ptr<const LayerFactorization> dbf;
+        std::shared_ptr<const LayerFactorization> mdbf;  ///< the lowest error among the ranks
+    };
+    std::map<double, Pair> m_pairs;  ///< by requested budget
 };
 
 }  // namespace mdbf::studio

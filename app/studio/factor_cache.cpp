@@ -4,6 +4,14 @@
 
 namespace mdbf::studio {
 
+bool resultOf(const LayerFactorization& f, const FactorSettings& s)
+{
+    if (f.refined) return f.settings == s;
+    FactorSettings a = f.settings, b = s;
+    a.iterations = b.iterations = 0;
+    return a == b;
+}
+
 namespace {
 
 QString weightsId(const QString& layer) { return layer + QStringLiteral("#W"); }

@@ -36,6 +36,10 @@ struct LayerFactorization {
     std::size_t bytes() const;
 };
 
+/// True when `f` is what `s` asks for, or its closed-form first step: a closed form stands for any
+/// iteration count (it is where the refinement starts), a refined result only for its own.
+bool resultOf(const LayerFactorization& f, const FactorSettings& s);
+
 /// Everything the views need from one engine result: envelope spectra of the closed-form start at
 /// the result's k and l, and the residual W − Ŵ. `svd` must be the SVD the result was computed from.
 /// Call on a worker thread (O(n·m·k)); throws what EnvelopeSpectra and reconstruct throw.

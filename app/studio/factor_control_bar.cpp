@@ -84,8 +84,9 @@ FactorControlBar::FactorControlBar(QWidget* parent) : QWidget(parent)
     layout->addWidget(m_bpwSlider, 1);
     layout->addWidget(m_bpwSpin);
     m_budget = new QLabel(this);
-    m_budget->setMinimumWidth(170);
     m_budget->setToolTip(tr("The middle dimension k this budget buys for the selected layer, and the exact bpw of that k"));
+    // Wide enough for the longest readout, so the controls beside it never move when it changes.
+    m_budget->setFixedWidth(m_budget->fontMetrics().horizontalAdvance(tr("→ k 00000 · 0.000 bpw (k clamped)")) + 8);
     layout->addWidget(m_budget);
 
     second->addWidget(caption(tr("paths"), this));
@@ -186,7 +187,7 @@ FactorSettings FactorControlBar::settings() const
 {
     FactorSettings s;
     s.method = m_dbf->isChecked() ? factor::Method::Dbf : factor::Method::Mdbf;
-    s.l = m_lSpin->value();
+    s.l = s.method == factor::Method::Dbf ? 1 : m_lSpin->value();
     s.bpw = factor::Bpw::fromDouble(m_bpwSpin->value());
     s.paths = m_paths->value();
     s.iterations = m_iters->value();
@@ -201,6 +202,8 @@ void FactorControlBar::setSettings(const FactorSettings& s)
     const QSignalBlocker b1(m_lSpin), b2(m_bpwSpin), b3(m_paths), b4(m_iters), b5(m_lSlider), b6(m_bpwSlider),
         b7(m_objective);
     (s.method == factor::Method::Dbf ? m_dbf : m_mdbf)->setChecked(true);
+    if (s.method == factor::Method::Mdbf) m_mdbfL = s.l;
+    m_lSpin->setEnabled(s.method == factor::Method::Mdbf);
     m_lSpin->setValue(s.l);
     m_lSlider->setValue(s.l);
     m_bpwSpin->setValue(s.bpw.value());
@@ -239,10 +242,18 @@ void FactorControlBar::changed()
 
 void FactorControlBar::updateBudget()
 {
-    const FactorSettings s = settings();
-    const bool dbf = s.method == factor::Method::Dbf;
+    const bool dbf = m_dbf->isChecked();
+    {
+        // DBF is l = 1: the greyed control says so, and MDBF's l comes back on switching over.
+        const QSignalBlocker b1(m_lSpin), b2(m_lSlider);
+        if (dbf && m_lSpin->isEnabled()) m_mdbfL = m_lSpin->value();
+        const int shown = dbf ? 1 : (m_lSpin->isEnabled() ? m_lSpin->value() : m_mdbfL);
+        m_lSpin->setValue(shown);
+        m_lSlider->setValue(shown);
+    }
     m_lSpin->setEnabled(!dbf);
     m_lSlider->setEnabled(!dbf);
+    const FactorSettings s = settings();
     if (m_n <= 0 || m_m <= 0) {
         m_budget->setText(tr("→ select a layer"));
         m_budget->setStyleSheet(QStringLiteral("color: #666;"));

@@ -82,6 +82,7 @@ private:
     std::int64_t m_m = 0;
     bool m_feasible = true;
     bool m_updating = false;
+    int m_mdbfL = 2;  ///< the l MDBF had before DBF was chosen
 };
 
 }  // namespace mdbf::studio

@@ -2,6 +2,19 @@
 
 namespace mdbf::studio {
 
+FactorSettings FactorSettings::fromQuant(const factor::LayerQuantSettings& s, const QString& calibration)
+{
+    FactorSettings f;
+    f.method = s.method;
+    f.l = s.method == factor::Method::Dbf ? 1 : s.l;
+    f.bpw = s.bpw;
+    f.paths = s.paths;
+    f.iterations = s.iterations;
+    f.objective = s.objective;
+    if (s.objective != factor::Objective::Plain) f.calibration = calibration;
+    return f;
+}
+
 pipeline::LayerJob FactorSettings::job(pipeline::LayerStatistics statistics) const
 {
     pipeline::LayerJob job;

@@ -5,6 +5,7 @@
 
 #include "mdbf/factor/bit_budget.h"
 #include "mdbf/factor/factor_result.h"
+#include "mdbf/factor/quant_config.h"
 #include "mdbf/pipeline/layer_job.h"
 
 namespace mdbf::studio {
@@ -20,6 +21,10 @@ struct FactorSettings {
     /// StudioCalibration::tag of the statistics a diag or gram objective uses (empty for plain), so
     /// that keys and comparisons tell results of different calibrations apart.
     QString calibration;
+
+    /// The settings of one layer of a quantization configuration (`s.dense` is not looked at);
+    /// `calibration` tags the statistics a diag or gram objective is to use (ignored for plain).
+    static FactorSettings fromQuant(const factor::LayerQuantSettings& s, const QString& calibration);
 
     /// The envelope rank actually used (1 for DBF, whatever the l control says).
     int effectiveL() const { return method == factor::Method::Dbf ? 1 : l; }

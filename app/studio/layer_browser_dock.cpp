@@ -1,6 +1,9 @@
 #include "layer_browser_dock.h"
 
+#include <memory>
+
 #include <QHeaderView>
+#include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
 #include <QSet>
@@ -55,9 +58,21 @@ LayerBrowserDock::LayerBrowserDock(QWidget* parent) : QDockWidget(tr("Layers"), 
     m_view->setToolTip(tr("Click a layer to inspect it; Ctrl/Shift-click to select several for Apply to Model; "
                           "click a column header to sort within each group"));
     m_view->header()->setStretchLastSection(false);
+    // Numbers fit their columns whatever they hold (the error column was cut off); the name takes
+    // the width that is left.
+    m_view->header()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    m_view->header()->setSectionResizeMode(LayerTreeModel::ColName, QHeaderView::Stretch);
     m_view->header()->setSectionsMovable(true);
     m_view->header()->setToolTip(tr("Click to sort; drag to reorder columns; right-click to choose columns"));
     layout->addWidget(m_view);
+    // What the markers beside the names mean; the configuration changes only by applying.
+    auto* legend = new QLabel(tr("<span style='color:#00a073'>●</span> applied, refined · "
+                                 "<span style='color:#00a073'>○</span> applied, closed form · no marker: dense"),
+                              box);
+    legend->setObjectName(QStringLiteral("markerLegend"));
+    legend->setToolTip(tr("Layers change only through Apply to Layer (Enter) or Model ▸ Apply Settings; browsing previews"));
+    legend->setStyleSheet(QStringLiteral("color: #555;"));
+    layout->addWidget(legend);
     setWidget(box);
 
     // DType and Method are also in the tooltip, the status bar and the row icon: hidden until asked for.
@@ -89,6 +104,21 @@ LayerBrowserDock::LayerBrowserDock(QWidget* parent) : QDockWidget(tr("Layers"), 
                 emit layerSelected(current.data(LayerTreeModel::KeyRole).toString());
             });
     connect(m_model, &QAbstractItemModel::modelReset, this, &LayerBrowserDock::expandAll);
+    // Sorting re-lays the proxy out, and the view forgets which groups were open: keep them open.
+    auto expanded = std::make_shared<QSet<QString>>();
+    connect(m_proxy, &QAbstractItemModel::layoutAboutToBeChanged, this, [this, expanded] {
+        expanded->clear();
+        for (int r = 0; r < m_proxy->rowCount(); ++r) {
+            const QModelIndex group = m_proxy->index(r, 0);
+            if (m_view->isExpanded(group)) expanded->insert(group.data(Qt::DisplayRole).toString());
+        }
+    });
+    connect(m_proxy, &QAbstractItemModel::layoutChanged, this, [this, expanded] {
+        for (int r = 0; r < m_proxy->rowCount(); ++r) {
+            const QModelIndex group = m_proxy->index(r, 0);
+            if (expanded->contains(group.data(Qt::DisplayRole).toString())) m_view->expand(group);
+        }
+    });
 }
 
 QString LayerBrowserDock::currentLayer() const

@@ -1,6 +1,8 @@
 #include "layer_inspector_panel.h"
 
+#include <QAction>
 #include <QComboBox>
+#include <QGraphicsOpacityEffect>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QProgressBar>
@@ -24,6 +26,7 @@
 #include "mdbf/widgets/sign_image_view.h"
 #include "mdbf/widgets/spectrum_plot.h"
 #include "model_session.h"
+#include "studio_document.h"
 
 namespace mdbf::studio {
 
@@ -42,7 +45,8 @@ QString terminationText(factor::Termination t)
 
 }  // namespace
 
-LayerInspectorPanel::LayerInspectorPanel(JobRunner* runner, QWidget* parent) : QWidget(parent), m_runner(runner)
+LayerInspectorPanel::LayerInspectorPanel(JobRunner* runner, StudioDocument* document, QWidget* parent)
+    : QWidget(parent), m_runner(runner), m_document(document)
 {
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
@@ -65,9 +69,25 @@ LayerInspectorPanel::LayerInspectorPanel(JobRunner* runner, QWidget* parent) : Q
     m_cancel->setText(tr("Cancel"));
     m_cancel->setToolTip(tr("Stop the refinement; the best iterate so far stays on screen"));
     m_cancel->hide();
+    m_state = new QLabel(this);
+    m_state->setObjectName(QStringLiteral("previewState"));
+    m_state->setToolTip(tr("Whether the result on screen is the layer's applied factorization or a preview of the "
+                           "controls' settings; browsing never changes the configuration"));
+    m_applyAction = new QAction(tr("&Apply to Layer"), this);
+    m_applyAction->setShortcuts({QKeySequence(Qt::Key_Return), QKeySequence(Qt::Key_Enter)});
+    m_applyAction->setToolTip(tr("Make the previewed settings this layer's factorization in the configuration (Enter; "
+                                 "undo with Ctrl+Z)"));
+    m_applyAction->setStatusTip(m_applyAction->toolTip());
+    m_applyAction->setEnabled(false);
+    connect(m_applyAction, &QAction::triggered, this, &LayerInspectorPanel::applyPreview);
+    m_applyButton = new QToolButton(this);
+    m_applyButton->setDefaultAction(m_applyAction);
+    m_applyButton->setText(tr("Apply to Layer"));
     statusRow->addWidget(m_status, 1);
     statusRow->addWidget(m_progress);
     statusRow->addWidget(m_cancel);
+    statusRow->addWidget(m_state);
+    statusRow->addWidget(m_applyButton);
     layout->addLayout(statusRow);
 
     m_tabs = new QTabWidget(this);
@@ -131,7 +151,17 @@ LayerInspectorPanel::LayerInspectorPanel(JobRunner* runner, QWidget* parent) : Q
     m_debounce.setSingleShot(true);
     m_debounce.setInterval(120);
     connect(&m_debounce, &QTimer::timeout, this, &LayerInspectorPanel::startFactorization);
-    connect(m_controls, &FactorControlBar::settingsChanged, this, &LayerInspectorPanel::scheduleFactorization);
+    connect(m_controls, &FactorControlBar::settingsChanged, this, [this] {
+        scheduleFactorization();
+        updateState();
+    });
+    connect(m_document, &StudioDocument::layerChanged, this,
+            [this](const QString& layer, std::shared_ptr<const LayerFactorization> result) {
+                if (layer != m_layer.key) return;
+                // Undo or redo of this layer: show what is applied now, with its settings in the controls.
+                if (result && result != m_current) showApplied(result);
+                updateState();
+            });
     connect(m_cancel, &QToolButton::clicked, this, &LayerInspectorPanel::cancelRefinement);
     connect(m_pathChoice, &QComboBox::currentIndexChanged, this, [this](int i) {
         if (i >= 0) showPath(i);
@@ -143,6 +173,8 @@ LayerInspectorPanel::LayerInspectorPanel(JobRunner* runner, QWidget* parent) : Q
 widgets::MethodComparisonPlot* LayerInspectorPanel::comparisonPlot() const { return m_comparison->plot(); }
 
 QString LayerInspectorPanel::statusText() const { return m_status->text(); }
+
+QString LayerInspectorPanel::stateText() const { return m_state->text(); }
 
 void LayerInspectorPanel::setStatus(const QString& text, bool error)
 {
@@ -183,6 +215,7 @@ void LayerInspectorPanel::clearViews(const QString& message)
     m_signCurve->clear();
     m_pathChoice->hide();
     setStatus(message);
+    updateState();
 }
 
 void LayerInspectorPanel::setLayer(const widgets::LayerEntry* entry)
@@ -195,6 +228,7 @@ void LayerInspectorPanel::setLayer(const widgets::LayerEntry* entry)
     m_current.reset();
     m_shownWeights.reset();
     m_comparison->plot()->clear();
+    m_comparison->clearResults();
     m_comparison->setStatus(QString());
     if (!entry) {
         m_controls->setLayerShape(0, 0);
@@ -207,7 +241,93 @@ void LayerInspectorPanel::setLayer(const widgets::LayerEntry* entry)
         return;
     }
     clearViews(tr("Loading %1…").arg(entry->key));
-    startFactorization();
+    if (auto applied = m_document->applied(entry->key)) showApplied(applied);
+    else startFactorization();
+    updateState();
+}
+
+void LayerInspectorPanel::showApplied(const std::shared_ptr<const LayerFactorization>& applied)
+{
+    m_controls->setSettings(applied->settings);
+    if (applied->complete && (applied->refined || applied->settings.iterations == 0)) {
+        // Through the cache, so the views get the layer's weights as for any other result.
+        m_cache.setResult(m_layer.key, applied->refined ? applied->settings.refinedKey() : applied->settings.closedFormKey(),
+                          applied);
+        startFactorization();
+    } else {
+        cancelRefinement();
+        ++m_generation;
+        show(applied);
+    }
+}
+
+bool LayerInspectorPanel::isShowingApplied() const
+{
+    const auto applied = m_document->applied(m_layer.key);
+    // Applying may re-label a closed form's iteration count, never its result.
+    return applied && m_current && applied->result == m_current->result;
+}
+
+void LayerInspectorPanel::applyPreview()
+{
+    if (!m_layer.factorizable || !m_session) return;
+    if (m_job) {
+        // The refinement of the previewed settings is still running: apply its result when it ends.
+        m_applyPending = true;
+        updateState();
+        return;
+    }
+    const FactorSettings settings = m_controls->settings();
+    if (!m_current || !resultOf(*m_current, settings)) return;
+    m_applyPending = false;
+    auto applied = m_current;
+    if (!applied->refined && applied->settings.iterations != 0) {
+        // A closed form computed on the way to a refinement, applied as the closed form it is.
+        auto copy = std::make_shared<LayerFactorization>(*applied);
+        copy->settings.iterations = 0;
+        applied = copy;
+    }
+    m_document->applyLayer(m_layer.key, applied,
+                           tr("Apply %1 %2 bpw to %3")
+                               .arg(m_current->settings.methodLabel(), QString::fromStdString(m_current->settings.bpw.text()),
+                                    m_layer.key));
+}
+
+void LayerInspectorPanel::updateState()
+{
+    const bool current = m_current && resultOf(*m_current, m_controls->settings());
+    // A result of other settings stays on screen while the current one computes (or cannot be): dim it.
+    const bool stale = m_current && !current;
+    if (stale) {
+        auto* effect = new QGraphicsOpacityEffect(m_tabs);
+        effect->setOpacity(0.45);
+        m_tabs->setGraphicsEffect(effect);
+    } else {
+        m_tabs->setGraphicsEffect(nullptr);
+    }
+    const bool showingApplied = isShowingApplied();
+    m_applyAction->setEnabled(m_layer.factorizable && m_session && (current || m_job) && !showingApplied);
+    QString text;
+    QString style;
+    if (!m_layer.factorizable || !m_current) {
+        text.clear();
+    } else if (stale) {
+        text = m_controls->budgetFeasible() ? tr("previous setting shown · computing…")
+                                            : tr("previous setting shown · too few bits for this one");
+        style = QStringLiteral("color: #8a6d00;");
+    } else if (showingApplied) {
+        text = tr("✔ applied");
+        style = QStringLiteral("color: #00734f; font-weight: bold;");
+    } else if (m_applyPending) {
+        text = tr("preview · applies when the refinement ends");
+    } else {
+        const auto applied = m_document->applied(m_layer.key);
+        text = applied ? tr("preview · applied: %1 %2 bpw")
+                             .arg(applied->settings.methodLabel(), QString::fromStdString(applied->settings.bpw.text()))
+                       : tr("preview · not applied");
+    }
+    m_state->setText(text);
+    m_state->setStyleSheet(style);
 }
 
 void LayerInspectorPanel::scheduleFactorization()
@@ -223,6 +343,7 @@ void LayerInspectorPanel::cancelRefinement()
 void LayerInspectorPanel::startFactorization()
 {
     m_debounce.stop();
+    m_applyPending = false;
     if (!m_session || !m_layer.factorizable) return;
     const FactorSettings settings = m_controls->settings();
     if (!m_controls->budgetFeasible()) {
@@ -306,6 +427,10 @@ void LayerInspectorPanel::startFactorization()
             if (self->m_generation != generation) return;
             self->show(f);
             if (f->refined && f->complete) emit self->refinementFinished(layer, f);
+            if (self->m_applyPending && f->complete) {
+                self->m_job = nullptr;  // ended: applyPreview applies instead of waiting again
+                self->applyPreview();
+            }
         });
     m_job = job;
     m_progress->setRange(0, std::max(1, iterations * settings.paths));
@@ -325,12 +450,20 @@ void LayerInspectorPanel::startFactorization()
         }
     });
     connect(job, &Job::failed, this, [this, generation](const QString& message) {
-        if (m_generation == generation) setStatus(tr("Factorization failed: %1").arg(message), true);
+        if (m_generation != generation) return;
+        // A failure clears what was on screen: nothing stale stays behind the message.
+        m_current.reset();
+        m_applyPending = false;
+        clearViews(tr("Factorization failed"));
+        setStatus(tr("Factorization failed: %1").arg(message), true);
+        updateState();
     });
     connect(job, &Job::ended, this, [this, job] {
         if (m_job == job || !m_job) {
             m_progress->hide();
             m_cancel->hide();
+            m_applyPending = false;
+            updateState();
         }
     });
 }
@@ -396,7 +529,7 @@ void LayerInspectorPanel::show(const std::shared_ptr<const LayerFactorization>& 
         text += tr(" · closed form");
     }
     setStatus(text, r.termination == factor::Termination::Failed);
-    addComparisonPoint(*f);
+    updateState();
     emit factorizationShown(m_layer.key, f);
 }
 
@@ -490,11 +623,17 @@ void LayerInspectorPanel::runComparison()
             job->post([self, layer, f, s, generation] {
                 if (!self) return;
                 self->m_cache.setResult(layer, s.iterations > 0 ? s.refinedKey() : s.closedFormKey(), f);
-                if (self->m_generation == generation) self->addComparisonPoint(*f);
+                if (self->m_generation != generation) return;
+                self->addComparisonPoint(*f);
+                self->m_comparison->addResult(s.bpw, f);
             });
         }
         return done;
     };
+    // The plot and the maps show this comparison only, not results met while browsing.
+    m_comparison->plot()->clear();
+    m_comparisonObjective.clear();
+    m_comparison->clearResults();
     m_comparison->setStatus(tr("Comparing %1 configurations…").arg(runs.size()));
     m_comparison->setRunEnabled(false);
     Job* job = m_runner->start<int>(tr("Comparing methods on %1").arg(m_layer.label), work,

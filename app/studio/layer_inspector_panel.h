@@ -17,6 +17,7 @@
 #include "factor_settings.h"
 #include "mdbf/widgets/layer_tree_model.h"
 
+class QAction;
 class QComboBox;
 class QLabel;
 class QProgressBar;
@@ -38,11 +39,14 @@ class ComparisonTab;
 class FactorControlBar;
 class JobRunner;
 class ModelSession;
+class StudioDocument;
 
 class LayerInspectorPanel : public QWidget {
     Q_OBJECT
 public:
-    LayerInspectorPanel(JobRunner* runner, QWidget* parent = nullptr);
+    /// `document` holds the configuration: the panel previews any settings on the selected layer and
+    /// changes the document only through its Apply to Layer action. Both must outlive the panel.
+    LayerInspectorPanel(JobRunner* runner, StudioDocument* document, QWidget* parent = nullptr);
 
     /// Switches to a newly opened model (clears every cache) or to none.
     void setSession(std::shared_ptr<const ModelSession> session);
@@ -73,6 +77,16 @@ public:
     /// Cancels the running factorization (its partial result stays on screen).
     void cancelRefinement();
 
+    /// Apply to Layer (Enter): makes the previewed result the layer's factorization in the document
+    /// (one undoable step); while its refinement runs, it is applied when the refinement ends.
+    QAction* applyAction() const { return m_applyAction; }
+
+    /// True when the result on screen is the layer's applied factorization.
+    bool isShowingApplied() const;
+
+    /// The preview marker's text ("✔ applied", "preview · not applied", "previous setting shown …").
+    QString stateText() const;
+
     FactorControlBar* controls() const { return m_controls; }
     QTabWidget* tabs() const { return m_tabs; }
     widgets::SignImageView* signA() const { return m_signA; }
@@ -95,6 +109,9 @@ signals:
     void comparisonFinished();
 
 private:
+    void applyPreview();
+    void showApplied(const std::shared_ptr<const LayerFactorization>& applied);
+    void updateState();
     void scheduleFactorization();
     void startFactorization();
     void show(const std::shared_ptr<const LayerFactorization>& f);
@@ -106,6 +123,7 @@ private:
     void clearViews(const QString& message);
 
     JobRunner* m_runner;
+    StudioDocument* m_document;
     std::shared_ptr<const ModelSession> m_session;
     std::shared_ptr<const StudioCalibration> m_calibration;
     widgets::LayerEntry m_layer;
@@ -117,11 +135,15 @@ private:
     quint64 m_generation = 0;
     QString m_comparisonObjective;  ///< the objective of the comparison plot's points
     QTimer m_debounce;
+    bool m_applyPending = false;  ///< Apply to Layer was asked for while the refinement ran
 
     FactorControlBar* m_controls;
     QLabel* m_status;
     QProgressBar* m_progress;
     QToolButton* m_cancel;
+    QLabel* m_state;
+    QAction* m_applyAction;
+    QToolButton* m_applyButton;
     QTabWidget* m_tabs;
     QComboBox* m_pathChoice;
     widgets::SignImageView* m_signA;

@@ -21,6 +21,7 @@
 #include <QTabWidget>
 #include <QTimer>
 #include <QTreeView>
+#include <QUndoStack>
 #include <QDoubleSpinBox>
 #include <QSpinBox>
 
@@ -28,6 +29,7 @@
 #include <qcustomplot.h>
 
 #include "configuration_exporter.h"
+#include "configuration_files.h"
 #include "factor_control_bar.h"
 #include "generate_panel.h"
 #include "job_runner.h"
@@ -38,6 +40,7 @@
 #include "model_apply_panel.h"
 #include "model_session.h"
 #include "perplexity_panel.h"
+#include "studio_document.h"
 #include "studio_settings.h"
 
 #ifndef MDBF_VERSION
@@ -57,7 +60,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(new JobR
     setAcceptDrops(true);
     setDockNestingEnabled(true);
 
-    m_inspector = new LayerInspectorPanel(m_runner, this);
+    m_document = new StudioDocument(this);
+    m_inspector = new LayerInspectorPanel(m_runner, m_document, this);
     setCentralWidget(m_inspector);
 
     m_browser = new LayerBrowserDock(this);
@@ -87,6 +91,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(new JobR
     tabifyDockWidget(m_modelDock, m_generateDock);
     pplDock->raise();
     m_exporter = new ConfigurationExporter(m_runner, this);
+    m_files = new ConfigurationFiles(this, m_document, m_exporter, m_applyPanel, m_browser->model());
     // The bottom dock spans only the centre, as in the layout sketch: the Layers dock keeps the left edge.
     setCorner(Qt::BottomLeftCorner, Qt::LeftDockWidgetArea);
 
@@ -104,16 +109,23 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(new JobR
     createMenus();
 
     connect(m_browser, &LayerBrowserDock::layerSelected, this, &MainWindow::onLayerSelected);
-    connect(m_inspector, &LayerInspectorPanel::factorizationShown, this, &MainWindow::onFactorization);
     connect(m_browser, &LayerBrowserDock::layerSelected, m_applyPanel, &ModelApplyPanel::setCurrentLayer);
-    connect(m_applyPanel, &ModelApplyPanel::layerApplied, this, &MainWindow::onFactorization);
-    connect(m_applyPanel, &ModelApplyPanel::layerKeptDense, this, [this](const QString& layer) { revertLayer(layer); });
+    connect(m_document, &StudioDocument::layerChanged, this, &MainWindow::onLayerChanged);
+    connect(m_document, &StudioDocument::configurationChanged, this, &MainWindow::updateModelSummary);
+    connect(m_document, &StudioDocument::modifiedChanged, this, &QWidget::setWindowModified);
+    connect(m_applyPanel, &ModelApplyPanel::layerApplied, m_document,
+            [this](const QString& layer, std::shared_ptr<const LayerFactorization> f) { m_document->applyLayer(layer, f); });
+    connect(m_applyPanel, &ModelApplyPanel::layerKeptDense, m_document,
+            [this](const QString& layer) { m_document->applyLayer(layer, nullptr); });
+    connect(m_files, &ConfigurationFiles::errorReported, this, &MainWindow::showError);
+    connect(m_files, &ConfigurationFiles::statusMessage, this, [this](const QString& m) { statusBar()->showMessage(m, 5000); });
     connect(m_applyPanel, &ModelApplyPanel::layerClicked, this, [this](const QString& layer) { m_browser->selectLayer(layer); });
     connect(m_applyPanel, &ModelApplyPanel::applyStarted, this, [this] {
         m_modelDock->show();
         m_modelDock->raise();
     });
     connect(m_applyPanel, &ModelApplyPanel::applyEnded, this, [this](bool cancelled) {
+        m_files->onApplyEnded(cancelled);
         m_cancelApplyAction->setEnabled(false);
         statusBar()->showMessage(cancelled ? tr("Apply cancelled; the layers already done stay applied")
                                            : tr("Settings applied"),
@@ -154,6 +166,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(new JobR
 
 MainWindow::~MainWindow() { m_runner->shutdown(); }
 
+const std::shared_ptr<const ModelSession>& MainWindow::session() const { return m_document->session(); }
+
+const ModelConfiguration& MainWindow::configuration() const { return m_document->configuration(); }
+
 void MainWindow::createMenus()
 {
     auto add = [this](QMenu* menu, const QString& text, const QKeySequence& key, const QString& tip, auto&& slot) {
@@ -169,6 +185,9 @@ void MainWindow::createMenus()
     file->setToolTipsVisible(true);
     add(file, tr("&Open Model Folder…"), QKeySequence::Open, tr("Open a Hugging Face model folder"),
         [this] { openFolderDialog(); });
+    add(file, tr("Open &Configuration…"), QKeySequence(tr("Ctrl+Shift+O")),
+        tr("Apply a quantization config (JSON, as mdbf quantize --config takes) to the open model"),
+        [this] { m_files->openDialog(calibrationTag()); });
     add(file, tr("Open &Demo Model"), QKeySequence(tr("Ctrl+Shift+D")), tr("Open the tiny-llama model shipped with the studio"),
         [this] { openModel(demoModelPath()); });
     m_recentMenu = file->addMenu(tr("Open &Recent"));
@@ -178,11 +197,21 @@ void MainWindow::createMenus()
     add(file, tr("&Export Deployment Package…"), QKeySequence(tr("Ctrl+E")),
         tr("Write the configuration as an HDF5 package: factorized layers packed, everything else dense"),
         [this] { exportPackageDialog(); });
-    add(file, tr("Export Configuration &JSON…"), QKeySequence(tr("Ctrl+Shift+E")),
-        tr("Write the per-layer settings in use as a quantization config for mdbf quantize --config"),
-        [this] { exportConfigurationDialog(); });
+    add(file, tr("&Save Configuration"), QKeySequence::Save,
+        tr("Save the per-layer settings in use as a quantization config for mdbf quantize --config"),
+        [this] { m_files->save(); });
+    add(file, tr("Save Configuration &As…"), QKeySequence(tr("Ctrl+Shift+S")),
+        tr("Save the configuration to a new file"), [this] { m_files->saveAs(); });
     file->addSeparator();
     add(file, tr("&Quit"), QKeySequence::Quit, tr("Cancel running jobs and close the studio"), [this] { close(); });
+
+    QMenu* edit = menuBar()->addMenu(tr("&Edit"));
+    QAction* undo = m_document->undoStack()->createUndoAction(this, tr("&Undo"));
+    undo->setShortcut(QKeySequence::Undo);
+    QAction* redo = m_document->undoStack()->createRedoAction(this, tr("&Redo"));
+    redo->setShortcut(QKeySequence::Redo);
+    edit->addAction(undo);
+    edit->addAction(redo);
 
     QMenu* view = menuBar()->addMenu(tr("&View"));
     view->setToolTipsVisible(true);
@@ -215,6 +244,8 @@ void MainWindow::createMenus()
         [this] { m_browser->stepLayer(+1); });
     add(layer, tr("&Previous Layer"), QKeySequence(tr("Alt+Up")), tr("Select the previous factorizable layer"),
         [this] { m_browser->stepLayer(-1); });
+    layer->addSeparator();
+    layer->addAction(m_inspector->applyAction());
     layer->addSeparator();
     add(layer, tr("Method &DBF"), QKeySequence(tr("Ctrl+D")), tr("Factorize with DBF (rank-1 envelopes)"),
         [this] { m_inspector->controls()->setMethod(factor::Method::Dbf); });
@@ -269,7 +300,7 @@ void MainWindow::createMenus()
     m_cancelApplyAction->setEnabled(false);
     model->addSeparator();
     add(model, tr("Revert &All Layers"), QKeySequence(), tr("Remove every factorized layer from the configuration"),
-        [this] { revertLayer(QString()); });
+        [this] { m_document->revertLayers({}); });
     m_browser->addContextAction(applySelected);
     m_browser->addContextAction(revert);
 
@@ -303,12 +334,17 @@ void MainWindow::rebuildRecentMenu()
 
 void MainWindow::openFolderDialog()
 {
-    const QString start = m_session ? QString::fromStdString(m_session->directory().parent_path().string()) : QDir::homePath();
+    const QString start = m_document->session() ? QString::fromStdString(m_document->session()->directory().parent_path().string()) : QDir::homePath();
     const QString dir = QFileDialog::getExistingDirectory(this, tr("Open model folder"), start);
     if (!dir.isEmpty()) openModel(dir);
 }
 
 void MainWindow::openModel(const QString& dir)
+{
+    m_files->whenDiscardable(tr("opening another model"), [this, dir] { startLoading(dir); });
+}
+
+void MainWindow::startLoading(const QString& dir)
 {
     if (m_loadJob) m_loadJob->cancel();
     const QString path = QDir::cleanPath(QFileInfo(dir).absoluteFilePath());
@@ -333,30 +369,30 @@ void MainWindow::openModel(const QString& dir)
 void MainWindow::adoptSession(std::shared_ptr<const ModelSession> session)
 {
     if (m_normJob) m_normJob->cancel();
-    m_session = std::move(session);
-    m_applied.clear();
-    m_inspector->setSession(m_session);
-    m_perplexity->setSession(m_session);
-    m_generate->setSession(m_session);
-    m_applyPanel->setSession(m_session);
+    m_document->setSession(std::move(session));
+    m_browser->model()->clearFactorization(QString());
+    m_inspector->setSession(m_document->session());
+    m_perplexity->setSession(m_document->session());
+    m_generate->setSession(m_document->session());
+    m_applyPanel->setSession(m_document->session());
     m_browser->model()->setGroups(
-        widgets::groupLayers(m_session->checkpoint().tensors(), m_session->config().tieWordEmbeddings));
-    const QString dir = QString::fromStdString(m_session->directory().string());
+        widgets::groupLayers(m_document->session()->checkpoint().tensors(), m_document->session()->config().tieWordEmbeddings));
+    const QString dir = QString::fromStdString(m_document->session()->directory().string());
     addRecentModel(dir);
     rebuildRecentMenu();
-    setWindowTitle(tr("%1 — MDBF Studio").arg(m_session->name()));
+    setWindowTitle(tr("%1[*] — MDBF Studio").arg(m_document->session()->name()));
     statusBar()->showMessage(tr("Opened %1").arg(dir), 5000);
     updateModelSummary();
     startNormJob();
     m_browser->stepLayer(+1);  // selects the first projection so the inspector shows something at once
-    emit modelLoaded(m_session->name());
+    emit modelLoaded(m_document->session()->name());
 }
 
 void MainWindow::startNormJob()
 {
     const QStringList tensors = m_browser->model()->tensorsWithoutNorm();
     if (tensors.isEmpty()) return;
-    auto session = m_session;
+    auto session = m_document->session();
     QPointer<MainWindow> self(this);
     m_normJob = m_runner->start<int>(
         tr("Computing layer norms"),
@@ -367,7 +403,7 @@ void MainWindow::startNormJob()
                 const RowMatrixF w = session->checkpoint().matrix(name.toStdString());
                 const double norm = std::sqrt(w.cast<double>().squaredNorm());
                 job->post([self, session, name, norm] {
-                    if (self && self->m_session == session) self->m_browser->model()->setNorm(name, norm);
+                    if (self && self->m_document->session() == session) self->m_browser->model()->setNorm(name, norm);
                 });
                 ctx.report("norms", ++done, tensors.size());
             }
@@ -381,9 +417,12 @@ void MainWindow::onLayerSelected(const QString& key)
     m_inspector->setLayer(key.isEmpty() ? nullptr : m_browser->model()->layer(key));
 }
 
-void MainWindow::onFactorization(const QString& layer, std::shared_ptr<const LayerFactorization> f)
+void MainWindow::onLayerChanged(const QString& layer, std::shared_ptr<const LayerFactorization> f)
 {
-    if (!f || !f->result) return;
+    if (!f || !f->result) {
+        m_browser->model()->clearFactorization(layer);
+        return;
+    }
     const auto& r = *f->result;
     widgets::LayerFactorSummary s;
     s.method = r.method == factor::Method::Dbf ? QStringLiteral("DBF") : QStringLiteral("MDBF");
@@ -394,21 +433,13 @@ void MainWindow::onFactorization(const QString& layer, std::shared_ptr<const Lay
     s.objective = QString::fromStdString(std::string(factor::objectiveName(r.objective)));
     s.refined = f->refined && f->complete;
     m_browser->model()->setFactorization(layer, s);
-    m_applied[layer] = f;
-    updateModelSummary();
-}
-
-void MainWindow::revertLayer(const QString& layer)
-{
-    if (layer.isEmpty()) m_applied.clear();
-    else m_applied.erase(layer);
-    m_browser->model()->clearFactorization(layer);
-    updateModelSummary();
 }
 
 bool MainWindow::applySettingsToLayers(const QStringList& layers)
 {
-    const bool started = m_applyPanel->apply(layers, m_inspector->controls()->settings(), m_applied);
+    m_document->beginBatch(tr("Apply settings to %n layer(s)", nullptr, static_cast<int>(layers.size())));
+    const bool started = m_applyPanel->apply(layers, m_inspector->controls()->settings(), m_document->configuration());
+    if (!started) m_document->endBatch();
     if (!started) statusBar()->showMessage(m_applyPanel->statusText(), 5000);
     m_cancelApplyAction->setEnabled(m_applyPanel->isBusy());
     return started;
@@ -428,7 +459,7 @@ bool MainWindow::applySettingsToSelectedLayers()
 
 void MainWindow::confirmApplyToAll()
 {
-    if (!m_session) {
+    if (!m_document->session()) {
         statusBar()->showMessage(tr("Open a model first"), 5000);
         return;
     }
@@ -436,13 +467,14 @@ void MainWindow::confirmApplyToAll()
     const QString method = s.method == factor::Method::Dbf ? QStringLiteral("DBF") : QStringLiteral("MDBF l=%1").arg(s.l);
     auto* box = new QMessageBox(
         QMessageBox::Question, tr("Apply settings to all layers"),
-        tr("Factorize all %1 projections of %2 with %3 at %4 bpw (%5 iterations)?\n\n"
+        tr("Factorize all %1 projections of %2 with %3 at %4 bpw (%5 iterations, objective %6)?\n\n"
            "Layers already computed with these settings are reused; the rest run in the background with "
            "progress and Cancel in the Model panel. Layers whose budget cannot pay for k ≥ max(1, l) stay dense. "
            "The output head stays dense; select it to factorize it too.")
             .arg(m_browser->model()->defaultLayerKeys().size())
-            .arg(m_session->name(), method, QString::fromStdString(s.bpw.text()))
-            .arg(s.iterations),
+            .arg(m_document->session()->name(), method, QString::fromStdString(s.bpw.text()))
+            .arg(s.iterations)
+            .arg(s.objectiveLabel()),
         QMessageBox::NoButton, this);
     box->setObjectName(QStringLiteral("applyAllDialog"));
     QPushButton* apply = box->addButton(tr("Apply"), QMessageBox::AcceptRole);
@@ -455,47 +487,23 @@ void MainWindow::confirmApplyToAll()
     box->open();  // window-modal without a nested event loop
 }
 
-QString MainWindow::exportPath(const QString& title, const QString& suffix, const QString& filter)
-{
-    QSettings settings;
-    QString dir = settings.value(QStringLiteral("export/dir")).toString();
-    if (dir.isEmpty() || !QFileInfo(dir).isDir()) dir = QDir::homePath();
-    const QString base = suffix == QLatin1String("json")
-                             ? QStringLiteral("%1-quant-config").arg(m_session->name())
-                             : QStringLiteral("%1-%2bpw").arg(m_session->name()).arg(modelBpw(), 0, 'f', 2);
-    QString path = QFileDialog::getSaveFileName(this, title, dir + QLatin1Char('/') + base + QLatin1Char('.') + suffix, filter);
-    if (path.isEmpty()) return {};
-    if (QFileInfo(path).suffix().isEmpty()) path += QLatin1Char('.') + suffix;
-    settings.setValue(QStringLiteral("export/dir"), QFileInfo(path).absolutePath());
-    return path;
-}
-
 void MainWindow::exportPackageDialog()
 {
-    if (!m_session) {
+    if (!m_document->session()) {
         statusBar()->showMessage(tr("Open a model first"), 5000);
         return;
     }
-    const QString path = exportPath(tr("Export deployment package"), QStringLiteral("h5"), tr("MDBF package (*.h5)"));
+    const QString path = m_files->askSavePath(tr("Export deployment package"),
+                                              QStringLiteral("%1-%2bpw").arg(m_document->session()->name()).arg(modelBpw(), 0, 'f', 2),
+                                              QStringLiteral("h5"), tr("MDBF package (*.h5)"));
     if (!path.isEmpty()) exportPackage(path);
-}
-
-void MainWindow::exportConfigurationDialog()
-{
-    if (!m_session) {
-        statusBar()->showMessage(tr("Open a model first"), 5000);
-        return;
-    }
-    const QString path =
-        exportPath(tr("Export quantization configuration"), QStringLiteral("json"), tr("JSON configuration (*.json)"));
-    if (!path.isEmpty()) exportConfigurationJson(path);
 }
 
 Job* MainWindow::exportPackage(const QString& path)
 {
-    Job* job = m_exporter->exportPackage(m_session, m_applied, path);
+    Job* job = m_exporter->exportPackage(m_document->session(), m_document->configuration(), path);
     if (job) {
-        QString message = tr("Exporting %1 factorized layers to %2…").arg(m_applied.size()).arg(path);
+        QString message = tr("Exporting %1 factorized layers to %2…").arg(m_document->configuration().size()).arg(path);
         // The package holds the configuration as it is now; layers an apply adds later are not in it.
         if (m_applyPanel->isBusy()) message += tr(" (an apply is still running: only the layers done so far)");
         statusBar()->showMessage(message, 5000);
@@ -505,11 +513,7 @@ Job* MainWindow::exportPackage(const QString& path)
 
 bool MainWindow::exportConfigurationJson(const QString& path)
 {
-    if (!m_session) {
-        showError(tr("Could not export the configuration"), tr("No model is open."));
-        return false;
-    }
-    return m_exporter->exportConfigJson(*m_session, m_applied, path);
+    return m_files->saveTo(path);
 }
 
 void MainWindow::onPackageExported(const PackageExportSummary& summary)
@@ -528,40 +532,46 @@ void MainWindow::revertSelectedLayers()
 {
     QStringList layers = m_browser->selectedLayers();
     if (layers.isEmpty() && !m_browser->currentLayer().isEmpty()) layers << m_browser->currentLayer();
-    for (const QString& layer : layers) revertLayer(layer);
+    if (!layers.isEmpty()) m_document->revertLayers(layers);
 }
 
 std::shared_ptr<const StudioCalibration> MainWindow::calibration() const { return m_perplexity->calibration(); }
 
+QString MainWindow::calibrationTag() const
+{
+    const auto c = calibration();
+    return c ? c->tag : QString();
+}
+
 double MainWindow::modelBpw() const
 {
-    if (!m_session) return 0.0;
+    if (!m_document->session()) return 0.0;
     // The accounting of pipeline::quantizeCheckpoint, so the figure matches `mdbf quantize` and the package.
-    return accountConfiguration(m_session->checkpoint(), m_applied).modelBpw();
+    return accountConfiguration(m_document->session()->checkpoint(), m_document->configuration()).modelBpw();
 }
 
 QString MainWindow::modelSummaryText() const { return m_modelLabel->text() + QStringLiteral(" · ") + m_bpwLabel->text(); }
 
 void MainWindow::updateModelSummary()
 {
-    if (!m_session) {
+    if (!m_document->session()) {
         m_modelLabel->setText(tr("no model"));
         m_bpwLabel->setText(QString());
-        m_applyPanel->setConfiguration(m_applied);
+        m_applyPanel->setConfiguration(m_document->configuration());
         return;
     }
     m_modelLabel->setText(tr("<b>%1</b> · %2 params · %3")
-                              .arg(m_session->name(), widgets::compactCount(m_session->parameterCount()),
-                                   m_session->dominantDtype()));
+                              .arg(m_document->session()->name(), widgets::compactCount(m_document->session()->parameterCount()),
+                                   m_document->session()->dominantDtype()));
     const LayerTreeModel* model = m_browser->model();
-    const pipeline::ModelBits bits = accountConfiguration(m_session->checkpoint(), m_applied);
+    const pipeline::ModelBits bits = accountConfiguration(m_document->session()->checkpoint(), m_document->configuration());
     QString text = tr("model %1 bpw").arg(bits.modelBpw(), 0, 'f', 3);
     if (bits.factorizedWeights > 0) text += tr(" (factorized layers %1)").arg(bits.factorizedBpw(), 0, 'f', 3);
-    text += tr(" · %1/%2 layers factorized").arg(m_applied.size()).arg(model->factorizableCount());
+    text += tr(" · %1/%2 layers factorized").arg(m_document->configuration().size()).arg(model->factorizableCount());
     m_bpwLabel->setText(text);
-    m_perplexity->setConfiguration(m_applied, bits.modelBpw());
-    m_generate->setConfiguration(m_applied, bits.modelBpw());
-    m_applyPanel->setConfiguration(m_applied);
+    m_perplexity->setConfiguration(m_document->configuration(), bits.modelBpw());
+    m_generate->setConfiguration(m_document->configuration(), bits.modelBpw());
+    m_applyPanel->setConfiguration(m_document->configuration());
 }
 
 void MainWindow::showError(const QString& title, const QString& message)
@@ -607,6 +617,14 @@ void MainWindow::showEvent(QShowEvent* event)
 
 void MainWindow::closeEvent(QCloseEvent* event)
 {
+    if (m_document->isModified() && !m_closeConfirmed) {
+        event->ignore();
+        m_files->whenDiscardable(tr("closing the studio"), [this] {
+            m_closeConfirmed = true;
+            close();
+        });
+        return;
+    }
     QSettings settings;
     settings.setValue(QStringLiteral("mainWindow/geometry"), saveGeometry());
     settings.setValue(QStringLiteral("mainWindow/state"), saveState());

@@ -23,6 +23,8 @@ class QMessageBox;
 namespace mdbf::studio {
 
 class ConfigurationExporter;
+class ConfigurationFiles;
+class StudioDocument;
 class GeneratePanel;
 class JobRunner;
 class JobStatusWidget;
@@ -45,7 +47,12 @@ public:
     void openModel(const QString& dir);
 
     /// The open model (null before the first successful load).
-    std::shared_ptr<const ModelSession> session() const { return m_session; }
+    const std::shared_ptr<const ModelSession>& session() const;
+
+    /// The document: the open model, the configuration and its undo history.
+    StudioDocument* document() const { return m_document; }
+    /// Saving and opening configurations, and the unsaved-changes question.
+    ConfigurationFiles* configurationFiles() const { return m_files; }
 
     JobRunner* jobRunner() const { return m_runner; }
     LayerBrowserDock* layerBrowser() const { return m_browser; }
@@ -59,7 +66,7 @@ public:
     std::shared_ptr<const StudioCalibration> calibration() const;
 
     /// The factorized layers of the current configuration (everything else is dense).
-    const ModelConfiguration& configuration() const { return m_applied; }
+    const ModelConfiguration& configuration() const;
 
     /// Applies the inspector's current settings to the factorizable layers among `layers` in the
     /// background (Model panel: progress, ETA, Cancel). Returns false, with the reason in the status
@@ -75,8 +82,8 @@ public:
     /// outcome arrives as packageExported() or an error dialog. Returns the job (null if none started).
     Job* exportPackage(const QString& path);
 
-    /// Writes the quantization config of the configuration to `path` (JSON). Returns false after
-    /// showing an error dialog on failure.
+    /// Saves the configuration to `path` as a quantization config (JSON); the document is then
+    /// unmodified. Returns false after showing an error dialog on failure.
     bool exportConfigurationJson(const QString& path);
 
     /// The last error reported to the user (title and message), empty if none.
@@ -110,13 +117,12 @@ private:
     void adoptSession(std::shared_ptr<const ModelSession> session);
     void startNormJob();
     void onLayerSelected(const QString& key);
-    void onFactorization(const QString& layer, std::shared_ptr<const LayerFactorization> f);
-    void revertLayer(const QString& layer);
+    void startLoading(const QString& dir);
+    void onLayerChanged(const QString& layer, std::shared_ptr<const LayerFactorization> f);
+    QString calibrationTag() const;
     void revertSelectedLayers();
     void confirmApplyToAll();
     void exportPackageDialog();
-    void exportConfigurationDialog();
-    QString exportPath(const QString& title, const QString& suffix, const QString& filter);
     void onPackageExported(const PackageExportSummary& summary);
     void updateModelSummary();
     void rebuildRecentMenu();
@@ -124,8 +130,8 @@ private:
     void showAbout();
 
     JobRunner* m_runner;
-    std::shared_ptr<const ModelSession> m_session;
-    ModelConfiguration m_applied;  ///< layer → the result in use (shown in the inspector or applied)
+    StudioDocument* m_document;
+    ConfigurationFiles* m_files = nullptr;
     QPointer<Job> m_loadJob;
     QPointer<Job> m_normJob;
 
@@ -146,6 +152,7 @@ private:
     QDockWidget* m_generateDock = nullptr;
     QAction* m_cancelApplyAction = nullptr;
     bool m_needsDefaultLayout = false;
+    bool m_closeConfirmed = false;  ///< the unsaved-changes question was answered for this close
 };
 
 }  // namespace mdbf::studio

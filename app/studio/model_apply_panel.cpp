@@ -32,15 +32,16 @@ constexpr auto kProgressInterval = std::chrono::milliseconds(100);
 /// One layer the job computes; the inputs already in the cache are handed over.
 struct ApplyTask {
     QString key;
+    FactorSettings settings;
     std::int64_t n = 0;
     std::int64_t m = 0;
     std::shared_ptr<const RowMatrixF> weights;
     std::shared_ptr<const factor::LayerSvd> svd;
 };
 
-double taskWork(const ApplyTask& t, const FactorSettings& s)
+double taskWork(const ApplyTask& t)
 {
-    return static_cast<double>(t.n) * static_cast<double>(t.m) * (kSetupUnits + s.iterations * s.paths);
+    return static_cast<double>(t.n) * static_cast<double>(t.m) * (kSetupUnits + t.settings.iterations * t.settings.paths);
 }
 
 QString resultKey(const FactorSettings& s) { return s.iterations > 0 ? s.refinedKey() : s.closedFormKey(); }
@@ -93,7 +94,7 @@ QString categoryOf(const QString& key)
 
 /// What the panel knows about the running (or last) apply.
 struct ModelApplyPanel::Run {
-    FactorSettings settings;
+    QString settings;   ///< what is applied, as the report names it
     int requested = 0;  ///< factorizable layers asked for
     int cached = 0;     ///< applied at once from the cache or the configuration
     int dense = 0;      ///< kept dense (infeasible budget)
@@ -177,6 +178,15 @@ void ModelApplyPanel::cancel()
 
 bool ModelApplyPanel::apply(const QStringList& layers, const FactorSettings& settings, const ModelConfiguration& current)
 {
+    std::vector<LayerRequest> requests;
+    requests.reserve(static_cast<std::size_t>(layers.size()));
+    for (const QString& key : layers) requests.push_back({key, settings});
+    return apply(requests, settingsText(settings), current);
+}
+
+bool ModelApplyPanel::apply(const std::vector<LayerRequest>& requests, const QString& description,
+                            const ModelConfiguration& current)
+{
     if (!m_session) {
         m_status->setText(tr("Open a model first."));
         return false;
@@ -185,18 +195,22 @@ bool ModelApplyPanel::apply(const QStringList& layers, const FactorSettings& set
         m_status->setText(tr("An apply is already running; cancel it or wait for it to finish."));
         return false;
     }
-    const bool needsStatistics = settings.objective != factor::Objective::Plain;
-    if (needsStatistics && (!m_calibration || m_calibration->tag != settings.calibration)) {
-        m_status->setText(tr("Objective %1 needs the calibration statistics it was chosen with: calibrate first.")
-                              .arg(settings.objectiveLabel()));
-        return false;
+    bool needsStatistics = false;
+    for (const auto& [key, settings] : requests) {
+        if (settings.objective == factor::Objective::Plain) continue;
+        needsStatistics = true;
+        if (!m_calibration || m_calibration->tag != settings.calibration) {
+            m_status->setText(tr("Objective %1 needs the calibration statistics it was chosen with: calibrate first.")
+                                  .arg(settings.objectiveLabel()));
+            return false;
+        }
     }
     auto run = std::make_shared<Run>();
-    run->settings = settings;
+    run->settings = description;
     std::vector<ApplyTask> tasks;
     std::vector<std::pair<QString, std::shared_ptr<const LayerFactorization>>> ready;
     std::vector<std::pair<QString, QString>> dense;
-    for (const QString& key : layers) {
+    for (const auto& [key, settings] : requests) {
         const widgets::LayerEntry* e = m_layers->layer(key);
         if (!e || !e->factorizable) continue;
         ++run->requested;
@@ -206,7 +220,7 @@ bool ModelApplyPanel::apply(const QStringList& layers, const FactorSettings& set
             dense.emplace_back(key, QString::fromStdString(check.message));
             continue;
         }
-        if (needsStatistics && m_calibration->stats->layers.count(key.toStdString()) == 0) {
+        if (settings.objective != factor::Objective::Plain && m_calibration->stats->layers.count(key.toStdString()) == 0) {
             dense.emplace_back(key, tr("objective %1: the calibration did not record this layer").arg(settings.objectiveLabel()));
             continue;
         }
@@ -219,7 +233,7 @@ bool ModelApplyPanel::apply(const QStringList& layers, const FactorSettings& set
             continue;
         }
         const LayerInputs inputs = m_cache->inputs(key, settings.svdKey());
-        tasks.push_back(ApplyTask{key, e->rows, e->cols, inputs.weights, inputs.svd});
+        tasks.push_back(ApplyTask{key, settings, e->rows, e->cols, inputs.weights, inputs.svd});
         run->jobKeys << key;
     }
     if (run->requested == 0) {
@@ -247,11 +261,10 @@ bool ModelApplyPanel::apply(const QStringList& layers, const FactorSettings& set
     auto calibration = needsStatistics ? m_calibration : nullptr;
     QPointer<ModelApplyPanel> self(this);
     // Runs on the worker: only shared_ptr copies and Job::post cross back to the GUI thread.
-    auto work = [tasks = std::move(tasks), settings, session, calibration, self, generation](const RunContext& ctx,
-                                                                                             Job* job) -> int {
+    auto work = [tasks = std::move(tasks), session, calibration, self, generation](const RunContext& ctx, Job* job) -> int {
         const auto count = static_cast<std::int64_t>(tasks.size());
         double total = 0.0;
-        for (const ApplyTask& t : tasks) total += taskWork(t, settings);
+        for (const ApplyTask& t : tasks) total += taskWork(t);
         double done = 0.0;
         Clock::time_point last{};
         auto postProgress = [&](double work, int index, bool force) {
@@ -263,14 +276,14 @@ bool ModelApplyPanel::apply(const QStringList& layers, const FactorSettings& set
                 if (self && self->m_generation == generation) self->onProgress(fraction, index);
             });
         };
-        const double perIteration = settings.iterations * settings.paths;
-        const double setupShare = kSetupUnits / (kSetupUnits + perIteration);
         int finished = 0;
         ctx.report("layers", 0, count);
         for (int i = 0; i < static_cast<int>(tasks.size()); ++i) {
             if (ctx.stopRequested()) break;
             const ApplyTask& t = tasks[static_cast<std::size_t>(i)];
-            const double w = taskWork(t, settings);
+            const FactorSettings& settings = t.settings;
+            const double w = taskWork(t);
+            const double setupShare = kSetupUnits / (kSetupUnits + settings.iterations * settings.paths);
             postProgress(done, i, true);
             auto W = t.weights ? t.weights
                               : std::make_shared<const RowMatrixF>(pipeline::loadLayerWeights(session->checkpoint(), t.key.toStdString()));
@@ -310,7 +323,7 @@ bool ModelApplyPanel::apply(const QStringList& layers, const FactorSettings& set
         return finished;
     };
 
-    Job* job = m_runner->start<int>(tr("Applying %1 to %2 layers").arg(settingsText(settings)).arg(run->jobLayers), work,
+    Job* job = m_runner->start<int>(tr("Applying %1 to %2 layers").arg(description).arg(run->jobLayers), work,
                                     [self, generation](int&&) {
                                         if (self && self->m_generation == generation) self->finishRun(QString(), false);
                                     });
@@ -398,7 +411,7 @@ void ModelApplyPanel::updateStatus()
     }
     const Run& r = *m_run;
     QString text = tr("<b>%1</b> → %2 of %3 layers factorized")
-                       .arg(settingsText(r.settings))
+                       .arg(r.settings)
                        .arg(r.cached + r.computed)
                        .arg(r.requested);
     if (r.cached > 0) text += tr(" (%1 reused)").arg(r.cached);

@@ -1,5 +1,5 @@
 #pragma once
-// "Apply to model": factorizes a set of layers with one FactorSettings as a background job, and
+// "Apply to model": factorizes a set of layers (with one FactorSettings, or settings per layer) as a background job, and
 // charts the error of every factorized layer of the configuration. Layers already computed with
 // those settings (in the shared result cache) are applied at once; the rest run one after another
 // with progress, an ETA and Cancel, each handed to the configuration as soon as it is done, so a
@@ -55,6 +55,15 @@ public:
     /// with the reason in statusText(), when no model is open, an apply is already running, no layer
     /// qualifies, or the objective needs statistics other than the current calibration's.
     bool apply(const QStringList& layers, const FactorSettings& settings, const ModelConfiguration& current);
+
+    /// One layer and the settings to apply to it.
+    struct LayerRequest {
+        QString layer;
+        FactorSettings settings;
+    };
+    /// The same with settings per layer (a loaded configuration); `description` names them in the
+    /// report and the job list.
+    bool apply(const std::vector<LayerRequest>& requests, const QString& description, const ModelConfiguration& current);
 
     /// Requests a stop of the running apply; layers already done stay applied.
     void cancel();

@@ -11,6 +11,10 @@ std::shared_ptr<ModelSession> ModelSession::load(const std::filesystem::path& di
     std::error_code ec;
     if (!std::filesystem::is_directory(dir, ec))
         throw InvalidArgument("'" + dir.string() + "' is not a model folder (not a directory)");
+    if (!std::filesystem::exists(dir / "config.json", ec))
+        throw InvalidArgument("'" + dir.string() +
+                              "' is not a model folder: it has no config.json (a Hugging Face model folder holds "
+                              "config.json, the weights as *.safetensors, and tokenizer.json)");
     constexpr int kSteps = 3;
     ctx.report("opening model", 0, kSteps);
     auto session = std::shared_ptr<ModelSession>(new ModelSession());

@@ -59,6 +59,7 @@ PerplexityPanel::PerplexityPanel(JobRunner* runner, QWidget* parent) : QWidget(p
     buttons->addWidget(m_runConfigured);
     controls->addLayout(buttons, 2, 0, 1, 2);
     m_originalLabel = new QLabel(this);
+    m_originalLabel->setWordWrap(true);  // a failure's message is shown whole
     m_originalLabel->setToolTip(tr("Perplexity of the original model on the named text and ctx"));
     m_configuredLabel = new QLabel(this);
     m_configuredLabel->setToolTip(tr("Perplexity with the configured layers, and the model's bpw under that configuration"));
@@ -165,6 +166,8 @@ void PerplexityPanel::updateLabels()
     }
     if (!m_error.isEmpty()) {
         m_originalLabel->setText(tr("<span style='color:#b2182b'>Perplexity failed: %1</span>").arg(m_error.toHtmlEscaped()));
+        m_originalLabel->setToolTip(m_error);
+        m_configuredLabel->clear();
         return;
     }
     m_originalLabel->setText(m_original && valid ? tr("original <b>%1</b> (%2)").arg(*m_original, 0, 'f', 3).arg(measureLabel())
@@ -355,8 +358,10 @@ void PerplexityPanel::start(bool configured)
             }
             emit self->evaluated(configured, r.ppl);
         });
-    connect(m_job, &Job::failed, this, [this](const QString& message) {
+    connect(m_job, &Job::failed, this, [this, configured](const QString& message) {
         m_error = message;
+        // The failed side's earlier figure no longer describes what was asked for.
+        (configured ? m_configured : m_original).reset();
         emit evaluationFailed(message);
     });
     connect(m_job, &Job::ended, this, [this] {

@@ -303,6 +303,10 @@ TEST(MainWindow, PerplexityOfOriginalAndConfiguredModel)
                !inspector->isBusy();
     }, 60000));
     ASSERT_TRUE(waitUntil([&] { return panel->isBusy() == false; }, 1000));
+    // Selecting only previews; Apply to Layer puts it into the configuration.
+    EXPECT_TRUE(window->configuration().empty());
+    inspector->applyAction()->trigger();
+    ASSERT_EQ(window->configuration().size(), 1u);
     panel->evaluateConfiguration();
     ASSERT_TRUE(waitUntil([&] { return evaluated.count() == 2; }, 120000));
     ASSERT_TRUE(panel->configuredPpl().has_value());

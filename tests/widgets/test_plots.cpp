@@ -129,6 +129,26 @@ TEST(ErrorCurvePlot, AppendsLiveAndReplacesWithHistory)
     EXPECT_EQ(plot.csv(), QStringLiteral("iteration,rel_error\n1,0.5\n2,0.40000000000000002\n"));
 }
 
+TEST(PlotWidget, HoverReadsOutTheNearestPoint)
+{
+    ErrorCurvePlot plot;
+    plot.resize(480, 320);
+    plot.appendPoint(1, 0.7);
+    plot.appendPoint(5, 0.5);
+    plot.appendPoint(9, 0.45);
+    // The coalesced replot rescales the axes to the points.
+    ASSERT_TRUE(mdbf::test::waitUntil([&] { return plot.xAxis->range().contains(9) && plot.yAxis->range().contains(0.45); }, 5000));
+    plot.replot();
+    const QCPGraph* graph = plot.graph(0);
+    const QPointF at = graph->coordsToPixels(5, 0.5);
+    const QString readout = plot.pointReadout(at + QPointF(3, -2));
+    EXPECT_TRUE(readout.contains(QStringLiteral("= 5,"))) << readout.toStdString();
+    EXPECT_TRUE(readout.endsWith(QStringLiteral("= 0.5"))) << readout.toStdString();
+    // Between points, farther than the radius from each: nothing.
+    const QPointF between = (graph->coordsToPixels(1, 0.7) + at) / 2.0 + QPointF(0, 40);
+    EXPECT_TRUE(plot.pointReadout(between).isEmpty()) << plot.pointReadout(between).toStdString();
+}
+
 TEST(MethodComparisonPlot, KeepsOnePointPerBudgetSortedByBpw)
 {
     MethodComparisonPlot plot;

@@ -13,6 +13,9 @@
 #include <QFile>
 #include <QSvgGenerator>
 
+#include <QToolTip>
+#include <QHelpEvent>
+#include <cmath>
 #include "mdbf/widgets/plot_style.h"
 
 namespace mdbf::widgets {
@@ -47,6 +50,42 @@ QString PlotWidget::csv() const
         }
     }
     return out;
+}
+
+QString PlotWidget::pointReadout(const QPointF& pixel, double radius) const
+{
+    double best = radius * radius;
+    QString out;
+    for (int g = 0; g < graphCount(); ++g) {
+        const QCPGraph* graph = this->graph(g);
+        if (!graph->visible()) continue;
+        for (auto it = graph->data()->constBegin(); it != graph->data()->constEnd(); ++it) {
+            if (!std::isfinite(it->key) || !std::isfinite(it->value)) continue;
+            const QPointF at = graph->coordsToPixels(it->key, it->value);
+            const double d = (at.x() - pixel.x()) * (at.x() - pixel.x()) + (at.y() - pixel.y()) * (at.y() - pixel.y());
+            if (d > best) continue;
+            best = d;
+            const QString name = graph->name().isEmpty() ? tr("series %1").arg(g + 1) : graph->name();
+            out = tr("%1: %2 = %3, %4 = %5")
+                      .arg(name, graph->keyAxis()->label().isEmpty() ? QStringLiteral("x") : graph->keyAxis()->label())
+                      .arg(it->key, 0, 'g', 6)
+                      .arg(graph->valueAxis()->label().isEmpty() ? QStringLiteral("y") : graph->valueAxis()->label())
+                      .arg(it->value, 0, 'g', 6);
+        }
+    }
+    return out;
+}
+
+bool PlotWidget::event(QEvent* event)
+{
+    if (event->type() == QEvent::ToolTip) {
+        auto* help = static_cast<QHelpEvent*>(event);
+        const QString readout = pointReadout(help->pos());
+        // Over a point: its values; elsewhere the widget's own tooltip (how to export).
+        QToolTip::showText(help->globalPos(), readout.isEmpty() ? toolTip() : readout, this);
+        return true;
+    }
+    return QCustomPlot::event(event);
 }
 
 namespace {

@@ -119,8 +119,11 @@ BudgetCheck checkBitBudget(std::int64_t n, std::int64_t m, const Bpw& bpw, Metho
     if (k128 < need) {
         std::ostringstream msg;
         msg << "a budget of " << bpw.text() << " bpw is too small for the " << shapeText(n, m) << " layer with "
-            << methodName(method) << " l = " << l << ", P = " << paths << ": it leaves k = "
-            << static_cast<long long>(std::max<Int128>(k128, std::numeric_limits<long long>::min())) << " < " << need << "; k = " << need << " needs "
+            << methodName(method) << " l = " << l << ", P = " << paths << ": "
+            // A negative k means the envelopes alone cost more than the budget: say that, not "k = -54".
+            << (k128 < 0 ? std::string("the envelopes alone take more bits than that")
+                         : "it leaves k = " + std::to_string(static_cast<long long>(k128)) + " < " + std::to_string(need))
+            << "; k = " << need << " needs "
             << formatBpw(bitsPerWeight(n, m, need, l, paths, method)) << " bpw";
         out.message = msg.str();
         return out;

@@ -41,6 +41,10 @@ public:
     /// Puts csv() on the clipboard as text.
     void copyCsvToClipboard() const;
 
+    /// The read-out of the plotted point nearest to `pixel` (widget coordinates) within `radius`
+    /// pixels: "series: x = …, y = …" (empty when no point is that close). Shown as the tooltip on hover.
+    QString pointReadout(const QPointF& pixel, double radius = 10.0) const;
+
     /// Builds the context menu (export and copy entries plus subclass entries); the caller owns it.
     QMenu* createContextMenu(QWidget* parent);
 
@@ -51,6 +55,7 @@ public slots:
 
 protected:
     void contextMenuEvent(QContextMenuEvent* event) override;
+    bool event(QEvent* event) override;
 
     /// Lets subclasses add entries (e.g. "Reset zoom") to the context menu.
     virtual void extendContextMenu(QMenu* menu) { (void)menu; }
