@@ -86,6 +86,7 @@ LayerInspectorPanel::LayerInspectorPanel(JobRunner* runner, StudioDocument* docu
     statusRow->addWidget(m_status, 1);
     statusRow->addWidget(m_progress);
     statusRow->addWidget(m_cancel);
+    statusRow->addSpacing(12);
     statusRow->addWidget(m_state);
     statusRow->addWidget(m_applyButton);
     layout->addLayout(statusRow);

@@ -13,7 +13,9 @@ MethodComparisonPlot::MethodComparisonPlot(QWidget* parent) : PlotWidget(parent)
     xAxis->setLabel(tr("bits per weight (exact, after choosing k)"));
     setObjectiveLabel(tr("plain"));
     legend->setVisible(true);
-    axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+    // Error falls as bits grow, so the curves run from top left to bottom right and the bottom-left
+    // corner (few bits, low error) stays empty: the legend never covers a point there.
+    axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignLeft);
     m_current = new QCPItemStraightLine(this);
     m_current->setPen(QPen(plotStyle::referenceColor(), 1, Qt::DotLine));
     m_current->setVisible(false);
