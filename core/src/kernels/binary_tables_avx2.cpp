@@ -21,7 +21,7 @@
 //
 // Per 128 sign-additions (one lookup vector of 32 rows' nibbles): 2 shuffles, 2 shifts, 4 adds,
 // and a share of the transpose (2 unpacks) and of the nibble extraction (1.5 ops). The tables
-// (2 KiB per tile, built once per call on the calling thread) are read from L1/L2.
+// (2 KiB per tile, built once per call, the tiles split among the threads) are read from L1/L2.
 // Every row is computed in its own lanes with a fixed order of operations, independent of the
 // block it lands in and of the thread count.
 
@@ -29,8 +29,9 @@
 #include <cstdint>
 #include <cstring>
 
+#include <omp.h>
+
 #include "kernels/binary_product_impl.h"
-#include "mdbf/base/parallel.h"
 
 #include "kernels/simd_intrinsics.h"
 
@@ -84,11 +85,12 @@ template <int Bit, typename Unpack>
     });
 }
 
-// The tables of x (zero-padded to tiles · 256 columns at xp): tile t at tab + t · kTileTableBytes,
-// pair p at +64·p: 32 bytes of low bytes (group p, then group 32 + p), 32 of high bytes; scales[t].
-// `sums` holds 64 · 16 floats.
-void buildTables(const float* xp, std::int64_t tiles, std::uint8_t* tab, float* scales, float* sums)
+// The tables of tiles [tileBegin, tileEnd) of x (zero-padded to whole tiles at xp): tile t at
+// tab + t · kTileTableBytes, pair p at +64·p: 32 bytes of low bytes (group p, then group 32 + p),
+// 32 of high bytes + 128; scales[t].
+void buildTables(const float* xp, std::int64_t tileBegin, std::int64_t tileEnd, std::uint8_t* tab, float* scales)
 {
+    alignas(32) float sums[kTableTileGroups * kEntries];
     const __m256 s0 = _mm256_setr_ps(1, -1, 1, -1, 1, -1, 1, -1);
     const __m256 s1 = _mm256_setr_ps(1, 1, -1, -1, 1, 1, -1, -1);
     const __m256 s2 = _mm256_setr_ps(1, 1, 1, 1, -1, -1, -1, -1);
@@ -99,7 +101,7 @@ void buildTables(const float* xp, std::int64_t tiles, std::uint8_t* tab, float* 
                                            12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
     // After packs and split, dwords hold entries (0–3, 8–11) low, high, (4–7, 12–15) low, high.
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    for (std::int64_t t = 0; t < tiles; ++t) {
+    for (std::int64_t t = tileBegin; t < tileEnd; ++t) {
         const float* x = xp + t * kTableTileCols;
         __m256 maxAbs = _mm256_setzero_ps();
         __m256 bad = _mm256_setzero_ps();
@@ -220,43 +222,64 @@ void rowBlock(const std::uint64_t* base, std::int64_t wordsPerRow, std::int64_t 
     std::memcpy(y, out, static_cast<std::size_t>(valid) * sizeof(float));
 }
 
+
+// Rows [rb, re) of y; rb is a multiple of 16.
+void rowRange(const SignRows& S, std::int64_t tiles, const std::uint8_t* tab, const float* scales, float* y,
+              std::int64_t rb, std::int64_t re)
+{
+    const std::int64_t wordsPerRow = S.wordsPerRow;
+    std::int64_t i = rb;
+    for (; i + kBlockRows <= re; i += kBlockRows) {
+        const std::uint64_t* next = i + 2 * kBlockRows <= re ? S.row(i + kBlockRows) : nullptr;
+        rowBlock(S.row(i), wordsPerRow, tiles, tab, scales, y + i, kBlockRows, next);
+    }
+    if (i < re) {
+        // A last partial block from a zero-padded copy; a row's result does not depend on its block.
+        thread_local AlignedScratch rowScratch;
+        auto* padded =
+            reinterpret_cast<std::uint64_t*>(rowScratch.floats(static_cast<std::size_t>(2 * kBlockRows * wordsPerRow)));
+        const std::int64_t nrows = re - i;
+        std::memset(padded, 0, static_cast<std::size_t>(kBlockRows * wordsPerRow) * sizeof(std::uint64_t));
+        std::memcpy(padded, S.row(i), static_cast<std::size_t>(nrows * wordsPerRow) * sizeof(std::uint64_t));
+        rowBlock(padded, wordsPerRow, tiles, tab, scales, y + i, static_cast<int>(nrows), nullptr);
+    }
+}
+
 }  // namespace
 
 void gemvTablesAvx2(const SignRows& S, const float* x, float* y, int threads)
 {
     const std::int64_t tiles = (S.cols + kTableTileCols - 1) / kTableTileCols;
     const std::int64_t paddedCols = tiles * kTableTileCols;
-    constexpr std::int64_t kSumFloats = kTableTileGroups * kEntries;
-    // One buffer: padded x, entry sums of a tile, scales, tables (2 KiB per tile).
+    // One buffer: padded x, scales, tables (2 KiB per tile).
     thread_local AlignedScratch scratch;
     const std::int64_t tableFloats = tiles * kTileTableBytes / static_cast<std::int64_t>(sizeof(float));
     const std::int64_t scaleFloats = (tiles + 15) / 16 * 16;
-    float* xp = scratch.floats(static_cast<std::size_t>(paddedCols + kSumFloats + scaleFloats + tableFloats));
-    float* sums = xp + paddedCols;
-    float* scales = sums + kSumFloats;
+    float* xp = scratch.floats(static_cast<std::size_t>(paddedCols + scaleFloats + tableFloats));
+    float* scales = xp + paddedCols;
     auto* tab = reinterpret_cast<std::uint8_t*>(scales + scaleFloats);
     std::memcpy(xp, x, static_cast<std::size_t>(S.cols) * sizeof(float));
     std::fill(xp + S.cols, xp + paddedCols, 0.0f);
-    buildTables(xp, tiles, tab, scales, sums);
 
-    const std::int64_t wordsPerRow = S.wordsPerRow;
-    parallelChunks(S.rows, threads, [&](std::int64_t rb, std::int64_t re) {
-        std::int64_t i = rb;
-        for (; i + kBlockRows <= re; i += kBlockRows) {
-            const std::uint64_t* next = i + 2 * kBlockRows <= re ? S.row(i + kBlockRows) : nullptr;
-            rowBlock(S.row(i), wordsPerRow, tiles, tab, scales, y + i, kBlockRows, next);
-        }
-        if (i < re) {
-            // A last partial block from a zero-padded copy; a row's result does not depend on its block.
-            thread_local AlignedScratch rowScratch;
-            auto* padded = reinterpret_cast<std::uint64_t*>(
-                rowScratch.floats(static_cast<std::size_t>(2 * kBlockRows * wordsPerRow)));
-            const std::int64_t nrows = re - i;
-            std::memset(padded, 0, static_cast<std::size_t>(kBlockRows * wordsPerRow) * sizeof(std::uint64_t));
-            std::memcpy(padded, S.row(i), static_cast<std::size_t>(nrows * wordsPerRow) * sizeof(std::uint64_t));
-            rowBlock(padded, wordsPerRow, tiles, tab, scales, y + i, static_cast<int>(nrows), nullptr);
-        }
-    });
+    // Whole 16-row blocks per thread; tables built by all threads (tiles split among them), then
+    // shared after a barrier, so that the call is a single parallel region.
+    const std::int64_t blocks = (S.rows + kBlockRows - 1) / kBlockRows;
+    const int team = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(threads, blocks)));
+    if (team == 1) {
+        buildTables(xp, 0, tiles, tab, scales);
+        rowRange(S, tiles, tab, scales, y, 0, S.rows);
+        return;
+    }
+#pragma omp parallel num_threads(team)
+    {
+        const std::int64_t id = omp_get_thread_num();
+        const std::int64_t nt = omp_get_num_threads();
+        buildTables(xp, tiles * id / nt, tiles * (id + 1) / nt, tab, scales);
+#pragma omp barrier
+        const std::int64_t rb = blocks * id / nt * kBlockRows;
+        const std::int64_t re = std::min(S.rows, blocks * (id + 1) / nt * kBlockRows);
+        rowRange(S, tiles, tab, scales, y, rb, re);
+    }
 }
 
 #endif
