@@ -50,16 +50,24 @@ static_assert(kTileWords == 4 && kTableTileGroups == 64);
 // Index of the vector holding byte j after transpose16: its bits reversed.
 constexpr int reverse4(int j) { return ((j & 1) << 3) | ((j & 2) << 1) | ((j & 4) >> 1) | ((j & 8) >> 3); }
 
-// One round of transpose16: the 8 pairs of vectors whose indices differ in bit `Bit` exchange
-// halves of their Bit-byte units.
-template <int Bit, typename Unpack>
-[[gnu::always_inline]] inline void transposeRound(__m256i (&d)[kBlockRows], Unpack unpack)
+// One round of transpose16: the 8 pairs of vectors whose indices differ in bit `Bit` interleave
+// their Bit-byte units (low halves into the first, high halves into the second).
+template <int Bit>
+[[gnu::always_inline]] inline void transposeRound(__m256i (&d)[kBlockRows])
 {
 #pragma GCC unroll 8
     for (int p = 0; p < kBlockRows / 2; ++p) {
         const int s = p / Bit * 2 * Bit + p % Bit;
         const __m256i a = d[s], b = d[s + Bit];
-        unpack(a, b, d[s], d[s + Bit]);
+        if constexpr (Bit == 1) {
+            d[s] = _mm256_unpacklo_epi8(a, b), d[s + Bit] = _mm256_unpackhi_epi8(a, b);
+        } else if constexpr (Bit == 2) {
+            d[s] = _mm256_unpacklo_epi16(a, b), d[s + Bit] = _mm256_unpackhi_epi16(a, b);
+        } else if constexpr (Bit == 4) {
+            d[s] = _mm256_unpacklo_epi32(a, b), d[s + Bit] = _mm256_unpackhi_epi32(a, b);
+        } else {
+            d[s] = _mm256_unpacklo_epi64(a, b), d[s + Bit] = _mm256_unpackhi_epi64(a, b);
+        }
     }
 }
 
@@ -67,22 +75,10 @@ template <int Bit, typename Unpack>
 // former byte j of d[r]. Round k pairs the vectors that differ in bit k of their index.
 [[gnu::always_inline]] inline void transpose16(__m256i (&d)[kBlockRows])
 {
-    transposeRound<1>(d, [](__m256i a, __m256i b, __m256i& lo, __m256i& hi) {
-        lo = _mm256_unpacklo_epi8(a, b);
-        hi = _mm256_unpackhi_epi8(a, b);
-    });
-    transposeRound<2>(d, [](__m256i a, __m256i b, __m256i& lo, __m256i& hi) {
-        lo = _mm256_unpacklo_epi16(a, b);
-        hi = _mm256_unpackhi_epi16(a, b);
-    });
-    transposeRound<4>(d, [](__m256i a, __m256i b, __m256i& lo, __m256i& hi) {
-        lo = _mm256_unpacklo_epi32(a, b);
-        hi = _mm256_unpackhi_epi32(a, b);
-    });
-    transposeRound<8>(d, [](__m256i a, __m256i b, __m256i& lo, __m256i& hi) {
-        lo = _mm256_unpacklo_epi64(a, b);
-        hi = _mm256_unpackhi_epi64(a, b);
-    });
+    transposeRound<1>(d);
+    transposeRound<2>(d);
+    transposeRound<4>(d);
+    transposeRound<8>(d);
 }
 
 // The tables of tiles [tileBegin, tileEnd) of x (zero-padded to whole tiles at xp): tile t at

@@ -132,16 +132,14 @@ TEST_P(BinaryTablesTest, ZeroAndNonFiniteActivations)
 TEST_P(BinaryTablesTest, StridedTokensAndShapeErrors)
 {
     const std::int64_t rows = 37, cols = 300, T = 3, ldx = 310, ldy = 41;
-    const PackedSigns S = randomSigns(rows, cols, 21);
-    const RowMatrixF Xs = randomMatrix(T, ldx, 22);
-    constexpr float kGuard = 12345.0f;
-    RowMatrixF Ys = RowMatrixF::Constant(T, ldy, kGuard);
-    binaryGemmTables(S, Xs.data(), T, ldx, Ys.data(), ldy, 2, GetParam());
+    StridedCase c = stridedCase(rows, cols, T, ldx, ldy);
+    binaryGemmTables(c.S, c.Xs.data(), T, ldx, c.Ys.data(), ldy, 2, GetParam());
     for (std::int64_t t = 0; t < T; ++t) {
-        const RowMatrixF x = Xs.row(t).leftCols(cols);
-        const std::vector<float> y = tables(S, x, 1, GetParam());
-        for (std::int64_t i = 0; i < rows; ++i) EXPECT_EQ(Ys(t, i), y[static_cast<std::size_t>(i)]);
-        EXPECT_TRUE((Ys.row(t).rightCols(ldy - rows).array() == kGuard).all()) << "wrote past the rows of Y";
+        const RowMatrixF x = c.Xs.row(t).leftCols(cols);
+        const std::vector<float> y = tables(c.S, x, 1, GetParam());
+        for (std::int64_t i = 0; i < rows; ++i) EXPECT_EQ(c.Ys(t, i), y[static_cast<std::size_t>(i)]);
+        EXPECT_TRUE((c.Ys.row(t).rightCols(ldy - rows).array() == StridedCase::kGuard).all())
+            << "wrote past the rows of Y";
     }
     std::vector<float> x9(9), y4(4);
     EXPECT_THROW(binaryGemvTables(randomSigns(5, 9, 2), x9, y4, 1, GetParam()), InvalidArgument);
