@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "mdbf/base/error.h"
+#include "mdbf/kernels/kernel_path.h"
 
 namespace {
 
@@ -31,6 +32,9 @@ int main(int argc, char** argv)
     app.require_subcommand(1);
     int threads = 0;
     addThreadsOption(app, threads);
+    std::string kernelPath = "auto";
+    app.add_option("--kernel-path", kernelPath, "SIMD kernels: auto (the best this CPU has), avx512, avx2 or scalar")
+        ->check(CLI::IsMember({"auto", "avx512", "avx2", "scalar"}));
 
     std::vector<Command> commands = {
         registerInspectCommand(app),
@@ -70,6 +74,7 @@ int main(int argc, char** argv)
 
     int status = kExitError;
     try {
+        mdbf::kernels::setAutoKernelPath(mdbf::kernels::parseKernelPath(kernelPath));
         CommandEnv env{stopSource.get_token(), threads};
         for (const Command& command : commands) {
             if (command.app->parsed()) status = command.run(env);

@@ -151,6 +151,7 @@ TEST(CliUsage, UsageErrorsExitWithTwo)
     EXPECT_EQ(runCli({"ppl", "--model", demoModel().string()}).exitCode, 2);          // missing --text-file
     EXPECT_EQ(runCli({"ppl", "--model", "/nonexistent/dir", "--text-file", "x"}).exitCode, 2);
     EXPECT_EQ(runCli({"ppl", "--model", demoModel().string(), "--text-file", "x", "--ctx", "abc"}).exitCode, 2);
+    EXPECT_EQ(runCli({"--kernel-path", "sse4", "inspect", "--model", demoModel().string()}).exitCode, 2);
 }
 
 }  // namespace

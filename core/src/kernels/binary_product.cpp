@@ -1,6 +1,8 @@
 #include "mdbf/kernels/binary_product.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <new>
 #include <string>
 
@@ -22,6 +24,13 @@ float* AlignedScratch::floats(std::size_t count)
     return m_data.get();
 }
 
+TileScale tableTileScale(float maxAbs, bool nonFinite)
+{
+    if (nonFinite || !std::isfinite(maxAbs)) return {std::numeric_limits<float>::quiet_NaN(), 0.0f};
+    if (maxAbs < 0x1p-100f) return {0.0f, 0.0f};
+    return {maxAbs / kTableLevels, kTableLevels / maxAbs};
+}
+
 }  // namespace detail
 
 namespace {
@@ -31,10 +40,9 @@ std::string shapeOf(const PackedSigns& S)
     return std::to_string(S.rows()) + "x" + std::to_string(S.cols());
 }
 
-}  // namespace
-
-void binaryGemm(const PackedSigns& S, const float* X, std::int64_t T, std::int64_t ldx, float* Y, std::int64_t ldy,
-                int threads, KernelPath path)
+// Validates a strided product and runs it through the full-precision kernels or the tables.
+void runProduct(const PackedSigns& S, const float* X, std::int64_t T, std::int64_t ldx, float* Y, std::int64_t ldy,
+                int threads, KernelPath path, bool tables)
 {
     const KernelPath resolved = resolveKernelPath(path);
     if (T < 0 || ldx < S.cols() || ldy < S.rows())
@@ -51,15 +59,46 @@ void binaryGemm(const PackedSigns& S, const float* X, std::int64_t T, std::int64
         return;
     }
     const detail::SignRows view{S.words().data(), S.rows(), S.cols(), S.wordsPerRow()};
-    detail::kernelTable(resolved).binaryGemm(view, X, T, ldx, Y, ldy, threads);
+    const detail::KernelTable& kernels = detail::kernelTable(resolved);
+    if (!tables) {
+        kernels.binaryGemm(view, X, T, ldx, Y, ldy, threads);
+        return;
+    }
+    for (std::int64_t t = 0; t < T; ++t) kernels.binaryGemvTables(view, X + t * ldx, Y + t * ldy, threads);
 }
 
-void binaryGemv(const PackedSigns& S, std::span<const float> x, std::span<float> y, int threads, KernelPath path)
+void checkGemv(const PackedSigns& S, std::span<const float> x, std::span<float> y)
 {
     if (static_cast<std::int64_t>(x.size()) != S.cols() || static_cast<std::int64_t>(y.size()) != S.rows())
         throw InvalidArgument("binary GEMV with a " + shapeOf(S) + " sign matrix: x has " +
                               std::to_string(x.size()) + " entries and y " + std::to_string(y.size()));
+}
+
+}  // namespace
+
+void binaryGemm(const PackedSigns& S, const float* X, std::int64_t T, std::int64_t ldx, float* Y, std::int64_t ldy,
+                int threads, KernelPath path)
+{
+    runProduct(S, X, T, ldx, Y, ldy, threads, path, false);
+}
+
+void binaryGemmTables(const PackedSigns& S, const float* X, std::int64_t T, std::int64_t ldx, float* Y,
+                      std::int64_t ldy, int threads, KernelPath path)
+{
+    runProduct(S, X, T, ldx, Y, ldy, threads, path, true);
+}
+
+void binaryGemv(const PackedSigns& S, std::span<const float> x, std::span<float> y, int threads, KernelPath path)
+{
+    checkGemv(S, x, y);
     binaryGemm(S, x.data(), 1, S.cols(), y.data(), S.rows(), threads, path);
+}
+
+void binaryGemvTables(const PackedSigns& S, std::span<const float> x, std::span<float> y, int threads,
+                      KernelPath path)
+{
+    checkGemv(S, x, y);
+    binaryGemmTables(S, x.data(), 1, S.cols(), y.data(), S.rows(), threads, path);
 }
 
 void binaryGemm(const PackedSigns& S, const RowMatrixF& X, RowMatrixF& Y, int threads, KernelPath path)

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <vector>
 
 #include "kernels/binary_product_impl.h"
@@ -69,6 +70,59 @@ void gemmScalar(const SignRows& S, const float* X, std::int64_t T, std::int64_t 
                 }
                 for (std::int64_t t = 0; t < nt; ++t) Y[(t0 + t) * ldy + i] = acc[t];
             }
+        }
+    });
+}
+
+void gemvTablesScalar(const SignRows& S, const float* x, float* y, int threads)
+{
+    constexpr int kEntries = 16;
+    const std::int64_t cols = S.cols;
+    const std::int64_t tiles = (cols + kTableTileCols - 1) / kTableTileCols;
+    // q[(tile · 64 + group) · 16 + e], the quantized signed sums (binary_product_impl.h).
+    std::vector<std::int32_t> q(static_cast<std::size_t>(tiles * kTableTileGroups * kEntries));
+    std::vector<float> scale(static_cast<std::size_t>(tiles));
+    std::vector<float> sums(static_cast<std::size_t>(kTableTileGroups * kEntries));
+    for (std::int64_t t = 0; t < tiles; ++t) {
+        float maxAbs = 0.0f;
+        bool nonFinite = false;
+        for (std::int64_t g = 0; g < kTableTileGroups; ++g) {
+            float c[4];
+            for (int b = 0; b < 4; ++b) {
+                const std::int64_t j = t * kTableTileCols + 4 * g + b;
+                c[b] = j < cols ? x[j] : 0.0f;
+            }
+            for (int e = 0; e < kEntries; ++e) {
+                const float lo = ((e & 1) ? -c[0] : c[0]) + ((e & 2) ? -c[1] : c[1]);
+                const float hi = ((e & 4) ? -c[2] : c[2]) + ((e & 8) ? -c[3] : c[3]);
+                const float sum = lo + hi;
+                sums[static_cast<std::size_t>(g * kEntries + e)] = sum;
+                maxAbs = std::max(maxAbs, std::abs(sum));
+                nonFinite = nonFinite || !std::isfinite(sum);
+            }
+        }
+        const TileScale ts = tableTileScale(maxAbs, nonFinite);
+        scale[static_cast<std::size_t>(t)] = ts.scale;
+        for (std::size_t i = 0; i < sums.size(); ++i)
+            q[static_cast<std::size_t>(t * kTableTileGroups * kEntries) + i] =
+                ts.inverse == 0.0f ? 0 : static_cast<std::int32_t>(std::nearbyint(sums[i] * ts.inverse));
+    }
+
+    parallelChunks(S.rows, threads, [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t i = begin; i < end; ++i) {
+            const std::uint64_t* row = S.row(i);
+            float acc = 0.0f;
+            for (std::int64_t t = 0; t < tiles; ++t) {
+                std::int32_t sum = 0;
+                for (std::int64_t g = 0; g < kTableTileGroups; ++g) {
+                    const std::int64_t j = t * kTableTileCols + 4 * g;
+                    if (j >= cols) break;  // zero columns: every entry is 0
+                    const auto e = static_cast<std::int64_t>((row[j / SignRows::kWordBits] >> (j % SignRows::kWordBits)) & 15u);
+                    sum += q[static_cast<std::size_t>((t * kTableTileGroups + g) * kEntries + e)];
+                }
+                acc = std::fma(static_cast<float>(sum), scale[static_cast<std::size_t>(t)], acc);
+            }
+            y[i] = acc;
         }
     });
 }

@@ -30,6 +30,13 @@ struct ApplyScratch {
     RowMatrixF outerOut;   // T·l × n: S_a (Qa[:,i] ⊙ z_t)
 };
 
+// binaryGemm's raw overload, named for taking its address.
+void binaryGemmFloat(const PackedSigns& S, const float* X, std::int64_t T, std::int64_t ldx, float* Y, std::int64_t ldy,
+                     int threads, KernelPath path)
+{
+    binaryGemm(S, X, T, ldx, Y, ldy, threads, path);
+}
+
 // Tokens per pass: bounds the scratch (T·l rows per buffer) while keeping enough columns per
 // binary product for the table kernels; the signs are re-read once per pass, from cache.
 constexpr std::int64_t kTokenBlock = 64;
@@ -38,6 +45,12 @@ constexpr std::int64_t kTokenBlock = 64;
 void applyBlock(std::span<const FactorPath> paths, const Eigen::Ref<const RowMatrixF>& X, Eigen::Ref<RowMatrixF> Y,
                 ApplyScratch& s, int threads, KernelPath path)
 {
+    // One token (decoding) takes the table kernels, several the full-precision window kernels
+    // (binary_product.h): the tables are built per token, which only pays while S is read once.
+    // With AVX-512 the float kernel of one token (16-entry permutes) measured as fast as the
+    // tables, and it is exact, so that path keeps it.
+    const bool tables = X.rows() == 1 && path != KernelPath::Avx512;
+    const auto product = tables ? &binaryGemmTables : &binaryGemmFloat;
     const std::int64_t T = X.rows();
     const std::int64_t m = X.cols();
     const std::int64_t n = Y.cols();
@@ -56,7 +69,7 @@ void applyBlock(std::span<const FactorPath> paths, const Eigen::Ref<const RowMat
                 for (std::int64_t j = 0; j < l; ++j)
                     s.scaledIn.row(t * l + j) = X.row(t).cwiseProduct(p.B.col(j).transpose());
         });
-        binaryGemm(p.sb, s.scaledIn.data(), T * l, m, s.innerOut.data(), k, threads, path);
+        product(p.sb, s.scaledIn.data(), T * l, m, s.innerOut.data(), k, threads, path);
 
         parallelChunks(T, tokenThreads, [&](std::int64_t begin, std::int64_t end) {
             for (std::int64_t t = begin; t < end; ++t) {
@@ -69,7 +82,7 @@ void applyBlock(std::span<const FactorPath> paths, const Eigen::Ref<const RowMat
                     s.scaledMid.row(t * l + i) = z.cwiseProduct(p.Qa.col(i).transpose());
             }
         });
-        binaryGemm(p.sa, s.scaledMid.data(), T * l, k, s.outerOut.data(), n, threads, path);
+        product(p.sa, s.scaledMid.data(), T * l, k, s.outerOut.data(), n, threads, path);
 
         parallelChunks(T, tokenThreads, [&](std::int64_t begin, std::int64_t end) {
             for (std::int64_t t = begin; t < end; ++t)

@@ -33,6 +33,9 @@ struct KernelTable {
     /// T, rows and cols all ≥ 1.
     void (*binaryGemm)(const SignRows& S, const float* X, std::int64_t T, std::int64_t ldx, float* Y,
                        std::int64_t ldy, int threads);
+    /// y[i] ≈ Σ_j S(i, j) x[j] for one token through quantized 16-bit tables of the signed sums of
+    /// every 4 columns (binary_product_impl.h); rows, cols ≥ 1. Every path gives the same bits.
+    void (*binaryGemvTables)(const SignRows& S, const float* x, float* y, int threads);
     /// y[i] = Σ_j W(i, j) x[j] for W rows × cols 16-bit patterns, row-major; rows, cols ≥ 1.
     void (*halfGemv)(HalfFormat format, const std::uint16_t* W, std::int64_t rows, std::int64_t cols, const float* x,
                      float* y, int threads);

@@ -3,7 +3,9 @@
 // the packed weights (sign bits + FP16 envelopes ÷ bandwidth measured in this run); and the 16-bit
 // dense GEMV against its bandwidth bound. Every kernel runs on every code path the CPU has, so one
 // run of a portable build (-DMDBF_NATIVE=OFF) and one of a native build compare directly: the
-// kernels' rows should match, only Eigen's (compiled for the build's baseline ISA) differ.
+// kernels' rows should match, only Eigen's (compiled for the build's baseline ISA) differ. The
+// batch-1 rows of the factorized layers run the 16-bit table kernels (binaryGemvTables), which
+// decoding uses; the binary-product section times them beside the float kernels at T = 1.
 //
 // Usage: bench_kernels [--quick] [--half-only]
 //   --quick: without 4096×11008 at l = 4, shorter timings; --half-only: the 16-bit GEMV section only
@@ -242,12 +244,20 @@ void benchBinaryProduct(bool quick)
             for (KernelPath kp : kPaths) {
                 if (!pathAvailable(kp)) continue;
                 if (kp == KernelPath::Scalar && (quick || T > 8)) continue;
-                const Timing t = timeMs([&] { binaryGemm(S, X, Y, threads, kp); });
                 const double adds = static_cast<double>(T * S.rows() * S.cols());
-                std::printf("T=%-4lld threads %d %-6s %9.3f ms (best %8.3f)  %7.2f adds/ns (best %7.2f)\n",
-                            static_cast<long long>(T), threads, kernelPathName(kp), t.median, t.best,
-                            adds / (t.median * 1e6), adds / (t.best * 1e6));
-                std::fflush(stdout);
+                const auto print = [&](const char* kernel, Timing t) {
+                    std::printf("T=%-4lld threads %d %-6s %-6s %9.3f ms (best %8.3f)  %7.2f adds/ns (best %7.2f)\n",
+                                static_cast<long long>(T), threads, kernelPathName(kp), kernel, t.median, t.best,
+                                adds / (t.median * 1e6), adds / (t.best * 1e6));
+                    std::fflush(stdout);
+                };
+                print("float", timeMs([&] { binaryGemm(S, X, Y, threads, kp); }));
+                // One token: also the 16-bit table kernel that decoding uses (binaryGemvTables).
+                if (T == 1) {
+                    std::vector<float> y(static_cast<std::size_t>(S.rows()));
+                    const auto x1 = std::span<const float>(X.data(), static_cast<std::size_t>(X.size()));
+                    print("tables", timeMs([&] { binaryGemvTables(S, x1, y, threads, kp); }));
+                }
             }
         }
     }

@@ -136,14 +136,11 @@ TEST_P(BinaryProductTest, ThreadCountDoesNotChangeResults)
 TEST_P(BinaryProductTest, StridedBuffersAreRespected)
 {
     const std::int64_t rows = 37, cols = 75, T = 11, ldx = 80, ldy = 41;
-    const PackedSigns S = randomSigns(rows, cols, 21);
-    const RowMatrixF Xs = randomMatrix(T, ldx, 22);
-    constexpr float kGuard = 12345.0f;
-    RowMatrixF Ys = RowMatrixF::Constant(T, ldy, kGuard);
-    binaryGemm(S, Xs.data(), T, ldx, Ys.data(), ldy, 2, GetParam());
-    const RowMatrixF X = Xs.leftCols(cols);
-    EXPECT_TRUE(withinBound(Ys.leftCols(rows), denseProduct(S, X), summationBound(X), 1.0));
-    EXPECT_TRUE((Ys.rightCols(ldy - rows).array() == kGuard).all()) << "wrote past the rows of Y";
+    StridedCase c = stridedCase(rows, cols, T, ldx, ldy);
+    binaryGemm(c.S, c.Xs.data(), T, ldx, c.Ys.data(), ldy, 2, GetParam());
+    const RowMatrixF X = c.Xs.leftCols(cols);
+    EXPECT_TRUE(withinBound(c.Ys.leftCols(rows), denseProduct(c.S, X), summationBound(X), 1.0));
+    EXPECT_TRUE((c.Ys.rightCols(ldy - rows).array() == StridedCase::kGuard).all()) << "wrote past the rows of Y";
 }
 
 TEST_P(BinaryProductTest, DegenerateShapes)

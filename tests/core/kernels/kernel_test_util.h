@@ -91,6 +91,21 @@ inline ::testing::AssertionResult withinBound(const RowMatrixF& Y, const RowMatr
     return ::testing::AssertionSuccess();
 }
 
+/// Strided buffers for the raw GEMM forms: T tokens of ldx floats (random, the first `cols` used)
+/// and T result rows of ldy floats holding kGuard, which nothing may overwrite past `rows`.
+struct StridedCase {
+    static constexpr float kGuard = 12345.0f;
+    PackedSigns S;
+    RowMatrixF Xs;
+    RowMatrixF Ys;
+};
+
+inline StridedCase stridedCase(std::int64_t rows, std::int64_t cols, std::int64_t T, std::int64_t ldx,
+                               std::int64_t ldy)
+{
+    return {randomSigns(rows, cols, 21), randomMatrix(T, ldx, 22), RowMatrixF::Constant(T, ldy, StridedCase::kGuard)};
+}
+
 /// Skips the current test when the requested path cannot run on this CPU.
 #define MDBF_REQUIRE_KERNEL_PATH(path)                                                                  \
     do {                                                                                                \

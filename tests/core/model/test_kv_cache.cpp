@@ -11,6 +11,7 @@
 #include "mdbf/base/error.h"
 #include "mdbf/base/half.h"
 #include "mdbf/io/package.h"
+#include "mdbf/kernels/kernel_path.h"
 #include "mdbf/model/dense_linear.h"
 #include "mdbf/model/factorized_linear.h"
 #include "mdbf/model/half_dense_linear.h"
@@ -21,8 +22,8 @@
 namespace mdbf::model {
 namespace {
 
-/// Row by row: |a − b| <= 1e-4 · (|b| + max|row of b|), i.e. 1e-4 relative to the row's scale.
-::testing::AssertionResult rowsClose(const RowMatrixF& actual, const RowMatrixF& expected)
+/// Row by row: |a − b| <= tol · (|b| + max|row of b|), i.e. tol relative to the row's scale.
+::testing::AssertionResult rowsClose(const RowMatrixF& actual, const RowMatrixF& expected, double tol = 1e-4)
 {
     if (actual.rows() != expected.rows() || actual.cols() != expected.cols()) {
         return ::testing::AssertionFailure() << "shape " << actual.rows() << "x" << actual.cols() << " vs "
@@ -30,7 +31,7 @@ namespace {
     }
     for (Eigen::Index t = 0; t < actual.rows(); ++t) {
         const double scale = expected.row(t).cwiseAbs().maxCoeff();
-        auto result = test::allClose(actual.row(t), expected.row(t), 1e-4, 1e-4 * scale);
+        auto result = test::allClose(actual.row(t), expected.row(t), tol, tol * scale);
         if (!result) return result << " at position " << t;
     }
     return ::testing::AssertionSuccess();
@@ -190,7 +191,12 @@ TEST(KvCache, EveryArchitectureAndLayerKindDecodesLikeTheFullForward)
             ASSERT_EQ(model.config().numKvHeads, 2);
             const std::vector<std::int32_t> ids = randomIds(33, model.config().vocabSize, 3);
             const RowMatrixF full = model.forward(ids, 2);
-            EXPECT_TRUE(rowsClose(decodeIncrementally(model, ids, 4, 2), full));
+            // One-token steps through factorized layers take the 16-bit table kernels (except on
+            // the AVX-512 path; binary_product.h), whose quantization error (a few 1e-5 of each
+            // product) adds up to about 2e-4 of the logits' scale here.
+            const bool tables = kind == LayerKind::Factorized &&
+                                kernels::resolveKernelPath(kernels::KernelPath::Auto) != kernels::KernelPath::Avx512;
+            EXPECT_TRUE(rowsClose(decodeIncrementally(model, ids, 4, 2), full, tables ? 5e-4 : 1e-4));
         }
     }
 }
