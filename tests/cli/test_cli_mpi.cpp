@@ -68,5 +68,25 @@ TEST(CliMpi, SequentialCalibrationOverSeveralProcessesIsRefused)
     EXPECT_FALSE(fs::exists(out));
 }
 
+// A rank that fails (here rank 1, whose temporary folder does not exist, so it cannot make a layer's
+// record) ends the job: rank 0 prints that rank's message, the exit status is 1, no package exists.
+TEST(CliMpi, ErrorOnAnotherRankEndsTheJobWithItsMessage)
+{
+    TempDir dir;
+    const fs::path out = dir / "p.h5";
+    const std::vector<std::string> args = quantizeArgs(out);
+    std::vector<std::string> all = {"--oversubscribe", "--allow-run-as-root", "-n", "1", cliPath().string()};
+    all.insert(all.end(), args.begin(), args.end());
+    std::string tmpdir = "TMPDIR=";  // built piecewise, as above
+    tmpdir += (dir / "missing").string();
+    all.insert(all.end(), {":", "-n", "1", "-x", tmpdir, cliPath().string()});
+    all.insert(all.end(), args.begin(), args.end());
+    const CliResult r = runProgram(MDBF_MPIEXEC, all);
+    EXPECT_EQ(r.exitCode, 1) << r.err;
+    EXPECT_NE(r.err.find("mdbf: error: rank 1: "), std::string::npos) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_FALSE(fs::exists(out));
+}
+
 }  // namespace
 }  // namespace mdbf::test
