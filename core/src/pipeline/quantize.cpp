@@ -13,6 +13,7 @@
 #include "mdbf/factor/bit_budget.h"
 #include "mdbf/factor/factorizer.h"
 #include "mdbf/factor/path_products.h"
+#include "mdbf/io/mapped_pages.h"
 #include "mdbf/model/architecture.h"
 
 namespace mdbf::pipeline {
@@ -148,6 +149,8 @@ LayerQuantResult quantizeLayer(const LayerPlan& plan, const io::Checkpoint& ckpt
         throw InvalidArgument("layer '" + plan.name + "': " + e.what());
     }
     const RowMatrixF original = loadLayerWeights(ckpt, plan.name);
+    // The float32 copy is what the factorization uses; the mapped bytes need not stay resident.
+    io::releaseMappedPages(ckpt.raw(model::weightTensorOf(plan.name, ckpt.contains(model::weightName(plan.name)))));
     const RowMatrixF W = fittedWeights(original, job);
     RunContext layerCtx;
     layerCtx.stop = ctx.stop;
@@ -284,7 +287,10 @@ void writeQuantizedPackage(const std::filesystem::path& modelDir, const io::Chec
         if (!layer.keptDense) total += layer.paths * (layer.k * (layer.n + layer.m) / 8 + 2 * layer.l * (layer.n + layer.m + 2 * layer.k));
     }
     io::PackageWriter writer(destination, packageHeader(modelDir, result, config), total, ctx);
-    for (const io::TensorInfo* t : dense) writer.addDense(t->name, t->dtype, t->shape, ckpt.raw(t->name));
+    for (const io::TensorInfo* t : dense) {
+        writer.addDense(t->name, t->dtype, t->shape, ckpt.raw(t->name));
+        io::releaseMappedPages(ckpt.raw(t->name));
+    }
     for (const LayerQuantResult& layer : result.layers) {
         if (!layer.keptDense) writer.addLayer(layerOf(layer));
     }
