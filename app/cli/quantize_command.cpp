@@ -1,12 +1,20 @@
 // `mdbf quantize`: whole-model factorization into an HDF5 deployment package (docs/CLI.md §3.5).
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <exception>
+#include <map>
+#include <optional>
 
 #include "calibration_options.h"
 #include "commands.h"
 #include "mdbf/base/error.h"
 #include "mdbf/base/output_path.h"
 #include "mdbf/base/text_file.h"
+#include "mdbf/dist/task_queue.h"
+#include "mdbf/eval/calibration_cache.h"
+#include "mdbf/pipeline/layer_store.h"
 #include "mdbf/pipeline/quantize.h"
 #include "mdbf/pipeline/sequential_calibration.h"
 #include "mdbf/factor/quant_config.h"
@@ -37,6 +45,7 @@ struct QuantizeOptions {
     std::string objective;  ///< empty: the configuration's objectives
     CalibrationCliOptions calib;
     bool sequential = false;
+    std::string workDir;  ///< empty: OUT.work beside the package
     bool json = false;
 };
 
@@ -79,10 +88,10 @@ void printTableRow(std::FILE* table, const pipeline::LayerQuantResult& r)
         std::fprintf(table, "%-40s %-10s %6s %3s %2s %7.3f %10s %-9s %8.2f  %s\n", r.name.c_str(),
                      shapeText(r.n, r.m).c_str(), "-", "-", "-", r.bpw, "-", "-", r.seconds, r.note.c_str());
     } else {
-        std::fprintf(table, "%-40s %-10s %6lld %3d %2d %7.4f %10.5f %-9s %8.2f%s\n", r.name.c_str(),
+        std::fprintf(table, "%-40s %-10s %6lld %3d %2d %7.4f %10.5f %-9s %8.2f%s%s\n", r.name.c_str(),
                      shapeText(r.n, r.m).c_str(), static_cast<long long>(r.k), r.l, r.paths, r.bpw, r.relError,
                      std::string(factor::objectiveName(r.objective)).c_str(), r.seconds,
-                     r.clamped ? "  (k clamped to min(n, m))" : "");
+                     r.clamped ? "  (k clamped to min(n, m))" : "", r.cached ? "  (reused)" : "");
     }
     std::fflush(table);
 }
@@ -98,7 +107,8 @@ nlohmann::json layerJson(const pipeline::LayerQuantResult& r)
                         {"bpw", r.bpw},
                         {"rel_error", r.relError},
                         {"seconds", r.seconds},
-                        {"kept_dense", r.keptDense}};
+                        {"kept_dense", r.keptDense},
+                        {"reused", r.cached}};
     if (r.keptDense) {
         j["note"] = r.note;
     } else {
@@ -166,62 +176,181 @@ nlohmann::json calibrate(const QuantizeOptions& opt, const io::ModelConfig& mode
             {"seconds", stats.seconds}};
 }
 
-int runQuantize(const QuantizeOptions& opt, const CommandEnv& env)
+void writeExportedConfig(const QuantizeOptions& opt)
+{
+    requireWritableDirectory(opt.exportConfig);
+    writeFileAtomically(opt.exportConfig, buildConfig(opt).toJson().dump(2) + "\n");
+}
+
+fs::path workDirOf(const QuantizeOptions& opt)
+{
+    return opt.workDir.empty() ? fs::path(opt.out + ".work") : fs::path(opt.workDir);
+}
+
+/// What every process of a run builds from the same flags.
+struct QuantizeSetup {
+    explicit QuantizeSetup(const QuantizeOptions& opt)
+        : config(buildConfig(opt)),
+          modelConfig(io::ModelConfig::fromFile(fs::path(opt.model) / "config.json")),
+          checkpoint(io::Checkpoint::open(opt.model)),
+          plans(pipeline::planQuantization(config, modelConfig, checkpoint)),
+          store(workDirOf(opt), storePrefix(opt), calibrationPrefix(opt))
+    {
+        engine.seed = opt.seed;
+    }
+
+    /// Factorizes the layer of `task` (its index in `plans`, its statistics as the payload) and
+    /// returns its layer-store record.
+    std::string compute(const dist::Task& task, const RunContext& ctx) const
+    {
+        const pipeline::LayerPlan& plan = plans.at(static_cast<std::size_t>(task.id));
+        const pipeline::LayerQuantResult r =
+            pipeline::quantizeLayer(plan, checkpoint, pipeline::decodeStatistics(task.payload), engine, ctx);
+        return store.encode(r, plan.settings);
+    }
+
+    // A stored layer is valid for the same model files, seed and (for calibrated objectives) the
+    // same calibration text, window and mode; the layer's own settings complete its key.
+    static std::string storePrefix(const QuantizeOptions& opt)
+    {
+        return "mdbf quantize\n" + eval::CalibrationCache::key(opt.model, {}, {}) + "seed " + std::to_string(opt.seed);
+    }
+
+    static std::string calibrationPrefix(const QuantizeOptions& opt)
+    {
+        if (opt.calib.text.empty()) return {};
+        const std::string text = readBinaryFile(opt.calib.text);
+        return "|calibration=" + std::to_string(text.size()) + ":" + hex64(fnv1a(text)) +
+               "|ctx=" + std::to_string(opt.calib.ctx) + "|sequential=" + (opt.sequential ? "1" : "0");
+    }
+
+    factor::QuantConfig config;
+    io::ModelConfig modelConfig;
+    io::Checkpoint checkpoint;
+    std::vector<pipeline::LayerPlan> plans;
+    pipeline::LayerStore store;
+    pipeline::EngineSettings engine;
+};
+
+/// A rank other than 0: waits for rank 0's preparation, then factorizes the layers it is handed.
+/// Its errors travel to rank 0, which reports them and ends the job.
+int runQuantizeWorker(const QuantizeOptions& opt, const CommandEnv& env, dist::TaskQueue& queue)
+{
+    const int status = queue.broadcast(kExitOk);
+    if (status != kExitOk) return status;  // rank 0 reported why
+    std::optional<QuantizeSetup> setup;
+    std::exception_ptr setupError;
+    try {
+        setup.emplace(opt);
+    } catch (...) {
+        setupError = std::current_exception();
+    }
+    RunContext ctx;
+    ctx.stop = env.stop;
+    ctx.threads = env.threads;
+    queue.run({}, [&](const dist::Task& task) {
+        if (setupError) std::rethrow_exception(setupError);
+        return setup->compute(task, ctx);
+    }, {}, ctx);
+    return kExitOk;
+}
+
+/// Hands out the layers not yet in the work folder and writes the package from its records.
+int quantizeAndWrite(const QuantizeOptions& opt, const CommandEnv& env, dist::TaskQueue& queue,
+                     const QuantizeSetup& setup, pipeline::QuantizeOptions& qopt, const nlohmann::json& calibration,
+                     int removed)
 {
     const fs::path dir = opt.model;
-    // Nothing this command writes may replace what it reads, however the paths are spelled.
-    const std::vector<fs::path> inputs = {dir, opt.config, opt.calib.text};
-    if (!opt.exportConfig.empty()) requireDistinctOutput(opt.exportConfig, OutputKind::File, inputs, "--export-config");
-    if (!opt.out.empty()) requireDistinctOutput(opt.out, OutputKind::File, inputs, "--out");
-    if (!opt.exportSafetensors.empty()) {
-        requireDistinctOutput(opt.exportSafetensors, OutputKind::Directory, inputs, "--export-safetensors");
-    }
-    const factor::QuantConfig config = buildConfig(opt);
-    if (!opt.exportConfig.empty()) {
-        requireWritableDirectory(opt.exportConfig);
-        writeFileAtomically(opt.exportConfig, config.toJson().dump(2) + "\n");
-    }
-    if (opt.out.empty()) {
-        // Only the configuration was asked for.
-        if (opt.json) {
-            printJson({{"config", opt.exportConfig}, {"quant_config", config.toJson()}});
-        } else {
-            std::printf("wrote the quantization configuration to %s\n", opt.exportConfig.c_str());
-        }
-        return kExitOk;
-    }
-
-    // Everything that can fail cheaply is checked before the long factorization starts.
-    requireWritableDirectory(opt.out);
-    const io::ModelConfig modelConfig = io::ModelConfig::fromFile(dir / "config.json");
-    const io::Checkpoint checkpoint = io::Checkpoint::open(dir);
-    if (!fs::is_regular_file(dir / "tokenizer.json")) {
-        throw IoError("'" + (dir / "tokenizer.json").string() + "': no such file (the package needs it)");
-    }
-
-    pipeline::QuantizeOptions qopt;
-    qopt.config = config;
-    qopt.engine.seed = opt.seed;
-    const nlohmann::json calibration = calibrate(opt, modelConfig, qopt, env);
-
+    const auto start = std::chrono::steady_clock::now();
     ProgressBar bar("quantize");
     const RunContext ctx = bar.context(env);
     std::FILE* table = opt.json ? stderr : stdout;
     printTableHeader(table);
-    qopt.onLayer = [&](const pipeline::LayerQuantResult& r, int, int) {
+    const std::vector<pipeline::LayerPlan>& plans = setup.plans;
+    const int total = static_cast<int>(plans.size());
+    int finished = 0;
+    auto show = [&](const pipeline::LayerQuantResult& r) {
         bar.finish();
         printTableRow(table, r);
+        ctx.report("layer", ++finished, total);
     };
-    const pipeline::QuantizeResult result = pipeline::quantizeCheckpoint(modelConfig, checkpoint, qopt, ctx);
-    const io::Package package = pipeline::makePackage(dir, checkpoint, result, config);
-    io::writePackage(package, opt.out, ctx);
-    if (!opt.exportSafetensors.empty()) io::exportSafetensors(package, opt.exportSafetensors, ctx);
+
+    pipeline::QuantizeResult result;
+    std::map<std::string, const pipeline::LayerPlan*, std::less<>> byName;
+    std::function<io::PackageLayer(const pipeline::LayerQuantResult&)> layerOf;
+    if (opt.sequential) {
+        // Each block's statistics need the earlier blocks' factorizations: one layer after the other.
+        qopt.store = &setup.store;
+        qopt.onLayer = [&](const pipeline::LayerQuantResult& r, int, int) { show(r); };
+        result = pipeline::quantizeCheckpoint(setup.modelConfig, setup.checkpoint, qopt, ctx);
+        layerOf = [](const pipeline::LayerQuantResult& r) { return pipeline::packageLayerOf(r); };
+    } else {
+        // Finished layers come from the work folder; the others are spread over the processes,
+        // largest first so that no long layer starts last. Results are kept as figures only: the
+        // factorizations stay in the work folder until the package is written.
+        result.layers.resize(plans.size());
+        std::vector<dist::Task> tasks;
+        for (std::size_t i = 0; i < plans.size(); ++i) {
+            const pipeline::LayerPlan& plan = plans[i];
+            pipeline::LayerQuantResult& r = result.layers[i];
+            if (plan.keptDense) {
+                r = pipeline::keptDenseResult(plan);
+            } else if (std::optional<pipeline::LayerQuantResult> stored = setup.store.load(plan.name, plan.settings);
+                       stored && stored->n == plan.n && stored->m == plan.m) {
+                r = std::move(*stored);
+                r.cached = true;
+                r.layer.reset();
+            } else {
+                tasks.push_back({static_cast<int>(i), pipeline::encodeStatistics(pipeline::layerStatistics(qopt, plan))});
+                continue;
+            }
+            show(r);
+        }
+        std::stable_sort(tasks.begin(), tasks.end(), [&](const dist::Task& a, const dist::Task& b) {
+            const pipeline::LayerPlan& pa = plans[static_cast<std::size_t>(a.id)];
+            const pipeline::LayerPlan& pb = plans[static_cast<std::size_t>(b.id)];
+            return pa.n * pa.m > pb.n * pb.m;
+        });
+        RunContext computeCtx;
+        computeCtx.stop = env.stop;
+        computeCtx.threads = env.threads;
+        queue.run(std::move(tasks),
+                  [&setup, computeCtx](const dist::Task& task) { return setup.compute(task, computeCtx); },
+                  [&](int id, std::string record, int) {
+                      const pipeline::LayerPlan& plan = plans.at(static_cast<std::size_t>(id));
+                      pipeline::LayerQuantResult r = setup.store.put(plan.name, plan.settings, record);
+                      r.layer.reset();
+                      r.note.clear();
+                      show(r);
+                      result.layers[static_cast<std::size_t>(id)] = std::move(r);
+                  },
+                  ctx);
+        pipeline::accountResult(setup.checkpoint, result);
+        for (const pipeline::LayerPlan& plan : plans) byName.emplace(plan.name, &plan);
+        layerOf = [&](const pipeline::LayerQuantResult& r) {
+            const pipeline::LayerPlan& plan = *byName.at(r.name);
+            std::optional<pipeline::LayerQuantResult> stored = setup.store.load(plan.name, plan.settings);
+            if (!stored) {
+                throw IoError("'" + setup.store.directory().string() + "': the record of layer '" + r.name +
+                              "' is missing or unreadable");
+            }
+            return pipeline::packageLayerOf(*stored);
+        };
+    }
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    pipeline::writeQuantizedPackage(dir, setup.checkpoint, result, setup.config, layerOf, opt.out, ctx);
+    if (!opt.exportSafetensors.empty()) io::exportSafetensors(io::readPackage(opt.out, ctx), opt.exportSafetensors, ctx);
     bar.finish();
 
     std::error_code ec;
     const std::uintmax_t bytes = fs::file_size(opt.out, ec);
     int dense = 0;
-    for (const auto& r : result.layers) dense += r.keptDense ? 1 : 0;
+    int reused = 0;
+    for (const auto& r : result.layers) {
+        dense += r.keptDense ? 1 : 0;
+        reused += r.cached ? 1 : 0;
+    }
+    const int computed = total - dense - reused;
     if (opt.json) {
         nlohmann::json layers = nlohmann::json::array();
         for (const auto& r : result.layers) layers.push_back(layerJson(r));
@@ -230,6 +359,11 @@ int runQuantize(const QuantizeOptions& opt, const CommandEnv& env)
                                   {"factorized_bpw", result.factorizedBpw},
                                   {"seconds", result.seconds},
                                   {"package_bytes", ec ? 0 : bytes},
+                                  {"work_dir", workDirOf(opt).string()},
+                                  {"processes", queue.size()},
+                                  {"layers_computed", computed},
+                                  {"layers_reused", reused},
+                                  {"temporary_files_removed", removed},
                                   {"layers", layers}};
         if (!opt.exportSafetensors.empty()) summary["export_safetensors"] = opt.exportSafetensors;
         if (!calibration.is_null()) summary["calibration"] = calibration;
@@ -237,13 +371,101 @@ int runQuantize(const QuantizeOptions& opt, const CommandEnv& env)
         return kExitOk;
     }
     std::printf("\nwrote %s (%.2f MiB): model %.4f bpw over all weights, factorized layers %.4f bpw; "
-                "%zu layers factorized, %d kept dense, %.1f s\n",
+                "%d layers factorized (%d reused from %s), %d kept dense, %d process%s, %.1f s\n",
                 opt.out.c_str(), static_cast<double>(ec ? 0 : bytes) / (1024.0 * 1024.0), result.modelBpw,
-                result.factorizedBpw, result.layers.size() - static_cast<std::size_t>(dense), dense, result.seconds);
+                result.factorizedBpw, computed + reused, reused, workDirOf(opt).c_str(), dense, queue.size(),
+                queue.size() == 1 ? "" : "es", result.seconds);
     if (!opt.exportSafetensors.empty()) {
         std::printf("wrote the reconstructed dense model to %s\n", opt.exportSafetensors.c_str());
     }
     return kExitOk;
+}
+
+/// Rank 0 (or the only process): prepares, then quantizes and writes. An error once the other ranks
+/// work is reported here and ends the job at once, while `setup` (which rank 0's computing thread
+/// reads) is still alive.
+int runQuantizeRoot(const QuantizeOptions& opt, const CommandEnv& env, dist::TaskQueue& queue)
+{
+    const fs::path dir = opt.model;
+    std::optional<QuantizeSetup> setup;
+    std::optional<FileLock> lock;
+    pipeline::QuantizeOptions qopt;
+    nlohmann::json calibration;
+    int removed = 0;
+    try {
+        if (!opt.exportConfig.empty()) writeExportedConfig(opt);
+        // Everything that can fail cheaply is checked before the long factorization starts.
+        requireWritableDirectory(opt.out);
+        if (!fs::is_regular_file(dir / "tokenizer.json")) {
+            throw IoError("'" + (dir / "tokenizer.json").string() + "': no such file (the package needs it)");
+        }
+        if (opt.sequential && queue.size() > 1) {
+            throw InvalidArgument("--sequential calibrates each block on the model whose earlier blocks are already "
+                                  "quantized, so it runs in one process: start it without mpirun");
+        }
+        setup.emplace(opt);
+        const fs::path workDir = workDirOf(opt);
+        std::error_code ec;
+        fs::create_directories(workDir, ec);
+        if (ec) throw IoError("'" + workDir.string() + "': cannot create the work folder: " + ec.message());
+        lock.emplace(workDir / "lock", "another mdbf quantize");
+        // With the work folder locked, no live run of this command writes these any more.
+        setup->store.removeTemporaryFiles();
+        removed = removeTemporarySiblings(opt.out);
+        qopt.config = setup->config;
+        qopt.engine = setup->engine;
+        calibration = calibrate(opt, setup->modelConfig, qopt, env);
+    } catch (const Cancelled&) {
+        queue.broadcast(kExitCancelled);
+        throw;
+    } catch (...) {
+        queue.broadcast(kExitError);
+        throw;
+    }
+    queue.broadcast(kExitOk);
+    try {
+        return quantizeAndWrite(opt, env, queue, *setup, qopt, calibration, removed);
+    } catch (const Cancelled&) {
+        // The other ranks may be in the middle of a layer: end them all at once.
+        if (queue.size() > 1) {
+            std::fputs("mdbf: cancelled\n", stderr);
+            queue.abort(kExitCancelled);
+        }
+        throw;
+    } catch (const std::exception& e) {
+        if (queue.size() > 1) {
+            std::fprintf(stderr, "mdbf: error: %s\n", e.what());
+            queue.abort(kExitError);
+        }
+        throw;
+    }
+}
+
+int runQuantize(const QuantizeOptions& opt, const CommandEnv& env)
+{
+    // Nothing this command writes may replace what it reads, however the paths are spelled.
+    const std::vector<fs::path> inputs = {opt.model, opt.config, opt.calib.text};
+    if (!opt.exportConfig.empty()) requireDistinctOutput(opt.exportConfig, OutputKind::File, inputs, "--export-config");
+    if (!opt.out.empty()) {
+        requireDistinctOutput(opt.out, OutputKind::File, inputs, "--out");
+        requireDistinctOutput(workDirOf(opt), OutputKind::Directory, inputs, "--work-dir");
+    }
+    if (!opt.exportSafetensors.empty()) {
+        requireDistinctOutput(opt.exportSafetensors, OutputKind::Directory, inputs, "--export-safetensors");
+    }
+    if (opt.out.empty()) {
+        // Only the configuration was asked for.
+        writeExportedConfig(opt);
+        if (opt.json) {
+            printJson({{"config", opt.exportConfig}, {"quant_config", buildConfig(opt).toJson()}});
+        } else {
+            std::printf("wrote the quantization configuration to %s\n", opt.exportConfig.c_str());
+        }
+        return kExitOk;
+    }
+    const std::unique_ptr<dist::TaskQueue> queue = dist::openTaskQueue();
+    if (!queue->isRoot()) return runQuantizeWorker(opt, env, *queue);
+    return runQuantizeRoot(opt, env, *queue);
 }
 
 }  // namespace
@@ -290,6 +512,11 @@ Command registerQuantizeCommand(CLI::App& root)
                   "Calibrate block by block on the model whose earlier blocks are already quantized "
                   "(gram: fit each layer to the original model's outputs)")
         ->needs(calibText);
+    sub->add_option("--work-dir", opt->workDir,
+                    "Folder of the finished layers, from which a rerun of the same command continues "
+                    "(default: OUT.work beside the package)")
+        ->check(nonEmptyPath())
+        ->needs(out);
     CLI::Option* exportConfig =
         sub->add_option("--export-config", opt->exportConfig, "Also write the quantization configuration (JSON) here")
             ->check(nonEmptyPath());

@@ -25,11 +25,11 @@ struct CliResult {
     std::string err;
 };
 
-/// Runs `mdbf args...` with stdin closed; output files live in a private temp dir.
-inline CliResult runCli(const std::vector<std::string>& args)
+/// Runs `program args...` with stdin closed; output files live in a private temp dir.
+inline CliResult runProgram(const std::string& program, const std::vector<std::string>& args)
 {
     TempDir dir;
-    std::string cmd = shellQuote(cliPath().string());
+    std::string cmd = shellQuote(program);
     // Appended piecewise: GCC 12 misreads `literal + std::string&&` as an oversized copy (-Wstringop-overflow).
     for (const auto& a : args) {
         cmd += ' ';
@@ -52,6 +52,9 @@ inline CliResult runCli(const std::vector<std::string>& args)
     r.err = slurp(dir / "err");
     return r;
 }
+
+/// Runs `mdbf args...` with stdin closed; output files live in a private temp dir.
+inline CliResult runCli(const std::vector<std::string>& args) { return runProgram(cliPath().string(), args); }
 
 /// The single JSON object a `--json` run printed on stdout; records a failure (and returns an empty
 /// value) when the run failed or stdout holds anything else.

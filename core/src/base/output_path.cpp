@@ -1,5 +1,12 @@
 #include "mdbf/base/output_path.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "mdbf/base/error.h"
 
 namespace mdbf {
@@ -40,6 +47,36 @@ fs::path temporarySibling(const fs::path& target, const std::string& suffix)
     name += ".tmp-";
     name += suffix;
     return target.parent_path() / name;
+}
+
+int removeTemporarySiblings(const fs::path& target)
+{
+    const std::string prefix = temporarySibling(target, "").filename().string();
+    const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+    int removed = 0;
+    std::error_code ec;
+    for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
+        if (entry.path().filename().string().rfind(prefix, 0) == 0 && fs::remove(entry.path(), ec)) ++removed;
+    }
+    return removed;
+}
+
+FileLock::FileLock(const fs::path& path, const std::string& holder)
+{
+    m_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (m_fd < 0) throw IoError("'" + path.string() + "': cannot create the lock file: " + std::strerror(errno));
+    if (::flock(m_fd, LOCK_EX | LOCK_NB) != 0) {
+        const int error = errno;
+        ::close(m_fd);
+        m_fd = -1;
+        if (error == EWOULDBLOCK) throw IoError("'" + path.string() + "' is locked: " + holder + " is using it");
+        throw IoError("'" + path.string() + "': cannot lock: " + std::strerror(error));
+    }
+}
+
+FileLock::~FileLock()
+{
+    if (m_fd >= 0) ::close(m_fd);  // closing releases the lock
 }
 
 void requireDistinctOutput(const fs::path& output, OutputKind kind, const std::vector<fs::path>& inputs,

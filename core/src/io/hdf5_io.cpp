@@ -126,8 +126,9 @@ std::mutex& libraryMutex()
 
 void silenceLibraryErrors()
 {
-    static std::once_flag once;
-    std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+    // A thread-safe build of the library keeps this setting per thread.
+    thread_local bool silenced = false;
+    if (!silenced) silenced = H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr) >= 0;
 }
 
 Handle makeFloat16Type()

@@ -19,7 +19,8 @@ namespace mdbf::io::h5 {
 /// holds this mutex (package writes and reads are serialized).
 std::mutex& libraryMutex();
 
-/// Turns off HDF5's own printing of its error stack (once per process): failures surface as
+/// Turns off HDF5's own printing of its error stack (for the calling thread; the thread-safe build
+/// keeps the setting per thread): failures surface as
 /// exceptions with one-line messages instead.
 void silenceLibraryErrors();
 

@@ -1,6 +1,7 @@
 #include "io/mapped_file.h"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "mdbf/base/error.h"
+#include "mdbf/io/mapped_pages.h"
 
 namespace mdbf::io {
 
@@ -62,6 +64,16 @@ MappedFile::MappedFile(const std::filesystem::path& path) : m_path(path)
 MappedFile::~MappedFile()
 {
     if (m_data != nullptr) ::munmap(const_cast<std::byte*>(m_data), m_size);
+}
+
+void releaseMappedPages(std::span<const std::byte> bytes)
+{
+    // Whole pages: the mapping is private and never written, so a dropped page shared with a
+    // neighbouring tensor is simply read from the file again.
+    static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<std::uintptr_t>(bytes.data()) / page * page;
+    const auto end = reinterpret_cast<std::uintptr_t>(bytes.data() + bytes.size());
+    if (!bytes.empty() && end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 }  // namespace mdbf::io

@@ -110,108 +110,106 @@ void checkName(const std::string& name, const char* what)
     }
 }
 
+void validateTensor(const std::string& name, DType dtype, std::span<const std::int64_t> shape, std::size_t bytes)
+{
+    checkName(name, "tensor");
+    std::uint64_t expected = dtypeSize(dtype);
+    for (const std::int64_t d : shape) {
+        if (d < 0) throw InvalidArgument("package: tensor '" + name + "' has a negative dimension");
+        expected *= static_cast<std::uint64_t>(d);
+    }
+    if (bytes != expected) {
+        throw InvalidArgument("package: tensor '" + name + "' holds " + std::to_string(bytes) +
+                              " bytes, its shape and dtype need " + std::to_string(expected));
+    }
+}
+
+void validateLayer(const PackageLayer& layer)
+{
+    checkName(layer.name, "layer");
+    if (layer.paths.empty()) throw InvalidArgument("package: layer '" + layer.name + "' has no paths");
+    for (const kernels::FactorPath& p : layer.paths) {
+        try {
+            kernels::validateFactorPath(p);
+        } catch (Error& e) {
+            e.addContext("package: layer '" + layer.name + "'");
+            throw;
+        }
+        if (p.n() != layer.n() || p.m() != layer.m() || p.k() != layer.k() || p.l() != layer.l()) {
+            throw InvalidArgument("package: layer '" + layer.name + "' mixes paths of different shapes");
+        }
+    }
+    if (layer.method == Method::Dbf && layer.l() != 1) {
+        throw InvalidArgument("package: layer '" + layer.name + "' is dbf with l = " + std::to_string(layer.l()));
+    }
+}
+
 void validateForWrite(const Package& pkg)
 {
     std::set<std::string> seen;
     for (const PackageTensor& t : pkg.dense) {
-        checkName(t.name, "tensor");
+        validateTensor(t.name, t.dtype, t.shape, t.data.size());
         if (!seen.insert(t.name).second) throw InvalidArgument("package: tensor '" + t.name + "' appears twice");
-        for (const std::int64_t d : t.shape) {
-            if (d < 0) throw InvalidArgument("package: tensor '" + t.name + "' has a negative dimension");
-        }
-        const std::uint64_t expected = static_cast<std::uint64_t>(t.elementCount()) * dtypeSize(t.dtype);
-        if (t.data.size() != expected) {
-            throw InvalidArgument("package: tensor '" + t.name + "' holds " + std::to_string(t.data.size()) +
-                                  " bytes, its shape and dtype need " + std::to_string(expected));
-        }
     }
     seen.clear();
     for (const PackageLayer& layer : pkg.layers) {
-        checkName(layer.name, "layer");
+        validateLayer(layer);
         if (!seen.insert(layer.name).second) throw InvalidArgument("package: layer '" + layer.name + "' appears twice");
-        if (layer.paths.empty()) throw InvalidArgument("package: layer '" + layer.name + "' has no paths");
-        for (const kernels::FactorPath& p : layer.paths) {
-            try {
-                kernels::validateFactorPath(p);
-            } catch (Error& e) {
-                e.addContext("package: layer '" + layer.name + "'");
-                throw;
-            }
-            if (p.n() != layer.n() || p.m() != layer.m() || p.k() != layer.k() || p.l() != layer.l()) {
-                throw InvalidArgument("package: layer '" + layer.name + "' mixes paths of different shapes");
-            }
-        }
-        if (layer.method == Method::Dbf && layer.l() != 1) {
-            throw InvalidArgument("package: layer '" + layer.name + "' is dbf with l = " + std::to_string(layer.l()));
-        }
     }
 }
 
-// Writes one package into an open HDF5 file, reporting bytes and polling the stop token.
-class ContentWriter {
-public:
-    ContentWriter(const Package& pkg, const RunContext& ctx) : m_pkg(pkg), m_ctx(ctx)
-    {
-        for (const PackageTensor& t : pkg.dense) m_total += static_cast<std::int64_t>(t.data.size());
-        for (const PackageLayer& layer : pkg.layers) {
-            for (const kernels::FactorPath& p : layer.paths) {
-                m_total += static_cast<std::int64_t>(8 * (p.sa.words().size() + p.sb.words().size()));
-                m_total += 2 * p.l() * (p.n() + p.m() + 2 * p.k());
-            }
-        }
-    }
+}  // namespace
 
-    void write(hid_t file)
-    {
-        using h5::writeAttribute;
-        writeAttribute(file, schema::kAttrFormat, std::string(kPackageFormat), "/");
-        writeAttribute(file, schema::kAttrVersion, kPackageVersion, "/");
-        writeAttribute(file, schema::kAttrProducer, std::string("mdbf ") + MDBF_VERSION, "/");
-        writeAttribute(file, schema::kAttrModelBpw, m_pkg.modelBpw, "/");
-        writeAttribute(file, schema::kAttrFactorizedBpw, m_pkg.factorizedBpw, "/");
-        h5::writeStringDataset(file, schema::kConfigDataset, m_pkg.configJson, std::string("/") + schema::kConfigDataset);
-        h5::writeStringDataset(file, schema::kTokenizerDataset, m_pkg.tokenizerJson,
-                               std::string("/") + schema::kTokenizerDataset);
-        h5::writeStringDataset(file, schema::kQuantConfigDataset, m_pkg.quantConfigJson,
-                               std::string("/") + schema::kQuantConfigDataset);
-        progress(0);
+// The open HDF5 file of a package being written, its two groups, and the progress in bytes.
+struct PackageWriter::Impl {
+    Impl(const fs::path& target, const RunContext& context) : destination(target), ctx(context), temp(target) {}
 
-        const std::string densePath = std::string("/") + schema::kDenseGroup;
-        const h5::Handle dense = h5::createGroup(file, schema::kDenseGroup, densePath);
-        for (const PackageTensor& t : m_pkg.dense) writeTensor(dense.get(), t, densePath + "/" + t.name);
-
-        const std::string layersPath = std::string("/") + schema::kLayersGroup;
-        const h5::Handle layers = h5::createGroup(file, schema::kLayersGroup, layersPath);
-        for (const PackageLayer& layer : m_pkg.layers) writeLayer(layers.get(), layer, layersPath + "/" + layer.name);
-        m_ctx.throwIfStopped();
-    }
-
-private:
     void progress(std::int64_t bytes)
     {
-        m_done += bytes;
-        m_ctx.report("writing", m_done, m_total);
-        m_ctx.throwIfStopped();
+        done += bytes;
+        ctx.report("writing", done, total);
+        ctx.throwIfStopped();
     }
 
-    void writeTensor(hid_t parent, const PackageTensor& t, const std::string& path)
+    void writeRoot(const Package& header)
     {
-        const h5::ElementType type = t.dtype == DType::F32   ? h5::ElementType::F32
-                                     : t.dtype == DType::F16 ? h5::ElementType::F16
-                                                             : h5::ElementType::U16;
-        std::vector<hsize_t> dims(t.shape.begin(), t.shape.end());
-        const h5::Handle dataset = h5::createDataset(parent, t.name, type, dims, path);
-        h5::writeAttribute(dataset.get(), schema::kAttrEncoding, std::string(schema::encodingName(t.dtype)), path);
+        using h5::writeAttribute;
+        writeAttribute(file.get(), schema::kAttrFormat, std::string(kPackageFormat), "/");
+        writeAttribute(file.get(), schema::kAttrVersion, kPackageVersion, "/");
+        writeAttribute(file.get(), schema::kAttrProducer, std::string("mdbf ") + MDBF_VERSION, "/");
+        writeAttribute(file.get(), schema::kAttrModelBpw, header.modelBpw, "/");
+        writeAttribute(file.get(), schema::kAttrFactorizedBpw, header.factorizedBpw, "/");
+        h5::writeStringDataset(file.get(), schema::kConfigDataset, header.configJson,
+                               std::string("/") + schema::kConfigDataset);
+        h5::writeStringDataset(file.get(), schema::kTokenizerDataset, header.tokenizerJson,
+                               std::string("/") + schema::kTokenizerDataset);
+        h5::writeStringDataset(file.get(), schema::kQuantConfigDataset, header.quantConfigJson,
+                               std::string("/") + schema::kQuantConfigDataset);
+        progress(0);
+        dense = h5::createGroup(file.get(), schema::kDenseGroup, densePath);
+        layers = h5::createGroup(file.get(), schema::kLayersGroup, layersPath);
+    }
+
+    void writeTensor(const std::string& name, DType dtype, std::span<const std::int64_t> shape,
+                     std::span<const std::byte> data)
+    {
+        const std::string path = densePath + "/" + name;
+        const h5::ElementType type = dtype == DType::F32   ? h5::ElementType::F32
+                                     : dtype == DType::F16 ? h5::ElementType::F16
+                                                           : h5::ElementType::U16;
+        std::vector<hsize_t> dims(shape.begin(), shape.end());
+        const h5::Handle dataset = h5::createDataset(dense.get(), name, type, dims, path);
+        h5::writeAttribute(dataset.get(), schema::kAttrEncoding, std::string(schema::encodingName(dtype)), path);
         if (dims.empty()) {
-            h5::writeRows(dataset.get(), type, dims, 0, 1, t.data.data(), path);
-            progress(static_cast<std::int64_t>(t.data.size()));
+            h5::writeRows(dataset.get(), type, dims, 0, 1, data.data(), path);
+            progress(static_cast<std::int64_t>(data.size()));
             return;
         }
-        const std::size_t rowBytes = dims[0] == 0 ? 0 : t.data.size() / dims[0];
+        const std::size_t rowBytes = dims[0] == 0 ? 0 : data.size() / dims[0];
         const hsize_t slabRows = rowBytes == 0 ? dims[0] : std::max<hsize_t>(1, kSlabBytes / rowBytes);
         for (hsize_t row = 0; row < dims[0]; row += slabRows) {
             const hsize_t count = std::min(slabRows, dims[0] - row);
-            h5::writeRows(dataset.get(), type, dims, row, count, t.data.data() + row * rowBytes, path);
+            h5::writeRows(dataset.get(), type, dims, row, count, data.data() + row * rowBytes, path);
             progress(static_cast<std::int64_t>(count * rowBytes));
         }
     }
@@ -238,10 +236,11 @@ private:
         progress(static_cast<std::int64_t>(2 * bits.size()));
     }
 
-    void writeLayer(hid_t parent, const PackageLayer& layer, const std::string& path)
+    void writeLayer(const PackageLayer& layer)
     {
         using h5::writeAttribute;
-        const h5::Handle group = h5::createGroup(parent, layer.name, path);
+        const std::string path = layersPath + "/" + layer.name;
+        const h5::Handle group = h5::createGroup(layers.get(), layer.name, path);
         writeAttribute(group.get(), "n", layer.n(), path);
         writeAttribute(group.get(), "m", layer.m(), path);
         writeAttribute(group.get(), "k", layer.k(), path);
@@ -265,13 +264,129 @@ private:
         }
     }
 
-    const Package& m_pkg;
-    const RunContext& m_ctx;
-    std::int64_t m_total = 0;
-    std::int64_t m_done = 0;
+    // Runs one step of the writer with the library lock held, naming the package in errors.
+    template <class Step>
+    void guarded(Step&& step)
+    {
+        if (committed) throw InvalidArgument("package '" + destination.string() + "' is already complete");
+        const std::lock_guard<std::mutex> lock(h5::libraryMutex());
+        try {
+            step();
+        } catch (const Cancelled&) {
+            throw;
+        } catch (Error& e) {
+            e.addContext("'" + destination.string() + "'");
+            throw;
+        }
+    }
+
+    const std::string densePath = std::string("/") + schema::kDenseGroup;
+    const std::string layersPath = std::string("/") + schema::kLayersGroup;
+    fs::path destination;
+    RunContext ctx;
+    TempFile temp;
+    h5::Handle file;
+    h5::Handle dense;
+    h5::Handle layers;
+    std::set<std::string> denseNames;
+    std::set<std::string> layerNames;
+    std::int64_t total = 0;
+    std::int64_t done = 0;
+    bool committed = false;
 };
 
-}  // namespace
+PackageWriter::PackageWriter(const fs::path& destination, const Package& header, std::int64_t expectedBytes,
+                             const RunContext& ctx)
+{
+    ctx.throwIfStopped();
+    const std::lock_guard<std::mutex> lock(h5::libraryMutex());
+    h5::silenceLibraryErrors();
+    try {
+        m_impl = std::make_unique<Impl>(destination, ctx);
+        m_impl->total = expectedBytes;
+        const h5::Handle fcpl = h5::plistHandle(H5Pcreate(H5P_FILE_CREATE));
+        const h5::Handle fapl = h5::plistHandle(H5Pcreate(H5P_FILE_ACCESS));
+        if (!fcpl.valid() || !fapl.valid() ||
+            H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0 ||
+            H5Pset_obj_track_times(fcpl.get(), 0) < 0 ||
+            H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG) < 0) {
+            throw IoError("cannot set up the HDF5 file properties");
+        }
+        const fs::path& temp = m_impl->temp.path();
+        m_impl->file = h5::fileHandle(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()));
+        if (!m_impl->file.valid()) throw IoError("cannot create the HDF5 file '" + temp.string() + "'");
+        m_impl->writeRoot(header);
+    } catch (const Cancelled&) {
+        closeLocked();
+        throw;
+    } catch (Error& e) {
+        closeLocked();
+        e.addContext("'" + destination.string() + "'");
+        throw;
+    }
+}
+
+PackageWriter::~PackageWriter()
+{
+    if (!m_impl) return;
+    const std::lock_guard<std::mutex> lock(h5::libraryMutex());
+    closeLocked();
+}
+
+void PackageWriter::closeLocked()
+{
+    if (!m_impl) return;
+    // HDF5 handles are closed before the temporary file is removed (Impl's member order).
+    m_impl->layers.close();
+    m_impl->dense.close();
+    m_impl->file.close();
+    m_impl.reset();
+}
+
+void PackageWriter::addDense(const std::string& name, DType dtype, std::span<const std::int64_t> shape,
+                             std::span<const std::byte> data)
+{
+    m_impl->guarded([&] {
+        validateTensor(name, dtype, shape, data.size());
+        if (!m_impl->denseNames.insert(name).second) {
+            throw InvalidArgument("package: tensor '" + name + "' appears twice");
+        }
+        m_impl->writeTensor(name, dtype, shape, data);
+    });
+}
+
+void PackageWriter::addLayer(const PackageLayer& layer)
+{
+    m_impl->guarded([&] {
+        validateLayer(layer);
+        if (!m_impl->layerNames.insert(layer.name).second) {
+            throw InvalidArgument("package: layer '" + layer.name + "' appears twice");
+        }
+        m_impl->writeLayer(layer);
+    });
+}
+
+void PackageWriter::commit()
+{
+    m_impl->guarded([&] {
+        m_impl->ctx.throwIfStopped();
+        m_impl->layers.close();
+        m_impl->dense.close();
+        if (!m_impl->file.close()) throw IoError("cannot finish the HDF5 file '" + m_impl->temp.path().string() + "'");
+        m_impl->temp.commit();
+        m_impl->committed = true;
+    });
+}
+
+std::int64_t packageLayerBytes(const PackageLayer& layer)
+{
+    std::int64_t bytes = 0;
+    for (const kernels::FactorPath& p : layer.paths) {
+        bytes += static_cast<std::int64_t>(8 * (p.sa.words().size() + p.sb.words().size()));
+        bytes += 2 * p.l() * (p.n() + p.m() + 2 * p.k());
+    }
+    return bytes;
+}
 
 std::int64_t PackageTensor::elementCount() const
 {
@@ -283,30 +398,13 @@ std::int64_t PackageTensor::elementCount() const
 void writePackage(const Package& package, const fs::path& destination, const RunContext& ctx)
 {
     validateForWrite(package);
-    ctx.throwIfStopped();
-    const std::lock_guard<std::mutex> lock(h5::libraryMutex());
-    h5::silenceLibraryErrors();
-    TempFile temp(destination);
-    try {
-        const h5::Handle fcpl = h5::plistHandle(H5Pcreate(H5P_FILE_CREATE));
-        const h5::Handle fapl = h5::plistHandle(H5Pcreate(H5P_FILE_ACCESS));
-        if (!fcpl.valid() || !fapl.valid() ||
-            H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0 ||
-            H5Pset_obj_track_times(fcpl.get(), 0) < 0 ||
-            H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG) < 0) {
-            throw IoError("cannot set up the HDF5 file properties");
-        }
-        h5::Handle file = h5::fileHandle(H5Fcreate(temp.path().c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()));
-        if (!file.valid()) throw IoError("cannot create the HDF5 file '" + temp.path().string() + "'");
-        ContentWriter(package, ctx).write(file.get());
-        if (!file.close()) throw IoError("cannot finish the HDF5 file '" + temp.path().string() + "'");
-        temp.commit();
-    } catch (const Cancelled&) {
-        throw;
-    } catch (Error& e) {
-        e.addContext("'" + destination.string() + "'");
-        throw;
-    }
+    std::int64_t total = 0;
+    for (const PackageTensor& t : package.dense) total += static_cast<std::int64_t>(t.data.size());
+    for (const PackageLayer& layer : package.layers) total += packageLayerBytes(layer);
+    PackageWriter writer(destination, package, total, ctx);
+    for (const PackageTensor& t : package.dense) writer.addDense(t.name, t.dtype, t.shape, t.data);
+    for (const PackageLayer& layer : package.layers) writer.addLayer(layer);
+    writer.commit();
 }
 
 }  // namespace mdbf::io

@@ -1,6 +1,7 @@
 #include "mdbf/pipeline/layer_job.h"
 
 #include <cmath>
+#include <cstring>
 
 #include <Eigen/Cholesky>
 
@@ -117,6 +118,56 @@ RowMatrixF outputMatchingTarget(const RowMatrixF& W, const Eigen::MatrixXd& gram
     const Eigen::MatrixXd rhs = (cross - gram) * Wd.transpose();
     const Eigen::MatrixXd correction = llt.solve(rhs).transpose();
     return (Wd + correction).cast<float>();
+}
+
+namespace {
+
+template <class Matrix>
+void appendMatrix(std::string& out, const Matrix& M)
+{
+    const std::int64_t shape[2] = {static_cast<std::int64_t>(M.rows()), static_cast<std::int64_t>(M.cols())};
+    out.append(reinterpret_cast<const char*>(shape), sizeof shape);
+    out.append(reinterpret_cast<const char*>(M.data()), static_cast<std::size_t>(M.size()) * sizeof(typename Matrix::Scalar));
+}
+
+template <class Matrix>
+Matrix takeMatrix(std::string_view& in)
+{
+    std::int64_t shape[2] = {0, 0};
+    if (in.size() < sizeof shape) throw FormatError("layer statistics: truncated record");
+    std::memcpy(shape, in.data(), sizeof shape);
+    in.remove_prefix(sizeof shape);
+    constexpr std::int64_t kMaxSide = std::int64_t{1} << 24;
+    if (shape[0] < 0 || shape[1] < 0 || shape[0] > kMaxSide || shape[1] > kMaxSide)
+        throw FormatError("layer statistics: bad shape");
+    if (Matrix::ColsAtCompileTime == 1 && shape[1] != 1) throw FormatError("layer statistics: bad shape");
+    const std::size_t bytes = static_cast<std::size_t>(shape[0] * shape[1]) * sizeof(typename Matrix::Scalar);
+    if (in.size() < bytes) throw FormatError("layer statistics: truncated record");
+    Matrix M(shape[0], shape[1]);
+    if (bytes > 0) std::memcpy(M.data(), in.data(), bytes);
+    in.remove_prefix(bytes);
+    return M;
+}
+
+}  // namespace
+
+std::string encodeStatistics(const LayerStatistics& statistics)
+{
+    std::string out;
+    appendMatrix(out, statistics.channelWeights);
+    appendMatrix(out, statistics.inputGram);
+    appendMatrix(out, statistics.cross);
+    return out;
+}
+
+LayerStatistics decodeStatistics(std::string_view bytes)
+{
+    LayerStatistics statistics;
+    statistics.channelWeights = takeMatrix<VectorF>(bytes);
+    statistics.inputGram = takeMatrix<Eigen::MatrixXd>(bytes);
+    statistics.cross = takeMatrix<Eigen::MatrixXd>(bytes);
+    if (!bytes.empty()) throw FormatError("layer statistics: trailing bytes");
+    return statistics;
 }
 
 }  // namespace mdbf::pipeline

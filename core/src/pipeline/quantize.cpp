@@ -13,6 +13,7 @@
 #include "mdbf/factor/bit_budget.h"
 #include "mdbf/factor/factorizer.h"
 #include "mdbf/factor/path_products.h"
+#include "mdbf/io/mapped_pages.h"
 #include "mdbf/model/architecture.h"
 
 namespace mdbf::pipeline {
@@ -22,23 +23,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double secondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
-/// The statistics the objective of `settings` needs for layer `name`: on demand when the options
-/// supply them so, else from the per-layer maps. Throws InvalidArgument when they are missing.
-LayerStatistics statisticsFor(const QuantizeOptions& options, const std::string& name,
-                              const factor::LayerQuantSettings& settings, std::span<const LayerQuantResult> done)
-{
-    LayerStatistics statistics;
-    if (settings.objective == factor::Objective::Plain) return statistics;
-    if (options.statistics) return options.statistics(name, done);
-    if (settings.objective == factor::Objective::DiagonalWeighted) {
-        if (const auto it = options.channelWeights.find(name); it != options.channelWeights.end())
-            statistics.channelWeights = it->second;
-    } else if (const auto it = options.inputGrams.find(name); it != options.inputGrams.end()) {
-        statistics.inputGram = it->second;
-    }
-    return statistics;
-}
 
 }  // namespace
 
@@ -82,7 +66,7 @@ void accountResult(const io::Checkpoint& checkpoint, QuantizeResult& result)
 {
     std::vector<FactorizedShape> factorized;
     for (const LayerQuantResult& layer : result.layers) {
-        if (layer.layer) factorized.push_back({layer.name, layer.n, layer.m, layer.k, layer.l, layer.paths, layer.method});
+        if (!layer.keptDense) factorized.push_back({layer.name, layer.n, layer.m, layer.k, layer.l, layer.paths, layer.method});
     }
     const ModelBits bits = accountModel(checkpoint, factorized);
     result.factorizedWeights = bits.factorizedWeights;
@@ -93,78 +77,126 @@ void accountResult(const io::Checkpoint& checkpoint, QuantizeResult& result)
     result.modelBpw = bits.modelBpw();
 }
 
-QuantizeResult quantizeCheckpoint(const io::ModelConfig& config, const io::Checkpoint& ckpt,
-                                  const QuantizeOptions& options, const RunContext& ctx)
+std::vector<LayerPlan> planQuantization(const factor::QuantConfig& quant, const io::ModelConfig& config,
+                                        const io::Checkpoint& ckpt)
 {
-    const Clock::time_point start = Clock::now();
-    const std::vector<std::string> names = model::projectionNames(config);
-    const int total = static_cast<int>(names.size());
-    QuantizeResult result;
-    result.layers.reserve(names.size());
-    ctx.report("layer", 0, total);
-
-    for (int index = 0; index < total; ++index) {
-        ctx.throwIfStopped();
-        const Clock::time_point layerStart = Clock::now();
-        const std::string& name = names[static_cast<std::size_t>(index)];
-        const factor::LayerQuantSettings settings = options.config.resolve(name);
+    std::vector<LayerPlan> plans;
+    for (const std::string& name : model::projectionNames(config)) {
         const std::string tensor = model::weightTensorOf(name, ckpt.contains(model::weightName(name)));
         const io::TensorInfo& info = ckpt.info(tensor);
         if (info.shape.size() != 2 || info.shape[0] <= 0 || info.shape[1] <= 0) {
             throw FormatError("'" + info.file.string() + "': tensor '" + tensor + "' of layer '" + name +
                               "' is not a non-empty matrix");
         }
-        LayerQuantResult layer;
-        layer.name = name;
-        layer.n = info.shape[0];
-        layer.m = info.shape[1];
-        layer.method = settings.method;
-        layer.objective = settings.objective;
-
+        LayerPlan plan;
+        plan.name = name;
+        plan.n = info.shape[0];
+        plan.m = info.shape[1];
+        plan.settings = quant.resolve(name);
+        plan.denseBpw = static_cast<double>(storedBitsPerElement(info.dtype));
+        const factor::LayerQuantSettings& s = plan.settings;
         const factor::BudgetCheck check =
-            settings.dense ? factor::BudgetCheck{}
-                           : factor::checkBitBudget(layer.n, layer.m, settings.bpw, settings.method, settings.l,
-                                                    settings.paths);
-        if (settings.dense || !check.budget) {
-            layer.keptDense = true;
-            layer.bpw = static_cast<double>(storedBitsPerElement(info.dtype));
-            layer.note = settings.dense ? "dense by configuration" : "kept dense: " + check.message;
+            s.dense ? factor::BudgetCheck{} : factor::checkBitBudget(plan.n, plan.m, s.bpw, s.method, s.l, s.paths);
+        if (s.dense || !check.budget) {
+            plan.keptDense = true;
+            plan.note = s.dense ? "dense by configuration" : "kept dense: " + check.message;
+        }
+        plans.push_back(std::move(plan));
+    }
+    return plans;
+}
+
+LayerStatistics layerStatistics(const QuantizeOptions& options, const LayerPlan& plan,
+                                std::span<const LayerQuantResult> done)
+{
+    LayerStatistics statistics;
+    if (plan.settings.objective == factor::Objective::Plain) return statistics;
+    if (options.statistics) return options.statistics(plan.name, done);
+    if (plan.settings.objective == factor::Objective::DiagonalWeighted) {
+        if (const auto it = options.channelWeights.find(plan.name); it != options.channelWeights.end())
+            statistics.channelWeights = it->second;
+    } else if (const auto it = options.inputGrams.find(plan.name); it != options.inputGrams.end()) {
+        statistics.inputGram = it->second;
+    }
+    return statistics;
+}
+
+LayerQuantResult keptDenseResult(const LayerPlan& plan)
+{
+    LayerQuantResult layer;
+    layer.name = plan.name;
+    layer.n = plan.n;
+    layer.m = plan.m;
+    layer.method = plan.settings.method;
+    layer.objective = plan.settings.objective;
+    layer.keptDense = true;
+    layer.bpw = plan.denseBpw;
+    layer.note = plan.note;
+    return layer;
+}
+
+LayerQuantResult quantizeLayer(const LayerPlan& plan, const io::Checkpoint& ckpt, LayerStatistics statistics,
+                               const EngineSettings& engine, const RunContext& ctx)
+{
+    const Clock::time_point start = Clock::now();
+    LayerJob job;
+    job.settings = plan.settings;
+    job.engine = engine;
+    job.statistics = std::move(statistics);
+    try {
+        job.validate();
+    } catch (const InvalidArgument& e) {
+        throw InvalidArgument("layer '" + plan.name + "': " + e.what());
+    }
+    const RowMatrixF original = loadLayerWeights(ckpt, plan.name);
+    // The float32 copy is what the factorization uses; the mapped bytes need not stay resident.
+    io::releaseMappedPages(ckpt.raw(model::weightTensorOf(plan.name, ckpt.contains(model::weightName(plan.name)))));
+    const RowMatrixF W = fittedWeights(original, job);
+    RunContext layerCtx;
+    layerCtx.stop = ctx.stop;
+    layerCtx.threads = ctx.threads;
+    ctx.throwIfStopped();
+    const std::shared_ptr<const factor::LayerSvd> svd = decomposeLayer(W, job, layerCtx);
+    factor::FactorResult fr = factorizeLayer(W, *svd, job, -1, layerCtx);
+    if (fr.termination == factor::Termination::Cancelled || ctx.stopRequested()) throw Cancelled();
+    double plainError = fr.finalPlainError;
+    if (job.matchesOutputs()) {
+        const double norm = static_cast<double>(original.norm());
+        const RowMatrixF approx = factor::reconstruct(fr.paths, ctx.threadCount());
+        plainError = norm > 0.0 ? static_cast<double>((original - approx).norm()) / norm : 0.0;
+    }
+    LayerQuantResult layer = layerQuantResult(plan.name, std::move(fr), loadLayerBias(ckpt, plan.name));
+    layer.plainError = plainError;
+    layer.seconds = secondsSince(start);
+    return layer;
+}
+
+QuantizeResult quantizeCheckpoint(const io::ModelConfig& config, const io::Checkpoint& ckpt,
+                                  const QuantizeOptions& options, const RunContext& ctx)
+{
+    const Clock::time_point start = Clock::now();
+    const std::vector<LayerPlan> plans = planQuantization(options.config, config, ckpt);
+    const int total = static_cast<int>(plans.size());
+    QuantizeResult result;
+    result.layers.reserve(plans.size());
+    ctx.report("layer", 0, total);
+
+    for (int index = 0; index < total; ++index) {
+        ctx.throwIfStopped();
+        const Clock::time_point layerStart = Clock::now();
+        const LayerPlan& plan = plans[static_cast<std::size_t>(index)];
+        LayerQuantResult layer;
+        if (plan.keptDense) {
+            layer = keptDenseResult(plan);
         } else if (std::optional<LayerQuantResult> stored =
-                       options.store ? options.store->load(name, settings) : std::nullopt;
-                   stored && stored->layer && stored->n == layer.n && stored->m == layer.m) {
+                       options.store ? options.store->load(plan.name, plan.settings) : std::nullopt;
+                   stored && stored->layer && stored->n == plan.n && stored->m == plan.m) {
             layer = std::move(*stored);
-            layer.name = name;
             layer.cached = true;
-            layer.layer = std::make_shared<model::FactorizedLinear>(
-                layer.layer->paths(), layer.layer->bias(), factor::layoutText(layer.method, layer.k, layer.l, layer.paths));
         } else {
-            LayerJob job;
-            job.settings = settings;
-            job.engine = options.engine;
-            job.statistics = statisticsFor(options, name, settings, result.layers);
-            try {
-                job.validate();
-            } catch (const InvalidArgument& e) {
-                throw InvalidArgument("layer '" + name + "': " + e.what());
-            }
-            const RowMatrixF original = loadLayerWeights(ckpt, name);
-            const RowMatrixF W = fittedWeights(original, job);
-            RunContext layerCtx;
-            layerCtx.stop = ctx.stop;
-            layerCtx.threads = ctx.threads;
-            ctx.throwIfStopped();
-            const std::shared_ptr<const factor::LayerSvd> svd = decomposeLayer(W, job, layerCtx);
-            factor::FactorResult fr = factorizeLayer(W, *svd, job, -1, layerCtx);
-            if (fr.termination == factor::Termination::Cancelled || ctx.stopRequested()) throw Cancelled();
-            double plainError = fr.finalPlainError;
-            if (job.matchesOutputs()) {
-                const double norm = static_cast<double>(original.norm());
-                const RowMatrixF approx = factor::reconstruct(fr.paths, ctx.threadCount());
-                plainError = norm > 0.0 ? static_cast<double>((original - approx).norm()) / norm : 0.0;
-            }
-            layer = layerQuantResult(name, std::move(fr), loadLayerBias(ckpt, name));
-            layer.plainError = plainError;
-            if (options.store) options.store->save(layer, settings);
+            layer = quantizeLayer(plan, ckpt, layerStatistics(options, plan, result.layers),
+                                  options.engine, ctx);
+            if (options.store) options.store->save(layer, plan.settings);
         }
         layer.seconds = secondsSince(layerStart);
         result.layers.push_back(std::move(layer));
@@ -192,8 +224,11 @@ QuantizeResult quantizeModel(model::Transformer& model, const io::Checkpoint& ck
     return result;
 }
 
-io::Package makePackage(const std::filesystem::path& modelDir, const io::Checkpoint& ckpt, const QuantizeResult& result,
-                        const factor::QuantConfig& config)
+namespace {
+
+// The package's strings and figures, without tensors or layers.
+io::Package packageHeader(const std::filesystem::path& modelDir, const QuantizeResult& result,
+                          const factor::QuantConfig& config)
 {
     io::Package pkg;
     pkg.configJson = readBinaryFile(modelDir / "config.json");
@@ -201,24 +236,65 @@ io::Package makePackage(const std::filesystem::path& modelDir, const io::Checkpo
     pkg.quantConfigJson = config.toJson().dump(2);
     pkg.modelBpw = result.modelBpw;
     pkg.factorizedBpw = result.factorizedBpw;
+    return pkg;
+}
 
+// The checkpoint tensors the package keeps dense: those no factorized layer replaces, in file order.
+std::vector<const io::TensorInfo*> denseTensors(const io::Checkpoint& ckpt, const QuantizeResult& result)
+{
     std::set<std::string> replaced;
     for (const LayerQuantResult& layer : result.layers) {
-        if (!layer.layer) continue;
-        replaced.insert(model::weightName(layer.name));
-        pkg.layers.push_back(packageLayerOf(layer));
+        if (!layer.keptDense) replaced.insert(model::weightName(layer.name));
     }
+    std::vector<const io::TensorInfo*> dense;
     for (const io::TensorInfo& t : ckpt.tensors()) {
-        if (replaced.count(t.name) != 0) continue;
+        if (replaced.count(t.name) == 0) dense.push_back(&t);
+    }
+    return dense;
+}
+
+}  // namespace
+
+io::Package makePackage(const std::filesystem::path& modelDir, const io::Checkpoint& ckpt, const QuantizeResult& result,
+                        const factor::QuantConfig& config)
+{
+    io::Package pkg = packageHeader(modelDir, result, config);
+    for (const LayerQuantResult& layer : result.layers) {
+        if (layer.layer) pkg.layers.push_back(packageLayerOf(layer));
+    }
+    for (const io::TensorInfo* t : denseTensors(ckpt, result)) {
         io::PackageTensor pt;
-        pt.name = t.name;
-        pt.dtype = t.dtype;
-        pt.shape = t.shape;
-        const std::span<const std::byte> raw = ckpt.raw(t.name);
+        pt.name = t->name;
+        pt.dtype = t->dtype;
+        pt.shape = t->shape;
+        const std::span<const std::byte> raw = ckpt.raw(t->name);
         pt.data.assign(raw.begin(), raw.end());
         pkg.dense.push_back(std::move(pt));
     }
     return pkg;
+}
+
+void writeQuantizedPackage(const std::filesystem::path& modelDir, const io::Checkpoint& ckpt,
+                           const QuantizeResult& result, const factor::QuantConfig& config,
+                           const std::function<io::PackageLayer(const LayerQuantResult&)>& layerOf,
+                           const std::filesystem::path& destination, const RunContext& ctx)
+{
+    const std::vector<const io::TensorInfo*> dense = denseTensors(ckpt, result);
+    std::int64_t total = 0;
+    for (const io::TensorInfo* t : dense) total += static_cast<std::int64_t>(ckpt.raw(t->name).size());
+    for (const LayerQuantResult& layer : result.layers) {
+        // Sign words round up to 64 bits per row; the estimate only drives the progress figure.
+        if (!layer.keptDense) total += layer.paths * (layer.k * (layer.n + layer.m) / 8 + 2 * layer.l * (layer.n + layer.m + 2 * layer.k));
+    }
+    io::PackageWriter writer(destination, packageHeader(modelDir, result, config), total, ctx);
+    for (const io::TensorInfo* t : dense) {
+        writer.addDense(t->name, t->dtype, t->shape, ckpt.raw(t->name));
+        io::releaseMappedPages(ckpt.raw(t->name));
+    }
+    for (const LayerQuantResult& layer : result.layers) {
+        if (!layer.keptDense) writer.addLayer(layerOf(layer));
+    }
+    writer.commit();
 }
 
 }  // namespace mdbf::pipeline

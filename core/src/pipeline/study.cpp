@@ -1,6 +1,7 @@
 #include "mdbf/pipeline/study.h"
 #include "mdbf/pipeline/study_file.h"
-#include "pipeline/study_cache.h"
+#include "mdbf/pipeline/layer_store.h"
+#include "pipeline/study_record_cache.h"
 
 #include <chrono>
 #include <cmath>
@@ -131,7 +132,7 @@ StudyPointResult runPoint(const StudySpec& spec, const StudyPoint& point, const 
     QuantizeOptions options;
     options.config = pointConfig(point);
     options.engine.seed = spec.seed;
-    std::optional<StudyLayerCache> cache;
+    std::optional<LayerStore> cache;
     if (!spec.cacheDir.empty()) {
         cache.emplace(spec.cacheDir / "layers", cachePrefix(spec, point));
         options.store = &*cache;

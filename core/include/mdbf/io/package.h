@@ -12,6 +12,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,6 +76,41 @@ struct Package {
 /// content: names with '/', duplicate names, wrong data sizes, mismatched paths) / Cancelled is
 /// thrown. Envelope values are stored as binary16 (rounded to nearest if not representable).
 void writePackage(const Package& package, const std::filesystem::path& destination, const RunContext& ctx = {});
+
+/// A package written piece by piece, so that its tensors and layers need not be in memory at once:
+/// a temporary file beside `destination`, renamed into place by commit(); destroying the writer
+/// before commit() removes it, leaving a previous file at `destination` untouched. Tensors and
+/// layers are stored in the order they are added. HDF5 work is serialized as writePackage's.
+class PackageWriter {
+public:
+    /// Creates the temporary file and writes the root attributes and the strings of `header` (its
+    /// `dense` and `layers` are ignored). `expectedBytes` is the total progress reports ("writing",
+    /// bytes) count towards. Throws IoError, Cancelled.
+    PackageWriter(const std::filesystem::path& destination, const Package& header, std::int64_t expectedBytes,
+                  const RunContext& ctx = {});
+    ~PackageWriter();
+    PackageWriter(const PackageWriter&) = delete;
+    PackageWriter& operator=(const PackageWriter&) = delete;
+
+    /// Adds a dense tensor of `shape` whose C-order little-endian elements in `dtype` are `data`.
+    /// Throws InvalidArgument (bad name, duplicate, size not matching shape and dtype), IoError, Cancelled.
+    void addDense(const std::string& name, DType dtype, std::span<const std::int64_t> shape,
+                  std::span<const std::byte> data);
+
+    /// Adds a factorized layer. Throws InvalidArgument (as writePackage), IoError, Cancelled.
+    void addLayer(const PackageLayer& layer);
+
+    /// Finishes the file, flushes it to disk and renames it into place. Throws IoError, Cancelled.
+    void commit();
+
+private:
+    struct Impl;
+    void closeLocked();
+    std::unique_ptr<Impl> m_impl;
+};
+
+/// The bytes a layer's datasets take in a package (sign words and FP16 envelopes), for progress.
+std::int64_t packageLayerBytes(const PackageLayer& layer);
 
 /// Reads and validates a package: format and version, every group, dataset and attribute the
 /// schema requires, shapes and datatypes, packed sign words covering n·k and k·m bits with clear

@@ -17,6 +17,9 @@
 #include "mdbf/factor/envelope_spectra.h"
 #include "mdbf/factor/factor_result.h"
 #include "mdbf/factor/factorizer.h"
+#include <string>
+#include <string_view>
+
 #include "mdbf/factor/layer_svd.h"
 #include "mdbf/factor/quant_config.h"
 #include "mdbf/io/checkpoint.h"
@@ -33,6 +36,14 @@ struct LayerStatistics {
     /// carry the correction). Empty otherwise.
     Eigen::MatrixXd cross;
 };
+
+/// `statistics` as bytes, to hand a layer's statistics to another process: each of the channel
+/// weights, the Gram and the cross matrix as its shape and native-endian elements. Never throws
+/// except std::bad_alloc.
+std::string encodeStatistics(const LayerStatistics& statistics);
+
+/// The statistics encodeStatistics made. Throws FormatError when the bytes are not such a record.
+LayerStatistics decodeStatistics(std::string_view bytes);
 
 /// The weights whose error under H measures the output error against the original model: with
 /// inputs X in the quantized model and X_ref in the original, ‖XŴᵀ − X_ref Wᵀ‖² / N equals

@@ -96,6 +96,38 @@ struct QuantizeOptions {
     const LayerResultStore* store = nullptr;
 };
 
+/// One projection of a whole-model quantization before it runs: what it is and how it is treated.
+struct LayerPlan {
+    std::string name;                       ///< projection name without ".weight"
+    std::int64_t n = 0;                     ///< out_features
+    std::int64_t m = 0;                     ///< in_features
+    factor::LayerQuantSettings settings;    ///< what its name resolves to in the configuration
+    bool keptDense = false;                 ///< by configuration, or its budget leaves k < max(1, l)
+    double denseBpw = 0.0;                  ///< the stored precision (bits per element) of its weights
+    std::string note;                       ///< why it stays dense
+};
+
+/// Every projection of a model of `config` (model::projectionNames, in order) with the settings
+/// `quant` gives it and whether it is factorized. Throws FormatError for a missing tensor or one
+/// that is not a non-empty matrix.
+std::vector<LayerPlan> planQuantization(const factor::QuantConfig& quant, const io::ModelConfig& config,
+                                        const io::Checkpoint& checkpoint);
+
+/// The record of a projection that stays dense. Never throws.
+LayerQuantResult keptDenseResult(const LayerPlan& plan);
+
+/// Factorizes the projection of `plan` (not kept dense) with `statistics` for its objective, reading
+/// W and its bias from `checkpoint`. Polls ctx.stop inside the refinement. Throws Cancelled on a
+/// stop request, InvalidArgument naming the layer when the settings or statistics are unusable.
+LayerQuantResult quantizeLayer(const LayerPlan& plan, const io::Checkpoint& checkpoint, LayerStatistics statistics,
+                               const EngineSettings& engine, const RunContext& ctx = {});
+
+/// The statistics the objective of `plan` needs, from `options` (on demand through
+/// options.statistics, given the projections `done` so far, else from its per-layer maps); none for
+/// a plain objective. Throws what options.statistics throws.
+LayerStatistics layerStatistics(const QuantizeOptions& options, const LayerPlan& plan,
+                                std::span<const LayerQuantResult> done = {});
+
 /// Factorizes every projection of a model of `config` (model::projectionNames, in
 /// order) that its settings do not keep dense, reading W (float32) and any bias from `checkpoint`
 /// (a tied head reads the embedding). Needs no float32 copy of the model: one layer at a time.
@@ -132,5 +164,15 @@ void applyQuantization(model::Transformer& model, const QuantizeResult& result);
 /// its stored precision, and the factorized layers. Throws IoError for unreadable model files.
 io::Package makePackage(const std::filesystem::path& modelDir, const io::Checkpoint& checkpoint,
                         const QuantizeResult& result, const factor::QuantConfig& config);
+
+/// Writes the package makePackage describes to `destination` without holding it in memory: the
+/// dense tensors go from the memory-mapped checkpoint to the file, and each factorized layer is
+/// fetched through `layerOf` (e.g. from a LayerStore) only while it is written, so `result` needs
+/// the figures of its layers, not their factorizations. The file is identical to writePackage of
+/// makePackage. Throws what `layerOf` throws, IoError, Cancelled; no file is left on failure.
+void writeQuantizedPackage(const std::filesystem::path& modelDir, const io::Checkpoint& checkpoint,
+                           const QuantizeResult& result, const factor::QuantConfig& config,
+                           const std::function<io::PackageLayer(const LayerQuantResult&)>& layerOf,
+                           const std::filesystem::path& destination, const RunContext& ctx = {});
 
 }  // namespace mdbf::pipeline
