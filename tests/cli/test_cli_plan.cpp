@@ -14,9 +14,9 @@ namespace {
 
 std::string model() { return demoModel().string(); }
 
-std::vector<std::string> quickPlan(const std::string& out, const std::string& bpw)
+std::vector<std::string> quickPlan(const std::string& out, const std::string& bpw, const std::string& ls = "2")
 {
-    return {"--threads", "1", "plan", "--model", model(), "--bpw", bpw, "--ls", "2", "--grid", "3",
+    return {"--threads", "1", "plan", "--model", model(), "--bpw", bpw, "--ls", ls, "--grid", "3",
             "--trial-iterations", "1", "--iterations", "2", "--out", out};
 }
 
@@ -84,16 +84,17 @@ TEST(CliPlan, BadArgumentsGetOneMessage)
         std::vector<std::string> extra;
         int status;
         const char* message;
+        std::string ls = "2";
     };
     const std::vector<Case> cases = {
         {{"--methods", ""}, 2, "method list is empty"},
-        {{"--methods", "mdbf", "--ls", "0"}, 2, "l = 0"},
+        {{"--methods", "mdbf"}, 2, "l = 0", "2,0"},
         {{"--methods", "dbff"}, 2, "dbff"},
         {{"--max-bpw", "1"}, 2, "outside the layer budgets"},
         {{"--objective", "gram"}, 2, "--calib-text"},
     };
     for (const Case& c : cases) {
-        std::vector<std::string> args = quickPlan(cfg, "1.25");
+        std::vector<std::string> args = quickPlan(cfg, "1.25", c.ls);
         args.insert(args.end(), c.extra.begin(), c.extra.end());
         const CliResult r = runCli(args);
         EXPECT_EQ(r.exitCode, c.status) << c.message << "\n" << r.err;

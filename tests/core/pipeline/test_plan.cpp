@@ -150,6 +150,7 @@ TEST_F(TinyPlan, IdentityStatisticsMeasureTheWeightError)
     // with such statistics predicts the same errors as the plan on weights alone.
     pipeline::PlanOptions options = quickOptions("1.25");
     options.methods = {Method::Dbf};
+    options.gridPoints = 3;
     const pipeline::ModelPlan weights = plan(options);
     for (const std::string& name : pipeline::plannedLayerNames(m_config)) {
         const auto [n, m] = model::projectionShape(m_config, model::identifyLayer(name)->role);
