@@ -28,7 +28,7 @@ struct PlanCliOptions {
     std::string methods = "dbf,mdbf";
     std::string ls = "1,2,4,8";
     std::string objective = "plain";
-    std::string weighting = "layers";
+    std::string weighting = "weights";
     int iterations = 260;
     int trialIterations = 6;
     int gridPoints = 7;
@@ -185,7 +185,7 @@ Command registerPlanCommand(CLI::App& root)
     auto opt = std::make_shared<PlanCliOptions>();
     CLI::App* sub = root.add_subcommand(
         "plan", "Choose the method, envelope rank and bits of every layer for a model-level budget");
-    sub->add_option("--model", opt->model, "Hugging Face model directory")->required()->check(CLI::ExistingDirectory);
+    addModelDirOption(*sub, opt->model, "Hugging Face model directory");
     sub->add_option("--bpw", opt->bpw, "Bits per weight over the factorized layers, at most (e.g. 1.25)")->required();
     sub->add_option("--out", opt->out, "Quantization configuration to write (JSON)")->required()->check(nonEmptyPath());
     sub->add_option("--methods", opt->methods, "Comma-separated methods to choose from")->capture_default_str();

@@ -65,11 +65,11 @@ protected:
 
 TEST_F(TinyPlan, BudgetHoldsExactlyOverTheDefaultLayers)
 {
-    // The second budget weighs layers by their size: another allocation, the same accounting.
+    // The second budget counts every layer once: another allocation, the same accounting.
     for (const char* budget : {"1.25", "0.9"}) {
         const Bpw bpw = Bpw::parse(budget);
         pipeline::PlanOptions options = quickOptions(budget);
-        if (bpw != Bpw::parse("1.25")) options.weighting = pipeline::PlanWeighting::Weights;
+        if (bpw != Bpw::parse("1.25")) options.weighting = pipeline::PlanWeighting::Layers;
         const pipeline::ModelPlan p = plan(options);
         // The head stays dense: every block projection is planned, nothing else.
         ASSERT_EQ(p.layers.size(), 28u);
