@@ -59,7 +59,7 @@ struct PlanOptions {
     int iterations = 260;                    ///< outer iterations the written configuration asks for
     int trialIterations = 6;                 ///< outer iterations of every trial (0: closed form only)
     factor::Objective objective = factor::Objective::Plain;  ///< of the trials and of the configuration
-    PlanWeighting weighting = PlanWeighting::Weights;  ///< measured better on small-llama (README)
+    PlanWeighting weighting = PlanWeighting::Weights;  ///< the better one on small-llama without calibration (README)
     /// H = XᵀX / N per layer name (the calibration statistics). When present for every planned layer,
     /// e_i is the relative output error sqrt(tr(E H Eᵀ) / tr(W H Wᵀ)); diag and gram need them.
     std::map<std::string, Eigen::MatrixXd, std::less<>> inputGrams;
