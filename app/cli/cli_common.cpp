@@ -1,6 +1,7 @@
 #include "cli_common.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include <thread>
@@ -144,6 +145,14 @@ int usageError(const std::string& message)
 {
     std::cerr << "mdbf: usage error: " << message << '\n';
     return kExitUsage;
+}
+
+void requireWritableDirectory(const std::filesystem::path& file)
+{
+    namespace fs = std::filesystem;
+    const fs::path dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
+    if (!fs::is_directory(dir)) throw IoError("'" + file.string() + "': directory '" + dir.string() + "' does not exist");
+    if (fs::is_directory(file)) throw IoError("'" + file.string() + "' is a directory");
 }
 
 std::string layerBaseName(const std::string& name)

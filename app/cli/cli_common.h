@@ -2,6 +2,7 @@
 // Shared plumbing of the `mdbf` subcommands: registration, stop handling, progress, JSON output.
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <stop_token>
 #include <string>
@@ -115,6 +116,10 @@ CLI::Option* addIterationsOption(CLI::App& app, const std::string& name, int& va
 
 /// Adds an unsigned 64-bit seed option that refuses negative values.
 CLI::Option* addSeedOption(CLI::App& app, std::uint64_t& seed, const std::string& help);
+
+/// Checks before a long run that `file` can be created: its directory exists and it is not itself a
+/// directory. Throws IoError naming the path otherwise.
+void requireWritableDirectory(const std::filesystem::path& file);
 
 /// Strips a trailing ".weight" so layer names work with or without it.
 std::string layerBaseName(const std::string& name);

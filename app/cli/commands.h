@@ -10,6 +10,7 @@ Command registerTokenizeCommand(CLI::App& root);
 Command registerPplCommand(CLI::App& root);
 Command registerFactorizeCommand(CLI::App& root);
 Command registerQuantizeCommand(CLI::App& root);
+Command registerPlanCommand(CLI::App& root);
 Command registerStudyCommand(CLI::App& root);
 Command registerGenerateCommand(CLI::App& root);
 Command registerBenchCommand(CLI::App& root);

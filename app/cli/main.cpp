@@ -42,6 +42,7 @@ int main(int argc, char** argv)
         registerPplCommand(app),
         registerFactorizeCommand(app),
         registerQuantizeCommand(app),
+        registerPlanCommand(app),
         registerStudyCommand(app),
         registerGenerateCommand(app),
         registerBenchCommand(app),

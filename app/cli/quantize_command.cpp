@@ -51,13 +51,6 @@ struct QuantizeOptions {
 
 std::string shapeText(std::int64_t n, std::int64_t m) { return std::to_string(n) + "x" + std::to_string(m); }
 
-void requireWritableDirectory(const fs::path& file)
-{
-    const fs::path dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
-    if (!fs::is_directory(dir)) throw IoError("'" + file.string() + "': directory '" + dir.string() + "' does not exist");
-    if (fs::is_directory(file)) throw IoError("'" + file.string() + "' is a directory");
-}
-
 factor::QuantConfig buildConfig(const QuantizeOptions& opt)
 {
     factor::QuantConfig config;

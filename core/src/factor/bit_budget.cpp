@@ -154,6 +154,26 @@ BitBudget bitBudgetForK(std::int64_t n, std::int64_t m, std::int64_t k, Method m
     return makeBudget(n, m, k, method, l, paths);
 }
 
+Bpw budgetForK(std::int64_t n, std::int64_t m, std::int64_t k, Method method, int l, int paths)
+{
+    const BitBudget at = bitBudgetForK(n, m, k, method, l, paths);
+    const Int128 weights = static_cast<Int128>(n) * m;
+    // Above min(n, m) the budget is clamped, so any amount beyond storage(k) still resolves to k.
+    const bool top = k == std::min(n, m);
+    const Int128 next = top ? 0 : storageBits128(n, m, k + 1, l, paths, method);
+    Int128 scale = 1;
+    for (int digits = 0; digits <= 12; ++digits, scale *= 10) {
+        // The smallest multiple of 10^-digits that pays for k: ceil(bits·10^d / (n·m)).
+        const Int128 units = (static_cast<Int128>(at.bits) * scale + weights - 1) / weights;
+        if (!top && units * weights >= next * scale) continue;
+        const Bpw bpw = Bpw::parse(std::to_string(static_cast<long long>(units)) + "e-" + std::to_string(digits));
+        const BudgetCheck check = checkBitBudget(n, m, bpw, method, l, paths);
+        if (check.budget && check.budget->k == k) return bpw;
+    }
+    throw InvalidArgument("no decimal budget with at most 12 digits resolves the " + shapeText(n, m) +
+                          " layer to k = " + std::to_string(k));
+}
+
 std::string layoutText(Method method, std::int64_t k, int l, int paths)
 {
     return std::string(methodName(method)) + " k=" + std::to_string(k) + " l=" + std::to_string(l) +

@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <string>
 #include <limits>
 
 #include "mdbf/base/error.h"
@@ -167,6 +170,43 @@ TEST(Bpw, ParsesDecimalsExactly)
         EXPECT_THROW(Bpw::parse(bad), InvalidArgument) << bad;
     EXPECT_THROW(Bpw::fromDouble(std::numeric_limits<double>::quiet_NaN()), InvalidArgument);
     EXPECT_THROW(Bpw::fromDouble(-1.0), InvalidArgument);
+}
+
+TEST(BitBudget, BudgetForKResolvesToThatKWithTheShortestDecimal)
+{
+    // Every k of a few shapes and formats: the decimal returned pays for k (checked against the
+    // term-by-term reference), not for k + 1, and one digit fewer would not do.
+    struct Case {
+        long long n, m;
+        int l;
+        bool dbf;
+    };
+    for (const Case c : {Case{352, 128, 1, true}, Case{128, 352, 2, false}, Case{64, 64, 4, false}, Case{7, 300, 1, false}}) {
+        const Method method = c.dbf ? Method::Dbf : Method::Mdbf;
+        for (long long k = std::max(1, c.l); k <= std::min(c.n, c.m); ++k) {
+            const Bpw bpw = budgetForK(c.n, c.m, k, method, c.l, 1);
+            EXPECT_EQ(std::min(largestFittingK(c.n, c.m, bpw.numerator(), bpw.denominator(), c.l, 1, c.dbf),
+                               std::min(c.n, c.m)),
+                      k)
+                << c.n << "x" << c.m << " " << bpw.text();
+            const BitBudget resolved = computeBitBudget(c.n, c.m, bpw, method, c.l, 1);
+            EXPECT_EQ(resolved.k, k) << c.n << "x" << c.m << " " << bpw.text();
+            // Shortest: the same value rounded up at one digit fewer gives another k (or needs none).
+            const std::string text = bpw.text();
+            const std::size_t point = text.find('.');
+            if (point != std::string::npos && text.size() - point - 1 >= 2) {
+                const long double scale = std::pow(10.0L, static_cast<long double>(text.size() - point - 2));
+                const long double shorter = std::ceil(static_cast<long double>(bpw.numerator()) /
+                                                      static_cast<long double>(bpw.denominator()) * scale - 1e-9L) / scale;
+                const long double exact = referenceBits(c.n, c.m, k, c.l, 1, c.dbf) / (c.n * c.m);
+                const long double next = referenceBits(c.n, c.m, k + 1, c.l, 1, c.dbf) / (c.n * c.m);
+                EXPECT_TRUE(shorter < exact || (shorter >= next && k < std::min(c.n, c.m))) << text;
+            }
+        }
+    }
+    EXPECT_THROW(budgetForK(64, 64, 0, Method::Dbf, 1, 1), InvalidArgument);
+    EXPECT_THROW(budgetForK(64, 64, 65, Method::Dbf, 1, 1), InvalidArgument);
+    EXPECT_THROW(budgetForK(64, 64, 3, Method::Mdbf, 4, 1), InvalidArgument);
 }
 
 TEST(BitBudget, MethodNames)

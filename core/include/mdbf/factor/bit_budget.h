@@ -50,6 +50,12 @@ struct BudgetCheck {
 /// For Dbf l must be 1. Throws InvalidArgument for non-positive sizes or overflow.
 std::int64_t storageBits(std::int64_t n, std::int64_t m, std::int64_t k, int l, int paths, Method method);
 
+/// The shortest decimal budget that checkBitBudget resolves to exactly middle dimension k (so a
+/// configuration can ask for a chosen k through its bpw field): the smallest multiple of 10^-d, for
+/// the smallest d ≤ 12, that is at least storageBits(k)/(n·m) and below storageBits(k + 1)/(n·m).
+/// Throws InvalidArgument unless max(1, l) ≤ k ≤ min(n, m) and the shape, l and P are valid.
+Bpw budgetForK(std::int64_t n, std::int64_t m, std::int64_t k, Method method, int l, int paths);
+
 /// The layout of a factorized layer as model::Linear::kind() reports it: "mdbf k=51 l=2", with
 /// " P=<paths>" when there is more than one path.
 std::string layoutText(Method method, std::int64_t k, int l, int paths);
