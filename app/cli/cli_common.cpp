@@ -12,6 +12,14 @@
 
 namespace mdbf::cli {
 
+void LayerFormatOptions::applyTo(factor::LayerQuantSettings& s) const
+{
+    s.method = factor::parseMethod(method);
+    s.bpw = factor::Bpw::parse(bpw);
+    s.l = l;
+    s.paths = paths;
+}
+
 int maxThreads()
 {
     const unsigned cores = std::thread::hardware_concurrency();
@@ -48,6 +56,20 @@ CLI::Validator notNegative()
             return {};
         },
         "UINT");
+}
+
+CLI::Validator bpwText()
+{
+    return CLI::Validator(
+        [](const std::string& text) -> std::string {
+            try {
+                factor::Bpw::parse(text);
+                return {};
+            } catch (const Error& e) {
+                return e.what();
+            }
+        },
+        "BPW");
 }
 
 CLI::Validator nonEmptyPath()

@@ -13,8 +13,21 @@
 
 #include "mdbf/base/error.h"
 #include "mdbf/base/run_context.h"
+#include "mdbf/factor/quant_config.h"
 
 namespace mdbf::cli {
+
+/// The per-layer format flags --method, --bpw, --l and --paths (factorize, quantize).
+struct LayerFormatOptions {
+    std::string method;
+    std::string bpw;
+    int l = 1;
+    int paths = 1;
+
+    /// Writes method, bpw, l and paths into `s` (other fields untouched). Throws InvalidArgument for
+    /// an unknown method and what factor::Bpw::parse throws for a malformed budget.
+    void applyTo(factor::LayerQuantSettings& s) const;
+};
 
 /// What a subcommand's run function receives.
 struct CommandEnv {
@@ -103,6 +116,9 @@ CLI::Validator intRange(int minimum, int maximum);
 
 /// For unsigned options (seeds): refuses a leading minus sign, which the conversion would wrap.
 CLI::Validator notNegative();
+
+/// Accepts a bit budget factor::Bpw::parse reads ("1.5", "0.75"), with its message otherwise.
+CLI::Validator bpwText();
 
 /// For path options: refuses an empty path.
 CLI::Validator nonEmptyPath();

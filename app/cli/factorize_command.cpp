@@ -25,10 +25,7 @@ namespace fs = std::filesystem;
 struct FactorizeOptions {
     std::string model;
     std::string layer;
-    std::string method;
-    std::string bpw;
-    int l = 1;
-    int paths = 1;
+    LayerFormatOptions format;
     int iters = 260;
     int inner = 3;
     std::uint64_t seed = 0;
@@ -132,16 +129,13 @@ int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
 {
     pipeline::LayerJob job;
     factor::LayerQuantSettings& settings = job.settings;
-    settings.method = factor::parseMethod(opt.method);
-    settings.bpw = factor::Bpw::parse(opt.bpw);
-    settings.l = opt.l;
-    settings.paths = opt.paths;
+    opt.format.applyTo(settings);
     settings.iterations = opt.iters;
     settings.objective = factor::parseObjective(opt.objective);
     job.engine.innerIterations = opt.inner;
     job.engine.seed = opt.seed;
     if (settings.method == factor::Method::Dbf && settings.l != 1) {
-        throw InvalidArgument("--method dbf has a rank-1 envelope; --l " + std::to_string(opt.l) +
+        throw InvalidArgument("--method dbf has a rank-1 envelope; --l " + std::to_string(opt.format.l) +
                               " needs --method mdbf");
     }
     if (settings.objective == factor::Objective::Plain) job.validate();  // the settings alone are checked here
@@ -154,7 +148,7 @@ int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
                           "' is not a matrix, so it cannot be factorized");
     }
     ProgressBar bar("factorize " + layerBaseName(tensor));
-    const int total = opt.iters * opt.paths;
+    const int total = opt.iters * opt.format.paths;
     auto feed = [&bar, total](const factor::IterationReport& r) { bar.update("iteration", r.iteration, total); };
     // Checked before calibration and before the matrix is read and decomposed, so an infeasible
     // budget fails at once.
@@ -238,21 +232,12 @@ Command registerFactorizeCommand(CLI::App& root)
     CLI::App* sub = root.add_subcommand("factorize", "Factorize one layer with DBF or MDBF and report its error");
     sub->add_option("--model", opt->model, "Hugging Face model directory")->required()->check(CLI::ExistingDirectory);
     sub->add_option("--layer", opt->layer, "Tensor name, with or without .weight")->required();
-    sub->add_option("--method", opt->method, "dbf or mdbf")->required()->check(CLI::IsMember({"dbf", "mdbf"}));
-    sub->add_option("--bpw", opt->bpw, "Bits per weight (e.g. 1.5)")
-        ->required()
-        ->check([](const std::string& text) -> std::string {
-            try {
-                factor::Bpw::parse(text);
-                return {};
-            } catch (const Error& e) {
-                return e.what();
-            }
-        });
-    sub->add_option("--l", opt->l, "Envelope rank (1 for dbf)")
+    sub->add_option("--method", opt->format.method, "dbf or mdbf")->required()->check(CLI::IsMember({"dbf", "mdbf"}));
+    sub->add_option("--bpw", opt->format.bpw, "Bits per weight (e.g. 1.5)")->required()->check(bpwText());
+    sub->add_option("--l", opt->format.l, "Envelope rank (1 for dbf)")
         ->check(intRange(1, factor::kMaxEnvelopeRank))
         ->capture_default_str();
-    sub->add_option("--paths", opt->paths, "Additive paths P")->check(intRange(1, factor::kMaxPathCount))->capture_default_str();
+    sub->add_option("--paths", opt->format.paths, "Additive paths P")->check(intRange(1, factor::kMaxPathCount))->capture_default_str();
     addIterationsOption(*sub, "--iters", opt->iters, "ADMM outer iterations per path (0 = closed form)")
         ->capture_default_str();
     addIterationsOption(*sub, "--inner", opt->inner, "ADMM steps per half-step", 1)->capture_default_str();

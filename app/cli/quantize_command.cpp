@@ -33,10 +33,7 @@ namespace fs = std::filesystem;
 struct QuantizeOptions {
     std::string model;
     std::string out;
-    std::string bpw;
-    std::string method;
-    int l = 1;
-    int paths = 1;
+    LayerFormatOptions format;
     std::string config;
     int iters = -1;
     std::uint64_t seed = 0;
@@ -58,10 +55,7 @@ factor::QuantConfig buildConfig(const QuantizeOptions& opt)
         config = factor::QuantConfig::fromFile(opt.config);
     } else {
         factor::LayerQuantSettings s;
-        s.method = factor::parseMethod(opt.method);
-        s.bpw = factor::Bpw::parse(opt.bpw);
-        s.l = opt.l;
-        s.paths = opt.paths;
+        opt.format.applyTo(s);
         config = factor::QuantConfig::uniform(s);
     }
     if (opt.iters >= 0) config.overrideIterations(opt.iters);
@@ -472,23 +466,16 @@ Command registerQuantizeCommand(CLI::App& root)
     CLI::Option* out = sub->add_option("--out", opt->out, "Package file to write (FILE.h5)")->check(nonEmptyPath());
 
     CLI::Option_group* budget = sub->add_option_group("budget", "Either a uniform budget or a configuration file");
-    CLI::Option* bpw = budget->add_option("--bpw", opt->bpw, "Bits per weight for every projection (e.g. 1.5)")
-                           ->check([](const std::string& text) -> std::string {
-                               try {
-                                   factor::Bpw::parse(text);
-                                   return {};
-                               } catch (const Error& e) {
-                                   return e.what();
-                               }
-                           });
+    CLI::Option* bpw =
+        budget->add_option("--bpw", opt->format.bpw, "Bits per weight for every projection (e.g. 1.5)")->check(bpwText());
     CLI::Option* config = budget->add_option("--config", opt->config, "Quantization configuration (JSON)")
                               ->check(CLI::ExistingFile);
     budget->require_option(1);
-    CLI::Option* method = sub->add_option("--method", opt->method, "dbf or mdbf (with --bpw)")
+    CLI::Option* method = sub->add_option("--method", opt->format.method, "dbf or mdbf (with --bpw)")
                               ->check(CLI::IsMember({"dbf", "mdbf"}));
-    CLI::Option* l = sub->add_option("--l", opt->l, "Envelope rank (with --bpw; 1 for dbf)")
+    CLI::Option* l = sub->add_option("--l", opt->format.l, "Envelope rank (with --bpw; 1 for dbf)")
                          ->check(intRange(1, factor::kMaxEnvelopeRank));
-    CLI::Option* paths = sub->add_option("--paths", opt->paths, "Additive paths P (with --bpw)")
+    CLI::Option* paths = sub->add_option("--paths", opt->format.paths, "Additive paths P (with --bpw)")
                              ->check(intRange(1, factor::kMaxPathCount));
     bpw->needs(method);
     method->needs(bpw);

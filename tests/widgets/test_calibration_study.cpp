@@ -40,12 +40,11 @@
 namespace mdbf::studio {
 namespace {
 
-using mdbf::test::demoDir;
+std::filesystem::path evalSmall() { return mdbf::test::testData() / "eval-small.txt"; }
+
 using mdbf::test::findErrorDialog;
 using mdbf::test::openDemo;
 using mdbf::test::waitUntil;
-
-std::filesystem::path evalSmall() { return mdbf::test::testData() / "eval-small.txt"; }
 
 QAction* findAction(MainWindow& window, const QString& text)
 {
@@ -269,7 +268,7 @@ TEST(Calibration, EnablesTheActivationAwareObjectivesWhoseResultsMatchTheEngine)
 
     // A new model forgets the calibration: diag and gram are disabled again and plain is selected.
     QSignalSpy loaded(window.get(), &MainWindow::modelLoaded);
-    window->openModel(demoDir());
+    window->openModel(mdbf::test::demoDir());
     ASSERT_TRUE(waitUntil([&] { return loaded.count() == 1; }, 60000));
     EXPECT_EQ(window->calibration(), nullptr);
     EXPECT_FALSE(itemEnabled(objective, 1));
