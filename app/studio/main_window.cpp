@@ -208,8 +208,10 @@ void MainWindow::createMenus()
     QMenu* edit = menuBar()->addMenu(tr("&Edit"));
     QAction* undo = m_document->undoStack()->createUndoAction(this, tr("&Undo"));
     undo->setShortcut(QKeySequence::Undo);
+    undo->setToolTip(tr("Undo the last change to the configuration (its name is in the menu)"));
     QAction* redo = m_document->undoStack()->createRedoAction(this, tr("&Redo"));
     redo->setShortcut(QKeySequence::Redo);
+    redo->setToolTip(tr("Redo the change last undone"));
     edit->addAction(undo);
     edit->addAction(redo);
 

@@ -33,13 +33,19 @@ inline std::unique_ptr<studio::MainWindow> openDemo()
     return window;
 }
 
-/// The visible error dialog of the studio (object name "errorDialog"), or null.
-inline QMessageBox* findErrorDialog()
+/// The visible message box of the studio named `name`, or null.
+inline QMessageBox* findDialog(const char* name)
 {
     for (QWidget* w : QApplication::topLevelWidgets())
-        if (auto* box = qobject_cast<QMessageBox*>(w); box && box->objectName() == QLatin1String("errorDialog") && box->isVisible())
+        if (auto* box = qobject_cast<QMessageBox*>(w); box && box->objectName() == QLatin1String(name) && box->isVisible())
             return box;
     return nullptr;
 }
+
+/// The visible error dialog of the studio (object name "errorDialog"), or null.
+inline QMessageBox* findErrorDialog() { return findDialog("errorDialog"); }
+
+/// The visible Save / Discard / Cancel question about unsaved changes, or null.
+inline QMessageBox* findUnsavedDialog() { return findDialog("unsavedDialog"); }
 
 }  // namespace mdbf::test

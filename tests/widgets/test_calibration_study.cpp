@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <omp.h>
 
+#include <QAction>
 #include <QApplication>
 #include <QComboBox>
 #include <QDir>
@@ -220,6 +221,7 @@ TEST(Calibration, EnablesTheActivationAwareObjectivesWhoseResultsMatchTheEngine)
     EXPECT_TRUE(inspector->statusText().contains(QStringLiteral("rel_error (diag) %1").arg(r.finalError, 0, 'f', 4)))
         << inspector->statusText().toStdString();
     EXPECT_TRUE(inspector->errorCurve()->yAxis->label().contains(QStringLiteral("diag")));
+    inspector->applyAction()->trigger();
     const auto summary = window->layerBrowser()->model()->factorization(key);
     ASSERT_TRUE(summary.has_value());
     EXPECT_EQ(summary->objective, QStringLiteral("diag"));
@@ -269,6 +271,9 @@ TEST(Calibration, EnablesTheActivationAwareObjectivesWhoseResultsMatchTheEngine)
     // A new model forgets the calibration: diag and gram are disabled again and plain is selected.
     QSignalSpy loaded(window.get(), &MainWindow::modelLoaded);
     window->openModel(mdbf::test::demoDir());
+    QMessageBox* unsaved = mdbf::test::findUnsavedDialog();  // the applied layers are not saved
+    ASSERT_NE(unsaved, nullptr);
+    unsaved->button(QMessageBox::Discard)->click();
     ASSERT_TRUE(waitUntil([&] { return loaded.count() == 1; }, 60000));
     EXPECT_EQ(window->calibration(), nullptr);
     EXPECT_FALSE(itemEnabled(objective, 1));

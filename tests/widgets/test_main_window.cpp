@@ -208,7 +208,9 @@ TEST(MainWindow, FactorizesTheSelectedLayerAndEveryViewAgreesWithTheEngine)
     EXPECT_NEAR((residual.norm() / w.norm()), r.finalPlainError, 1e-4);
     EXPECT_DOUBLE_EQ(map->colorRangeHalfWidth(), inspector->weightHeatmap()->colorRangeHalfWidth());
 
-    // The layer tree and the status bar know about it.
+    // Applied to the layer, the layer tree and the status bar know about it.
+    EXPECT_FALSE(window->layerBrowser()->model()->factorization(key).has_value());  // a preview only
+    inspector->applyAction()->trigger();
     const auto summary = window->layerBrowser()->model()->factorization(key);
     ASSERT_TRUE(summary.has_value());
     EXPECT_EQ(summary->k, r.k);

@@ -143,13 +143,7 @@ void useClosedForm(MainWindow& window)
     ASSERT_TRUE(waitForPreview(window.inspector()));
 }
 
-QMessageBox* findUnsavedDialog()
-{
-    for (QWidget* w : QApplication::topLevelWidgets())
-        if (auto* box = qobject_cast<QMessageBox*>(w); box && box->objectName() == QLatin1String("unsavedDialog") && box->isVisible())
-            return box;
-    return nullptr;
-}
+using mdbf::test::findUnsavedDialog;
 
 TEST(StudioDocumentWindow, BrowsingManyLayersLeavesTheConfigurationUnchanged)
 {

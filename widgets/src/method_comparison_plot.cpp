@@ -12,10 +12,14 @@ MethodComparisonPlot::MethodComparisonPlot(QWidget* parent) : PlotWidget(parent)
     setExportName(QStringLiteral("dbf-vs-mdbf"));
     xAxis->setLabel(tr("bits per weight (exact, after choosing k)"));
     setObjectiveLabel(tr("plain"));
+    // The legend gets a column of its own right of the axes: inside them, some curve always ran
+    // under it (the axes are fitted to the points, so no corner is reliably empty).
+    axisRect()->insetLayout()->take(legend);
+    plotLayout()->addElement(0, 1, legend);
+    plotLayout()->setColumnStretchFactor(1, 0.001);
+    legend->setBorderPen(Qt::NoPen);
+    legend->setBrush(Qt::NoBrush);
     legend->setVisible(true);
-    // Error falls as bits grow, so the curves run from top left to bottom right and the bottom-left
-    // corner (few bits, low error) stays empty: the legend never covers a point there.
-    axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignLeft);
     m_current = new QCPItemStraightLine(this);
     m_current->setPen(QPen(plotStyle::referenceColor(), 1, Qt::DotLine));
     m_current->setVisible(false);
