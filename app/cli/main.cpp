@@ -10,6 +10,8 @@
 
 #include "commands.h"
 #include "mdbf/base/error.h"
+#include "mdbf/base/run_context.h"
+#include "mdbf/base/thread_scope.h"
 #include "mdbf/kernels/kernel_path.h"
 
 namespace {
@@ -77,6 +79,11 @@ int main(int argc, char** argv)
     try {
         mdbf::kernels::setAutoKernelPath(mdbf::kernels::parseKernelPath(kernelPath));
         CommandEnv env{stopSource.get_token(), threads};
+        // Work on this thread (and the products inside it) follows --threads too, not the OpenMP
+        // default, which a launcher such as mpirun changes by binding the process to cores.
+        mdbf::RunContext requested;
+        requested.threads = threads;
+        const mdbf::ThreadScope threadScope(requested.threadCount());
         for (const Command& command : commands) {
             if (command.app->parsed()) status = command.run(env);
         }

@@ -219,8 +219,12 @@ struct QuantizeSetup {
     pipeline::EngineSettings engine;
 };
 
-/// A rank other than 0: waits for rank 0's preparation, then factorizes the layers it is handed.
-/// Its errors travel to rank 0, which reports them and ends the job.
+// Between rounds of tasks rank 0 tells the other ranks whether another round follows.
+constexpr int kAnotherRound = 1;
+constexpr int kNoMoreRounds = 0;
+
+/// A rank other than 0: waits for rank 0's preparation, then factorizes the layers it is handed,
+/// round after round. Its errors travel to rank 0, which reports them and ends the job.
 int runQuantizeWorker(const QuantizeOptions& opt, const CommandEnv& env, dist::TaskQueue& queue)
 {
     const int status = queue.broadcast(kExitOk);
@@ -235,11 +239,29 @@ int runQuantizeWorker(const QuantizeOptions& opt, const CommandEnv& env, dist::T
     RunContext ctx;
     ctx.stop = env.stop;
     ctx.threads = env.threads;
-    queue.run({}, [&](const dist::Task& task) {
-        if (setupError) std::rethrow_exception(setupError);
-        return setup->compute(task, ctx);
-    }, {}, ctx);
+    while (queue.broadcast(kNoMoreRounds) == kAnotherRound) {
+        queue.run({}, [&](const dist::Task& task) {
+            if (setupError) std::rethrow_exception(setupError);
+            return setup->compute(task, ctx);
+        }, {}, ctx);
+    }
     return kExitOk;
+}
+
+/// The layers (indices into `plans`) in the rounds they can be computed in: all at once, or, with
+/// sequential calibration, one block after the other, since a block's statistics need the earlier
+/// blocks' factorizations (layers outside the blocks form rounds of their own, in order).
+std::vector<std::vector<std::size_t>> quantizationRounds(const std::vector<pipeline::LayerPlan>& plans, bool sequential)
+{
+    std::vector<std::vector<std::size_t>> rounds;
+    int block = 0;
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+        const int b = pipeline::projectionBlock(plans[i].name);
+        if (rounds.empty() || (sequential && (b != block || b < 0))) rounds.emplace_back();
+        rounds.back().push_back(i);
+        block = b;
+    }
+    return rounds;
 }
 
 /// Hands out the layers not yet in the work folder and writes the package from its records.
@@ -262,22 +284,22 @@ int quantizeAndWrite(const QuantizeOptions& opt, const CommandEnv& env, dist::Ta
         ctx.report("layer", ++finished, total);
     };
 
+    // Finished layers come from the work folder; the others are spread over the processes, largest
+    // first so that no long layer starts last. Results are kept as figures only (the factorizations
+    // stay in the work folder until the package is written), except that sequential calibration
+    // keeps them to swap them into its model before it records the next block.
     pipeline::QuantizeResult result;
-    std::map<std::string, const pipeline::LayerPlan*, std::less<>> byName;
-    std::function<io::PackageLayer(const pipeline::LayerQuantResult&)> layerOf;
-    if (opt.sequential) {
-        // Each block's statistics need the earlier blocks' factorizations: one layer after the other.
-        qopt.store = &setup.store;
-        qopt.onLayer = [&](const pipeline::LayerQuantResult& r, int, int) { show(r); };
-        result = pipeline::quantizeCheckpoint(setup.modelConfig, setup.checkpoint, qopt, ctx);
-        layerOf = [](const pipeline::LayerQuantResult& r) { return pipeline::packageLayerOf(r); };
-    } else {
-        // Finished layers come from the work folder; the others are spread over the processes,
-        // largest first so that no long layer starts last. Results are kept as figures only: the
-        // factorizations stay in the work folder until the package is written.
-        result.layers.resize(plans.size());
+    result.layers.resize(plans.size());
+    const bool keepLayers = opt.sequential;
+    auto figuresOnly = [keepLayers](pipeline::LayerQuantResult& r) {
+        if (!keepLayers) r.layer.reset();
+    };
+    RunContext computeCtx;
+    computeCtx.stop = env.stop;
+    computeCtx.threads = env.threads;
+    for (const std::vector<std::size_t>& round : quantizationRounds(plans, opt.sequential)) {
         std::vector<dist::Task> tasks;
-        for (std::size_t i = 0; i < plans.size(); ++i) {
+        for (const std::size_t i : round) {
             const pipeline::LayerPlan& plan = plans[i];
             pipeline::LayerQuantResult& r = result.layers[i];
             if (plan.keptDense) {
@@ -286,44 +308,46 @@ int quantizeAndWrite(const QuantizeOptions& opt, const CommandEnv& env, dist::Ta
                        stored && stored->n == plan.n && stored->m == plan.m) {
                 r = std::move(*stored);
                 r.cached = true;
-                r.layer.reset();
+                figuresOnly(r);
             } else {
-                tasks.push_back({static_cast<int>(i), pipeline::encodeStatistics(pipeline::layerStatistics(qopt, plan))});
+                const pipeline::LayerStatistics statistics = pipeline::layerStatistics(qopt, plan, result.layers);
+                tasks.push_back({static_cast<int>(i), pipeline::encodeStatistics(statistics)});
                 continue;
             }
             show(r);
         }
+        if (tasks.empty()) continue;
         std::stable_sort(tasks.begin(), tasks.end(), [&](const dist::Task& a, const dist::Task& b) {
             const pipeline::LayerPlan& pa = plans[static_cast<std::size_t>(a.id)];
             const pipeline::LayerPlan& pb = plans[static_cast<std::size_t>(b.id)];
             return pa.n * pa.m > pb.n * pb.m;
         });
-        RunContext computeCtx;
-        computeCtx.stop = env.stop;
-        computeCtx.threads = env.threads;
+        queue.broadcast(kAnotherRound);
         queue.run(std::move(tasks),
                   [&setup, computeCtx](const dist::Task& task) { return setup.compute(task, computeCtx); },
                   [&](int id, std::string record, int) {
                       const pipeline::LayerPlan& plan = plans.at(static_cast<std::size_t>(id));
                       pipeline::LayerQuantResult r = setup.store.put(plan.name, plan.settings, record);
-                      r.layer.reset();
+                      figuresOnly(r);
                       r.note.clear();
                       show(r);
                       result.layers[static_cast<std::size_t>(id)] = std::move(r);
                   },
                   ctx);
-        pipeline::accountResult(setup.checkpoint, result);
-        for (const pipeline::LayerPlan& plan : plans) byName.emplace(plan.name, &plan);
-        layerOf = [&](const pipeline::LayerQuantResult& r) {
-            const pipeline::LayerPlan& plan = *byName.at(r.name);
-            std::optional<pipeline::LayerQuantResult> stored = setup.store.load(plan.name, plan.settings);
-            if (!stored) {
-                throw IoError("'" + setup.store.directory().string() + "': the record of layer '" + r.name +
-                              "' is missing or unreadable");
-            }
-            return pipeline::packageLayerOf(*stored);
-        };
     }
+    queue.broadcast(kNoMoreRounds);
+    pipeline::accountResult(setup.checkpoint, result);
+    std::map<std::string, const pipeline::LayerPlan*, std::less<>> byName;
+    for (const pipeline::LayerPlan& plan : plans) byName.emplace(plan.name, &plan);
+    auto layerOf = [&](const pipeline::LayerQuantResult& r) {
+        const pipeline::LayerPlan& plan = *byName.at(r.name);
+        std::optional<pipeline::LayerQuantResult> stored = setup.store.load(plan.name, plan.settings);
+        if (!stored) {
+            throw IoError("'" + setup.store.directory().string() + "': the record of layer '" + r.name +
+                          "' is missing or unreadable");
+        }
+        return pipeline::packageLayerOf(*stored);
+    };
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     pipeline::writeQuantizedPackage(dir, setup.checkpoint, result, setup.config, layerOf, opt.out, ctx);
     if (!opt.exportSafetensors.empty()) io::exportSafetensors(io::readPackage(opt.out, ctx), opt.exportSafetensors, ctx);
@@ -385,10 +409,6 @@ int runQuantizeRoot(const QuantizeOptions& opt, const CommandEnv& env, dist::Tas
         requireWritableDirectory(opt.out);
         if (!fs::is_regular_file(dir / "tokenizer.json")) {
             throw IoError("'" + (dir / "tokenizer.json").string() + "': no such file (the package needs it)");
-        }
-        if (opt.sequential && queue.size() > 1) {
-            throw InvalidArgument("--sequential calibrates each block on the model whose earlier blocks are already "
-                                  "quantized, so it runs in one process: start it without mpirun");
         }
         setup.emplace(opt);
         const fs::path workDir = workDirOf(opt);

@@ -53,19 +53,33 @@ TEST(CliMpi, OneTwoAndThreeProcessesWriteTheSamePackage)
     }
 }
 
-// Sequential calibration runs in one process; several are refused with one line, and no package.
-TEST(CliMpi, SequentialCalibrationOverSeveralProcessesIsRefused)
+// Sequential calibration spreads each block's layers over the processes (the statistics are recorded
+// once, on rank 0) and writes the package of one process.
+TEST(CliMpi, SequentialCalibrationOverTwoProcessesWritesTheSamePackage)
 {
     TempDir dir;
-    const fs::path out = dir / "p.h5";
-    std::vector<std::string> args = quantizeArgs(out);
-    args.insert(args.end(), {"--objective", "diag", "--sequential", "--calib-text",
-                             (testData() / "eval-small.txt").string(), "--no-calib-cache"});
-    const CliResult r = runMpi(2, args);
-    EXPECT_EQ(r.exitCode, 1) << r.err;
-    EXPECT_NE(r.err.find("--sequential"), std::string::npos) << r.err;
-    EXPECT_TRUE(r.out.empty()) << r.out;
-    EXPECT_FALSE(fs::exists(out));
+    auto sequentialArgs = [&](const fs::path& out) {
+        std::vector<std::string> args = quantizeArgs(out);
+        args.insert(args.end(), {"--objective", "gram", "--sequential", "--calib-text",
+                                 (testData() / "eval-small.txt").string(), "--calib-ctx", "64"});
+        return args;
+    };
+    const fs::path single = dir / "single.h5";
+    const nlohmann::json alone = onlyJson(runCli(sequentialArgs(single)));
+    EXPECT_EQ(alone["processes"], 1);
+    const fs::path two = dir / "two.h5";
+    const nlohmann::json j = onlyJson(runMpi(2, sequentialArgs(two)));
+    EXPECT_EQ(j["processes"], 2);
+    EXPECT_EQ(j["layers_computed"], 28);
+    const std::string expected = slurp(single);
+    ASSERT_FALSE(expected.empty());
+    EXPECT_TRUE(slurp(two) == expected) << "the sequential package of two processes differs";
+    ASSERT_EQ(j["layers"].size(), alone["layers"].size());
+    for (std::size_t i = 0; i < j["layers"].size(); ++i) {
+        if (alone["layers"][i]["kept_dense"] == true) continue;
+        EXPECT_EQ(j["layers"][i]["rel_error"], alone["layers"][i]["rel_error"]) << i;
+        EXPECT_EQ(j["layers"][i]["rel_error_plain"], alone["layers"][i]["rel_error_plain"]) << i;
+    }
 }
 
 // A rank that fails (here rank 1, whose temporary folder does not exist, so it cannot make a layer's

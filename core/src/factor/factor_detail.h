@@ -9,24 +9,13 @@
 #include <omp.h>
 
 #include "mdbf/base/matrix.h"
+#include "mdbf/base/thread_scope.h"
 #include "mdbf/factor/low_rank.h"
 #include "mdbf/kernels/factor_path.h"
 
 namespace mdbf::factor::detail {
 
-/// Sets the OpenMP thread count of the calling thread (which Eigen's GEMMs follow unless
-/// Eigen::setNbThreads was called) for the lifetime of the object, then restores it. Other threads
-/// are unaffected, so concurrent jobs with different thread counts do not interfere.
-class ThreadScope {
-public:
-    explicit ThreadScope(int threads) : m_previous(omp_get_max_threads()) { omp_set_num_threads(std::max(1, threads)); }
-    ~ThreadScope() { omp_set_num_threads(m_previous); }
-    ThreadScope(const ThreadScope&) = delete;
-    ThreadScope& operator=(const ThreadScope&) = delete;
-
-private:
-    int m_previous;
-};
+using mdbf::ThreadScope;
 
 /// Threads for work of `entries` matrix entries: 1 below 2^16 (a parallel region costs more).
 inline int threadsFor(double entries, int threads)

@@ -10,6 +10,7 @@
 
 #include "mdbf/base/error.h"
 #include "mdbf/base/text_file.h"
+#include "mdbf/base/thread_scope.h"
 #include "mdbf/factor/bit_budget.h"
 #include "mdbf/factor/factorizer.h"
 #include "mdbf/factor/path_products.h"
@@ -139,6 +140,9 @@ LayerQuantResult quantizeLayer(const LayerPlan& plan, const io::Checkpoint& ckpt
                                const EngineSettings& engine, const RunContext& ctx)
 {
     const Clock::time_point start = Clock::now();
+    // Every Eigen product of the job (the target, the objective's transform, the errors) runs on
+    // the requested threads whichever thread calls, so every process of a job computes alike.
+    const ThreadScope threads(ctx.threadCount());
     LayerJob job;
     job.settings = plan.settings;
     job.engine = engine;
