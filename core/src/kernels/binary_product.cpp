@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "kernels/binary_product_impl.h"
 #include "mdbf/base/error.h"
@@ -35,6 +37,29 @@ TileScale tableTileScale(float maxAbs, bool nonFinite)
 
 namespace {
 
+// The block layout of the SIMD table kernel (binary_product_impl.h) of S. Bytes of the words are
+// taken in memory order, which is column order on the little-endian CPUs with those kernels.
+std::vector<std::uint8_t> tableBlocks(const PackedSigns& S)
+{
+    const std::int64_t tiles = (S.cols() + detail::kTableTileCols - 1) / detail::kTableTileCols;
+    const std::int64_t blocks = (S.rows() + detail::kTableBlockRows - 1) / detail::kTableBlockRows;
+    const std::int64_t rowBytes = S.wordsPerRow() * 8;
+    constexpr std::int64_t kLane = 16;  // bytes per 128-bit lane
+    std::vector<std::uint8_t> out(static_cast<std::size_t>(blocks * tiles * detail::kTableBlockBytes), 0);
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(S.words().data());
+    for (std::int64_t i = 0; i < S.rows(); ++i) {
+        const std::int64_t b = i / detail::kTableBlockRows;
+        const std::int64_t r = i % detail::kTableBlockRows;
+        for (std::int64_t t = 0; t < tiles; ++t) {
+            std::uint8_t* block = out.data() + detail::tableBlockOffset(blocks, tiles, b, t) + r;
+            // Byte k of the row's 32 bytes of the tile goes to lane k / 16 of vector k % 16.
+            for (std::int64_t k = 0; k < 2 * kLane && t * 2 * kLane + k < rowBytes; ++k)
+                block[k % kLane * 2 * kLane + k / kLane * kLane] = bytes[i * rowBytes + t * 2 * kLane + k];
+        }
+    }
+    return out;
+}
+
 std::string shapeOf(const PackedSigns& S)
 {
     return std::to_string(S.rows()) + "x" + std::to_string(S.cols());
@@ -58,11 +83,17 @@ void runProduct(const PackedSigns& S, const float* X, std::int64_t T, std::int64
         for (std::int64_t t = 0; t < T; ++t) std::fill_n(Y + t * ldy, S.rows(), 0.0f);
         return;
     }
-    const detail::SignRows view{S.words().data(), S.rows(), S.cols(), S.wordsPerRow()};
+    detail::SignRows view{S.words().data(), S.rows(), S.cols(), S.wordsPerRow()};
     const detail::KernelTable& kernels = detail::kernelTable(resolved);
     if (!tables) {
         kernels.binaryGemm(view, X, T, ldx, Y, ldy, threads);
         return;
+    }
+    // The SIMD table kernel streams the bits in its own order, built on the first call per matrix.
+    std::shared_ptr<const std::vector<std::uint8_t>> layout;
+    if (resolved != KernelPath::Scalar) {
+        layout = S.derivedLayout(&tableBlocks);
+        view.blocks = layout->data();
     }
     for (std::int64_t t = 0; t < T; ++t) kernels.binaryGemvTables(view, X + t * ldx, Y + t * ldy, threads);
 }

@@ -25,21 +25,43 @@ void gemmAvx512(const SignRows& S, const float* X, std::int64_t T, std::int64_t 
                 int threads);
 
 // The table scheme of binaryGemmTables (binary_product.h), shared by its scalar twin and SIMD
-// kernels, which compute exactly the same numbers. Columns are cut into tiles of kTableTileCols
-// (the token zero past `cols`); every group of 4 columns of a tile has the 16 signed sums
+// kernels, which compute exactly the same numbers. Columns are cut into halves of kTableHalfCols
+// (the token zero past `cols`); every group of 4 columns has the 16 signed sums
 //   T[e] = fl(fl(σ0·x0 + σ1·x1) + fl(σ2·x2 + σ3·x3)),  σb = (bit b of e ? −1 : +1),
-// and with M the largest |T| of the tile, scale and inverse from tableTileScale(M, …), every sum
+// and with M the largest |T| of the half, scale and inverse from tableTileScale(M, …), every sum
 // is stored as the integer q = nearbyint(fl(T · inverse)), |q| ≤ kTableLevels (fl is monotone, so
-// fl(M · fl(kTableLevels / M)) stays below kTableLevels + 1/2). A row's tile result is the exact
-// integer Q = Σ_groups q[its 4 sign bits], and y = Σ_tiles in order: acc = fma(float(Q), scale, acc)
-// from acc = 0. Q stays below 64 · 32767 < 2^24, so float(Q) is exact.
-inline constexpr std::int64_t kTableTileCols = 256;
-inline constexpr std::int64_t kTableTileGroups = kTableTileCols / 4;
-inline constexpr float kTableLevels = 32767.0f;
+// fl(M · fl(kTableLevels / M)) stays below kTableLevels + 1/2). A row's half result is the exact
+// integer Q = Σ_groups q[its 4 sign bits] (|Q| ≤ 32 · kTableLevels < 2^24, so float(Q) is exact);
+// halves alternate between two accumulators, acc[h % 2] = fma(float(Q_h), scale_h, acc[h % 2])
+// from 0, and y = acc[0] + acc[1].
+inline constexpr std::int64_t kTableHalfCols = 128;
+inline constexpr std::int64_t kTableHalfGroups = kTableHalfCols / 4;
+inline constexpr std::int64_t kTableTileCols = 2 * kTableHalfCols;  // the unit of the sign layout below
+inline constexpr float kTableLevels = 131071.0f;                     // 2^17 − 1: q + 2^17 has 18 bits
 
-/// Scale (M / kTableLevels) and inverse (kTableLevels / M) of a tile whose largest |T| is maxAbs.
-/// A tile with a non-finite sum gets scale NaN (its rows come out NaN); one with maxAbs below
-/// 2^-100 gets scale and inverse 0 (its at most 64 · maxAbs per row is dropped). Defined in a
+// The order in which the SIMD table kernel streams the bits (built once per matrix, see
+// PackedSigns::derivedLayout): blocks of kTableBlockRows rows × one tile of 256 columns, 512 bytes
+// each. Tiles are grouped in panels of kTablePanelTiles (the last one may be shorter), whose tables
+// stay in L1 while all row blocks pass: panel after panel, block after block, tile after tile, so
+// block b, tile t of panel P (tiles 8P …, nP of them) starts at byte
+//   512 · (blocks · 8P + b · nP + t − 8P).
+// Inside a block, 32-byte vector j holds in byte r the bits of columns 8j … 8j + 7 of row r and in
+// byte 16 + r those of columns 128 + 8j …; rows past `rows` and columns past the words are zero.
+inline constexpr std::int64_t kTableBlockRows = 16;
+inline constexpr std::int64_t kTableBlockBytes = kTableBlockRows * kTableTileCols / 8;
+inline constexpr std::int64_t kTablePanelTiles = 8;
+
+/// Byte offset of block b, tile t in the layout above, for a matrix of `blocks` blocks × `tiles` tiles.
+inline std::int64_t tableBlockOffset(std::int64_t blocks, std::int64_t tiles, std::int64_t b, std::int64_t t)
+{
+    const std::int64_t first = t / kTablePanelTiles * kTablePanelTiles;
+    const std::int64_t panelTiles = tiles - first < kTablePanelTiles ? tiles - first : kTablePanelTiles;
+    return kTableBlockBytes * (blocks * first + b * panelTiles + t - first);
+}
+
+/// Scale (M / kTableLevels) and inverse (kTableLevels / M) of a half whose largest |T| is maxAbs.
+/// A half with a non-finite sum gets scale NaN (its rows come out NaN); one with maxAbs below
+/// 2^-100 gets scale and inverse 0 (its at most 32 · maxAbs per row is dropped). Defined in a
 /// source without ISA flags so that every path calls the same code.
 struct TileScale {
     float scale;
@@ -47,10 +69,11 @@ struct TileScale {
 };
 TileScale tableTileScale(float maxAbs, bool nonFinite);
 
-/// y[i] ≈ Σ_j S(i, j) x[j] through 16-bit tables (the scheme above), portable loops.
+/// y[i] ≈ Σ_j S(i, j) x[j] through 18-bit tables (the scheme above), portable loops.
 void gemvTablesScalar(const SignRows& S, const float* x, float* y, int threads);
 
-/// The same numbers, bit for bit, with AVX2 byte shuffles; only call when avx2Available().
+/// The same numbers, bit for bit, with AVX2 byte shuffles; only call when avx2Available() and
+/// S.blocks holds the layout above.
 void gemvTablesAvx2(const SignRows& S, const float* x, float* y, int threads);
 
 /// A growable 64-byte-aligned float buffer, reused across calls to keep allocations out of the

@@ -78,18 +78,18 @@ void gemvTablesScalar(const SignRows& S, const float* x, float* y, int threads)
 {
     constexpr int kEntries = 16;
     const std::int64_t cols = S.cols;
-    const std::int64_t tiles = (cols + kTableTileCols - 1) / kTableTileCols;
-    // q[(tile · 64 + group) · 16 + e], the quantized signed sums (binary_product_impl.h).
-    std::vector<std::int32_t> q(static_cast<std::size_t>(tiles * kTableTileGroups * kEntries));
-    std::vector<float> scale(static_cast<std::size_t>(tiles));
-    std::vector<float> sums(static_cast<std::size_t>(kTableTileGroups * kEntries));
-    for (std::int64_t t = 0; t < tiles; ++t) {
+    const std::int64_t halves = (cols + kTableHalfCols - 1) / kTableHalfCols;
+    // q[(half · 32 + group) · 16 + e], the quantized signed sums (binary_product_impl.h).
+    std::vector<std::int32_t> q(static_cast<std::size_t>(halves * kTableHalfGroups * kEntries));
+    std::vector<float> scale(static_cast<std::size_t>(halves));
+    std::vector<float> sums(static_cast<std::size_t>(kTableHalfGroups * kEntries));
+    for (std::int64_t h = 0; h < halves; ++h) {
         float maxAbs = 0.0f;
         bool nonFinite = false;
-        for (std::int64_t g = 0; g < kTableTileGroups; ++g) {
+        for (std::int64_t g = 0; g < kTableHalfGroups; ++g) {
             float c[4];
             for (int b = 0; b < 4; ++b) {
-                const std::int64_t j = t * kTableTileCols + 4 * g + b;
+                const std::int64_t j = h * kTableHalfCols + 4 * g + b;
                 c[b] = j < cols ? x[j] : 0.0f;
             }
             for (int e = 0; e < kEntries; ++e) {
@@ -102,27 +102,27 @@ void gemvTablesScalar(const SignRows& S, const float* x, float* y, int threads)
             }
         }
         const TileScale ts = tableTileScale(maxAbs, nonFinite);
-        scale[static_cast<std::size_t>(t)] = ts.scale;
+        scale[static_cast<std::size_t>(h)] = ts.scale;
         for (std::size_t i = 0; i < sums.size(); ++i)
-            q[static_cast<std::size_t>(t * kTableTileGroups * kEntries) + i] =
+            q[static_cast<std::size_t>(h * kTableHalfGroups * kEntries) + i] =
                 ts.inverse == 0.0f ? 0 : static_cast<std::int32_t>(std::nearbyint(sums[i] * ts.inverse));
     }
 
     parallelChunks(S.rows, threads, [&](std::int64_t begin, std::int64_t end) {
         for (std::int64_t i = begin; i < end; ++i) {
             const std::uint64_t* row = S.row(i);
-            float acc = 0.0f;
-            for (std::int64_t t = 0; t < tiles; ++t) {
+            float acc[2] = {0.0f, 0.0f};
+            for (std::int64_t h = 0; h < halves; ++h) {
                 std::int32_t sum = 0;
-                for (std::int64_t g = 0; g < kTableTileGroups; ++g) {
-                    const std::int64_t j = t * kTableTileCols + 4 * g;
+                for (std::int64_t g = 0; g < kTableHalfGroups; ++g) {
+                    const std::int64_t j = h * kTableHalfCols + 4 * g;
                     if (j >= cols) break;  // zero columns: every entry is 0
                     const auto e = static_cast<std::int64_t>((row[j / SignRows::kWordBits] >> (j % SignRows::kWordBits)) & 15u);
-                    sum += q[static_cast<std::size_t>((t * kTableTileGroups + g) * kEntries + e)];
+                    sum += q[static_cast<std::size_t>((h * kTableHalfGroups + g) * kEntries + e)];
                 }
-                acc = std::fma(static_cast<float>(sum), scale[static_cast<std::size_t>(t)], acc);
+                acc[h % 2] = std::fma(static_cast<float>(sum), scale[static_cast<std::size_t>(h)], acc[h % 2]);
             }
-            y[i] = acc;
+            y[i] = acc[0] + acc[1];
         }
     });
 }

@@ -2,28 +2,28 @@
 // arithmetic are in binary_product_impl.h, the scalar twin in binary_product_scalar.cpp). Compiled
 // with -mavx2 -mfma -mf16c (core/CMakeLists.txt); only reached when avx2Available().
 //
-// vpshufb looks up 32 bytes at once in the 16-byte table of its 128-bit lane, so the 16 byte
-// lanes of a half must hold the 4 sign bits of one group of columns for 16 different rows. Rows
-// are stored row-major (the package layout), so every 256-column tile of 16 rows (16 × 32 bytes)
-// is transposed in registers: four rounds of in-lane unpacks (8-, 16-, 32-, 64-bit) turn it into
-// 16 vectors whose low half holds byte j of columns 0–127 of the 16 rows and whose high half byte
-// j of columns 128–255; the low and high nibbles of every byte are two lookups. A table register
-// holds group p of the tile in its low half and group 32 + p in its high half.
+// vpshufb looks up 32 bytes at once in the 16-byte table of its 128-bit lane, so the 16 byte lanes
+// of a half must hold the 4 sign bits of one group of columns for 16 different rows. The bits are
+// therefore read from the block layout of binary_product_impl.h, built once per matrix: a 32-byte
+// load gives, per row, the bits of columns 8j … 8j + 7 in the low lane and 128 + 8j … in the high
+// lane, and its low and high nibbles are the indices of two lookups, with no shuffling of the bits
+// in the loop. A table register holds group p of a tile in its low lane and group 32 + p in its
+// high lane, so each lane accumulates one half (one scale) of the tile.
 //
-// The sums are 16-bit, stored as a table of low bytes and one of high bytes plus 128, both
-// unsigned: q = 256·(hi − 128) + lo. A lookup vector holds rows 2i and 2i + 1 in the two bytes of
-// 16-bit lane i; added as 16-bit words it accumulates Σ(even + 256·odd) modulo 2^16, and its odd
-// bytes shifted down accumulate Σ odd, from which Σ even follows exactly, as long as both stay
-// below 2^16: per tile a lane takes 32 lookups of at most 255, 8160 in all. After each tile the
-// sums are combined exactly in 32 bits (lo + 256·hi, less the 32 · 128 added to the high bytes,
-// both halves) and scaled into float. (Widening with vpmaddubsw against 0/1 masks instead
-// measured about 10% slower: it needs four multiply-adds per lookup vector against two shifts.)
+// The 18-bit entries u = q + 2^17 are stored as three tables of 6-bit digits (u = 4096·hi + 64·mid
+// + lo). Four lookups of a digit table (both nibbles of two loads, the same rows) add up in bytes
+// to at most 252; these byte sums of rows 2i and 2i + 1 sit in 16-bit lane i and are added as
+// words, Σ(even + 256·odd) modulo 2^16, while their odd bytes shifted down accumulate Σ odd, from
+// which Σ even follows exactly (both stay below 2016). After each tile the digit sums are combined
+// exactly in 32 bits, less the bias 32 · 2^17 per half, and scaled into float per half.
 //
-// Per 128 sign-additions (one lookup vector of 32 rows' nibbles): 2 shuffles, 2 shifts, 4 adds,
-// and a share of the transpose (2 unpacks) and of the nibble extraction (1.5 ops). The tables
-// (2 KiB per tile, built once per call, the tiles split among the threads) are read from L1/L2.
-// Every row is computed in its own lanes with a fixed order of operations, independent of the
-// block it lands in and of the thread count.
+// Per 128 sign-additions (one lookup of 32 rows' nibbles): 3 shuffles, 2.25 byte adds, 0.75 word
+// shifts and 1.5 word adds, plus 1.5 ops of nibble extraction; 16-bit tables with two 8-bit digits
+// need 2 shuffles but 2 shifts and 4 adds (no byte pre-sums), so the extra 2 bits of precision
+// cost no time. The tables (3 KiB per tile, built once per call, the tiles split among the threads)
+// are used a panel of 8 tiles (24 KiB) at a time, which stays in L1 while every row block passes;
+// each block carries its accumulators from panel to panel. Every row is computed in its own lanes with a fixed order of operations,
+// independent of the thread count.
 
 #include <algorithm>
 #include <cstdint>
@@ -41,67 +41,33 @@ namespace mdbf::kernels::detail {
 
 namespace {
 
-constexpr int kBlockRows = 16;                                      // rows per transposed block
-constexpr std::int64_t kTileWords = kTableTileCols / SignRows::kWordBits;  // 4: one 32-byte load per row
-constexpr std::int64_t kTileTableBytes = kTableTileGroups / 2 * 64;       // 32 pairs of (lo, hi) registers
+constexpr int kBlockRows = static_cast<int>(kTableBlockRows);
+constexpr std::int64_t kPlanes = 3;                                  // digits of 6 bits, high first
+constexpr std::int64_t kTileTableBytes = kTableHalfGroups * kPlanes * 32;  // 32 pairs × 3 digit registers
 constexpr std::int64_t kEntries = 16;
-static_assert(kTileWords == 4 && kTableTileGroups == 64);
-
-// Index of the vector holding byte j after transpose16: its bits reversed.
-constexpr int reverse4(int j) { return ((j & 1) << 3) | ((j & 2) << 1) | ((j & 4) >> 1) | ((j & 8) >> 3); }
-
-// One round of transpose16: the 8 pairs of vectors whose indices differ in bit `Bit` interleave
-// their Bit-byte units (low halves into the first, high halves into the second).
-template <int Bit>
-[[gnu::always_inline]] inline void transposeRound(__m256i (&d)[kBlockRows])
-{
-#pragma GCC unroll 8
-    for (int p = 0; p < kBlockRows / 2; ++p) {
-        const int s = p / Bit * 2 * Bit + p % Bit;
-        const __m256i a = d[s], b = d[s + Bit];
-        if constexpr (Bit == 1) {
-            d[s] = _mm256_unpacklo_epi8(a, b), d[s + Bit] = _mm256_unpackhi_epi8(a, b);
-        } else if constexpr (Bit == 2) {
-            d[s] = _mm256_unpacklo_epi16(a, b), d[s + Bit] = _mm256_unpackhi_epi16(a, b);
-        } else if constexpr (Bit == 4) {
-            d[s] = _mm256_unpacklo_epi32(a, b), d[s + Bit] = _mm256_unpackhi_epi32(a, b);
-        } else {
-            d[s] = _mm256_unpacklo_epi64(a, b), d[s + Bit] = _mm256_unpackhi_epi64(a, b);
-        }
-    }
-}
-
-// Within each 128-bit lane, a 16 × 16 byte transpose: afterwards byte r of d[reverse4(j)] is the
-// former byte j of d[r]. Round k pairs the vectors that differ in bit k of their index.
-[[gnu::always_inline]] inline void transpose16(__m256i (&d)[kBlockRows])
-{
-    transposeRound<1>(d);
-    transposeRound<2>(d);
-    transposeRound<4>(d);
-    transposeRound<8>(d);
-}
+constexpr std::int32_t kBias = 1 << 17;  // u = q + kBias in [1, 2^18 − 1]
+static_assert(kTableBlockBytes == 16 * 32 && kTableHalfGroups == 32 && kTableLevels + 1.0f == float(kBias));
 
 // The tables of tiles [tileBegin, tileEnd) of x (zero-padded to whole tiles at xp): tile t at
-// tab + t · kTileTableBytes, pair p at +64·p: 32 bytes of low bytes (group p, then group 32 + p),
-// 32 of high bytes + 128; scales[t].
+// tab + t · kTileTableBytes, pair p at +96·p: the hi, mid and lo digit registers (group p of the
+// low half, then group p of the high half); scales[2t + half].
 void buildTables(const float* xp, std::int64_t tileBegin, std::int64_t tileEnd, std::uint8_t* tab, float* scales)
 {
-    alignas(32) float sums[kTableTileGroups * kEntries];
+    alignas(32) float sums[kTableHalfGroups * kEntries];
     const __m256 s0 = _mm256_setr_ps(1, -1, 1, -1, 1, -1, 1, -1);
     const __m256 s1 = _mm256_setr_ps(1, 1, -1, -1, 1, 1, -1, -1);
     const __m256 s2 = _mm256_setr_ps(1, 1, 1, 1, -1, -1, -1, -1);
     const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
     const __m256 inf = _mm256_set1_ps(__builtin_inff());
-    // Per 128-bit lane: the low bytes of 8 int16 values, then their high bytes.
-    const __m256i split = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0, 2, 4, 6, 8, 10,
-                                           12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
-    // After packs and split, dwords hold entries (0–3, 8–11) low, high, (4–7, 12–15) low, high.
+    const __m256i bias = _mm256_set1_epi32(kBias);
+    const __m256i digit = _mm256_set1_epi32(63);
+    // After packs and packus, dwords hold entries (0–3, 8–11) of two digits, then (4–7, 12–15).
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    for (std::int64_t t = tileBegin; t < tileEnd; ++t) {
-        const float* x = xp + t * kTableTileCols;
+    for (std::int64_t h = 2 * tileBegin; h < 2 * tileEnd; ++h) {
+        const float* x = xp + h * kTableHalfCols;
         __m256 maxAbs = _mm256_setzero_ps();
         __m256 bad = _mm256_setzero_ps();
-        for (std::int64_t g = 0; g < kTableTileGroups; ++g) {
+        for (std::int64_t g = 0; g < kTableHalfGroups; ++g) {
             const float* c = x + 4 * g;
             // Products with ±1 are exact: lo = fl(σ0·x0 + σ1·x1), hi = fl(σ2·x2 ± x3), entries 0–7
             // with σ3 = +1 and 8–15 with σ3 = −1.
@@ -119,125 +85,139 @@ void buildTables(const float* xp, std::int64_t tileBegin, std::int64_t tileEnd, 
         }
         alignas(32) float lanes[8];
         _mm256_store_ps(lanes, maxAbs);
-        const float tileMax = *std::max_element(lanes, lanes + 8);
-        const TileScale ts = tableTileScale(tileMax, _mm256_movemask_ps(bad) != 0);
-        scales[t] = ts.scale;
+        const float halfMax = *std::max_element(lanes, lanes + 8);
+        const TileScale ts = tableTileScale(halfMax, _mm256_movemask_ps(bad) != 0);
+        scales[h] = ts.scale;
         const __m256 inverse = _mm256_set1_ps(ts.inverse);
-        std::uint8_t* dst = tab + t * kTileTableBytes;
-        for (std::int64_t g = 0; g < kTableTileGroups; ++g) {
-            const __m256i q0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_load_ps(sums + g * kEntries), inverse));
-            const __m256i q1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_load_ps(sums + g * kEntries + 8), inverse));
-            const __m256i bytes =
-                _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(_mm256_packs_epi32(q0, q1), split), order);
-            std::uint8_t* pair = dst + (g % 32) * 64 + (g / 32) * 16;
-            _mm_store_si128(reinterpret_cast<__m128i*>(pair), _mm256_castsi256_si128(bytes));
-            _mm_store_si128(reinterpret_cast<__m128i*>(pair + 32),
-                            _mm_xor_si128(_mm256_extracti128_si256(bytes, 1), _mm_set1_epi8(-128)));
+        std::uint8_t* dst = tab + (h / 2) * kTileTableBytes + (h % 2) * 16;
+        for (std::int64_t g = 0; g < kTableHalfGroups; ++g) {
+            const __m256i u0 = _mm256_add_epi32(
+                _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_load_ps(sums + g * kEntries), inverse)), bias);
+            const __m256i u1 = _mm256_add_epi32(
+                _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_load_ps(sums + g * kEntries + 8), inverse)), bias);
+            const __m256i hi = _mm256_packs_epi32(_mm256_srli_epi32(u0, 12), _mm256_srli_epi32(u1, 12));
+            const __m256i mid = _mm256_packs_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 6), digit),
+                                                   _mm256_and_si256(_mm256_srli_epi32(u1, 6), digit));
+            const __m256i lo = _mm256_packs_epi32(_mm256_and_si256(u0, digit), _mm256_and_si256(u1, digit));
+            const __m256i hiMid = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(hi, mid), order);
+            const __m256i loLo = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(lo, lo), order);
+            std::uint8_t* pair = dst + g * kPlanes * 32;
+            _mm_store_si128(reinterpret_cast<__m128i*>(pair), _mm256_castsi256_si128(hiMid));
+            _mm_store_si128(reinterpret_cast<__m128i*>(pair + 32), _mm256_extracti128_si256(hiMid, 1));
+            _mm_store_si128(reinterpret_cast<__m128i*>(pair + 64), _mm256_castsi256_si128(loLo));
         }
     }
 }
 
-// y[0 .. valid) for the 16 rows at base + r · wordsPerRow; `next`, when not null, is the following
-// block, prefetched meanwhile (each row is read in a few 64-byte steps, too few for the hardware
-// prefetchers to lock on).
-void rowBlock(const std::uint64_t* base, std::int64_t wordsPerRow, std::int64_t tiles, const std::uint8_t* tab,
-              const float* scales, float* y, int valid, const std::uint64_t* next)
+// Digit sums of one tile for the 16 rows of a block: per 16-bit lane i of each half, Σ(even +
+// 256·odd) modulo 2^16 and Σ odd of the byte sums of rows 2i and 2i + 1.
+struct DigitSums {
+    __m256i all[kPlanes];
+    __m256i odd[kPlanes];
+};
+
+// The exact int32 digit combination hi·4096 + mid·64 + lo of the 16-bit lanes [0, 4) (`high`
+// false) or [4, 8) of each half of the digit sums d (hi, mid, lo).
+[[gnu::always_inline]] inline __m256i combine(const __m256i (&d)[kPlanes], bool high)
+{
+    const __m256i weights = _mm256_set1_epi32(0x00401000);  // int16 pairs (4096, 64)
+    const __m256i zero = _mm256_setzero_si256();
+    const __m256i hiMid = high ? _mm256_unpackhi_epi16(d[0], d[1]) : _mm256_unpacklo_epi16(d[0], d[1]);
+    const __m256i lo = high ? _mm256_unpackhi_epi16(d[2], zero) : _mm256_unpacklo_epi16(d[2], zero);
+    return _mm256_add_epi32(_mm256_madd_epi16(hiMid, weights), lo);
+}
+
+// The tiles of one panel for the 16 rows of a block: `ntiles` tiles at `blocks` (kTableBlockBytes
+// each, `end` the end of the layout), their tables at tab and scales at scales; acc holds the four
+// accumulators of the block (32 floats) and is updated.
+void blockPanel(const std::uint8_t* blocks, const std::uint8_t* end, std::int64_t ntiles, const std::uint8_t* tab,
+                const float* scales, float* accMem)
 {
     const __m256i nibble = _mm256_set1_epi8(0x0F);
-    const __m256i loHi = _mm256_set1_epi32(0x01000001);  // int16 pairs (1, 256): lo + 256·hi
-    const __m256i bias = _mm256_set1_epi16(128 * 32);
-    __m256 accEven = _mm256_setzero_ps();
-    __m256 accOdd = _mm256_setzero_ps();
-    for (std::int64_t t = 0; t < tiles; ++t) {
-        const std::int64_t w0 = t * kTileWords;
-        const std::int64_t words = std::min(kTileWords, wordsPerRow - w0);
-        __m256i d[kBlockRows];
-        if (words == kTileWords) {
-#pragma GCC unroll 16
-            for (int r = 0; r < kBlockRows; ++r)
-                d[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + r * wordsPerRow + w0));
-        } else {
-            // The masked load never touches words past the end of a row; missing words are zero.
-            const __m256i mask = _mm256_cmpgt_epi64(_mm256_set1_epi64x(words), _mm256_setr_epi64x(0, 1, 2, 3));
-#pragma GCC unroll 16
-            for (int r = 0; r < kBlockRows; ++r)
-                d[r] = _mm256_maskload_epi64(reinterpret_cast<const long long*>(base + r * wordsPerRow + w0), mask);
-        }
-        if (next != nullptr)
-#pragma GCC unroll 16
-            for (int r = 0; r < kBlockRows; ++r)
-                _mm_prefetch(reinterpret_cast<const char*>(next + r * wordsPerRow + w0), _MM_HINT_T0);
-        transpose16(d);
-
-        // Per 16-bit lane: Σ(even + 256·odd) mod 2^16 and Σ odd, of the low and high bytes.
-        __m256i loAll = _mm256_setzero_si256(), loOdd = _mm256_setzero_si256();
-        __m256i hiAll = _mm256_setzero_si256(), hiOdd = _mm256_setzero_si256();
+    // The bias of 32 entries per half, 32 · 2^17 = 1024 · 4096, taken off the hi digit sums.
+    const __m256i hiBias = _mm256_set1_epi16(1024);
+    const __m256i halfScales = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+    __m256 acc[4];
+    for (int k = 0; k < 4; ++k) acc[k] = _mm256_load_ps(accMem + 8 * k);
+    for (std::int64_t t = 0; t < ntiles; ++t) {
+        const auto* v = reinterpret_cast<const __m256i*>(blocks + t * kTableBlockBytes);
+        // The layout is streamed once: fetch 4 KiB ahead meanwhile.
+        const std::uint8_t* ahead = blocks + (t + 8) * kTableBlockBytes;
+        if (ahead < end)
+#pragma GCC unroll 8
+            for (int line = 0; line < 8; ++line) _mm_prefetch(reinterpret_cast<const char*>(ahead) + 64 * line, _MM_HINT_T0);
         const std::uint8_t* tt = tab + t * kTileTableBytes;
-#pragma GCC unroll 16
-        for (int j = 0; j < kBlockRows; ++j) {
-            const __m256i v = d[reverse4(j)];
-            const __m256i idx[2] = {_mm256_and_si256(v, nibble), _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble)};
-#pragma GCC unroll 2
-            for (int h = 0; h < 2; ++h) {
-                const std::uint8_t* pair = tt + (2 * j + h) * 64;
-                const __m256i lo = _mm256_shuffle_epi8(_mm256_load_si256(reinterpret_cast<const __m256i*>(pair)), idx[h]);
-                const __m256i hi =
-                    _mm256_shuffle_epi8(_mm256_load_si256(reinterpret_cast<const __m256i*>(pair + 32)), idx[h]);
-                loAll = _mm256_add_epi16(loAll, lo);
-                loOdd = _mm256_add_epi16(loOdd, _mm256_srli_epi16(lo, 8));
-                hiAll = _mm256_add_epi16(hiAll, hi);
-                hiOdd = _mm256_add_epi16(hiOdd, _mm256_srli_epi16(hi, 8));
+        DigitSums s;
+        for (int p = 0; p < kPlanes; ++p) s.all[p] = _mm256_setzero_si256(), s.odd[p] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int j = 0; j < kBlockRows; j += 2) {
+            const __m256i v0 = _mm256_loadu_si256(v + j);
+            const __m256i v1 = _mm256_loadu_si256(v + j + 1);
+            const __m256i idx[4] = {_mm256_and_si256(v0, nibble), _mm256_and_si256(_mm256_srli_epi16(v0, 4), nibble),
+                                    _mm256_and_si256(v1, nibble), _mm256_and_si256(_mm256_srli_epi16(v1, 4), nibble)};
+#pragma GCC unroll 3
+            for (int p = 0; p < kPlanes; ++p) {
+                __m256i sum = _mm256_setzero_si256();
+#pragma GCC unroll 4
+                for (int k = 0; k < 4; ++k) {
+                    const auto* reg = reinterpret_cast<const __m256i*>(tt + ((2 * j + k) * kPlanes + p) * 32);
+                    sum = _mm256_add_epi8(sum, _mm256_shuffle_epi8(_mm256_load_si256(reg), idx[k]));
+                }
+                s.all[p] = _mm256_add_epi16(s.all[p], sum);
+                s.odd[p] = _mm256_add_epi16(s.odd[p], _mm256_srli_epi16(sum, 8));
             }
             // Integer adds may be reassociated: without this GCC computes all lookups first and
             // spills them. The empty asm keeps the running sums in registers, step by step.
-            asm("" : "+x"(loAll), "+x"(loOdd), "+x"(hiAll), "+x"(hiOdd));
+            asm("" : "+x"(s.all[0]), "+x"(s.all[1]), "+x"(s.all[2]), "+x"(s.odd[0]), "+x"(s.odd[1]), "+x"(s.odd[2]));
         }
-        // 16-bit lane i of each half: rows 2i (even) and 2i + 1 (odd). The high bytes were stored
-        // + 128, so 32 lookups added 4096 to each of their sums.
-        const __m256i loEven = _mm256_sub_epi16(loAll, _mm256_slli_epi16(loOdd, 8));
-        const __m256i hiEven = _mm256_sub_epi16(_mm256_sub_epi16(hiAll, _mm256_slli_epi16(hiOdd, 8)), bias);
-        hiOdd = _mm256_sub_epi16(hiOdd, bias);
-        const __m256i e03 = _mm256_madd_epi16(_mm256_unpacklo_epi16(loEven, hiEven), loHi);  // rows 0, 2, 4, 6
-        const __m256i e47 = _mm256_madd_epi16(_mm256_unpackhi_epi16(loEven, hiEven), loHi);  // rows 8 … 14
-        const __m256i o03 = _mm256_madd_epi16(_mm256_unpacklo_epi16(loOdd, hiOdd), loHi);    // rows 1 … 7
-        const __m256i o47 = _mm256_madd_epi16(_mm256_unpackhi_epi16(loOdd, hiOdd), loHi);    // rows 9 … 15
-        // Both halves of a vector hold the same rows (columns 0–127 and 128–255): add them.
-        const __m256i evenRows = _mm256_add_epi32(_mm256_permute2x128_si256(e03, e47, 0x20),
-                                                  _mm256_permute2x128_si256(e03, e47, 0x31));
-        const __m256i oddRows = _mm256_add_epi32(_mm256_permute2x128_si256(o03, o47, 0x20),
-                                                 _mm256_permute2x128_si256(o03, o47, 0x31));
-        const __m256 scale = _mm256_broadcast_ss(scales + t);
-        accEven = _mm256_fmadd_ps(_mm256_cvtepi32_ps(evenRows), scale, accEven);
-        accOdd = _mm256_fmadd_ps(_mm256_cvtepi32_ps(oddRows), scale, accOdd);
+        __m256i even[kPlanes];
+        for (int p = 0; p < kPlanes; ++p) even[p] = _mm256_sub_epi16(s.all[p], _mm256_slli_epi16(s.odd[p], 8));
+        even[0] = _mm256_sub_epi16(even[0], hiBias);
+        s.odd[0] = _mm256_sub_epi16(s.odd[0], hiBias);
+        const __m256i q[4] = {combine(even, false), combine(even, true), combine(s.odd, false), combine(s.odd, true)};
+        // Low lanes: the low half of the tile (scales[2t]); high lanes: the high half.
+        const __m256 scale = _mm256_permutevar8x32_ps(
+            _mm256_castps128_ps256(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales + 2 * t)))),
+            halfScales);
+        for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[k]), scale, acc[k]);
     }
-    const __m256 lo = _mm256_unpacklo_ps(accEven, accOdd);  // rows 0–3 | 8–11
-    const __m256 hi = _mm256_unpackhi_ps(accEven, accOdd);  // rows 4–7 | 12–15
+    for (int k = 0; k < 4; ++k) _mm256_store_ps(accMem + 8 * k, acc[k]);
+}
+
+// y[0 .. valid) of a block from its accumulators: rows 0, 2, 4, 6 | 8 … 14 | 1 … 7 | 9 … 15, the
+// two halves' lanes added.
+void finishBlock(const float* accMem, float* y, int valid)
+{
+    __m128 rows[4];
+    for (int k = 0; k < 4; ++k) rows[k] = _mm_add_ps(_mm_load_ps(accMem + 8 * k), _mm_load_ps(accMem + 8 * k + 4));
     alignas(32) float out[kBlockRows];
-    _mm256_store_ps(out, _mm256_permute2f128_ps(lo, hi, 0x20));
-    _mm256_store_ps(out + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    _mm_store_ps(out, _mm_unpacklo_ps(rows[0], rows[2]));
+    _mm_store_ps(out + 4, _mm_unpackhi_ps(rows[0], rows[2]));
+    _mm_store_ps(out + 8, _mm_unpacklo_ps(rows[1], rows[3]));
+    _mm_store_ps(out + 12, _mm_unpackhi_ps(rows[1], rows[3]));
     std::memcpy(y, out, static_cast<std::size_t>(valid) * sizeof(float));
 }
 
-
-// Rows [rb, re) of y; rb is a multiple of 16.
+// Rows [16·blockBegin, min(rows, 16·blockEnd)) of y, panel after panel.
 void rowRange(const SignRows& S, std::int64_t tiles, const std::uint8_t* tab, const float* scales, float* y,
-              std::int64_t rb, std::int64_t re)
+              std::int64_t blockBegin, std::int64_t blockEnd)
 {
-    const std::int64_t wordsPerRow = S.wordsPerRow;
-    std::int64_t i = rb;
-    for (; i + kBlockRows <= re; i += kBlockRows) {
-        const std::uint64_t* next = i + 2 * kBlockRows <= re ? S.row(i + kBlockRows) : nullptr;
-        rowBlock(S.row(i), wordsPerRow, tiles, tab, scales, y + i, kBlockRows, next);
+    if (blockBegin >= blockEnd) return;
+    const std::int64_t blocks = (S.rows + kBlockRows - 1) / kBlockRows;
+    const std::uint8_t* end = S.blocks + blocks * tiles * kTableBlockBytes;
+    constexpr std::int64_t kAccFloats = 32;
+    thread_local AlignedScratch accScratch;
+    float* acc = accScratch.floats(static_cast<std::size_t>((blockEnd - blockBegin) * kAccFloats));
+    std::fill(acc, acc + (blockEnd - blockBegin) * kAccFloats, 0.0f);
+    for (std::int64_t first = 0; first < tiles; first += kTablePanelTiles) {
+        const std::int64_t ntiles = std::min(kTablePanelTiles, tiles - first);
+        for (std::int64_t b = blockBegin; b < blockEnd; ++b)
+            blockPanel(S.blocks + tableBlockOffset(blocks, tiles, b, first), end, ntiles, tab + first * kTileTableBytes,
+                       scales + 2 * first, acc + (b - blockBegin) * kAccFloats);
     }
-    if (i < re) {
-        // A last partial block from a zero-padded copy; a row's result does not depend on its block.
-        thread_local AlignedScratch rowScratch;
-        auto* padded =
-            reinterpret_cast<std::uint64_t*>(rowScratch.floats(static_cast<std::size_t>(2 * kBlockRows * wordsPerRow)));
-        const std::int64_t nrows = re - i;
-        std::memset(padded, 0, static_cast<std::size_t>(kBlockRows * wordsPerRow) * sizeof(std::uint64_t));
-        std::memcpy(padded, S.row(i), static_cast<std::size_t>(nrows * wordsPerRow) * sizeof(std::uint64_t));
-        rowBlock(padded, wordsPerRow, tiles, tab, scales, y + i, static_cast<int>(nrows), nullptr);
+    for (std::int64_t b = blockBegin; b < blockEnd; ++b) {
+        const int valid = static_cast<int>(std::min<std::int64_t>(kBlockRows, S.rows - b * kBlockRows));
+        finishBlock(acc + (b - blockBegin) * kAccFloats, y + b * kBlockRows, valid);
     }
 }
 
@@ -247,10 +227,10 @@ void gemvTablesAvx2(const SignRows& S, const float* x, float* y, int threads)
 {
     const std::int64_t tiles = (S.cols + kTableTileCols - 1) / kTableTileCols;
     const std::int64_t paddedCols = tiles * kTableTileCols;
-    // One buffer: padded x, scales, tables (2 KiB per tile).
+    // One buffer: padded x, scales (two per tile), tables (3 KiB per tile).
     thread_local AlignedScratch scratch;
     const std::int64_t tableFloats = tiles * kTileTableBytes / static_cast<std::int64_t>(sizeof(float));
-    const std::int64_t scaleFloats = (tiles + 15) / 16 * 16;
+    const std::int64_t scaleFloats = (2 * tiles + 15) / 16 * 16;
     float* xp = scratch.floats(static_cast<std::size_t>(paddedCols + scaleFloats + tableFloats));
     float* scales = xp + paddedCols;
     auto* tab = reinterpret_cast<std::uint8_t*>(scales + scaleFloats);
@@ -263,7 +243,7 @@ void gemvTablesAvx2(const SignRows& S, const float* x, float* y, int threads)
     const int team = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(threads, blocks)));
     if (team == 1) {
         buildTables(xp, 0, tiles, tab, scales);
-        rowRange(S, tiles, tab, scales, y, 0, S.rows);
+        rowRange(S, tiles, tab, scales, y, 0, blocks);
         return;
     }
 #pragma omp parallel num_threads(team)
@@ -272,9 +252,7 @@ void gemvTablesAvx2(const SignRows& S, const float* x, float* y, int threads)
         const std::int64_t nt = omp_get_num_threads();
         buildTables(xp, tiles * id / nt, tiles * (id + 1) / nt, tab, scales);
 #pragma omp barrier
-        const std::int64_t rb = blocks * id / nt * kBlockRows;
-        const std::int64_t re = std::min(S.rows, blocks * (id + 1) / nt * kBlockRows);
-        rowRange(S, tiles, tab, scales, y, rb, re);
+        rowRange(S, tiles, tab, scales, y, blocks * id / nt, blocks * (id + 1) / nt);
     }
 }
 

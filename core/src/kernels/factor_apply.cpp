@@ -47,8 +47,8 @@ void applyBlock(std::span<const FactorPath> paths, const Eigen::Ref<const RowMat
 {
     // One token (decoding) takes the table kernels, several the full-precision window kernels
     // (binary_product.h): the tables are built per token, which only pays while S is read once.
-    // With AVX-512 the float kernel of one token (16-entry permutes) measured as fast as the
-    // tables, and it is exact, so that path keeps it.
+    // With AVX-512 the float kernel of one token (16-entry permutes) measured 10–30% slower than
+    // the tables (README, Benchmarks), but it is exact, so that path keeps it.
     const bool tables = X.rows() == 1 && path != KernelPath::Avx512;
     const auto product = tables ? &binaryGemmTables : &binaryGemmFloat;
     const std::int64_t T = X.rows();

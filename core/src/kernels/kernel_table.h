@@ -23,6 +23,9 @@ struct SignRows {
     std::int64_t rows;
     std::int64_t cols;
     std::int64_t wordsPerRow;
+    /// The bits re-ordered for the SIMD table kernel (kTableBlockBytes per block, binary_product_impl.h),
+    /// set by the caller of binaryGemvTables on a SIMD path; null elsewhere.
+    const std::uint8_t* blocks = nullptr;
 
     [[gnu::always_inline]] const std::uint64_t* row(std::int64_t i) const { return words + i * wordsPerRow; }
 };
@@ -33,7 +36,7 @@ struct KernelTable {
     /// T, rows and cols all ≥ 1.
     void (*binaryGemm)(const SignRows& S, const float* X, std::int64_t T, std::int64_t ldx, float* Y,
                        std::int64_t ldy, int threads);
-    /// y[i] ≈ Σ_j S(i, j) x[j] for one token through quantized 16-bit tables of the signed sums of
+    /// y[i] ≈ Σ_j S(i, j) x[j] for one token through quantized 18-bit tables of the signed sums of
     /// every 4 columns (binary_product_impl.h); rows, cols ≥ 1. Every path gives the same bits.
     void (*binaryGemvTables)(const SignRows& S, const float* x, float* y, int threads);
     /// y[i] = Σ_j W(i, j) x[j] for W rows × cols 16-bit patterns, row-major; rows, cols ≥ 1.

@@ -5,8 +5,13 @@
 // wordsPerRow = ceil(cols / 64) little-endian 64-bit words; entry (i, j) is bit (j % 64) of word
 // i * wordsPerRow + j / 64; a set bit means −1, a clear bit +1 (so sign(0) = +1 is the zero word).
 // Padding bits past `cols` in the last word of a row are always clear.
+//
+// A kernel may also keep a private re-ordering of the bits (derivedLayout): built from the words on
+// its first use, shared by copies, and dropped when the words are modified through this class.
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "mdbf/base/matrix.h"
@@ -42,9 +47,14 @@ public:
     std::int64_t cols() const { return m_cols; }
     std::int64_t wordsPerRow() const { return m_wordsPerRow; }
 
-    /// The packed words, rows() * wordsPerRow() of them.
+    /// The packed words, rows() * wordsPerRow() of them. The non-const form drops the derived
+    /// layout, so modify the words through a reference taken after the last product call.
     const std::vector<std::uint64_t>& words() const { return m_words; }
-    std::vector<std::uint64_t>& words() { return m_words; }
+    std::vector<std::uint64_t>& words()
+    {
+        dropDerived();
+        return m_words;
+    }
     const std::uint64_t* row(std::int64_t i) const { return m_words.data() + i * m_wordsPerRow; }
 
     /// True when entry (i, j) is −1.
@@ -58,6 +68,7 @@ public:
 
     void setNegative(std::int64_t i, std::int64_t j)
     {
+        dropDerived();
         m_words[static_cast<std::size_t>(i * m_wordsPerRow + j / kWordBits)] |= std::uint64_t{1} << (j % kWordBits);
     }
 
@@ -70,13 +81,43 @@ public:
         return m;
     }
 
-    bool operator==(const PackedSigns&) const = default;
+    /// Equal shape and bits (the derived layout is not compared).
+    bool operator==(const PackedSigns& o) const
+    {
+        return m_rows == o.m_rows && m_cols == o.m_cols && m_words == o.m_words;
+    }
+
+    /// The bytes build(*this) returns, computed on the first call and kept (shared with copies)
+    /// until the words are modified: how a kernel stores the bits in the order it streams them,
+    /// once per matrix instead of once per call. Every call must pass the same build function.
+    /// Thread-safe; throws what build throws.
+    using LayoutBuilder = std::vector<std::uint8_t> (*)(const PackedSigns&);
+    std::shared_ptr<const std::vector<std::uint8_t>> derivedLayout(LayoutBuilder build) const
+    {
+        if (!m_derived) return std::make_shared<const std::vector<std::uint8_t>>(build(*this));  // moved-from
+        const std::lock_guard<std::mutex> lock(m_derived->mutex);
+        if (!m_derived->bytes) m_derived->bytes = std::make_shared<const std::vector<std::uint8_t>>(build(*this));
+        return m_derived->bytes;
+    }
 
 private:
+    struct DerivedCache {
+        std::mutex mutex;
+        std::shared_ptr<const std::vector<std::uint8_t>> bytes;
+    };
+
+    // Before a modification: a fresh cache unless this object alone holds an empty one (copies
+    // share theirs, and one of them may build it from the old words).
+    void dropDerived()
+    {
+        if (!m_derived || m_derived.use_count() != 1 || m_derived->bytes) m_derived = std::make_shared<DerivedCache>();
+    }
+
     std::int64_t m_rows = 0;
     std::int64_t m_cols = 0;
     std::int64_t m_wordsPerRow = 0;
     std::vector<std::uint64_t> m_words;
+    std::shared_ptr<DerivedCache> m_derived = std::make_shared<DerivedCache>();
 };
 
 }  // namespace mdbf::kernels
