@@ -104,6 +104,7 @@ nlohmann::json layerJson(const pipeline::LayerQuantResult& r)
         j["objective"] = std::string(factor::objectiveName(r.objective));
         j["rel_error_plain"] = r.plainError;
         j["clamped"] = r.clamped;
+        j["svd_cached"] = r.decompositionCached;
     }
     return j;
 }

@@ -259,6 +259,13 @@ void finishLongSide(MatrixF& Y, const VectorF& sigma)
     if (tailFrom < q) reorthogonalizeTail(Y, q - tailFrom, zeroFrom);
 }
 
+/// U and V from the short side's vectors X and the long side's Y.
+void assignSides(bool rowsShort, MatrixF& X, MatrixF& Y, MatrixF& U, MatrixF& V)
+{
+    U = std::move(rowsShort ? X : Y);
+    V = std::move(rowsShort ? Y : X);
+}
+
 }  // namespace
 
 void gramSvd(const Eigen::Ref<const RowMatrixF>& W, int threads, MatrixF& U, VectorF& sigma, MatrixF& V)
@@ -280,13 +287,7 @@ void gramSvd(const Eigen::Ref<const RowMatrixF>& W, int threads, MatrixF& U, Vec
     MatrixF Y;
     longSideProduct(W, rowsShort, X, Y, threads);
     finishLongSide(Y, sigma);
-    if (rowsShort) {
-        U = std::move(X);
-        V = std::move(Y);
-    } else {
-        U = std::move(Y);
-        V = std::move(X);
-    }
+    assignSides(rowsShort, X, Y, U, V);
 }
 
 void gramSvdLeading(const Eigen::Ref<const RowMatrixF>& W, Eigen::Index k, int threads, MatrixF& U, VectorF& sigma,
@@ -320,13 +321,7 @@ void gramSvdLeading(const Eigen::Ref<const RowMatrixF>& W, Eigen::Index k, int t
     X.resize(0, 0);
     Y.resize(0, 0);
     finishLongSide(Ys, sigma);
-    if (rowsShort) {
-        U = std::move(Xs);
-        V = std::move(Ys);
-    } else {
-        U = std::move(Ys);
-        V = std::move(Xs);
-    }
+    assignSides(rowsShort, Xs, Ys, U, V);
 }
 
 }  // namespace mdbf::factor::detail

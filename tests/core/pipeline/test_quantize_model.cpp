@@ -81,7 +81,7 @@ TEST_F(TinyQuantize, DecompositionCacheServesTheSecondRun)
     const io::Checkpoint ckpt = io::Checkpoint::open(m_fixture.modelDir);
     const test::TempDir dir;
     pipeline::QuantizeOptions options;
-    options.config = tinyConfig("1.25", 1, 2);
+    options.config = tinyConfig("1.25", 1, 0);
     options.engine.decompositions.cache = std::make_shared<const factor::DecompositionCache>(dir.path() / "svd");
     const pipeline::QuantizeResult first = pipeline::quantizeCheckpoint(config, ckpt, options);
     const pipeline::QuantizeResult second = pipeline::quantizeCheckpoint(config, ckpt, options);
