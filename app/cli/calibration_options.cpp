@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "mdbf/base/text_file.h"
 #include "mdbf/eval/calibration_cache.h"
 
 namespace mdbf::cli {
@@ -41,6 +42,14 @@ eval::CalibrationStats runCalibration(const std::string& modelDir, const Calibra
     if (!stats.cacheNote.empty()) std::fprintf(stderr, "warning: %s\n", stats.cacheNote.c_str());
     if (const std::string few = stats.fewTokensWarning(); !few.empty()) std::fprintf(stderr, "warning: %s\n", few.c_str());
     return stats;
+}
+
+std::string calibrationIdentity(const std::string& modelDir, const CalibrationCliOptions& options)
+{
+    if (options.text.empty()) return {};
+    eval::CalibrationOptions request;
+    request.ctx = options.ctx;
+    return eval::CalibrationCache::key(modelDir, readBinaryFile(options.text), request);
 }
 
 }  // namespace mdbf::cli

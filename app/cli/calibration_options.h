@@ -25,4 +25,9 @@ CLI::Option* addCalibrationOptions(CLI::App& app, CalibrationCliOptions& options
 eval::CalibrationStats runCalibration(const std::string& modelDir, const CalibrationCliOptions& options,
                                       const eval::CalibrationOptions& request, const CommandEnv& env);
 
+/// What statistics calibrated with `options` on the model in `modelDir` depend on (model files,
+/// text bytes, window), as a key for the caches built on them; empty without a calibration text.
+/// Throws IoError when the text or the model's files cannot be read.
+std::string calibrationIdentity(const std::string& modelDir, const CalibrationCliOptions& options);
+
 }  // namespace mdbf::cli

@@ -72,6 +72,21 @@ CLI::Validator bpwText()
         "BPW");
 }
 
+void SvdCacheOptions::addTo(CLI::App& app)
+{
+    app.add_flag("--svd-cache", enabled,
+                 "Reuse layer decompositions from the cache folder, or store them there "
+                 "($MDBF_CACHE_DIR, else $XDG_CACHE_HOME/mdbf/decompositions, else ~/.cache/mdbf/decompositions)");
+    app.add_option("--svd-cache-dir", dir, "Same with this cache folder")->check(nonEmptyPath());
+}
+
+std::shared_ptr<const factor::DecompositionCache> SvdCacheOptions::cache() const
+{
+    if (!enabled && dir.empty()) return nullptr;
+    return std::make_shared<const factor::DecompositionCache>(
+        dir.empty() ? factor::DecompositionCache::defaultFolder() : std::filesystem::path(dir));
+}
+
 CLI::Validator nonEmptyPath()
 {
     return CLI::Validator([](std::string& text) -> std::string { return text.empty() ? "empty path" : ""; }, "PATH");

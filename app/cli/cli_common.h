@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 
 #include "mdbf/base/error.h"
 #include "mdbf/base/run_context.h"
+#include "mdbf/factor/decomposition_cache.h"
 #include "mdbf/factor/quant_config.h"
 
 namespace mdbf::cli {
@@ -27,6 +29,20 @@ struct LayerFormatOptions {
     /// Writes method, bpw, l and paths into `s` (other fields untouched). Throws InvalidArgument for
     /// an unknown method and what factor::Bpw::parse throws for a malformed budget.
     void applyTo(factor::LayerQuantSettings& s) const;
+};
+
+/// --svd-cache and --svd-cache-dir: the layer decomposition cache of every command that decomposes
+/// layers (factorize, quantize, study, plan).
+struct SvdCacheOptions {
+    bool enabled = false;  ///< --svd-cache: the default folder
+    std::string dir;       ///< --svd-cache-dir: this folder
+
+    /// Registers both flags on `app`.
+    void addTo(CLI::App& app);
+
+    /// The cache the flags ask for (--svd-cache-dir, else the default folder with --svd-cache),
+    /// null when neither was given. Never throws except std::bad_alloc.
+    std::shared_ptr<const factor::DecompositionCache> cache() const;
 };
 
 /// What a subcommand's run function receives.

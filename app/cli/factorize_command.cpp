@@ -33,8 +33,7 @@ struct FactorizeOptions {
     CalibrationCliOptions calib;
     bool history = false;
     bool json = false;
-    bool svdCache = false;    ///< --svd-cache: use the default decomposition cache folder
-    std::string svdCacheDir;  ///< --svd-cache-dir: use this folder
+    SvdCacheOptions svdCache;  ///< --svd-cache, --svd-cache-dir
 };
 
 /// The checkpoint's name for the layer's weight: accepts "x.weight" and "x".
@@ -81,50 +80,6 @@ nlohmann::json calibrate(const FactorizeOptions& opt, const std::string& layer, 
             {"seconds", stats.seconds}};
 }
 
-/// What the calibration statistics of a weighted objective depend on: the text file, the window
-/// length and every weight file of the model (activations pass through all earlier layers).
-std::string calibrationIdentity(const FactorizeOptions& opt, const io::Checkpoint& checkpoint)
-{
-    std::string identity = "ctx=" + std::to_string(opt.calib.ctx) + "\n";
-    auto add = [&identity](const fs::path& file) {
-        const factor::DecompositionKey k = factor::DecompositionKey::forFile(file, {}, {});
-        identity += k.file + " " + std::to_string(k.fileSize) + " " + std::to_string(k.fileMtimeNs) + "\n";
-    };
-    add(opt.calib.text);
-    std::vector<fs::path> files;
-    for (const io::TensorInfo& t : checkpoint.tensors()) files.push_back(t.file);
-    std::sort(files.begin(), files.end());
-    files.erase(std::unique(files.begin(), files.end()), files.end());
-    for (const fs::path& f : files) add(f);
-    return identity;
-}
-
-/// The decomposition the job starts from: from the decomposition cache when one is enabled (and
-/// stored there after computing it), else computed. Sets `cached` when the cache had it.
-std::shared_ptr<const factor::LayerSvd> decompositionOf(const FactorizeOptions& opt, const pipeline::LayerJob& job,
-                                                        const io::Checkpoint& checkpoint, const std::string& tensor,
-                                                        const RowMatrixF& W, const RunContext& ctx, bool& cached)
-{
-    cached = false;
-    if (!opt.svdCache && opt.svdCacheDir.empty()) return pipeline::decomposeLayer(W, job, ctx);
-    const factor::DecompositionCache cache(opt.svdCacheDir.empty() ? factor::DecompositionCache::defaultFolder()
-                                                                    : fs::path(opt.svdCacheDir));
-    const bool plain = opt.objective == "plain";
-    const factor::DecompositionKey key = factor::DecompositionKey::forFile(
-        checkpoint.info(tensor).file, tensor, opt.objective, plain ? std::string() : calibrationIdentity(opt, checkpoint));
-    if (std::optional<factor::LayerSvd> svd = cache.get(key)) {
-        cached = true;
-        return std::make_shared<const factor::LayerSvd>(std::move(*svd));
-    }
-    std::shared_ptr<const factor::LayerSvd> svd = pipeline::decomposeLayer(W, job, ctx);
-    try {
-        cache.put(key, *svd);
-    } catch (const Error& e) {
-        std::fprintf(stderr, "warning: the decomposition was not cached: %s\n", e.what());
-    }
-    return svd;
-}
-
 int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
 {
     pipeline::LayerJob job;
@@ -162,9 +117,14 @@ int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
     }
     const RowMatrixF W = checkpoint.matrix(tensor);
     const RunContext ctx = bar.context(env);
-    bool svdCached = false;
-    const std::shared_ptr<const factor::LayerSvd> svd =
-        decompositionOf(opt, job, checkpoint, tensor, W, ctx, svdCached);
+    job.engine.decompositions.cache = opt.svdCache.cache();
+    if (job.engine.decompositions.cache && settings.objective != factor::Objective::Plain)
+        job.engine.decompositions.calibration = calibrationIdentity(opt.model, opt.calib);
+    const pipeline::LayerDecomposition decomposition =
+        pipeline::decomposeLayerCached(W, job, checkpoint, layerBaseName(tensor), ctx);
+    if (!decomposition.warning.empty()) std::fprintf(stderr, "warning: %s\n", decomposition.warning.c_str());
+    const bool svdCached = decomposition.cached;
+    const std::shared_ptr<const factor::LayerSvd>& svd = decomposition.svd;
     factor::FactorResult result = pipeline::factorizeLayer(W, *svd, job, -1, ctx, feed);
     if (!svdCached) {
         result.svdSeconds = svd->seconds();
@@ -254,10 +214,7 @@ Command registerFactorizeCommand(CLI::App& root)
         }
     });
     sub->add_flag("--history", opt->history, "Also print the error after every outer iteration");
-    sub->add_flag("--svd-cache", opt->svdCache,
-                  "Reuse the layer's decomposition from the cache folder, or store it there "
-                  "($MDBF_CACHE_DIR, else $XDG_CACHE_HOME/mdbf/decompositions, else ~/.cache/mdbf/decompositions)");
-    sub->add_option("--svd-cache-dir", opt->svdCacheDir, "Same with this cache folder")->check(nonEmptyPath());
+    opt->svdCache.addTo(*sub);
     addJsonFlag(*sub, opt->json);
     return {sub, [opt](const CommandEnv& env) { return runFactorize(*opt, env); }};
 }

@@ -34,6 +34,7 @@ struct PlanCliOptions {
     int gridPoints = 7;
     std::uint64_t seed = 0;
     CalibrationCliOptions calib;
+    SvdCacheOptions svdCache;
     bool json = false;
 };
 
@@ -75,6 +76,8 @@ pipeline::PlanOptions planOptions(const PlanCliOptions& opt)
     o.trialIterations = opt.trialIterations;
     o.gridPoints = opt.gridPoints;
     o.engine.seed = opt.seed;
+    o.engine.decompositions.cache = opt.svdCache.cache();
+    if (o.engine.decompositions.cache) o.engine.decompositions.calibration = calibrationIdentity(opt.model, opt.calib);
     o.validate();
     return o;
 }
@@ -208,6 +211,7 @@ Command registerPlanCommand(CLI::App& root)
         ->capture_default_str();
     addSeedOption(*sub, opt->seed, "Seed of the factorizer's power iterations");
     CLI::Option* calibText = addCalibrationOptions(*sub, opt->calib);
+    opt->svdCache.addTo(*sub);
     sub->callback([opt, calibText] {
         if (opt->objective != "plain" && calibText->count() == 0) {
             throw CLI::RequiredError("--calib-text (--objective " + opt->objective + " needs calibration text)");

@@ -41,6 +41,7 @@ struct QuantizeOptions {
     std::string exportSafetensors;
     std::string objective;  ///< empty: the configuration's objectives
     CalibrationCliOptions calib;
+    SvdCacheOptions svdCache;  ///< --svd-cache, --svd-cache-dir
     bool sequential = false;
     std::string workDir;  ///< empty: OUT.work beside the package
     bool json = false;
@@ -103,6 +104,7 @@ nlohmann::json layerJson(const pipeline::LayerQuantResult& r)
         j["objective"] = std::string(factor::objectiveName(r.objective));
         j["rel_error_plain"] = r.plainError;
         j["clamped"] = r.clamped;
+        j["svd_cached"] = r.decompositionCached;
     }
     return j;
 }
@@ -184,6 +186,10 @@ struct QuantizeSetup {
           store(workDirOf(opt), storePrefix(opt), calibrationPrefix(opt))
     {
         engine.seed = opt.seed;
+        engine.decompositions.cache = opt.svdCache.cache();
+        // Sequential statistics depend on the layers quantized before, so they key nothing.
+        if (engine.decompositions.cache && !opt.sequential)
+            engine.decompositions.calibration = calibrationIdentity(opt.model, opt.calib);
     }
 
     /// Factorizes the layer of `task` (its index in `plans`, its statistics as the payload) and
@@ -508,6 +514,7 @@ Command registerQuantizeCommand(CLI::App& root)
                     "Objective of every layer, overriding the configuration's (diag and gram need --calib-text)")
         ->check(CLI::IsMember({"plain", "diag", "gram"}));
     CLI::Option* calibText = addCalibrationOptions(*sub, opt->calib);
+    opt->svdCache.addTo(*sub);
     sub->add_flag("--sequential", opt->sequential,
                   "Calibrate block by block on the model whose earlier blocks are already quantized "
                   "(gram: fit each layer to the original model's outputs)")

@@ -35,6 +35,7 @@ struct StudyOptions {
     std::vector<int> viewLs{1, 2, 4, 8};
     int viewIters = 20;
     std::string cache;
+    SvdCacheOptions svdCache;  ///< --svd-cache, --svd-cache-dir (the per-layer view's decompositions)
     std::string out;
     std::uint64_t seed = 0;
     bool json = false;
@@ -127,6 +128,7 @@ int runStudy(const StudyOptions& opt, const CommandEnv& env)
         spec.layerViewLs = opt.viewLs;
         spec.layerViewIterations = opt.viewIters;
         spec.cacheDir = opt.cache.empty() ? outDir / "cache" : fs::path(opt.cache);
+        spec.decompositions.cache = opt.svdCache.cache();
         spec.seed = opt.seed;
 
         ProgressBar bar("study " + fs::path(model).filename().string());
@@ -206,6 +208,7 @@ Command registerStudyCommand(CLI::App& root)
     sub->add_option("--cache", opt->cache, "Cache of factorized layers and finished measurements (default OUT/cache)")
         ->check(nonEmptyPath());
     sub->add_option("--out", opt->out, "Output directory")->required()->check(nonEmptyPath());
+    opt->svdCache.addTo(*sub);
     addSeedOption(*sub, opt->seed, "Factorizer seed")->capture_default_str();
     addJsonFlag(*sub, opt->json);
     return {sub, [opt](const CommandEnv& env) { return runStudy(*opt, env); }};

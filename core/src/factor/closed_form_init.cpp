@@ -20,7 +20,11 @@ void checkArguments(const LayerSvd& svd, std::int64_t n, std::int64_t m, std::in
     if (k < 1 || k > svd.rank() || l < 1 || paths < 1)
         throw InvalidArgument("closed form: invalid k = " + std::to_string(k) + ", l = " + std::to_string(l) +
                               " or P = " + std::to_string(paths) + " for a " + std::to_string(n) + "x" +
-                              std::to_string(m) + " layer");
+                              std::to_string(m) + " layer" +
+                              (k > svd.rank() && !svd.complete()
+                                   ? " (the decomposition holds only the leading " + std::to_string(svd.rank()) +
+                                         " triplets: recompute it with LayerSvd::computeLeading for k or LayerSvd::compute)"
+                                   : std::string()));
 }
 
 }  // namespace
@@ -69,7 +73,8 @@ std::vector<kernels::FactorPath> closedFormInit(const Eigen::Ref<const RowMatrix
             const RowMatrixF residualRows = residual;
             RunContext inner;
             inner.threads = ctx.threadCount();
-            const LayerSvd svd = LayerSvd::compute(residualRows, inner);
+            // Only the residual's leading k triplets are used.
+            const LayerSvd svd = LayerSvd::computeLeading(residualRows, k, inner);
             out.push_back(closedFormPath(svd.leftFactor(k), svd.rightFactor(k), l));
         }
     }
@@ -107,7 +112,7 @@ std::vector<kernels::FactorPath> closedFormInitGram(const Eigen::Ref<const RowMa
             detail::parallelProduct(residual, gram.sqrt(), weighted, threads);
             RunContext inner;
             inner.threads = threads;
-            out.push_back(pathFrom(LayerSvd::compute(weighted, inner)));
+            out.push_back(pathFrom(LayerSvd::computeLeading(weighted, k, inner)));
         }
     }
     return out;

@@ -166,6 +166,10 @@ std::optional<LayerSvd> DecompositionCache::get(const DecompositionKey& key) con
 
 void DecompositionCache::put(const DecompositionKey& key, const LayerSvd& svd) const
 {
+    // An entry's ‖W‖_F is Σσ² over its triplets, which only a complete decomposition has.
+    if (!svd.complete())
+        throw InvalidArgument("only complete decompositions are cached (this one holds the leading " +
+                              std::to_string(svd.rank()) + " triplets)");
     std::error_code ec;
     fs::create_directories(m_folder, ec);
     if (ec) throw IoError(quotedText(m_folder.string()) + ": cannot create the cache folder (" + ec.message() + ")");

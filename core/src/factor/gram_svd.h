@@ -21,4 +21,15 @@ namespace mdbf::factor::detail {
 /// Throws Error when LAPACK reports a failure (it does not for finite input).
 void gramSvd(const Eigen::Ref<const RowMatrixF>& W, int threads, MatrixF& U, VectorF& sigma, MatrixF& V);
 
+/// The leading k triplets only (1 ≤ k ≤ r), everything in float: the Gram matrix by SGEMM blocks,
+/// SSYTRD + SSTEDC on one thread, the back-transform (SORMTR) of the k wanted eigenvectors and the
+/// long side (SGEMM) in column blocks on `threads` threads. σ_i = ‖W·x_i‖ (second-order accurate in
+/// the eigenvector error), sorted descending; U_k Σ_k V_kᵀ is then the projection of W onto the
+/// computed short-side subspace. The eigenvectors carry a backward error of a few ε_float·‖W‖₂², so
+/// σ_i has a relative error of about ε_float·(σ_max/σ_i)² and the long-side vectors an orthogonality
+/// error of about ε_float·σ_max²/(σ_i σ_j) (tests/core/factor/test_layer_svd_accuracy.cpp states the
+/// bounds checked). Throws Error when LAPACK reports a failure.
+void gramSvdLeading(const Eigen::Ref<const RowMatrixF>& W, Eigen::Index k, int threads, MatrixF& U, VectorF& sigma,
+                    MatrixF& V);
+
 }  // namespace mdbf::factor::detail

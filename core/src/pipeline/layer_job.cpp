@@ -80,6 +80,28 @@ std::shared_ptr<const factor::LayerSvd> decomposeLayer(const RowMatrixF& fitted,
     return std::make_shared<const factor::LayerSvd>(factor::LayerSvd::compute(factor::Factorizer(options).target(fitted), ctx));
 }
 
+LayerDecomposition decomposeLayerCached(const RowMatrixF& fitted, const LayerJob& job, const io::Checkpoint& checkpoint,
+                                        const std::string& name, const RunContext& ctx)
+{
+    const DecompositionStore& store = job.engine.decompositions;
+    const bool plain = job.settings.objective == factor::Objective::Plain;
+    if (!store.cache || job.matchesOutputs() || (!plain && store.calibration.empty()))
+        return {decomposeLayer(fitted, job, ctx), false, {}};
+    const std::string tensor = model::weightTensorOf(name, checkpoint.contains(model::weightName(name)));
+    const factor::DecompositionKey key = factor::DecompositionKey::forFile(
+        checkpoint.info(tensor).file, tensor, std::string(objectiveName(job.settings.objective)),
+        plain ? std::string() : store.calibration);
+    if (std::optional<factor::LayerSvd> svd = store.cache->get(key))
+        return {std::make_shared<const factor::LayerSvd>(std::move(*svd)), true, {}};
+    LayerDecomposition out{decomposeLayer(fitted, job, ctx), false, {}};
+    try {
+        store.cache->put(key, *out.svd);
+    } catch (const Error& e) {
+        out.warning = std::string("the decomposition was not cached: ") + e.what();
+    }
+    return out;
+}
+
 factor::FactorResult factorizeLayer(const RowMatrixF& fitted, const factor::LayerSvd& decomposition,
                                     const LayerJob& job, int iterations, const RunContext& ctx,
                                     std::function<void(const factor::IterationReport&)> onIteration)

@@ -30,7 +30,8 @@ io::Package recordOf(const LayerQuantResult& r, const std::string& key)
                                              {"plain_error", r.plainError},
                                              {"clamped", r.clamped},
                                              {"iterations", r.iterations},
-                                             {"seconds", r.seconds}}
+                                             {"seconds", r.seconds},
+                                             {"svd_cached", r.decompositionCached}}
                                   .dump();
     package.modelBpw = r.bpw;
     package.factorizedBpw = r.bpw;
@@ -81,6 +82,7 @@ std::optional<LayerQuantResult> LayerStore::load(const std::string& name, const 
         r.clamped = meta.at("clamped").get<bool>();
         r.iterations = meta.at("iterations").get<int>();
         r.seconds = meta.value("seconds", 0.0);
+        r.decompositionCached = meta.value("svd_cached", false);
         r.note = "from the layer store";
         VectorF bias;
         if (!package.dense.empty()) {

@@ -308,7 +308,7 @@ ModelPlan planModel(const io::ModelConfig& config, const io::Checkpoint& checkpo
         const RowMatrixF W = loadLayerWeights(checkpoint, name);
         layer.n = W.rows();
         layer.m = W.cols();
-        const std::shared_ptr<const factor::LayerSvd> svd = decomposeLayer(W, job, trialCtx);
+        const std::shared_ptr<const factor::LayerSvd> svd = decomposeLayerCached(W, job, checkpoint, name, trialCtx).svd;
         const ErrorMeter meter(W, gram, job.options(0).damping, options.objective, ctx.threadCount());
 
         LayerState& state = states[li];

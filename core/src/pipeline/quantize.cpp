@@ -160,7 +160,8 @@ LayerQuantResult quantizeLayer(const LayerPlan& plan, const io::Checkpoint& ckpt
     layerCtx.stop = ctx.stop;
     layerCtx.threads = ctx.threads;
     ctx.throwIfStopped();
-    const std::shared_ptr<const factor::LayerSvd> svd = decomposeLayer(W, job, layerCtx);
+    const LayerDecomposition decomposition = decomposeLayerCached(W, job, ckpt, plan.name, layerCtx);
+    const std::shared_ptr<const factor::LayerSvd>& svd = decomposition.svd;
     factor::FactorResult fr = factorizeLayer(W, *svd, job, -1, layerCtx);
     if (fr.termination == factor::Termination::Cancelled || ctx.stopRequested()) throw Cancelled();
     double plainError = fr.finalPlainError;
@@ -171,6 +172,8 @@ LayerQuantResult quantizeLayer(const LayerPlan& plan, const io::Checkpoint& ckpt
     }
     LayerQuantResult layer = layerQuantResult(plan.name, std::move(fr), loadLayerBias(ckpt, plan.name));
     layer.plainError = plainError;
+    layer.decompositionCached = decomposition.cached;
+    if (!decomposition.warning.empty()) layer.note += (layer.note.empty() ? "" : "; ") + decomposition.warning;
     layer.seconds = secondsSince(start);
     return layer;
 }

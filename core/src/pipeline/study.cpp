@@ -132,6 +132,7 @@ StudyPointResult runPoint(const StudySpec& spec, const StudyPoint& point, const 
     QuantizeOptions options;
     options.config = pointConfig(point);
     options.engine.seed = spec.seed;
+    options.engine.decompositions = spec.decompositions;
     std::optional<LayerStore> cache;
     if (!spec.cacheDir.empty()) {
         cache.emplace(spec.cacheDir / "layers", cachePrefix(spec, point));
@@ -212,12 +213,13 @@ std::vector<LayerViewCell> runLayerView(const StudySpec& spec, const io::ModelCo
                     job.settings.bpw = bpw;
                     job.settings.iterations = spec.layerViewIterations;
                     job.engine.seed = spec.seed;
+                    job.engine.decompositions = spec.decompositions;
                     RunContext inner;
                     inner.stop = ctx.stop;
                     inner.threads = ctx.threads;
                     if (!W) {
                         W = loadLayerWeights(ckpt, name);
-                        svd = decomposeLayer(*W, job, inner);
+                        svd = decomposeLayerCached(*W, job, ckpt, name, inner).svd;
                     }
                     const factor::FactorResult fr = factorizeLayer(*W, *svd, job, -1, inner);
                     if (fr.termination == factor::Termination::Cancelled) throw Cancelled();

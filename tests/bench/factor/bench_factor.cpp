@@ -2,10 +2,10 @@
 //
 //   bench_factor [--threads T] [--sizes 1024x2816,2048x2048,4096x4096] [--ls 1,4] [--iters N]
 //                [--layer-iters T] [--no-layers] [--no-synthetic] [--svd] [--cancel] [--model DIR]
-//                [--scale [--scale-sizes 4096x4096,4096x11008] [--scale-threads 1,2] [--baseline]]
+//                [--scale [--scale-sizes 4096x4096,4096x11008] [--scale-threads 1,2] [--baseline] [--no-refine]]
 //
 // --scale: LLaMA-7B projection shapes with random BF16-rounded weights, at 1.0 bpw, l = 1: the layer
-// decomposition, the closed form, seconds per outer iteration (timed over --iters iterations; 260
+// decomposition (complete, and the leading k triplets in float compared with it), the closed form, seconds per outer iteration (timed over --iters iterations; 260
 // iterations would take over an hour, so their time is extrapolated and labelled so) and the peak
 // RSS of each stage. --baseline also times Eigen's float BDCSVD on the same matrix (the previous
 // decomposition) and compares the singular values and rank-k truncation errors with it.
@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <optional>
 #include <random>
@@ -72,6 +73,7 @@ struct Args {
     bool svd = false;
     bool scale = false;
     bool baseline = false;
+    bool refine = true;  // --no-refine: decompositions and closed form only
     std::vector<std::pair<int, int>> scaleSizes{{4096, 4096}, {4096, 11008}};
     std::vector<int> scaleThreads{1, 2};
     std::filesystem::path model = std::filesystem::path(MDBF_BENCH_SHARED_FIXTURES) / "small-llama";
@@ -107,6 +109,7 @@ Args parse(int argc, char** argv)
         else if (arg == "--svd") a.svd = true;
         else if (arg == "--scale") a.scale = true;
         else if (arg == "--baseline") a.baseline = true;
+        else if (arg == "--no-refine") a.refine = false;
         else if (arg == "--scale-threads") {
             a.scaleThreads.clear();
             for (const auto& s : split(value(), ',')) a.scaleThreads.push_back(std::stoi(s));
@@ -301,9 +304,35 @@ void benchScale(const Args& a)
                 reference.emplace(wc, Eigen::ComputeThinU | Eigen::ComputeThinV);
                 row("Eigen BDCSVD (previous)", since(t0));
             }
+            // CPU seconds of the whole process: on one thread, about what the wall time would be on
+            // an idle machine.
+            auto cpuSeconds = [] { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; };
             resetPeakRss();
+            double cpu0 = cpuSeconds();
             const LayerSvd svd = LayerSvd::compute(W, ctx);
             row("decomposition (LAPACK)", svd.seconds());
+            std::printf("      CPU %.1f s\n", cpuSeconds() - cpu0);
+            resetPeakRss();
+            cpu0 = cpuSeconds();
+            const LayerSvd lead = LayerSvd::computeLeading(W, b.k, ctx);
+            row("leading k triplets (float)", lead.seconds());
+            std::printf("      CPU %.1f s\n", cpuSeconds() - cpu0);
+            {
+                double worst = 0.0;
+                for (Eigen::Index i = 0; i < b.k; ++i)
+                    worst = std::max(worst, std::abs(double(lead.singularValues()[i]) - svd.singularValues()[i]) /
+                                                double(svd.singularValues()[i]));
+                const double wNorm = std::sqrt(W.cast<double>().squaredNorm());
+                const double truncFull = std::sqrt((W - svd.truncated(b.k)).cast<double>().squaredNorm()) / wNorm;
+                const double truncLead = std::sqrt((W - lead.truncated(b.k)).cast<double>().squaredNorm()) / wNorm;
+                auto orthonormality = [](const MatrixF& q) {
+                    return double((q.transpose() * q - MatrixF::Identity(q.cols(), q.cols())).cwiseAbs().maxCoeff());
+                };
+                std::printf("      leading vs complete: max relative σ difference %.2e; rank-%lld truncation error "
+                            "%.7f vs %.7f (relative change %.1e); orthonormality U %.1e, V %.1e\n",
+                            worst, static_cast<long long>(b.k), truncLead, truncFull,
+                            (truncLead - truncFull) / truncFull, orthonormality(lead.u()), orthonormality(lead.v()));
+            }
             resetPeakRss();
             auto t0 = Clock::now();
             const std::vector<kernels::FactorPath> start = closedFormInit(W, svd, b.k, 1, 1, ctx);
@@ -323,6 +352,7 @@ void benchScale(const Args& a)
                             "%.6f (LAPACK) vs %.6f (BDCSVD), tail of σ %.6f\n",
                             worst, static_cast<long long>(b.k), truncNew, truncRef, tail / wNorm);
             }
+            if (!a.refine) continue;
             resetPeakRss();
             FactorizerOptions o;
             o.bpw = Bpw::parse("1.0");
@@ -336,6 +366,12 @@ void benchScale(const Args& a)
             std::printf("      error: closed form %.5f, after %d iterations %.5f; 260 iterations ~ %.0f s "
                         "(extrapolated: %d timed)\n",
                         r.initialError, r.iterations, r.finalError, 260.0 * perIt, a.iters);
+            o.onIteration = nullptr;
+            const FactorResult rl = Factorizer(o).run(W, lead, ctx);
+            std::printf("      from the leading triplets: closed form %.5f (%+.1e relative), after %d iterations %.5f "
+                        "(%+.1e)\n",
+                        rl.initialError, (rl.initialError - r.initialError) / r.initialError, rl.iterations,
+                        rl.finalError, (rl.finalError - r.finalError) / r.finalError);
         }
     }
 }

@@ -10,6 +10,11 @@
 //   (columns below 1e-3·σ_max are re-orthogonalized);
 // * subspaces: the sine of the largest principal angle between span(U_k) and span(U_k^ref) (and the
 //   same for V) ≤ 1e-4 where the spectrum has a relative gap of at least 1% at k.
+//
+// The leading triplets in float (computeLeading, k of r), on the same inputs:
+// * singular values: |σ_i − σ_i^ref| ≤ 1e-5·σ_i·(σ_1/σ_i)² (float eigensolver, Rayleigh quotients);
+// * rank-k truncation error within 1e-4 relative of the optimum sqrt(Σ_{i>k} σ_i²);
+// * orthonormality of U_k and V_k ≤ 1e-4·(σ_1/σ_k)²; ‖W‖_F to 1e-6 relative.
 
 #include <gtest/gtest.h>
 
@@ -20,6 +25,7 @@
 #include <Eigen/SVD>
 
 #include "random_matrix.h"
+#include "mdbf/base/error.h"
 #include "mdbf/factor/layer_svd.h"
 
 namespace mdbf::factor {
@@ -166,6 +172,61 @@ TEST(LayerSvdAccuracy, ThreadCountDoesNotChangeTheResult)
         EXPECT_NEAR(a.singularValues()[i], b.singularValues()[i], 1e-6 * a.singularValues()[0]);
     const double wNorm = W.cast<double>().norm();
     EXPECT_LE((a.truncated(60) - b.truncated(60)).cast<double>().norm(), 1e-5 * wNorm);
+}
+
+void expectLeadingMatchesReference(const RowMatrixF& W, Eigen::Index k, const std::string& label)
+{
+    SCOPED_TRACE(label + ", k = " + std::to_string(k));
+    const LayerSvd svd = LayerSvd::computeLeading(W, k);
+    const Reference ref = reference(W);
+    ASSERT_EQ(svd.rank(), k);
+    EXPECT_FALSE(svd.complete());
+    EXPECT_TRUE(svd.covers(k));
+    EXPECT_FALSE(svd.covers(k + 1));
+    EXPECT_THROW(svd.truncated(k + 1), InvalidArgument);
+    ASSERT_EQ(svd.u().rows(), W.rows());
+    ASSERT_EQ(svd.v().rows(), W.cols());
+    const double wNorm = W.cast<double>().norm();
+    EXPECT_NEAR(svd.frobeniusNorm(), wNorm, 1e-6 * wNorm);
+    const double s1 = ref.sigma[0];
+    for (Eigen::Index i = 0; i < k; ++i) {
+        const double ratio = s1 / ref.sigma[i];
+        EXPECT_NEAR(svd.singularValues()[i], ref.sigma[i], 1e-5 * ref.sigma[i] * ratio * ratio) << "σ_" << i;
+        if (i > 0) {
+            EXPECT_LE(svd.singularValues()[i], svd.singularValues()[i - 1]);
+        }
+    }
+    const double best = ref.sigma.tail(ref.sigma.size() - k).norm();
+    const double err = (W.cast<double>() - svd.truncated(k).cast<double>()).norm();
+    EXPECT_NEAR(err, best, 1e-4 * best);
+    const double ratio = s1 / ref.sigma[k - 1];
+    EXPECT_LE(orthonormalityError(svd.u(), k), 1e-4 * ratio * ratio);
+    EXPECT_LE(orthonormalityError(svd.v(), k), 1e-4 * ratio * ratio);
+}
+
+TEST(LayerSvdAccuracy, LeadingTripletsInFloat)
+{
+    expectLeadingMatchesReference(test::gaussianMatrix(67, 203, 11u), 40, "67x203");
+    expectLeadingMatchesReference(test::gaussianMatrix(211, 53, 12u), 35, "211x53");
+    expectLeadingMatchesReference(test::layerLikeMatrix(97, 261, 14u), 70, "layer-like 97x261");
+    expectLeadingMatchesReference(test::layerLikeMatrix(300, 120, 15u), 90, "layer-like 300x120");
+    // Two decades of spectrum above k.
+    Eigen::VectorXd sigma(110);
+    for (Eigen::Index i = 0; i < sigma.size(); ++i) sigma[i] = std::pow(10.0, -3.0 * double(i) / 109.0);
+    expectLeadingMatchesReference(withSpectrum(110, 170, sigma, 16u), 70, "110x170 cond 1e3");
+}
+
+TEST(LayerSvdAccuracy, LeadingTripletsArgumentsAndZeroMatrix)
+{
+    const RowMatrixF W = test::gaussianMatrix(20, 30, 17u);
+    EXPECT_THROW(LayerSvd::computeLeading(W, 0), InvalidArgument);
+    EXPECT_THROW(LayerSvd::computeLeading(W, 21), InvalidArgument);
+    // k = min(n, m) is the complete decomposition.
+    EXPECT_TRUE(LayerSvd::computeLeading(W, 20).complete());
+    const LayerSvd zero = LayerSvd::computeLeading(RowMatrixF::Zero(20, 30), 5);
+    EXPECT_EQ(zero.rank(), 5);
+    EXPECT_EQ(zero.frobeniusNorm(), 0.0);
+    EXPECT_LE(orthonormalityError(zero.u(), 5), 1e-6);
 }
 
 }  // namespace

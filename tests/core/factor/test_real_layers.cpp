@@ -12,6 +12,7 @@
 #include <string>
 
 #include "factor_test_util.h"
+#include "mdbf/base/error.h"
 #include "mdbf/factor/factorizer.h"
 #include "mdbf/factor/layer_svd.h"
 #include "mdbf/factor/path_products.h"
@@ -53,6 +54,24 @@ TEST(FactorRealLayers, TinyLlamaLayersConverge)
             expectWellBehaved(r);
             EXPECT_NEAR(r.finalError, relativeError(W, reconstruct(r.paths), FactorizerOptions{}), 1e-6);
         }
+    }
+}
+
+// The leading triplets in float (computeLeading) against the complete decomposition on real layers:
+// the closed-form and refined errors move by less than 1e-4 relative.
+TEST(FactorRealLayers, LeadingDecompositionGivesTheSameErrors)
+{
+    const io::Checkpoint ckpt = io::Checkpoint::open(test::demoModel());
+    for (const char* name : {"model.layers.0.self_attn.q_proj.weight", "model.layers.1.mlp.down_proj.weight"}) {
+        const RowMatrixF W = ckpt.matrix(name);
+        const LayerSvd complete = LayerSvd::compute(W);
+        const FactorResult full = factorize(W, complete, 1, "1.5", 20);
+        const LayerSvd leading = LayerSvd::computeLeading(W, full.k);
+        const FactorResult part = factorize(W, leading, 1, "1.5", 20);
+        SCOPED_TRACE(name);
+        EXPECT_NEAR(part.initialError, full.initialError, 1e-4 * full.initialError);
+        EXPECT_NEAR(part.finalError, full.finalError, 1e-4 * full.finalError);
+        EXPECT_THROW(factorize(W, leading, 1, "2.0", 0), InvalidArgument);  // k beyond the stored triplets
     }
 }
 

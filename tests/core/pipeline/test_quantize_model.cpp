@@ -4,6 +4,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <iterator>
+#include <memory>
 #include <map>
 #include <stop_token>
 
@@ -14,6 +17,8 @@
 #include "mdbf/base/error.h"
 #include "mdbf/base/text_file.h"
 #include "mdbf/deploy/package_model.h"
+#include "mdbf/factor/decomposition_cache.h"
+#include "mdbf/model/factorized_linear.h"
 #include "mdbf/eval/perplexity.h"
 #include "mdbf/pipeline/quantize.h"
 #include "mdbf/io/model_config.h"
@@ -67,6 +72,39 @@ protected:
 
     test::ModelFixture m_fixture;
 };
+
+// With a decomposition cache, the first run stores every factorized layer's decomposition and the
+// second reads them all back (and computes none), giving the same layers bit for bit.
+TEST_F(TinyQuantize, DecompositionCacheServesTheSecondRun)
+{
+    const io::ModelConfig config = io::ModelConfig::fromFile(m_fixture.modelDir / "config.json");
+    const io::Checkpoint ckpt = io::Checkpoint::open(m_fixture.modelDir);
+    const test::TempDir dir;
+    pipeline::QuantizeOptions options;
+    options.config = tinyConfig("1.25", 1, 0);
+    options.engine.decompositions.cache = std::make_shared<const factor::DecompositionCache>(dir.path() / "svd");
+    const pipeline::QuantizeResult first = pipeline::quantizeCheckpoint(config, ckpt, options);
+    const pipeline::QuantizeResult second = pipeline::quantizeCheckpoint(config, ckpt, options);
+    ASSERT_EQ(first.layers.size(), second.layers.size());
+    int factorized = 0;
+    for (std::size_t i = 0; i < first.layers.size(); ++i) {
+        const pipeline::LayerQuantResult& a = first.layers[i];
+        const pipeline::LayerQuantResult& b = second.layers[i];
+        SCOPED_TRACE(a.name);
+        if (a.keptDense) continue;
+        ++factorized;
+        EXPECT_FALSE(a.decompositionCached);
+        EXPECT_TRUE(b.decompositionCached);
+        EXPECT_EQ(a.k, b.k);
+        EXPECT_EQ(a.relError, b.relError);
+        ASSERT_TRUE(a.layer && b.layer);
+        EXPECT_EQ(a.layer->reconstruct(), b.layer->reconstruct());
+    }
+    EXPECT_EQ(factorized, 28);
+    EXPECT_EQ(static_cast<int>(std::distance(std::filesystem::directory_iterator(dir.path() / "svd"),
+                                             std::filesystem::directory_iterator())),
+              factorized);
+}
 
 TEST_F(TinyQuantize, PackagePerplexityMatchesDenseReconstruction)
 {

@@ -48,8 +48,9 @@ public:
     /// simply overwritten by the next put. Never throws except std::bad_alloc.
     std::optional<LayerSvd> get(const DecompositionKey& key) const;
 
-    /// Stores `svd` under `key`, replacing any previous entry. Throws IoError naming the file when
-    /// the folder cannot be created or the write fails (no partial entry is left).
+    /// Stores `svd` under `key`, replacing any previous entry. Throws InvalidArgument for a
+    /// decomposition that is not complete(), IoError naming the file when the folder cannot be
+    /// created or the write fails (no partial entry is left).
     void put(const DecompositionKey& key, const LayerSvd& svd) const;
 
     /// The file an entry for `key` lives in.

@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 
+#include "mdbf/factor/decomposition_cache.h"
 #include "mdbf/factor/layer_svd.h"
 #include "mdbf/factor/quant_config.h"
 #include "mdbf/io/checkpoint.h"
@@ -54,11 +55,20 @@ LayerStatistics decodeStatistics(std::string_view bytes);
 RowMatrixF outputMatchingTarget(const RowMatrixF& W, const Eigen::MatrixXd& gram, const Eigen::MatrixXd& cross,
                                 double damping);
 
+/// Where a run reads and stores layer decompositions (docs/ALGORITHM.md §4.1).
+struct DecompositionStore {
+    std::shared_ptr<const factor::DecompositionCache> cache;  ///< null: every decomposition is computed
+    /// Identity of the calibration statistics the weighted objectives decompose with (what they
+    /// depend on: text, window, model files); empty: only plain-objective decompositions are cached.
+    std::string calibration;
+};
+
 /// Engine settings shared by every layer of a run.
 struct EngineSettings {
     std::uint64_t seed = 0;       ///< seeds the factorizer's power iterations
     int innerIterations = 3;      ///< ADMM steps per half-step
     double targetDamping = 0.01;  ///< λ of outputMatchingTarget
+    DecompositionStore decompositions;  ///< the decomposition cache of the run (none by default)
 };
 
 /// What one layer is factorized with.
@@ -101,6 +111,23 @@ RowMatrixF fittedWeights(const RowMatrixF& W, const LayerJob& job);
 /// requested before it starts.
 std::shared_ptr<const factor::LayerSvd> decomposeLayer(const RowMatrixF& fitted, const LayerJob& job,
                                                        const RunContext& ctx = {});
+
+
+/// A layer's decomposition and where it came from.
+struct LayerDecomposition {
+    std::shared_ptr<const factor::LayerSvd> svd;  ///< never null
+    bool cached = false;  ///< read from job.engine.decompositions (then svd->seconds() is 0)
+    std::string warning;  ///< why it could not be stored in the cache; empty otherwise
+};
+
+/// decomposeLayer() through job.engine.decompositions: the entry for projection `name` of
+/// `checkpoint` under the job's objective when the cache holds one, else computed and stored (a
+/// failed write leaves `warning`, the run goes on). Always computed without a cache, for a job that
+/// matches outputs (its target depends on the layers quantized before it) and for a weighted
+/// objective without a calibration identity. Throws what decomposeLayer and
+/// DecompositionKey::forFile throw.
+LayerDecomposition decomposeLayerCached(const RowMatrixF& fitted, const LayerJob& job, const io::Checkpoint& checkpoint,
+                                        const std::string& name, const RunContext& ctx = {});
 
 /// Factorizes `fitted` from its decomposition with `iterations` outer iterations per path (the
 /// settings' count when negative; 0 is the closed form). A stop request returns the best result so

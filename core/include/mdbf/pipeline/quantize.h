@@ -49,6 +49,7 @@ struct LayerQuantResult {
     factor::Termination termination = factor::Termination::IterationLimit;
     std::string note;                  ///< why the layer stayed dense, or the factorizer's message
     bool cached = false;               ///< read from QuantizeOptions::store instead of factorized
+    bool decompositionCached = false;  ///< its decomposition was read from engine.decompositions
     std::shared_ptr<const model::FactorizedLinear> layer;  ///< the replacement (null when kept dense)
 };
 

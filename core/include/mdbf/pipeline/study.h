@@ -20,6 +20,7 @@
 #include "mdbf/base/run_context.h"
 #include "mdbf/factor/bit_budget.h"
 #include "mdbf/factor/factor_result.h"
+#include "mdbf/pipeline/layer_job.h"
 
 namespace mdbf::pipeline {
 
@@ -49,6 +50,7 @@ struct StudySpec {
     int layerViewIterations = 20;           ///< ADMM iterations of the per-layer view
     std::filesystem::path cacheDir;         ///< layer and record cache (empty: no cache)
     std::uint64_t seed = 0;                 ///< factorizer seed
+    DecompositionStore decompositions;      ///< decomposition cache of the layer view (none by default)
 };
 
 /// One projection of one point (the factors themselves stay in the cache).
