@@ -19,7 +19,6 @@
 #include <QTreeView>
 
 #include <nlohmann/json.hpp>
-#include <omp.h>
 
 #include "configuration_exporter.h"
 #include "factor_control_bar.h"
@@ -89,22 +88,7 @@ FactorSettings settingsOf(factor::Method method, int l, const char* bpw, int ite
 /// The factorizer run in the test, as the studio's job runs it (same options, seed and threads).
 factor::FactorResult referenceFactorization(const std::string& tensor, const FactorSettings& s)
 {
-    const auto checkpoint = io::Checkpoint::open(mdbf::test::demoModel());
-    const RowMatrixF W = checkpoint.matrix(tensor);
-    factor::FactorizerOptions options;
-    options.method = s.method;
-    options.l = s.effectiveL();
-    options.bpw = s.bpw;
-    options.paths = s.paths;
-    options.outerIterations = s.iterations;
-    options.seed = 0;
-    RunContext ctx;
-    ctx.threads = JobRunner::workerThreads();
-    const int previous = omp_get_max_threads();
-    omp_set_num_threads(ctx.threads);
-    factor::FactorResult r = factor::Factorizer(options).run(W, ctx);
-    omp_set_num_threads(previous);
-    return r;
+    return mdbf::test::coreFactorization(mdbf::test::demoModel(), tensor, s);
 }
 
 /// A quantization config, written in the test, that factorizes exactly `layers` with `s`.

@@ -11,8 +11,6 @@
 #include <QSignalSpy>
 #include <QUndoStack>
 
-#include <omp.h>
-
 #include "calibration_state.h"
 #include "factorization_service.h"
 #include "job_runner.h"
@@ -22,6 +20,7 @@
 #include "mdbf/widgets/layer_tree_model.h"
 #include "model_session.h"
 #include "studio_document.h"
+#include "studio_test_support.h"
 #include "test_fixtures.h"
 #include "widget_test_support.h"
 
@@ -74,26 +73,11 @@ struct ServiceRig {
     }
 };
 
-/// The core factorizer on the layer's stored weights, with the options, seed and threads the
-/// studio's jobs use: an independent path to the same result.
+/// The core factorizer on the layer's stored weights, as the studio's jobs run it: an independent
+/// path to the same result.
 factor::FactorResult coreFactorization(const QString& layer, const FactorSettings& s)
 {
-    const auto checkpoint = io::Checkpoint::open(tinyLlama());
-    const RowMatrixF W = checkpoint.matrix(layer.toStdString() + ".weight");
-    factor::FactorizerOptions options;
-    options.method = s.method;
-    options.l = s.effectiveL();
-    options.bpw = s.bpw;
-    options.paths = s.paths;
-    options.outerIterations = s.iterations;
-    options.seed = 0;
-    RunContext ctx;
-    ctx.threads = JobRunner::workerThreads();
-    const int previous = omp_get_max_threads();
-    omp_set_num_threads(ctx.threads);
-    factor::FactorResult r = factor::Factorizer(options).run(W, ctx);
-    omp_set_num_threads(previous);
-    return r;
+    return mdbf::test::coreFactorization(tinyLlama(), layer.toStdString() + ".weight", s);
 }
 
 TEST(StudioDocument, CalibrationIsTheDocumentsAndANewModelDropsIt)
