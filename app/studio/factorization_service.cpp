@@ -65,6 +65,8 @@ bool FactorizationService::satisfies(const LayerFactorization& f, const FactorSe
 void FactorizationService::onSessionChanged()
 {
     abandonLayer();
+    cancelPlan();
+    m_planJob = nullptr;
     cancelApply();
     ++m_applyGeneration;  // the cancelled apply reports nothing into the new model's document
     m_applyJob = nullptr;
@@ -357,6 +359,74 @@ bool FactorizationService::applyToModel(const std::vector<LayerRequest>& request
         if (m_applyJob == job) m_applyJob = nullptr;
     });
     return true;
+}
+
+bool FactorizationService::planAtBudget(const pipeline::PlanOptions& options)
+{
+    const auto session = m_document->session();
+    if (!session) return refuse(tr("Open a model first."));
+    if (m_planJob || m_applyJob) return refuse(tr("A plan or an apply is running; cancel it or wait for it to finish."));
+    try {
+        options.validate();
+    } catch (const std::exception& e) {
+        return refuse(QString::fromUtf8(e.what()));
+    }
+    m_refusal.clear();
+    QPointer<FactorizationService> self(this);
+    m_planJob = m_runner->start<std::shared_ptr<const pipeline::ModelPlan>>(
+        tr("Planning at %1 bpw").arg(QString::fromStdString(options.budget.text())),
+        [session, options](const RunContext& ctx, Job*) -> std::shared_ptr<const pipeline::ModelPlan> {
+            return std::make_shared<const pipeline::ModelPlan>(
+                pipeline::planModel(session->config(), session->checkpoint(), options, ctx));
+        },
+        [self, session, options](std::shared_ptr<const pipeline::ModelPlan>&& plan) {
+            if (!self || self->m_document->session() != session) return;
+            self->m_planJob = nullptr;
+            emit self->planFinished(plan);
+            self->applyPlan(*plan, options);
+        });
+    connect(m_planJob, &Job::cancelled, this, [this] { emit planStopped(true, QString()); });
+    connect(m_planJob, &Job::failed, this, [this](const QString& message) { emit planStopped(false, message); });
+    connect(m_planJob, &Job::ended, this, [this, job = m_planJob.data()] {
+        if (m_planJob == job) m_planJob = nullptr;
+    });
+    return true;
+}
+
+void FactorizationService::cancelPlan()
+{
+    if (m_planJob) m_planJob->cancel();
+}
+
+void FactorizationService::applyPlan(const pipeline::ModelPlan& plan, const pipeline::PlanOptions& options)
+{
+    std::vector<LayerRequest> requests;
+    QStringList planned;
+    for (const pipeline::PlannedLayer& layer : plan.layers) {
+        FactorSettings s;
+        s.method = layer.choice.format.method;
+        s.l = layer.choice.format.l;
+        s.bpw = layer.bpw;
+        s.iterations = options.iterations;
+        s.objective = options.objective;
+        const QString key = QString::fromStdString(layer.name);
+        planned << key;
+        requests.push_back({key, s});
+    }
+    QStringList others;
+    for (const auto& [key, f] : m_document->configuration())
+        if (!planned.contains(key)) others << key;
+    const QString budget = QString::fromStdString(options.budget.text());
+    // One step: the layers the plan leaves dense revert, the planned ones arrive as the apply runs.
+    m_document->beginBatch(tr("Plan at %1 bpw").arg(budget));
+    if (!others.isEmpty()) m_document->revertLayers(others);
+    if (!applyToModel(requests, tr("plan at %1 bpw").arg(budget))) {
+        m_document->endBatch();
+        emit planStopped(false, m_refusal);
+        return;
+    }
+    if (isApplying()) m_ownsBatch = true;  // the apply closes the step when it ends
+    else m_document->endBatch();
 }
 
 void FactorizationService::cancelApply()

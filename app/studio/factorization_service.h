@@ -18,6 +18,7 @@
 #include <QStringList>
 
 #include "factor_cache.h"
+#include "mdbf/pipeline/plan.h"
 #include "factor_settings.h"
 #include "job_runner.h"
 #include "model_configuration.h"
@@ -97,6 +98,18 @@ public:
     /// Why the last applyToModel() returned false.
     const QString& refusalText() const { return m_refusal; }
 
+    /// Plans the model at `options.budget` (pipeline::planModel on the document's model, weight
+    /// error, as `mdbf plan` without calibration text) as a job with progress and cancel, then applies
+    /// the planned layers with their format, l and budget as ONE undoable step "Plan at … bpw" that
+    /// also reverts every layer the plan leaves dense, so the configuration is the plan's. Returns false,
+    /// with the reason in refusalText(), without a model, while a plan or an apply runs, or for options
+    /// that do not validate.
+    bool planAtBudget(const pipeline::PlanOptions& options);
+    /// Requests a stop of the running plan; the document is left as it was.
+    void cancelPlan();
+    /// True while the plan job runs (its apply then reports as any apply).
+    bool isPlanning() const { return m_planJob != nullptr; }
+
     /// "MDBF l=2 · 1 bpw · 260 iterations" (plus paths and objective when not the defaults).
     static QString settingsText(const FactorSettings& s);
     /// True when `f` is exactly what applying `s` would produce (complete, refined as asked, same settings).
@@ -134,8 +147,14 @@ signals:
     /// The apply job failed (e.g. a tensor could not be read); layers done before stay applied.
     void applyFailed(const QString& message);
 
+    /// The plan finished; its layers are being applied (the apply's signals follow).
+    void planFinished(std::shared_ptr<const mdbf::pipeline::ModelPlan> plan);
+    /// The plan was cancelled (`cancelled`) or failed with `message`; the document is unchanged.
+    void planStopped(bool cancelled, const QString& message);
+
 private:
     void onSessionChanged();
+    void applyPlan(const pipeline::ModelPlan& plan, const pipeline::PlanOptions& options);
     void onApplyLayerDone(const QString& layer, std::shared_ptr<const LayerFactorization> f);
     void finishApply(const QString& outcome, bool cancelled);
     bool refuse(const QString& reason);
@@ -148,6 +167,7 @@ private:
     QPointer<Job> m_layerJob;
     quint64 m_layerGeneration = 0;
 
+    QPointer<Job> m_planJob;
     QPointer<Job> m_applyJob;
     quint64 m_applyGeneration = 0;
     bool m_ownsBatch = false;

@@ -38,6 +38,7 @@
 #include "model_apply_panel.h"
 #include "model_session.h"
 #include "perplexity_panel.h"
+#include "plan_dialog.h"
 #include "studio_document.h"
 #include "studio_settings.h"
 
@@ -122,6 +123,17 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(new JobR
         statusBar()->showMessage(cancelled ? tr("Apply cancelled; the layers already done stay applied")
                                            : tr("Settings applied"),
                                  5000);
+    });
+    connect(m_service, &FactorizationService::planFinished, this, [this](std::shared_ptr<const pipeline::ModelPlan> plan) {
+        statusBar()->showMessage(tr("Planned %1 layers at %2 bpw (%3 trials); applying them")
+                                     .arg(plan->layers.size())
+                                     .arg(plan->bits.factorizedBpw(), 0, 'f', 3)
+                                     .arg(plan->trials),
+                                 5000);
+    });
+    connect(m_service, &FactorizationService::planStopped, this, [this](bool cancelled, const QString& message) {
+        if (cancelled) statusBar()->showMessage(tr("Plan cancelled; the configuration is unchanged"), 5000);
+        else showError(tr("Planning failed"), message);
     });
     connect(m_service, &FactorizationService::applyFailed, this,
             [this](const QString& message) { showError(tr("Applying the settings failed"), message); });
@@ -267,6 +279,12 @@ void MainWindow::createMenus()
             tr("Factorize the layers (or groups) selected in the Layers panel with the inspector's settings"),
             [this] { applySettingsToSelectedLayers(); });
     model->addAction(m_applyPanel->cancelAction());
+    model->addSeparator();
+    add(model, tr("&Plan at Budget…"), QKeySequence(),
+        tr("Choose format, l and bits per layer for a bpw budget (mdbf plan) and apply them as one undoable step"),
+        [this] { planDialog(); });
+    add(model, tr("Cancel P&lan"), QKeySequence(), tr("Stop the running plan; the configuration stays as it was"),
+        [this] { m_service->cancelPlan(); });
     model->addSeparator();
     add(model, tr("Revert &All Layers"), QKeySequence(), tr("Remove every factorized layer from the configuration"),
         [this] { m_document->revertLayers({}); });
@@ -418,6 +436,20 @@ bool MainWindow::applySettingsToSelectedLayers()
         return false;
     }
     return applySettingsToLayers(layers);
+}
+
+void MainWindow::planDialog()
+{
+    if (!m_document->session()) {
+        statusBar()->showMessage(tr("Open a model first"), 5000);
+        return;
+    }
+    auto* dialog = new PlanDialog(m_inspector->settings().bpw.value(), this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &QDialog::accepted, this, [this, dialog] {
+        if (!m_service->planAtBudget(dialog->options())) statusBar()->showMessage(m_service->refusalText(), 5000);
+    });
+    dialog->open();  // window-modal without a nested event loop
 }
 
 void MainWindow::confirmApplyToAll()

@@ -132,6 +132,7 @@ private:
     void onLayerChanged(const QString& layer, std::shared_ptr<const LayerFactorization> f);
     void revertSelectedLayers();
     void confirmApplyToAll();
+    void planDialog();
     void exportPackageDialog();
     void onPackageExported(const PackageExportSummary& summary);
     void updateModelSummary();

@@ -41,6 +41,18 @@ inline std::unique_ptr<studio::MainWindow> openDemo()
     return window;
 }
 
+/// Studio settings of `method` at envelope rank `l`, budget `bpw` and `iterations` outer iterations
+/// (one path, plain objective).
+inline studio::FactorSettings settingsOf(factor::Method method, int l, const char* bpw, int iterations)
+{
+    studio::FactorSettings s;
+    s.method = method;
+    s.l = l;
+    s.bpw = factor::Bpw::parse(bpw);
+    s.iterations = iterations;
+    return s;
+}
+
 /// The core factorizer on tensor `tensor` of the model in `dir`, with the options, seed and threads
 /// the studio's jobs use for `s`: an independent path to the result a studio job reports.
 inline factor::FactorResult coreFactorization(const std::filesystem::path& dir, const std::string& tensor,

@@ -75,15 +75,7 @@ QAction* findAction(MainWindow& window, const QString& text)
     return nullptr;
 }
 
-FactorSettings settingsOf(factor::Method method, int l, const char* bpw, int iterations)
-{
-    FactorSettings s;
-    s.method = method;
-    s.l = l;
-    s.bpw = factor::Bpw::parse(bpw);
-    s.iterations = iterations;
-    return s;
-}
+using mdbf::test::settingsOf;
 
 /// The factorizer run in the test, as the studio's job runs it (same options, seed and threads).
 factor::FactorResult referenceFactorization(const std::string& tensor, const FactorSettings& s)

@@ -40,15 +40,7 @@ std::filesystem::path tinyLlama()
     return std::filesystem::exists(shared) ? shared : mdbf::test::demoModel();
 }
 
-FactorSettings settingsOf(factor::Method method, int l, const char* bpw, int iterations)
-{
-    FactorSettings s;
-    s.method = method;
-    s.l = l;
-    s.bpw = factor::Bpw::parse(bpw);
-    s.iterations = iterations;
-    return s;
-}
+using mdbf::test::settingsOf;
 
 /// The document, the layer list and the service on tiny-llama, as the main window wires them.
 struct ServiceRig {
@@ -264,6 +256,55 @@ TEST(FactorizationService, CancelledApplyKeepsTheLayersDoneAndTheDocumentConsist
     rig.document.undoStack()->undo();
     EXPECT_TRUE(rig.document.configuration().empty());
     EXPECT_EQ(rig.runner.runningCount(), 0);
+}
+
+TEST(FactorizationService, PlanAtBudgetFillsTheConfigurationAsOneUndoableStep)
+{
+    ServiceRig rig;
+    // A configuration before the plan: one layer the plan re-plans, applied and kept by undo.
+    const FactorSettings before = settingsOf(factor::Method::Dbf, 1, "1.5", 0);
+    ASSERT_TRUE(rig.service.applyToModel(QStringList{kQ}, before));
+    ASSERT_TRUE(waitUntil([&] { return !rig.service.isApplying(); }, 60000));
+    const auto previous = rig.document.configuration();
+    ASSERT_EQ(previous.size(), 1u);
+    const int steps = rig.document.undoStack()->count();
+
+    pipeline::PlanOptions options;
+    options.budget = factor::Bpw::parse("1.5");
+    options.ls = {2};
+    options.gridPoints = 3;
+    options.trialIterations = 0;  // closed-form trials and results: the plan runs in about a second
+    options.iterations = 0;
+    std::shared_ptr<const pipeline::ModelPlan> plan;
+    QObject::connect(&rig.service, &FactorizationService::planFinished, &rig.service,
+                     [&](std::shared_ptr<const pipeline::ModelPlan> p) { plan = std::move(p); });
+    QSignalSpy ended(&rig.service, &FactorizationService::applyEnded);
+    ASSERT_TRUE(rig.service.planAtBudget(options)) << rig.service.refusalText().toStdString();
+    EXPECT_TRUE(rig.service.isPlanning());
+    ASSERT_TRUE(waitUntil([&] { return plan != nullptr && ended.count() == 1 && !rig.service.isApplying(); }, 120000));
+
+    // The configuration is exactly the plan's layers, each with its format, l and k.
+    std::set<QString> planned;
+    for (const pipeline::PlannedLayer& layer : plan->layers) planned.insert(QString::fromStdString(layer.name));
+    EXPECT_EQ(rig.configured(), planned);
+    for (const pipeline::PlannedLayer& layer : plan->layers) {
+        const auto f = rig.document.applied(QString::fromStdString(layer.name));
+        ASSERT_NE(f, nullptr) << layer.name;
+        EXPECT_EQ(f->settings.method, layer.choice.format.method) << layer.name;
+        EXPECT_EQ(f->settings.effectiveL(), layer.choice.format.l) << layer.name;
+        EXPECT_EQ(f->settings.bpw, layer.bpw) << layer.name;
+        EXPECT_EQ(f->result->k, layer.choice.k) << layer.name;
+    }
+    // The model's accounting of the configuration is the plan's.
+    const pipeline::ModelBits bits = accountConfiguration(rig.document.session()->checkpoint(), rig.document.configuration());
+    EXPECT_DOUBLE_EQ(bits.factorizedBpw(), plan->bits.factorizedBpw());
+    EXPECT_LE(bits.factorizedBpw(), 1.5);
+
+    // One step, named after the budget; undo restores the configuration before the plan.
+    ASSERT_EQ(rig.document.undoStack()->count(), steps + 1);
+    EXPECT_EQ(rig.document.undoStack()->undoText(), QStringLiteral("Plan at 1.5 bpw"));
+    rig.document.undoStack()->undo();
+    EXPECT_EQ(rig.document.configuration(), previous);
 }
 
 }  // namespace
