@@ -53,6 +53,19 @@ inline studio::FactorSettings settingsOf(factor::Method method, int l, const cha
     return s;
 }
 
+/// The core factorizer's options for studio settings `s` (method, l, budget, paths, iterations, objective).
+inline factor::FactorizerOptions factorizerOptionsOf(const studio::FactorSettings& s)
+{
+    factor::FactorizerOptions o;
+    o.method = s.method;
+    o.l = s.effectiveL();
+    o.bpw = s.bpw;
+    o.paths = s.paths;
+    o.outerIterations = s.iterations;
+    o.objective = s.objective;
+    return o;
+}
+
 /// The core factorizer on tensor `tensor` of the model in `dir`, with the options, seed and threads
 /// the studio's jobs use for `s`: an independent path to the result a studio job reports.
 inline factor::FactorResult coreFactorization(const std::filesystem::path& dir, const std::string& tensor,
@@ -60,12 +73,7 @@ inline factor::FactorResult coreFactorization(const std::filesystem::path& dir, 
 {
     const auto checkpoint = io::Checkpoint::open(dir);
     const RowMatrixF W = checkpoint.matrix(tensor);
-    factor::FactorizerOptions options;
-    options.method = s.method;
-    options.l = s.effectiveL();
-    options.bpw = s.bpw;
-    options.paths = s.paths;
-    options.outerIterations = s.iterations;
+    factor::FactorizerOptions options = factorizerOptionsOf(s);
     options.seed = 0;
     RunContext ctx;
     ctx.threads = studio::JobRunner::workerThreads();

@@ -115,17 +115,7 @@ eval::CalibrationStats referenceCalibration(const eval::CalibrationOptions& requ
     return stats;
 }
 
-factor::FactorizerOptions optionsOf(const FactorSettings& s)
-{
-    factor::FactorizerOptions o;
-    o.method = s.method;
-    o.l = s.effectiveL();
-    o.bpw = s.bpw;
-    o.paths = s.paths;
-    o.outerIterations = s.iterations;
-    o.objective = s.objective;
-    return o;
-}
+factor::FactorizerOptions optionsOf(const FactorSettings& s) { return mdbf::test::factorizerOptionsOf(s); }
 
 /// Waits for the inspector to show a complete result of `layer` under `objective`.
 bool waitForResult(LayerInspectorPanel* inspector, const QString& layer, factor::Objective objective, bool refined)
