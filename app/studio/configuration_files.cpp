@@ -9,20 +9,20 @@
 
 #include "configuration_exporter.h"
 #include "factor_settings.h"
+#include "factorization_service.h"
 #include "mdbf/base/error.h"
 #include "mdbf/factor/quant_config.h"
 #include "mdbf/widgets/layer_tree_model.h"
-#include "model_apply_panel.h"
 #include "model_session.h"
 #include "studio_document.h"
 
 namespace mdbf::studio {
 
 ConfigurationFiles::ConfigurationFiles(QWidget* window, StudioDocument* document, ConfigurationExporter* exporter,
-                                       ModelApplyPanel* applyPanel, const widgets::LayerTreeModel* layers)
-    : QObject(window), m_window(window), m_document(document), m_exporter(exporter), m_applyPanel(applyPanel),
-      m_layers(layers)
+                                       FactorizationService* service, const widgets::LayerTreeModel* layers)
+    : QObject(window), m_window(window), m_document(document), m_exporter(exporter), m_service(service), m_layers(layers)
 {
+    connect(m_service, &FactorizationService::applyEnded, this, &ConfigurationFiles::onApplyEnded);
 }
 
 bool ConfigurationFiles::saveTo(const QString& path)
@@ -69,14 +69,14 @@ QString ConfigurationFiles::askSavePath(const QString& title, const QString& bas
     return path;
 }
 
-bool ConfigurationFiles::load(const QString& path, const QString& calibrationTag)
+bool ConfigurationFiles::load(const QString& path)
 {
     const QString title = tr("Could not open the configuration");
     if (!m_document->session()) {
         emit errorReported(title, tr("%1: open the model it is for first.").arg(path));
         return false;
     }
-    if (m_applyPanel->isBusy()) {
+    if (m_service->isApplying()) {
         emit errorReported(title, tr("An apply is running; cancel it or wait for it to finish."));
         return false;
     }
@@ -87,14 +87,14 @@ bool ConfigurationFiles::load(const QString& path, const QString& calibrationTag
         emit errorReported(title, QString::fromUtf8(e.what()));
         return false;
     }
-    std::vector<ModelApplyPanel::LayerRequest> requests;
+    std::vector<FactorizationService::LayerRequest> requests;
     QStringList dense;
     for (const QString& key : m_layers->layerKeys()) {
         const widgets::LayerEntry* entry = m_layers->layer(key);
         if (!entry || !entry->factorizable) continue;
         const factor::LayerQuantSettings s = config.resolve(key.toStdString());
         if (s.dense) dense << key;
-        else requests.push_back({key, FactorSettings::fromQuant(s, calibrationTag)});
+        else requests.push_back({key, FactorSettings::fromQuant(s, m_document->calibrationTag())});
     }
     m_document->beginBatch(tr("Open configuration %1").arg(QFileInfo(path).fileName()));
     if (!dense.isEmpty()) m_document->revertLayers(dense);
@@ -104,10 +104,10 @@ bool ConfigurationFiles::load(const QString& path, const QString& calibrationTag
         return true;
     }
     m_loadingPath = path;
-    if (!m_applyPanel->apply(requests, tr("configuration %1").arg(QFileInfo(path).fileName()), m_document->configuration())) {
+    if (!m_service->applyToModel(requests, tr("configuration %1").arg(QFileInfo(path).fileName()))) {
         m_loadingPath.clear();
         m_document->endBatch();
-        emit errorReported(title, tr("%1: %2").arg(path, m_applyPanel->statusText()));
+        emit errorReported(title, tr("%1: %2").arg(path, m_service->refusalText()));
         return false;
     }
     return true;
@@ -121,18 +121,18 @@ void ConfigurationFiles::onApplyEnded(bool cancelled)
     m_loadingPath.clear();
 }
 
-void ConfigurationFiles::openDialog(const QString& calibrationTag)
+void ConfigurationFiles::openDialog()
 {
     if (!m_document->session()) {
         emit statusMessage(tr("Open the model the configuration is for first"));
         return;
     }
-    whenDiscardable(tr("opening another configuration"), [this, calibrationTag] {
+    whenDiscardable(tr("opening another configuration"), [this] {
         QSettings settings;
         const QString dir = settings.value(QStringLiteral("export/dir"), QDir::homePath()).toString();
         const QString path =
             QFileDialog::getOpenFileName(m_window, tr("Open configuration"), dir, tr("JSON configuration (*.json)"));
-        if (!path.isEmpty()) load(path, calibrationTag);
+        if (!path.isEmpty()) load(path);
     });
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // The document's file habits: saving the configuration as the quantization-config JSON that
-// `mdbf quantize --config` takes, opening one (its layers are factorized by the Model panel's apply,
-// as one undoable step), and asking Save / Discard / Cancel before unsaved work would be lost. The
+// `mdbf quantize --config` takes, opening one (its layers are factorized by the factorization
+// service's apply, as one undoable step), and asking Save / Discard / Cancel before unsaved work would be lost. The
 // questions are window-modal dialogs opened without a nested event loop, so a caller hands over what
 // to do next instead of waiting for an answer.
 
@@ -21,7 +21,7 @@ class LayerTreeModel;
 namespace mdbf::studio {
 
 class ConfigurationExporter;
-class ModelApplyPanel;
+class FactorizationService;
 class StudioDocument;
 
 class ConfigurationFiles : public QObject {
@@ -29,7 +29,7 @@ class ConfigurationFiles : public QObject {
 public:
     /// `window` parents the dialogs; every pointer must outlive this object.
     ConfigurationFiles(QWidget* window, StudioDocument* document, ConfigurationExporter* exporter,
-                       ModelApplyPanel* applyPanel, const widgets::LayerTreeModel* layers);
+                       FactorizationService* service, const widgets::LayerTreeModel* layers);
 
     /// Writes the configuration to `path` (atomically) and marks the document saved there. Returns
     /// false after errorReported() when it could not be written.
@@ -40,13 +40,13 @@ public:
     bool saveAs();
 
     /// Reads the quantization config at `path` and applies it to the open model: layers it keeps dense
-    /// revert, the others are factorized with their settings by the Model panel (one undoable step;
-    /// the document counts as saved to `path` once every layer is in). `calibrationTag` tags the
-    /// statistics diag and gram layers use. Returns false after errorReported() for an unreadable or
-    /// invalid file, no open model, or an apply that could not start.
-    bool load(const QString& path, const QString& calibrationTag);
+    /// revert, the others are factorized with their settings by the service (one undoable step;
+    /// the document counts as saved to `path` once every layer is in). diag and gram layers use the
+    /// document's calibration. Returns false after errorReported() for an unreadable or invalid file,
+    /// no open model, or an apply that could not start.
+    bool load(const QString& path);
     /// Asks for a configuration file (after the unsaved-changes question) and loads it.
-    void openDialog(const QString& calibrationTag);
+    void openDialog();
 
     /// Runs `proceed` now if the document is unmodified; otherwise asks whether to save the changes
     /// before `action` ("opening another model"): Save (then proceed if saved), Discard (proceed) or
@@ -57,18 +57,19 @@ public:
     /// returns the chosen path (suffix added if missing) or an empty string.
     QString askSavePath(const QString& title, const QString& baseName, const QString& suffix, const QString& filter);
 
-    /// The Model panel's apply ended: a configuration being loaded is complete unless `cancelled`.
-    void onApplyEnded(bool cancelled);
-
 signals:
+    /// Something failed: a dialog title and the reason naming the file.
     void errorReported(const QString& title, const QString& message);
+    /// A short note for the status bar.
     void statusMessage(const QString& message);
 
 private:
+    void onApplyEnded(bool cancelled);
+
     QWidget* m_window;
     StudioDocument* m_document;
     ConfigurationExporter* m_exporter;
-    ModelApplyPanel* m_applyPanel;
+    FactorizationService* m_service;
     const widgets::LayerTreeModel* m_layers;
     QString m_loadingPath;  ///< the configuration whose layers the running apply computes
     QPointer<QMessageBox> m_question;

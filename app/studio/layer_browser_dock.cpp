@@ -6,6 +6,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
+#include <QScrollBar>
 #include <QSet>
 #include <QTreeView>
 #include <QVBoxLayout>
@@ -36,6 +37,7 @@ LayerBrowserDock::LayerBrowserDock(QWidget* parent) : QDockWidget(tr("Layers"), 
     m_proxy->setSourceModel(m_model);
 
     auto* box = new BrowserBox(this);
+    m_box = box;
     auto* layout = new QVBoxLayout(box);
     layout->setContentsMargins(4, 4, 4, 4);
     layout->setSpacing(4);
@@ -95,6 +97,9 @@ LayerBrowserDock::LayerBrowserDock(QWidget* parent) : QDockWidget(tr("Layers"), 
         menu.exec(m_view->header()->mapToGlobal(pos));
     });
 
+    // Columns fitted to their contents widen as values arrive (norms, errors); the dock's minimum
+    // follows, so the main window takes the room from the centre rather than hide a column.
+    connect(m_view->header(), &QHeaderView::sectionResized, this, &LayerBrowserDock::updateMinimumWidth);
     connect(m_filter, &QLineEdit::textChanged, this, [this](const QString& text) {
         m_proxy->setFilterFixedString(text);
         if (!text.isEmpty()) m_view->expandAll();
@@ -180,6 +185,23 @@ void LayerBrowserDock::stepLayer(int delta)
     m_view->expand(rows[next].parent());
     m_view->setCurrentIndex(rows[next]);
     m_view->scrollTo(rows[next]);
+}
+
+int LayerBrowserDock::minimumContentWidth() const
+{
+    constexpr int kShortName = 120;  // "3·q_proj" and its marker
+    int width = kShortName;
+    for (int c = 0; c < LayerTreeModel::ColCount; ++c)
+        if (c != LayerTreeModel::ColName && !m_view->header()->isSectionHidden(c)) width += m_view->columnWidth(c);
+    const QMargins margins = m_box->layout()->contentsMargins();
+    return width + 2 * m_view->frameWidth() + m_view->verticalScrollBar()->sizeHint().width() + margins.left() +
+           margins.right();
+}
+
+void LayerBrowserDock::updateMinimumWidth()
+{
+    const int width = minimumContentWidth();
+    if (width != m_box->minimumWidth()) m_box->setMinimumWidth(width);
 }
 
 void LayerBrowserDock::expandAll()

@@ -44,11 +44,18 @@ public:
     /// Adds `action` to the tree's right-click menu (the dock does not take ownership).
     void addContextAction(QAction* action);
 
+    /// The narrowest the dock's content may get: every visible column but the name at its width,
+    /// plus room for a short name, so the dock is never squeezed into hiding columns.
+    int minimumContentWidth() const;
+
 signals:
     /// The current layer changed (key as in LayerEntry::key; empty when a group is selected).
     void layerSelected(const QString& key);
 
 private:
+    void updateMinimumWidth();
+
+    QWidget* m_box;
     widgets::LayerTreeModel* m_model;
     widgets::LayerSortProxy* m_proxy;
     QTreeView* m_view;

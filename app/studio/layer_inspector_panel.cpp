@@ -2,10 +2,12 @@
 
 #include <QAction>
 #include <QComboBox>
+#include <QDoubleSpinBox>
 #include <QGraphicsOpacityEffect>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QProgressBar>
+#include <QSpinBox>
 #include <QSplitter>
 #include <QTabWidget>
 #include <QToolButton>
@@ -14,6 +16,7 @@
 #include "calibration_state.h"
 #include "comparison_tab.h"
 #include "factor_control_bar.h"
+#include "factorization_service.h"
 #include "job_runner.h"
 #include "mdbf/base/error.h"
 #include "mdbf/factor/bit_budget.h"
@@ -45,8 +48,9 @@ QString terminationText(factor::Termination t)
 
 }  // namespace
 
-LayerInspectorPanel::LayerInspectorPanel(JobRunner* runner, StudioDocument* document, QWidget* parent)
-    : QWidget(parent), m_runner(runner), m_document(document)
+LayerInspectorPanel::LayerInspectorPanel(JobRunner* runner, FactorizationService* service, StudioDocument* document,
+                                         QWidget* parent)
+    : QWidget(parent), m_runner(runner), m_service(service), m_document(document)
 {
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
@@ -60,6 +64,8 @@ LayerInspectorPanel::LayerInspectorPanel(JobRunner* runner, StudioDocument* docu
     m_status = new QLabel(this);
     m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_status->setToolTip(tr("The result on screen: method, k, exact bpw, error and its objective, how it ended"));
+    // A long result line is clipped rather than widening the centre, which would squeeze the docks.
+    m_status->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
     m_progress = new QProgressBar(this);
     m_progress->setMaximumWidth(160);
     m_progress->setMaximumHeight(14);
@@ -168,6 +174,52 @@ LayerInspectorPanel::LayerInspectorPanel(JobRunner* runner, StudioDocument* docu
         if (i >= 0) showPath(i);
     });
     connect(m_comparison, &ComparisonTab::runRequested, this, &LayerInspectorPanel::runComparison);
+    connect(m_document, &StudioDocument::sessionChanged, this, &LayerInspectorPanel::onSessionChanged);
+    connect(m_document, &StudioDocument::calibrationChanged, m_controls, &FactorControlBar::setCalibration);
+
+    // The preview job's reports; each names its layer, and only the layer on screen is shown.
+    connect(m_service, &FactorizationService::layerWeightsLoaded, this,
+            [this](const QString& layer, std::shared_ptr<const RowMatrixF> w) {
+                if (layer == m_layer.key) showWeights(w);
+            });
+    connect(m_service, &FactorizationService::layerPreviewReady, this,
+            [this](const QString& layer, const FactorSettings&, std::shared_ptr<const LayerFactorization> f) {
+                if (layer == m_layer.key) show(f);
+            });
+    connect(m_service, &FactorizationService::layerIteration, this, [this](const QString& layer, int it, double e) {
+        if (layer == m_layer.key) appendIteration(it, e);
+    });
+    connect(m_service, &FactorizationService::layerFactorized, this,
+            [this](const QString& layer, const FactorSettings&, std::shared_ptr<const LayerFactorization> f) {
+                onFactorized(layer, f);
+            });
+    connect(m_service, &FactorizationService::layerProgress, this,
+            [this](const QString&, const QString& stage, qint64 done, qint64 total) {
+                if (stage == QLatin1String("refine") && total > 0) {
+                    m_progress->setRange(0, static_cast<int>(total));
+                    m_progress->setValue(static_cast<int>(done));
+                    m_progress->setFormat(tr("refining %p%"));
+                } else {
+                    m_progress->setRange(0, 0);
+                    m_progress->setFormat(stage);
+                }
+            });
+    connect(m_service, &FactorizationService::layerFailed, this, [this](const QString& layer, const QString& message) {
+        if (layer != m_layer.key) return;
+        // A failure clears what was on screen: nothing stale stays behind the message.
+        m_current.reset();
+        m_applyPending = false;
+        clearViews(tr("Factorization failed"));
+        setStatus(tr("Factorization failed: %1").arg(message), true);
+        updateState();
+    });
+    connect(m_service, &FactorizationService::layerJobEnded, this, [this] {
+        m_progress->hide();
+        m_cancel->hide();
+        m_applyPending = false;
+        updateState();
+    });
+    createActions();
     clearViews(tr("Open a model and select a layer"));
 }
 
@@ -183,25 +235,58 @@ void LayerInspectorPanel::setStatus(const QString& text, bool error)
     m_status->setStyleSheet(error ? QStringLiteral("color: #b2182b;") : QString());
 }
 
-void LayerInspectorPanel::setSession(std::shared_ptr<const ModelSession> session)
+void LayerInspectorPanel::createActions()
 {
-    cancelRefinement();
+    auto add = [this](QList<QAction*>& list, const QString& text, const QKeySequence& key, const QString& tip,
+                      auto&& slot) {
+        auto* a = new QAction(text, this);
+        if (!key.isEmpty()) a->setShortcut(key);
+        a->setToolTip(tip);
+        a->setStatusTip(tip);
+        connect(a, &QAction::triggered, this, std::forward<decltype(slot)>(slot));
+        list << a;
+    };
+    add(m_layerActions, tr("Method &DBF"), QKeySequence(tr("Ctrl+D")), tr("Factorize with DBF (rank-1 envelopes)"),
+        [this] { m_controls->setMethod(factor::Method::Dbf); });
+    add(m_layerActions, tr("Method &MDBF"), QKeySequence(tr("Ctrl+M")), tr("Factorize with MDBF (rank-l envelopes)"),
+        [this] { m_controls->setMethod(factor::Method::Mdbf); });
+    add(m_layerActions, tr("More Bits"), QKeySequence(tr("Ctrl+]")), tr("Raise the budget by 0.05 bpw"),
+        [this] { m_controls->bpwSpin()->stepUp(); });
+    add(m_layerActions, tr("Fewer Bits"), QKeySequence(tr("Ctrl+[")), tr("Lower the budget by 0.05 bpw"),
+        [this] { m_controls->bpwSpin()->stepDown(); });
+    add(m_layerActions, tr("Larger l"), QKeySequence(tr("Ctrl+.")), tr("Raise the envelope rank l"),
+        [this] { m_controls->lSpin()->stepUp(); });
+    add(m_layerActions, tr("Smaller l"), QKeySequence(tr("Ctrl+,")), tr("Lower the envelope rank l"),
+        [this] { m_controls->lSpin()->stepDown(); });
+    m_layerActions << nullptr;
+    add(m_layerActions, tr("&Cancel Refinement"), QKeySequence(Qt::Key_Escape),
+        tr("Stop the running refinement, keeping its best iterate"), [this] { cancelRefinement(); });
+    add(m_layerActions, tr("Run &Comparison"), QKeySequence(tr("Ctrl+R")), tr("Run the DBF vs MDBF comparison on this layer"),
+        [this] {
+            m_tabs->setCurrentWidget(m_comparison);
+            runComparison();
+        });
+    for (int i = 0; i < m_tabs->count(); ++i) {
+        const QString name = m_tabs->tabText(i);
+        add(m_tabActions, name, QKeySequence(QStringLiteral("Alt+%1").arg(i + 1)), tr("Show the %1 tab").arg(name),
+            [this, i] { m_tabs->setCurrentIndex(i); });
+    }
+}
+
+bool LayerInspectorPanel::isBusy() const { return m_service->isLayerBusy(); }
+
+FactorSettings LayerInspectorPanel::settings() const { return m_controls->settings(); }
+
+void LayerInspectorPanel::onSessionChanged()
+{
     if (m_comparisonJob) m_comparisonJob->cancel();
     ++m_generation;
-    m_session = std::move(session);
-    m_cache.clear();
     m_layer = {};
     m_current.reset();
     m_shownWeights.reset();
     m_controls->setLayerShape(0, 0);
     m_comparison->plot()->clear();
-    clearViews(m_session ? tr("Select a layer in the Layers panel") : tr("Open a model and select a layer"));
-}
-
-void LayerInspectorPanel::setCalibration(std::shared_ptr<const StudioCalibration> calibration)
-{
-    m_calibration = calibration;
-    m_controls->setCalibration(std::move(calibration));
+    clearViews(m_document->session() ? tr("Select a layer in the Layers panel") : tr("Open a model and select a layer"));
 }
 
 void LayerInspectorPanel::clearViews(const QString& message)
@@ -222,7 +307,7 @@ void LayerInspectorPanel::clearViews(const QString& message)
 void LayerInspectorPanel::setLayer(const widgets::LayerEntry* entry)
 {
     if (entry && entry->key == m_layer.key) return;
-    cancelRefinement();
+    m_service->abandonLayer();
     if (m_comparisonJob) m_comparisonJob->cancel();
     ++m_generation;
     m_layer = entry ? *entry : widgets::LayerEntry{};
@@ -252,12 +337,11 @@ void LayerInspectorPanel::showApplied(const std::shared_ptr<const LayerFactoriza
     m_controls->setSettings(applied->settings);
     if (applied->complete && (applied->refined || applied->settings.iterations == 0)) {
         // Through the cache, so the views get the layer's weights as for any other result.
-        m_cache.setResult(m_layer.key, applied->refined ? applied->settings.refinedKey() : applied->settings.closedFormKey(),
+        m_service->cache().setResult(m_layer.key, applied->refined ? applied->settings.refinedKey() : applied->settings.closedFormKey(),
                           applied);
         startFactorization();
     } else {
-        cancelRefinement();
-        ++m_generation;
+        m_service->abandonLayer();
         show(applied);
     }
 }
@@ -271,8 +355,8 @@ bool LayerInspectorPanel::isShowingApplied() const
 
 void LayerInspectorPanel::applyPreview()
 {
-    if (!m_layer.factorizable || !m_session) return;
-    if (m_job) {
+    if (!m_layer.factorizable || !m_document->session()) return;
+    if (isBusy()) {
         // The refinement of the previewed settings is still running: apply its result when it ends.
         m_applyPending = true;
         updateState();
@@ -307,7 +391,7 @@ void LayerInspectorPanel::updateState()
         m_tabs->setGraphicsEffect(nullptr);
     }
     const bool showingApplied = isShowingApplied();
-    m_applyAction->setEnabled(m_layer.factorizable && m_session && (current || m_job) && !showingApplied);
+    m_applyAction->setEnabled(m_layer.factorizable && m_document->session() && (current || isBusy()) && !showingApplied);
     QString text;
     QString style;
     if (!m_layer.factorizable || !m_current) {
@@ -336,16 +420,13 @@ void LayerInspectorPanel::scheduleFactorization()
     if (m_layer.factorizable) m_debounce.start();
 }
 
-void LayerInspectorPanel::cancelRefinement()
-{
-    if (m_job) m_job->cancel();
-}
+void LayerInspectorPanel::cancelRefinement() { m_service->cancelLayer(); }
 
 void LayerInspectorPanel::startFactorization()
 {
     m_debounce.stop();
     m_applyPending = false;
-    if (!m_session || !m_layer.factorizable) return;
+    if (!m_document->session() || !m_layer.factorizable) return;
     const FactorSettings settings = m_controls->settings();
     if (!m_controls->budgetFeasible()) {
         const auto check = factor::checkBitBudget(m_layer.rows, m_layer.cols, settings.bpw, settings.method,
@@ -353,120 +434,24 @@ void LayerInspectorPanel::startFactorization()
         setStatus(QString::fromStdString(check.message), true);
         return;
     }
-    cancelRefinement();
-    const quint64 generation = ++m_generation;
-    const QString layer = m_layer.key;
+    ++m_generation;  // a running comparison's points belong to the settings before
     m_curve->clear();
     m_signCurve->clear();
-
-    if (auto cached = m_cache.result(layer, settings.refinedKey())) {
-        show(cached);
-        return;
-    }
-    bool haveClosedForm = false;
-    if (auto closed = m_cache.result(layer, settings.closedFormKey())) {
-        show(closed);
-        haveClosedForm = true;
-        if (settings.iterations == 0) return;
-    }
-
-    const LayerInputs inputs = m_cache.inputs(layer, settings.svdKey());
-    auto session = m_session;
-    auto calibration = m_calibration;
-    QPointer<LayerInspectorPanel> self(this);
-    const int iterations = settings.iterations;
-
-    // Runs on the worker: only shared_ptr copies and Job::post cross back to the GUI thread.
-    auto work = [=](const RunContext& ctx, Job* job) -> std::shared_ptr<const LayerFactorization> {
-        auto W = inputs.weights;
-        if (!W) {
-            W = std::make_shared<const RowMatrixF>(pipeline::loadLayerWeights(session->checkpoint(), layer.toStdString()));
-            job->post([self, layer, W] {
-                if (!self) return;
-                self->m_cache.setWeights(layer, W);
-                if (self->m_layer.key == layer) self->showWeights(W);
-            });
-        }
-        ctx.throwIfStopped();
-        const pipeline::LayerJob layerJob =
-            settings.job(statisticsFor(settings.objective, calibration.get(), layer.toStdString()));
-        auto svd = inputs.svd;
-        if (!svd) {
-            ctx.report("svd", 0, 1);
-            svd = pipeline::decomposeLayer(*W, layerJob, ctx);
-            // Kept even if this job is cancelled now: the SVD serves every later setting of this objective.
-            job->post([self, layer, svd, key = settings.svdKey()] {
-                if (self) self->m_cache.setSvd(layer, key, svd);
-            });
-        }
-        ctx.throwIfStopped();
-        std::shared_ptr<const LayerFactorization> closed;
-        if (!haveClosedForm || iterations == 0) {
-            closed = describeFactorization(*W, *svd, pipeline::factorizeLayer(*W, *svd, layerJob, 0, ctx), settings,
-                                           false);
-            job->post([self, layer, closed, settings, generation] {
-                if (!self) return;
-                self->m_cache.setResult(layer, settings.closedFormKey(), closed);
-                if (self->m_generation == generation) self->show(closed);
-            });
-        }
-        if (iterations == 0) return closed;
-        auto feed = [job, self, generation](const factor::IterationReport& r) {
-            job->post([self, generation, it = r.iteration, e = r.relError] {
-                if (self && self->m_generation == generation) self->appendIteration(it, e);
-            });
-        };
-        return describeFactorization(*W, *svd, pipeline::factorizeLayer(*W, *svd, layerJob, iterations, ctx, feed),
-                                     settings, true);
-    };
-
-    Job* job = m_runner->start<std::shared_ptr<const LayerFactorization>>(
-        tr("Factorizing %1").arg(m_layer.label), work,
-        [self, layer, settings, generation](std::shared_ptr<const LayerFactorization>&& f) {
-            if (!self || !f) return;
-            if (f->refined && f->complete) self->m_cache.setResult(layer, settings.refinedKey(), f);
-            if (self->m_generation != generation) return;
-            self->show(f);
-            if (f->refined && f->complete) emit self->refinementFinished(layer, f);
-            if (self->m_applyPending && f->complete) {
-                self->m_job = nullptr;  // ended: applyPreview applies instead of waiting again
-                self->applyPreview();
-            }
-        });
-    m_job = job;
-    m_progress->setRange(0, std::max(1, iterations * settings.paths));
+    if (!m_service->factorizeLayer(m_layer.key, settings, tr("Factorizing %1").arg(m_layer.label))) return;
+    m_progress->setRange(0, std::max(1, settings.iterations * settings.paths));
     m_progress->setValue(0);
     m_progress->setVisible(true);
     m_cancel->setVisible(true);
     m_cancel->setEnabled(true);
-    connect(job, &Job::progressChanged, this, [this, job](const QString& stage, qint64 done, qint64 total) {
-        if (m_job != job) return;
-        if (stage == QLatin1String("refine") && total > 0) {
-            m_progress->setRange(0, static_cast<int>(total));
-            m_progress->setValue(static_cast<int>(done));
-            m_progress->setFormat(tr("refining %p%"));
-        } else {
-            m_progress->setRange(0, 0);
-            m_progress->setFormat(stage);
-        }
-    });
-    connect(job, &Job::failed, this, [this, generation](const QString& message) {
-        if (m_generation != generation) return;
-        // A failure clears what was on screen: nothing stale stays behind the message.
-        m_current.reset();
-        m_applyPending = false;
-        clearViews(tr("Factorization failed"));
-        setStatus(tr("Factorization failed: %1").arg(message), true);
-        updateState();
-    });
-    connect(job, &Job::ended, this, [this, job] {
-        if (m_job == job || !m_job) {
-            m_progress->hide();
-            m_cancel->hide();
-            m_applyPending = false;
-            updateState();
-        }
-    });
+}
+
+void LayerInspectorPanel::onFactorized(const QString& layer, const std::shared_ptr<const LayerFactorization>& f)
+{
+    if (layer != m_layer.key) return;
+    show(f);
+    if (f->refined && f->complete) emit refinementFinished(layer, f);
+    // The job is over (the service says so before reporting): applyPreview applies instead of waiting again.
+    if (m_applyPending && f->complete) applyPreview();
 }
 
 void LayerInspectorPanel::appendIteration(int iteration, double error)
@@ -500,7 +485,7 @@ void LayerInspectorPanel::show(const std::shared_ptr<const LayerFactorization>& 
     m_spectrum->setEnvelopeSpectra(f->spectra.sigmaF, f->spectra.energyF, f->spectra.sigmaG, f->spectra.energyG, r.k,
                                    r.l);
     m_residualMap->setMatrix(*f->residual, tr("W − Ŵ"), tr("error"));
-    if (auto w = m_cache.inputs(m_layer.key).weights) showWeights(w);
+    if (auto w = m_service->cache().inputs(m_layer.key).weights) showWeights(w);
     widgets::HeatmapPlot::shareRange({m_weightMap, m_residualMap});
     m_histogram->setValues(*f->residual, tr("W − Ŵ"));
 
@@ -563,7 +548,7 @@ void LayerInspectorPanel::addComparisonPoint(const LayerFactorization& f)
 
 void LayerInspectorPanel::runComparison()
 {
-    if (!m_session || !m_layer.factorizable) return;
+    if (!m_document->session() || !m_layer.factorizable) return;
     ComparisonRequest request;
     QString error;
     if (!m_comparison->request(request, error)) {
@@ -592,10 +577,10 @@ void LayerInspectorPanel::runComparison()
             runs.push_back(s);
         }
     }
-    const LayerInputs inputs = m_cache.inputs(m_layer.key, base.svdKey());
+    const LayerInputs inputs = m_service->cache().inputs(m_layer.key, base.svdKey());
     const QString layer = m_layer.key;
-    auto session = m_session;
-    auto calibration = m_calibration;
+    auto session = m_document->session();
+    auto calibration = m_document->calibration();
     QPointer<LayerInspectorPanel> self(this);
     const quint64 generation = m_generation;
 
@@ -609,7 +594,7 @@ void LayerInspectorPanel::runComparison()
         if (!svd) {
             svd = pipeline::decomposeLayer(*W, base.job(statistics), ctx);
             job->post([self, layer, svd, key = base.svdKey()] {
-                if (self) self->m_cache.setSvd(layer, key, svd);
+                if (self) self->m_service->cache().setSvd(layer, key, svd);
             });
         }
         int done = 0;
@@ -623,7 +608,7 @@ void LayerInspectorPanel::runComparison()
             ctx.report("compare", done, static_cast<std::int64_t>(runs.size()));
             job->post([self, layer, f, s, generation] {
                 if (!self) return;
-                self->m_cache.setResult(layer, s.iterations > 0 ? s.refinedKey() : s.closedFormKey(), f);
+                self->m_service->cache().setResult(layer, s.iterations > 0 ? s.refinedKey() : s.closedFormKey(), f);
                 if (self->m_generation != generation) return;
                 self->addComparisonPoint(*f);
                 self->m_comparison->addResult(s.bpw, f);

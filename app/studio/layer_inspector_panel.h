@@ -37,6 +37,7 @@ namespace mdbf::studio {
 
 class ComparisonTab;
 class FactorControlBar;
+class FactorizationService;
 class JobRunner;
 class ModelSession;
 class StudioDocument;
@@ -44,16 +45,11 @@ class StudioDocument;
 class LayerInspectorPanel : public QWidget {
     Q_OBJECT
 public:
-    /// `document` holds the configuration: the panel previews any settings on the selected layer and
-    /// changes the document only through its Apply to Layer action. Both must outlive the panel.
-    LayerInspectorPanel(JobRunner* runner, StudioDocument* document, QWidget* parent = nullptr);
-
-    /// Switches to a newly opened model (clears every cache) or to none.
-    void setSession(std::shared_ptr<const ModelSession> session);
-
-    /// The calibration statistics of the open model (null: none); enables diag and gram in the
-    /// control bar and refactorizes if the objective in use changes meaning.
-    void setCalibration(std::shared_ptr<const StudioCalibration> calibration);
+    /// `document` holds the model, the calibration and the configuration: the panel previews any
+    /// settings on the selected layer through `service` and changes the document only through its
+    /// Apply to Layer action; `runner` runs the method comparison. All must outlive the panel.
+    LayerInspectorPanel(JobRunner* runner, FactorizationService* service, StudioDocument* document,
+                        QWidget* parent = nullptr);
 
     /// Selects the layer to inspect (null or non-factorizable entries show an explanation).
     void setLayer(const widgets::LayerEntry* entry);
@@ -65,11 +61,10 @@ public:
     std::shared_ptr<const LayerFactorization> current() const { return m_current; }
 
     /// True while the factorization job of the current settings runs.
-    bool isBusy() const { return m_job != nullptr; }
+    bool isBusy() const;
 
-    /// The per-(layer, settings) result cache, shared with whole-model jobs so that a result computed
-    /// by either reappears in the other. Cleared when a new model is opened. GUI-thread only.
-    FactorCache& cache() { return m_cache; }
+    /// The settings of the controls (what Apply Settings applies to other layers).
+    FactorSettings settings() const;
 
     /// Starts the comparison of the DBF vs MDBF tab with its current fields.
     void runComparison();
@@ -81,23 +76,39 @@ public:
     /// (one undoable step); while its refinement runs, it is applied when the refinement ends.
     QAction* applyAction() const { return m_applyAction; }
 
+    /// The Layer menu's actions on the controls and the views: Method DBF / MDBF, More / Fewer Bits,
+    /// Larger / Smaller l, Cancel Refinement, Run Comparison (null entries stand for separators).
+    const QList<QAction*>& layerActions() const { return m_layerActions; }
+    /// The View menu's actions that show each tab (Alt+1…).
+    const QList<QAction*>& tabActions() const { return m_tabActions; }
+
     /// True when the result on screen is the layer's applied factorization.
     bool isShowingApplied() const;
 
     /// The preview marker's text ("✔ applied", "preview · not applied", "previous setting shown …").
     QString stateText() const;
 
+    /// The control bar (method, budget, l, paths, iterations, objective).
     FactorControlBar* controls() const { return m_controls; }
-    QTabWidget* tabs() const { return m_tabs; }
+    /// The sign-basis view of S_a.
     widgets::SignImageView* signA() const { return m_signA; }
+    /// The sign-basis view of S_b.
     widgets::SignImageView* signB() const { return m_signB; }
+    /// The envelope spectra plot.
     widgets::SpectrumPlot* spectrumPlot() const { return m_spectrum; }
+    /// The refinement curve of the Error tab.
     widgets::ErrorCurvePlot* errorCurve() const { return m_curve; }
+    /// The weight heatmap.
     widgets::HeatmapPlot* weightHeatmap() const { return m_weightMap; }
+    /// The residual heatmap.
     widgets::HeatmapPlot* residualHeatmap() const { return m_residualMap; }
+    /// The residual histogram.
     widgets::HistogramPlot* histogram() const { return m_histogram; }
+    /// The DBF vs MDBF tab.
     ComparisonTab* comparisonTab() const { return m_comparison; }
+    /// The DBF vs MDBF tab's plot.
     widgets::MethodComparisonPlot* comparisonPlot() const;
+    /// The result line above the tabs.
     QString statusText() const;
 
 signals:
@@ -109,6 +120,9 @@ signals:
     void comparisonFinished();
 
 private:
+    void createActions();
+    void onSessionChanged();
+    void onFactorized(const QString& layer, const std::shared_ptr<const LayerFactorization>& f);
     void applyPreview();
     void showApplied(const std::shared_ptr<const LayerFactorization>& applied);
     void updateState();
@@ -123,14 +137,11 @@ private:
     void clearViews(const QString& message);
 
     JobRunner* m_runner;
+    FactorizationService* m_service;
     StudioDocument* m_document;
-    std::shared_ptr<const ModelSession> m_session;
-    std::shared_ptr<const StudioCalibration> m_calibration;
     widgets::LayerEntry m_layer;
-    FactorCache m_cache;
     std::shared_ptr<const LayerFactorization> m_current;
     std::shared_ptr<const RowMatrixF> m_shownWeights;
-    QPointer<Job> m_job;
     QPointer<Job> m_comparisonJob;
     quint64 m_generation = 0;
     QString m_comparisonObjective;  ///< the objective of the comparison plot's points
@@ -143,6 +154,8 @@ private:
     QToolButton* m_cancel;
     QLabel* m_state;
     QAction* m_applyAction;
+    QList<QAction*> m_layerActions;
+    QList<QAction*> m_tabActions;
     QToolButton* m_applyButton;
     QTabWidget* m_tabs;
     QComboBox* m_pathChoice;

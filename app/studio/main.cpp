@@ -7,12 +7,13 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QDir>
+#include <QAction>
 #include <QTimer>
 
+#include "factorization_service.h"
 #include "layer_browser_dock.h"
 #include "layer_inspector_panel.h"
 #include "main_window.h"
-#include "model_apply_panel.h"
 #include "perplexity_panel.h"
 #include "studio_settings.h"
 
@@ -54,7 +55,11 @@ int main(int argc, char** argv)
     if (parser.isSet(layer) || parser.isSet(tab)) {
         QObject::connect(&window, &mdbf::studio::MainWindow::modelLoaded, &window, [&] {
             if (parser.isSet(layer)) window.layerBrowser()->selectLayer(parser.value(layer));
-            if (parser.isSet(tab)) window.inspector()->tabs()->setCurrentIndex(parser.value(tab).toInt());
+            if (parser.isSet(tab)) {
+                const auto& tabs = window.inspector()->tabActions();
+                const int i = parser.value(tab).toInt();
+                if (i >= 0 && i < tabs.size()) tabs[i]->trigger();
+            }
         });
     }
     if (parser.isSet(applyAll)) {
@@ -73,7 +78,7 @@ int main(int argc, char** argv)
         };
         // The picture waits for every requested piece: the first refinement, the apply, the perplexities.
         auto* ppl = window.perplexityPanel();
-        auto* apply = window.applyPanel();
+        auto* service = window.factorizationService();
         const bool withPerplexity = parser.isSet(text);
         const bool withApply = parser.isSet(applyAll);
         auto refined = std::make_shared<bool>(false);
@@ -99,7 +104,7 @@ int main(int argc, char** argv)
                              *refined = true;
                              advance();
                          });
-        QObject::connect(apply, &mdbf::studio::ModelApplyPanel::applyEnded, &window, [applied, advance](bool) {
+        QObject::connect(service, &mdbf::studio::FactorizationService::applyEnded, &window, [applied, advance](bool) {
             *applied = true;
             advance();
         });

@@ -22,15 +22,13 @@
 #include <QTimer>
 #include <QTreeView>
 #include <QUndoStack>
-#include <QDoubleSpinBox>
-#include <QSpinBox>
 
 #include <Eigen/Core>
 #include <qcustomplot.h>
 
 #include "configuration_exporter.h"
 #include "configuration_files.h"
-#include "factor_control_bar.h"
+#include "factorization_service.h"
 #include "generate_panel.h"
 #include "job_runner.h"
 #include "job_status_widget.h"
@@ -40,6 +38,7 @@
 #include "model_apply_panel.h"
 #include "model_session.h"
 #include "perplexity_panel.h"
+#include "plan_dialog.h"
 #include "studio_document.h"
 #include "studio_settings.h"
 
@@ -61,13 +60,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(new JobR
     setDockNestingEnabled(true);
 
     m_document = new StudioDocument(this);
-    m_inspector = new LayerInspectorPanel(m_runner, m_document, this);
-    setCentralWidget(m_inspector);
-
     m_browser = new LayerBrowserDock(this);
+    m_service = new FactorizationService(m_runner, m_document, m_browser->model(), this);
+    m_inspector = new LayerInspectorPanel(m_runner, m_service, m_document, this);
+    setCentralWidget(m_inspector);
     addDockWidget(Qt::LeftDockWidgetArea, m_browser);
 
-    m_perplexity = new PerplexityPanel(m_runner, this);
+    m_perplexity = new PerplexityPanel(m_runner, m_document, this);
     auto* pplDock = new QDockWidget(tr("Perplexity"), this);
     pplDock->setObjectName(QStringLiteral("perplexityDock"));
     pplDock->setToolTip(tr("Perplexity of the original and the configured model on a text"));
@@ -75,7 +74,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(new JobR
     addDockWidget(Qt::BottomDockWidgetArea, pplDock);
     m_perplexityDock = pplDock;
 
-    m_applyPanel = new ModelApplyPanel(m_runner, &m_inspector->cache(), m_browser->model(), this);
+    m_applyPanel = new ModelApplyPanel(m_service, m_document, m_browser->model(), this);
     m_modelDock = new QDockWidget(tr("Model"), this);
     m_modelDock->setObjectName(QStringLiteral("modelDock"));
     m_modelDock->setToolTip(tr("Apply to Model: progress of the running apply and the error of every factorized layer"));
@@ -91,7 +90,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(new JobR
     tabifyDockWidget(m_modelDock, m_generateDock);
     pplDock->raise();
     m_exporter = new ConfigurationExporter(m_runner, this);
-    m_files = new ConfigurationFiles(this, m_document, m_exporter, m_applyPanel, m_browser->model());
+    m_files = new ConfigurationFiles(this, m_document, m_exporter, m_service, m_browser->model());
     // The bottom dock spans only the centre, as in the layout sketch: the Layers dock keeps the left edge.
     setCorner(Qt::BottomLeftCorner, Qt::LeftDockWidgetArea);
 
@@ -113,30 +112,33 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(new JobR
     connect(m_document, &StudioDocument::layerChanged, this, &MainWindow::onLayerChanged);
     connect(m_document, &StudioDocument::configurationChanged, this, &MainWindow::updateModelSummary);
     connect(m_document, &StudioDocument::modifiedChanged, this, &QWidget::setWindowModified);
-    connect(m_applyPanel, &ModelApplyPanel::layerApplied, m_document,
-            [this](const QString& layer, std::shared_ptr<const LayerFactorization> f) { m_document->applyLayer(layer, f); });
-    connect(m_applyPanel, &ModelApplyPanel::layerKeptDense, m_document,
-            [this](const QString& layer) { m_document->applyLayer(layer, nullptr); });
     connect(m_files, &ConfigurationFiles::errorReported, this, &MainWindow::showError);
     connect(m_files, &ConfigurationFiles::statusMessage, this, [this](const QString& m) { statusBar()->showMessage(m, 5000); });
     connect(m_applyPanel, &ModelApplyPanel::layerClicked, this, [this](const QString& layer) { m_browser->selectLayer(layer); });
-    connect(m_applyPanel, &ModelApplyPanel::applyStarted, this, [this] {
+    connect(m_service, &FactorizationService::applyStarted, this, [this] {
         m_modelDock->show();
         m_modelDock->raise();
     });
-    connect(m_applyPanel, &ModelApplyPanel::applyEnded, this, [this](bool cancelled) {
-        m_files->onApplyEnded(cancelled);
-        m_cancelApplyAction->setEnabled(false);
+    connect(m_service, &FactorizationService::applyEnded, this, [this](bool cancelled) {
         statusBar()->showMessage(cancelled ? tr("Apply cancelled; the layers already done stay applied")
                                            : tr("Settings applied"),
                                  5000);
     });
-    connect(m_applyPanel, &ModelApplyPanel::applyFailed, this,
+    connect(m_service, &FactorizationService::planFinished, this, [this](std::shared_ptr<const pipeline::ModelPlan> plan) {
+        statusBar()->showMessage(tr("Planned %1 layers at %2 bpw (%3 trials); applying them")
+                                     .arg(plan->layers.size())
+                                     .arg(plan->bits.factorizedBpw(), 0, 'f', 3)
+                                     .arg(plan->trials),
+                                 5000);
+    });
+    connect(m_service, &FactorizationService::planStopped, this, [this](bool cancelled, const QString& message) {
+        if (cancelled) statusBar()->showMessage(tr("Plan cancelled; the configuration is unchanged"), 5000);
+        else showError(tr("Planning failed"), message);
+    });
+    connect(m_service, &FactorizationService::applyFailed, this,
             [this](const QString& message) { showError(tr("Applying the settings failed"), message); });
-    connect(m_perplexity, &PerplexityPanel::calibrationChanged, this,
+    connect(m_document, &StudioDocument::calibrationChanged, this,
             [this](std::shared_ptr<const StudioCalibration> calibration) {
-                m_inspector->setCalibration(calibration);
-                m_applyPanel->setCalibration(calibration);
                 if (calibration) statusBar()->showMessage(calibration->description(), 5000);
             });
     connect(m_perplexity, &PerplexityPanel::calibrationFailed, this,
@@ -187,7 +189,7 @@ void MainWindow::createMenus()
         [this] { openFolderDialog(); });
     add(file, tr("Open &Configuration…"), QKeySequence(tr("Ctrl+Shift+O")),
         tr("Apply a quantization config (JSON, as mdbf quantize --config takes) to the open model"),
-        [this] { m_files->openDialog(calibrationTag()); });
+        [this] { m_files->openDialog(); });
     add(file, tr("Open &Demo Model"), QKeySequence(tr("Ctrl+Shift+D")), tr("Open the tiny-llama model shipped with the studio"),
         [this] { openModel(demoModelPath()); });
     m_recentMenu = file->addMenu(tr("Open &Recent"));
@@ -234,11 +236,7 @@ void MainWindow::createMenus()
     generateToggle->setToolTip(tr("Show or hide the Generate panel (original and configured model side by side)"));
     view->addAction(generateToggle);
     view->addSeparator();
-    const QStringList tabNames = {tr("Sign Bases"), tr("Envelope Spectra"), tr("Error"), tr("DBF vs MDBF")};
-    for (int i = 0; i < tabNames.size(); ++i) {
-        add(view, tabNames[i], QKeySequence(QStringLiteral("Alt+%1").arg(i + 1)), tr("Show the %1 tab").arg(tabNames[i]),
-            [this, i] { m_inspector->tabs()->setCurrentIndex(i); });
-    }
+    view->addActions(m_inspector->tabActions());
 
     QMenu* layer = menuBar()->addMenu(tr("&Layer"));
     layer->setToolTipsVisible(true);
@@ -249,26 +247,10 @@ void MainWindow::createMenus()
     layer->addSeparator();
     layer->addAction(m_inspector->applyAction());
     layer->addSeparator();
-    add(layer, tr("Method &DBF"), QKeySequence(tr("Ctrl+D")), tr("Factorize with DBF (rank-1 envelopes)"),
-        [this] { m_inspector->controls()->setMethod(factor::Method::Dbf); });
-    add(layer, tr("Method &MDBF"), QKeySequence(tr("Ctrl+M")), tr("Factorize with MDBF (rank-l envelopes)"),
-        [this] { m_inspector->controls()->setMethod(factor::Method::Mdbf); });
-    add(layer, tr("More Bits"), QKeySequence(tr("Ctrl+]")), tr("Raise the budget by 0.05 bpw"),
-        [this] { m_inspector->controls()->bpwSpin()->stepUp(); });
-    add(layer, tr("Fewer Bits"), QKeySequence(tr("Ctrl+[")), tr("Lower the budget by 0.05 bpw"),
-        [this] { m_inspector->controls()->bpwSpin()->stepDown(); });
-    add(layer, tr("Larger l"), QKeySequence(tr("Ctrl+.")), tr("Raise the envelope rank l"),
-        [this] { m_inspector->controls()->lSpin()->stepUp(); });
-    add(layer, tr("Smaller l"), QKeySequence(tr("Ctrl+,")), tr("Lower the envelope rank l"),
-        [this] { m_inspector->controls()->lSpin()->stepDown(); });
-    layer->addSeparator();
-    add(layer, tr("&Cancel Refinement"), QKeySequence(Qt::Key_Escape), tr("Stop the running refinement, keeping its best iterate"),
-        [this] { m_inspector->cancelRefinement(); });
-    add(layer, tr("Run &Comparison"), QKeySequence(tr("Ctrl+R")), tr("Run the DBF vs MDBF comparison on this layer"),
-        [this] {
-            m_inspector->tabs()->setCurrentIndex(3);
-            m_inspector->runComparison();
-        });
+    for (QAction* action : m_inspector->layerActions()) {
+        if (action) layer->addAction(action);
+        else layer->addSeparator();
+    }
     QAction* revert = add(layer, tr("&Revert Layer to Dense"), QKeySequence(tr("Ctrl+Backspace")),
                           tr("Remove the selected layers from the configuration (they stay dense)"),
                           [this] { revertSelectedLayers(); });
@@ -296,10 +278,13 @@ void MainWindow::createMenus()
         add(model, tr("Apply Settings to &Selected Layers"), QKeySequence(tr("Ctrl+Return")),
             tr("Factorize the layers (or groups) selected in the Layers panel with the inspector's settings"),
             [this] { applySettingsToSelectedLayers(); });
-    m_cancelApplyAction = add(model, tr("Cancel Appl&y"), QKeySequence(),
-                              tr("Stop applying settings; the layers already done stay applied"),
-                              [this] { m_applyPanel->cancel(); });
-    m_cancelApplyAction->setEnabled(false);
+    model->addAction(m_applyPanel->cancelAction());
+    model->addSeparator();
+    add(model, tr("&Plan at Budget…"), QKeySequence(),
+        tr("Choose format, l and bits per layer for a bpw budget (mdbf plan) and apply them as one undoable step"),
+        [this] { planDialog(); });
+    add(model, tr("Cancel P&lan"), QKeySequence(), tr("Stop the running plan; the configuration stays as it was"),
+        [this] { m_service->cancelPlan(); });
     model->addSeparator();
     add(model, tr("Revert &All Layers"), QKeySequence(), tr("Remove every factorized layer from the configuration"),
         [this] { m_document->revertLayers({}); });
@@ -373,10 +358,7 @@ void MainWindow::adoptSession(std::shared_ptr<const ModelSession> session)
     if (m_normJob) m_normJob->cancel();
     m_document->setSession(std::move(session));
     m_browser->model()->clearFactorization(QString());
-    m_inspector->setSession(m_document->session());
-    m_perplexity->setSession(m_document->session());
     m_generate->setSession(m_document->session());
-    m_applyPanel->setSession(m_document->session());
     m_browser->model()->setGroups(
         widgets::groupLayers(m_document->session()->checkpoint().tensors(), m_document->session()->config().tieWordEmbeddings));
     const QString dir = QString::fromStdString(m_document->session()->directory().string());
@@ -439,11 +421,8 @@ void MainWindow::onLayerChanged(const QString& layer, std::shared_ptr<const Laye
 
 bool MainWindow::applySettingsToLayers(const QStringList& layers)
 {
-    m_document->beginBatch(tr("Apply settings to %n layer(s)", nullptr, static_cast<int>(layers.size())));
-    const bool started = m_applyPanel->apply(layers, m_inspector->controls()->settings(), m_document->configuration());
-    if (!started) m_document->endBatch();
-    if (!started) statusBar()->showMessage(m_applyPanel->statusText(), 5000);
-    m_cancelApplyAction->setEnabled(m_applyPanel->isBusy());
+    const bool started = m_service->applyToModel(layers, m_inspector->settings());
+    if (!started) statusBar()->showMessage(m_service->refusalText(), 5000);
     return started;
 }
 
@@ -459,13 +438,27 @@ bool MainWindow::applySettingsToSelectedLayers()
     return applySettingsToLayers(layers);
 }
 
+void MainWindow::planDialog()
+{
+    if (!m_document->session()) {
+        statusBar()->showMessage(tr("Open a model first"), 5000);
+        return;
+    }
+    auto* dialog = new PlanDialog(m_inspector->settings().bpw.value(), this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &QDialog::accepted, this, [this, dialog] {
+        if (!m_service->planAtBudget(dialog->options())) statusBar()->showMessage(m_service->refusalText(), 5000);
+    });
+    dialog->open();  // window-modal without a nested event loop
+}
+
 void MainWindow::confirmApplyToAll()
 {
     if (!m_document->session()) {
         statusBar()->showMessage(tr("Open a model first"), 5000);
         return;
     }
-    const FactorSettings s = m_inspector->controls()->settings();
+    const FactorSettings s = m_inspector->settings();
     const QString method = s.method == factor::Method::Dbf ? QStringLiteral("DBF") : QStringLiteral("MDBF l=%1").arg(s.l);
     auto* box = new QMessageBox(
         QMessageBox::Question, tr("Apply settings to all layers"),
@@ -507,7 +500,7 @@ Job* MainWindow::exportPackage(const QString& path)
     if (job) {
         QString message = tr("Exporting %1 factorized layers to %2…").arg(m_document->configuration().size()).arg(path);
         // The package holds the configuration as it is now; layers an apply adds later are not in it.
-        if (m_applyPanel->isBusy()) message += tr(" (an apply is still running: only the layers done so far)");
+        if (m_service->isApplying()) message += tr(" (an apply is still running: only the layers done so far)");
         statusBar()->showMessage(message, 5000);
     }
     return job;
@@ -537,13 +530,7 @@ void MainWindow::revertSelectedLayers()
     if (!layers.isEmpty()) m_document->revertLayers(layers);
 }
 
-std::shared_ptr<const StudioCalibration> MainWindow::calibration() const { return m_perplexity->calibration(); }
-
-QString MainWindow::calibrationTag() const
-{
-    const auto c = calibration();
-    return c ? c->tag : QString();
-}
+std::shared_ptr<const StudioCalibration> MainWindow::calibration() const { return m_document->calibration(); }
 
 double MainWindow::modelBpw() const
 {
@@ -559,7 +546,6 @@ void MainWindow::updateModelSummary()
     if (!m_document->session()) {
         m_modelLabel->setText(tr("no model"));
         m_bpwLabel->setText(QString());
-        m_applyPanel->setConfiguration(m_document->configuration());
         return;
     }
     m_modelLabel->setText(tr("<b>%1</b> · %2 params · %3")
@@ -571,9 +557,7 @@ void MainWindow::updateModelSummary()
     if (bits.factorizedWeights > 0) text += tr(" (factorized layers %1)").arg(bits.factorizedBpw(), 0, 'f', 3);
     text += tr(" · %1/%2 layers factorized").arg(m_document->configuration().size()).arg(model->factorizableCount());
     m_bpwLabel->setText(text);
-    m_perplexity->setConfiguration(m_document->configuration(), bits.modelBpw());
     m_generate->setConfiguration(m_document->configuration(), bits.modelBpw());
-    m_applyPanel->setConfiguration(m_document->configuration());
 }
 
 void MainWindow::showError(const QString& title, const QString& message)

@@ -1,7 +1,8 @@
 #pragma once
 // The studio's main window: the Layers dock, the layer inspector in the centre, the perplexity dock
-// below, menus, status bar and job area. It wires the panels together and owns the job runner;
-// every long operation runs as a job, and closing the window cancels them and waits for them.
+// below, menus, status bar and job area. It only assembles: the document holds the model, the
+// calibration and the configuration, the factorization service runs the factorization jobs, and the
+// panels listen to both; the window owns the job runner, and closing it cancels every job and waits.
 
 #include <map>
 #include <memory>
@@ -24,6 +25,7 @@ namespace mdbf::studio {
 
 class ConfigurationExporter;
 class ConfigurationFiles;
+class FactorizationService;
 class StudioDocument;
 class GeneratePanel;
 class JobRunner;
@@ -51,18 +53,27 @@ public:
 
     /// The document: the open model, the configuration and its undo history.
     StudioDocument* document() const { return m_document; }
+    /// The factorization jobs (the inspector's preview, Apply to Model) and their result cache.
+    FactorizationService* factorizationService() const { return m_service; }
     /// Saving and opening configurations, and the unsaved-changes question.
     ConfigurationFiles* configurationFiles() const { return m_files; }
 
+    /// The runner of every background job.
     JobRunner* jobRunner() const { return m_runner; }
+    /// The Layers dock.
     LayerBrowserDock* layerBrowser() const { return m_browser; }
+    /// The layer inspector (the central widget).
     LayerInspectorPanel* inspector() const { return m_inspector; }
+    /// The Perplexity dock's panel.
     PerplexityPanel* perplexityPanel() const { return m_perplexity; }
+    /// The Model dock's panel.
     ModelApplyPanel* applyPanel() const { return m_applyPanel; }
+    /// The Generate dock's panel.
     GeneratePanel* generatePanel() const { return m_generate; }
+    /// Writes packages and configuration files as jobs.
     ConfigurationExporter* exporter() const { return m_exporter; }
 
-    /// The calibration statistics of the open model (null until the Perplexity panel calibrated it).
+    /// The calibration statistics of the open model (the document's; null until calibrated).
     std::shared_ptr<const StudioCalibration> calibration() const;
 
     /// The factorized layers of the current configuration (everything else is dense).
@@ -119,9 +130,9 @@ private:
     void onLayerSelected(const QString& key);
     void startLoading(const QString& dir);
     void onLayerChanged(const QString& layer, std::shared_ptr<const LayerFactorization> f);
-    QString calibrationTag() const;
     void revertSelectedLayers();
     void confirmApplyToAll();
+    void planDialog();
     void exportPackageDialog();
     void onPackageExported(const PackageExportSummary& summary);
     void updateModelSummary();
@@ -131,6 +142,7 @@ private:
 
     JobRunner* m_runner;
     StudioDocument* m_document;
+    FactorizationService* m_service;
     ConfigurationFiles* m_files = nullptr;
     QPointer<Job> m_loadJob;
     QPointer<Job> m_normJob;
@@ -150,7 +162,6 @@ private:
     QDockWidget* m_perplexityDock = nullptr;
     QDockWidget* m_modelDock = nullptr;
     QDockWidget* m_generateDock = nullptr;
-    QAction* m_cancelApplyAction = nullptr;
     bool m_needsDefaultLayout = false;
     bool m_closeConfirmed = false;  ///< the unsaved-changes question was answered for this close
 };

@@ -22,11 +22,13 @@
 #include "mdbf/eval/perplexity.h"
 #include "mdbf/widgets/perplexity_plot.h"
 #include "model_session.h"
+#include "studio_document.h"
 #include "study_points.h"
 
 namespace mdbf::studio {
 
-PerplexityPanel::PerplexityPanel(JobRunner* runner, QWidget* parent) : QWidget(parent), m_runner(runner)
+PerplexityPanel::PerplexityPanel(JobRunner* runner, StudioDocument* document, QWidget* parent)
+    : QWidget(parent), m_runner(runner), m_document(document)
 {
     auto* layout = new QHBoxLayout(this);
     layout->setContentsMargins(6, 4, 6, 4);
@@ -112,6 +114,13 @@ PerplexityPanel::PerplexityPanel(JobRunner* runner, QWidget* parent) : QWidget(p
     connect(m_loadStudy, &QPushButton::clicked, this, &PerplexityPanel::loadStudyDialog);
     connect(m_text, &QLineEdit::textChanged, this, [this] { updateLabels(); });
     connect(m_ctx, &QSpinBox::valueChanged, this, [this] { updateLabels(); });
+    connect(m_document, &StudioDocument::calibrationChanged, this, [this] { updateLabels(); });
+    connect(m_document, &StudioDocument::sessionChanged, this, &PerplexityPanel::setSession);
+    connect(m_document, &StudioDocument::configurationChanged, this, [this] {
+        if (!m_document->session()) return;
+        setConfiguration(m_document->configuration(),
+                         accountConfiguration(m_document->session()->checkpoint(), m_document->configuration()).modelBpw());
+    });
     updateLabels();
 }
 
@@ -121,7 +130,6 @@ void PerplexityPanel::setSession(std::shared_ptr<const ModelSession> session)
     cancelCalibration();
     ++m_generation;
     m_calibrationJob = nullptr;
-    m_calibration.reset();
     m_calibrationStatus.clear();
     m_studyLabel->clear();
     m_session = std::move(session);
@@ -131,8 +139,9 @@ void PerplexityPanel::setSession(std::shared_ptr<const ModelSession> session)
     m_configured.reset();
     m_plot->clear();
     updateLabels();
-    emit calibrationChanged(nullptr);
 }
+
+std::shared_ptr<const StudioCalibration> PerplexityPanel::calibration() const { return m_document->calibration(); }
 
 void PerplexityPanel::setConfiguration(ModelConfiguration config, double modelBpw)
 {
@@ -182,7 +191,8 @@ void PerplexityPanel::updateLabels()
 QString PerplexityPanel::calibrationText() const
 {
     if (!m_calibrationStatus.isEmpty()) return m_calibrationStatus;
-    return m_calibration ? m_calibration->description() : tr("not calibrated: diag and gram need calibration");
+    const auto& c = m_document->calibration();
+    return c ? c->description() : tr("not calibrated: diag and gram need calibration");
 }
 
 void PerplexityPanel::updateCalibrationControls()
@@ -227,7 +237,6 @@ void PerplexityPanel::calibrate()
         tr("Calibrating on %1").arg(QFileInfo(path).fileName()), work,
         [self, generation](std::shared_ptr<const StudioCalibration>&& c) {
             if (!self || self->m_generation != generation) return;
-            self->m_calibration = c;
             self->m_calibrationStatus.clear();
             QString tip = tr("The calibration statistics the activation-aware objectives use: %1 windows, %2 s%3")
                               .arg(c->stats->windows)
@@ -235,7 +244,7 @@ void PerplexityPanel::calibrate()
                               .arg(c->stats->fromCache ? tr(", read from the cache") : QString());
             if (!c->stats->cacheNote.empty()) tip += QStringLiteral("\n") + QString::fromStdString(c->stats->cacheNote);
             self->m_calibrationLabel->setToolTip(tip);
-            emit self->calibrationChanged(c);
+            self->m_document->setCalibration(c);
         });
     const QString sizeNote = options.gram ? QString()
                                           : tr(" (diag only: the Gram matrices would take %1 GiB)")

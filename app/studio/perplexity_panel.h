@@ -29,14 +29,16 @@ namespace mdbf::studio {
 
 class JobRunner;
 class ModelSession;
+class StudioDocument;
 
 class PerplexityPanel : public QWidget {
     Q_OBJECT
 public:
-    PerplexityPanel(JobRunner* runner, QWidget* parent = nullptr);
+    /// A successful calibration becomes `document`'s calibration; both must outlive the panel.
+    PerplexityPanel(JobRunner* runner, StudioDocument* document, QWidget* parent = nullptr);
 
-    /// A new model (or none): forgets results, the plot and the calibration (emits
-    /// calibrationChanged(nullptr)), and cancels a running calibration.
+    /// A new model (or none): forgets results and the plot, and cancels a running calibration (the
+    /// document drops its calibration itself).
     void setSession(std::shared_ptr<const ModelSession> session);
 
     /// The layers the "configured" evaluation replaces, with the model's bpw under that configuration.
@@ -54,7 +56,7 @@ public:
 
     /// Starts collecting calibration statistics on the text and ctx above as a job (eval::calibrateModel
     /// with the default calibration cache; Gram matrices too unless they would exceed
-    /// kGramBudgetBytes for this model). On success calibrationChanged() is emitted; a failure is
+    /// kGramBudgetBytes for this model). On success the statistics become the document's calibration; a failure is
     /// shown in the panel and emitted as calibrationFailed(). Does nothing while one runs.
     void calibrate();
     /// Requests a stop of the running calibration.
@@ -62,7 +64,7 @@ public:
     bool isCalibrating() const { return m_calibrationJob != nullptr; }
 
     /// The statistics of the last successful calibration of the open model (null when none).
-    std::shared_ptr<const StudioCalibration> calibration() const { return m_calibration; }
+    std::shared_ptr<const StudioCalibration> calibration() const;
     /// The calibration line ("calibrated on eval.txt · ctx 128 · 2048 tokens", "not calibrated", …).
     QString calibrationText() const;
 
@@ -91,8 +93,6 @@ signals:
     void evaluated(bool configured, double ppl);
     /// An evaluation failed with `message` (also shown in the panel).
     void evaluationFailed(const QString& message);
-    /// The calibration in use changed (null: none, e.g. a new model was opened).
-    void calibrationChanged(std::shared_ptr<const mdbf::studio::StudioCalibration> calibration);
     /// A calibration failed with `message` (also shown in the panel).
     void calibrationFailed(const QString& message);
     /// A study file could not be shown: a dialog title and the reason naming the file.
@@ -114,7 +114,7 @@ private:
     QString m_error;       ///< the last failure, shown until the next run
     QPointer<Job> m_job;
     QPointer<Job> m_calibrationJob;
-    std::shared_ptr<const StudioCalibration> m_calibration;
+    StudioDocument* m_document;
     QString m_calibrationStatus;  ///< progress or failure of the running / last calibration
     quint64 m_generation = 0;     ///< bumped per session, so late results of an old model are dropped
 

@@ -45,7 +45,15 @@ void StudioDocument::setSession(std::shared_ptr<const ModelSession> session)
     m_filePath.clear();
     m_undo->clear();  // clean again; QUndoStack emits cleanChanged if it was not
     emit sessionChanged(m_session);
+    setCalibration(nullptr);
     emit configurationChanged();
+}
+
+void StudioDocument::setCalibration(std::shared_ptr<const StudioCalibration> calibration)
+{
+    if (calibration == m_calibration) return;
+    m_calibration = std::move(calibration);
+    emit calibrationChanged(m_calibration);
 }
 
 std::shared_ptr<const LayerFactorization> StudioDocument::applied(const QString& layer) const

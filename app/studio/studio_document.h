@@ -14,6 +14,7 @@
 #include <QString>
 #include <QStringList>
 
+#include "calibration_state.h"
 #include "model_configuration.h"
 
 class QUndoStack;
@@ -34,6 +35,14 @@ public:
     /// Switches to `session` (or none): the configuration empties, the undo history is dropped and the
     /// document is unmodified. Emits sessionChanged, then configurationChanged.
     void setSession(std::shared_ptr<const ModelSession> session);
+
+    /// The calibration statistics of the open model that diag and gram settings use (null: none).
+    const std::shared_ptr<const StudioCalibration>& calibration() const { return m_calibration; }
+    /// Replaces the calibration (null: none); emits calibrationChanged when it differs. Opening a
+    /// model clears it. Not an undoable step: it changes what can be computed, not the configuration.
+    void setCalibration(std::shared_ptr<const StudioCalibration> calibration);
+    /// The tag of the calibration (empty without one), as FactorSettings::calibration holds it.
+    QString calibrationTag() const { return m_calibration ? m_calibration->tag : QString(); }
 
     /// The factorized layers (every other layer is dense).
     const ModelConfiguration& configuration() const { return m_configuration; }
@@ -73,6 +82,8 @@ public:
 signals:
     /// A new model (or none) is open.
     void sessionChanged(std::shared_ptr<const mdbf::studio::ModelSession> session);
+    /// The calibration in use changed (null: none).
+    void calibrationChanged(std::shared_ptr<const mdbf::studio::StudioCalibration> calibration);
     /// `layer` now has `result` applied (null: dense again).
     void layerChanged(const QString& layer, std::shared_ptr<const mdbf::studio::LayerFactorization> result);
     /// The configuration changed (after one or more layerChanged).
@@ -93,6 +104,7 @@ private:
     };
 
     std::shared_ptr<const ModelSession> m_session;
+    std::shared_ptr<const StudioCalibration> m_calibration;
     ModelConfiguration m_configuration;
     QUndoStack* m_undo;
     std::optional<Batch> m_batch;

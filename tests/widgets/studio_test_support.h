@@ -2,7 +2,11 @@
 // Helpers of the tests that drive the studio's main window: opening the demo model and finding the
 // error dialog the window shows.
 
+#include <filesystem>
 #include <memory>
+#include <string>
+
+#include <omp.h>
 
 #include <QApplication>
 #include <QMessageBox>
@@ -11,7 +15,11 @@
 
 #include <gtest/gtest.h>
 
+#include "factor_settings.h"
+#include "job_runner.h"
 #include "main_window.h"
+#include "mdbf/factor/factorizer.h"
+#include "mdbf/io/checkpoint.h"
 #include "test_fixtures.h"
 #include "widget_test_support.h"
 
@@ -31,6 +39,49 @@ inline std::unique_ptr<studio::MainWindow> openDemo()
     window->openModel(demoDir());
     EXPECT_TRUE(waitUntil([&] { return loaded.count() == 1; }, 60000));
     return window;
+}
+
+/// Studio settings of `method` at envelope rank `l`, budget `bpw` and `iterations` outer iterations
+/// (one path, plain objective).
+inline studio::FactorSettings settingsOf(factor::Method method, int l, const char* bpw, int iterations)
+{
+    studio::FactorSettings s;
+    s.method = method;
+    s.l = l;
+    s.bpw = factor::Bpw::parse(bpw);
+    s.iterations = iterations;
+    return s;
+}
+
+/// The core factorizer's options for studio settings `s` (method, l, budget, paths, iterations, objective).
+inline factor::FactorizerOptions factorizerOptionsOf(const studio::FactorSettings& s)
+{
+    factor::FactorizerOptions o;
+    o.method = s.method;
+    o.l = s.effectiveL();
+    o.bpw = s.bpw;
+    o.paths = s.paths;
+    o.outerIterations = s.iterations;
+    o.objective = s.objective;
+    return o;
+}
+
+/// The core factorizer on tensor `tensor` of the model in `dir`, with the options, seed and threads
+/// the studio's jobs use for `s`: an independent path to the result a studio job reports.
+inline factor::FactorResult coreFactorization(const std::filesystem::path& dir, const std::string& tensor,
+                                              const studio::FactorSettings& s)
+{
+    const auto checkpoint = io::Checkpoint::open(dir);
+    const RowMatrixF W = checkpoint.matrix(tensor);
+    factor::FactorizerOptions options = factorizerOptionsOf(s);
+    options.seed = 0;
+    RunContext ctx;
+    ctx.threads = studio::JobRunner::workerThreads();
+    const int previous = omp_get_max_threads();
+    omp_set_num_threads(ctx.threads);
+    factor::FactorResult r = factor::Factorizer(options).run(W, ctx);
+    omp_set_num_threads(previous);
+    return r;
 }
 
 /// The visible message box of the studio named `name`, or null.

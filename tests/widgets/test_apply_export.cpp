@@ -19,7 +19,6 @@
 #include <QTreeView>
 
 #include <nlohmann/json.hpp>
-#include <omp.h>
 
 #include "configuration_exporter.h"
 #include "factor_control_bar.h"
@@ -36,6 +35,7 @@
 #include "mdbf/model/transformer.h"
 #include "mdbf/widgets/layer_error_bar_plot.h"
 #include "mdbf/widgets/layer_tree_model.h"
+#include "factorization_service.h"
 #include "model_apply_panel.h"
 #include "model_session.h"
 #include "test_fixtures.h"
@@ -75,35 +75,12 @@ QAction* findAction(MainWindow& window, const QString& text)
     return nullptr;
 }
 
-FactorSettings settingsOf(factor::Method method, int l, const char* bpw, int iterations)
-{
-    FactorSettings s;
-    s.method = method;
-    s.l = l;
-    s.bpw = factor::Bpw::parse(bpw);
-    s.iterations = iterations;
-    return s;
-}
+using mdbf::test::settingsOf;
 
 /// The factorizer run in the test, as the studio's job runs it (same options, seed and threads).
 factor::FactorResult referenceFactorization(const std::string& tensor, const FactorSettings& s)
 {
-    const auto checkpoint = io::Checkpoint::open(mdbf::test::demoModel());
-    const RowMatrixF W = checkpoint.matrix(tensor);
-    factor::FactorizerOptions options;
-    options.method = s.method;
-    options.l = s.effectiveL();
-    options.bpw = s.bpw;
-    options.paths = s.paths;
-    options.outerIterations = s.iterations;
-    options.seed = 0;
-    RunContext ctx;
-    ctx.threads = JobRunner::workerThreads();
-    const int previous = omp_get_max_threads();
-    omp_set_num_threads(ctx.threads);
-    factor::FactorResult r = factor::Factorizer(options).run(W, ctx);
-    omp_set_num_threads(previous);
-    return r;
+    return mdbf::test::coreFactorization(mdbf::test::demoModel(), tensor, s);
 }
 
 /// A quantization config, written in the test, that factorizes exactly `layers` with `s`.
@@ -176,7 +153,8 @@ TEST(ApplyToModel, SelectionThenAllLayersMatchTheEngineAndEvalAccounting)
     const FactorSettings s = settingsOf(factor::Method::Mdbf, 4, "1.5", 4);
     useSettings(*window, s);
     ModelApplyPanel* panel = window->applyPanel();
-    QSignalSpy ended(panel, &ModelApplyPanel::applyEnded);
+    FactorizationService* service = window->factorizationService();
+    QSignalSpy ended(service, &FactorizationService::applyEnded);
 
     const QString q = QStringLiteral("model.layers.1.self_attn.q_proj");
     const QString k = QStringLiteral("model.layers.1.self_attn.k_proj");
@@ -187,12 +165,12 @@ TEST(ApplyToModel, SelectionThenAllLayersMatchTheEngineAndEvalAccounting)
     ASSERT_NE(applySelected, nullptr);
     EXPECT_FALSE(applySelected->shortcut().isEmpty());
     applySelected->trigger();
-    ASSERT_TRUE(waitUntil([&] { return ended.count() == 1 && !panel->isBusy(); }, 120000)) << panel->statusText().toStdString();
+    ASSERT_TRUE(waitUntil([&] { return ended.count() == 1 && !service->isApplying(); }, 120000)) << panel->statusText().toStdString();
     EXPECT_FALSE(ended.at(0).at(0).toBool());
 
     EXPECT_EQ(configuredLayers(*window), (std::set<std::string>{q.toStdString(), up.toStdString()}));
-    ASSERT_EQ(panel->keptDense().size(), 1u);
-    EXPECT_EQ(panel->keptDense().front().first, k);
+    ASSERT_EQ(service->applyReport()->keptDense.size(), 1u);
+    EXPECT_EQ(service->applyReport()->keptDense.front().first, k);
     EXPECT_FALSE(window->layerBrowser()->model()->factorization(k).has_value());
     const auto& entries = panel->plot()->entries();
     EXPECT_TRUE(std::any_of(entries.begin(), entries.end(), [&](const auto& e) { return e.name == k && e.dense; }));
@@ -221,7 +199,7 @@ TEST(ApplyToModel, SelectionThenAllLayersMatchTheEngineAndEvalAccounting)
         if (confirm->buttonRole(b) == QMessageBox::AcceptRole) yes = b;
     ASSERT_NE(yes, nullptr);
     yes->click();
-    ASSERT_TRUE(waitUntil([&] { return ended.count() == 2 && !panel->isBusy(); }, 300000)) << panel->statusText().toStdString();
+    ASSERT_TRUE(waitUntil([&] { return ended.count() == 2 && !service->isApplying(); }, 300000)) << panel->statusText().toStdString();
 
     // The two layers done before were reused, not recomputed.
     EXPECT_EQ(window->configuration().at(up).get(), upResult);
@@ -246,7 +224,7 @@ TEST(ApplyToModel, SelectionThenAllLayersMatchTheEngineAndEvalAccounting)
     EXPECT_EQ(evalDense.size(), 8u);  // k_proj and v_proj of every block
     EXPECT_EQ(configuredLayers(*window), evalFactorized);
     std::set<QString> panelDense;
-    for (const auto& [key, reason] : panel->keptDense()) panelDense.insert(key);
+    for (const auto& [key, reason] : service->applyReport()->keptDense) panelDense.insert(key);
     EXPECT_EQ(panelDense, evalDense);
     for (const auto& layer : all.layers) {
         if (layer.keptDense) continue;  // the head included
@@ -273,10 +251,11 @@ TEST(ApplyToModel, CancelMidApplyKeepsTheLayersAlreadyDone)
     const FactorSettings s = settingsOf(factor::Method::Mdbf, 2, "1", 1500);
     useSettings(*window, s);
     ModelApplyPanel* panel = window->applyPanel();
-    QSignalSpy applied(panel, &ModelApplyPanel::layerApplied);
-    QSignalSpy ended(panel, &ModelApplyPanel::applyEnded);
+    FactorizationService* service = window->factorizationService();
+    QSignalSpy applied(service, &FactorizationService::applyLayerDone);
+    QSignalSpy ended(service, &FactorizationService::applyEnded);
     ASSERT_TRUE(window->applySettingsToAllLayers());
-    EXPECT_TRUE(panel->isBusy());
+    EXPECT_TRUE(service->isApplying());
     ASSERT_TRUE(waitUntil([&] { return applied.count() >= 2; }, 300000));
     EXPECT_FALSE(panel->etaText().isEmpty());
     QAction* cancel = findAction(*window, QStringLiteral("Cancel Appl&y"));
@@ -285,7 +264,7 @@ TEST(ApplyToModel, CancelMidApplyKeepsTheLayersAlreadyDone)
     cancel->trigger();
     ASSERT_TRUE(waitUntil([&] { return ended.count() == 1; }, 60000));
     EXPECT_TRUE(ended.at(0).at(0).toBool());
-    EXPECT_FALSE(panel->isBusy());
+    EXPECT_FALSE(service->isApplying());
     EXPECT_FALSE(cancel->isEnabled());
     EXPECT_TRUE(panel->statusText().contains(QStringLiteral("cancelled"))) << panel->statusText().toStdString();
 
@@ -308,7 +287,7 @@ TEST(ApplyToModel, CancelMidApplyKeepsTheLayersAlreadyDone)
     const int reused = static_cast<int>(done.size());
     ASSERT_TRUE(window->applySettingsToAllLayers());
     EXPECT_TRUE(panel->statusText().contains(QStringLiteral("(%1 reused)").arg(reused))) << panel->statusText().toStdString();
-    panel->cancel();
+    panel->cancelAction()->trigger();
     ASSERT_TRUE(waitUntil([&] { return ended.count() == 2; }, 60000));
     EXPECT_GE(window->configuration().size(), done.size());
 }
@@ -318,18 +297,18 @@ TEST(ExportConfiguration, PackageAndJsonRoundTrip)
     auto window = openDemo();
     const FactorSettings mdbf = settingsOf(factor::Method::Mdbf, 2, "1.5", 3);
     useSettings(*window, mdbf);
-    ModelApplyPanel* panel = window->applyPanel();
-    QSignalSpy ended(panel, &ModelApplyPanel::applyEnded);
+    FactorizationService* service = window->factorizationService();
+    QSignalSpy ended(service, &FactorizationService::applyEnded);
     const QStringList mdbfLayers = {QStringLiteral("model.layers.0.mlp.gate_proj"), QStringLiteral("model.layers.2.self_attn.o_proj"),
                                     QStringLiteral("lm_head")};
     ASSERT_TRUE(window->applySettingsToLayers(mdbfLayers));
-    ASSERT_TRUE(waitUntil([&] { return ended.count() == 1 && !panel->isBusy(); }, 120000));
+    ASSERT_TRUE(waitUntil([&] { return ended.count() == 1 && !service->isApplying(); }, 120000));
     // A second group with other settings, so that the configuration needs rules.
     const FactorSettings dbf = settingsOf(factor::Method::Dbf, 1, "2", 3);
     window->inspector()->controls()->setSettings(dbf);
     const QStringList dbfLayers = {QStringLiteral("model.layers.3.mlp.down_proj")};
     ASSERT_TRUE(window->applySettingsToLayers(dbfLayers));
-    ASSERT_TRUE(waitUntil([&] { return ended.count() == 2 && !panel->isBusy(); }, 120000));
+    ASSERT_TRUE(waitUntil([&] { return ended.count() == 2 && !service->isApplying(); }, 120000));
     const ModelConfiguration config = window->configuration();
     ASSERT_EQ(config.size(), 4u);
 

@@ -31,9 +31,11 @@
 #include "mdbf/widgets/error_curve_plot.h"
 #include "mdbf/widgets/layer_tree_model.h"
 #include "mdbf/widgets/perplexity_plot.h"
+#include "factorization_service.h"
 #include "model_apply_panel.h"
 #include "model_session.h"
 #include "perplexity_panel.h"
+#include "studio_document.h"
 #include "test_fixtures.h"
 #include "studio_test_support.h"
 #include "widget_test_support.h"
@@ -113,17 +115,7 @@ eval::CalibrationStats referenceCalibration(const eval::CalibrationOptions& requ
     return stats;
 }
 
-factor::FactorizerOptions optionsOf(const FactorSettings& s)
-{
-    factor::FactorizerOptions o;
-    o.method = s.method;
-    o.l = s.effectiveL();
-    o.bpw = s.bpw;
-    o.paths = s.paths;
-    o.outerIterations = s.iterations;
-    o.objective = s.objective;
-    return o;
-}
+factor::FactorizerOptions optionsOf(const FactorSettings& s) { return mdbf::test::factorizerOptionsOf(s); }
 
 /// Waits for the inspector to show a complete result of `layer` under `objective`.
 bool waitForResult(LayerInspectorPanel* inspector, const QString& layer, factor::Objective objective, bool refined)
@@ -163,7 +155,7 @@ TEST(Calibration, EnablesTheActivationAwareObjectivesWhoseResultsMatchTheEngine)
     PerplexityPanel* panel = window->perplexityPanel();
     panel->setTextFile(QString::fromStdString(evalSmall().string()));
     panel->setContextLength(128);
-    QSignalSpy changed(panel, &PerplexityPanel::calibrationChanged);
+    QSignalSpy changed(window->document(), &StudioDocument::calibrationChanged);
     panel->calibrate();
     EXPECT_TRUE(panel->isCalibrating());
     ASSERT_TRUE(waitUntil([&] { return window->calibration() != nullptr && !panel->isCalibrating(); }, 180000))
@@ -254,9 +246,9 @@ TEST(Calibration, EnablesTheActivationAwareObjectivesWhoseResultsMatchTheEngine)
     FactorSettings applied = diag;
     applied.iterations = 0;
     controls->setSettings(applied);
-    QSignalSpy ended(window->applyPanel(), &ModelApplyPanel::applyEnded);
+    QSignalSpy ended(window->factorizationService(), &FactorizationService::applyEnded);
     const QStringList layers{QStringLiteral("model.layers.0.self_attn.q_proj"), QStringLiteral("model.layers.2.mlp.down_proj")};
-    ASSERT_TRUE(window->applySettingsToLayers(layers)) << window->applyPanel()->statusText().toStdString();
+    ASSERT_TRUE(window->applySettingsToLayers(layers)) << window->factorizationService()->refusalText().toStdString();
     ASSERT_TRUE(waitUntil([&] { return ended.count() == 1; }, 180000));
     for (const QString& name : layers) {
         const auto it = window->configuration().find(name);

@@ -18,6 +18,7 @@
 #include "main_window.h"
 #include "mdbf/io/package.h"
 #include "mdbf/pipeline/study.h"
+#include "factorization_service.h"
 #include "model_apply_panel.h"
 #include "studio_test_support.h"
 #include "test_fixtures.h"
@@ -56,10 +57,10 @@ TEST(FrontEnds, StudioApplyQuantizeAndStudyPointGiveBitIdenticalResults)
     inspector->controls()->setSettings(s);
 
     // The studio: every projection (the default set), then the package and its configuration.
-    ModelApplyPanel* panel = window->applyPanel();
-    QSignalSpy ended(panel, &ModelApplyPanel::applyEnded);
+    FactorizationService* service = window->factorizationService();
+    QSignalSpy ended(service, &FactorizationService::applyEnded);
     ASSERT_TRUE(window->applySettingsToAllLayers());
-    ASSERT_TRUE(waitUntil([&] { return ended.count() == 1 && !panel->isBusy(); }, 300000));
+    ASSERT_TRUE(waitUntil([&] { return ended.count() == 1 && !service->isApplying(); }, 300000));
     QTemporaryDir dir;
     const fs::path root = dir.path().toStdString();
     ASSERT_TRUE(window->exportConfigurationJson(QString::fromStdString((root / "config.json").string())));

@@ -14,6 +14,7 @@
 #include "mdbf/io/checkpoint.h"
 #include "mdbf/model/factorized_linear.h"
 #include "mdbf/model/transformer.h"
+#include "factorization_service.h"
 #include "model_apply_panel.h"
 #include "model_session.h"
 #include "studio_test_support.h"
@@ -62,11 +63,11 @@ TEST(GeneratePanel, BothSidesShowWhatTheCoreGeneratesForTheirModel)
 
     // Factorize three layers (beside whatever the window already holds); the configured side must
     // then run exactly that configuration.
-    QSignalSpy applied(window->applyPanel(), &ModelApplyPanel::applyEnded);
+    QSignalSpy applied(window->factorizationService(), &FactorizationService::applyEnded);
     ASSERT_TRUE(window->applySettingsToLayers({QStringLiteral("model.layers.0.mlp.up_proj"),
                                                QStringLiteral("model.layers.1.self_attn.q_proj"),
                                                QStringLiteral("model.layers.3.mlp.down_proj")}));
-    ASSERT_TRUE(waitUntil([&] { return applied.count() == 1 && !window->applyPanel()->isBusy(); }, 120000));
+    ASSERT_TRUE(waitUntil([&] { return applied.count() == 1 && !window->factorizationService()->isApplying(); }, 120000));
     ASSERT_GE(window->configuration().size(), 3u);
     QSignalSpy finished(panel, &GeneratePanel::generationFinished);
     panel->generate();

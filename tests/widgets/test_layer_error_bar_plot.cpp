@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <QFile>
 #include <QHelpEvent>
 #include <QSignalSpy>
@@ -35,6 +37,55 @@ std::vector<LayerErrorBar> sampleEntries()
     dense.detail = QStringLiteral("kept dense: too few bits");
     entries.insert(entries.begin() + 4, dense);
     return entries;
+}
+
+/// The fill colour of the bars of `category`, or an invalid colour when it has none.
+QColor categoryBrush(LayerErrorBarPlot& plot, const QString& category)
+{
+    for (int i = 0; i < plot.plottableCount(); ++i)
+        if (auto* bars = qobject_cast<QCPBars*>(plot.plottable(i)); bars && bars->name() == category)
+            return bars->brush().color();
+    return {};
+}
+
+TEST(LayerErrorBarPlot, ACategoryKeepsItsColourWhateverElseIsOnTheChart)
+{
+    // While an apply runs only some kinds are on the chart; at the end all are. A fixed colour index
+    // keeps up_proj's colour through both.
+    std::vector<LayerErrorBar> all = sampleEntries();
+    const std::map<QString, int> index = {{QStringLiteral("q_proj"), 0}, {QStringLiteral("k_proj"), 1},
+                                          {QStringLiteral("v_proj"), 2}, {QStringLiteral("up_proj"), 5}};
+    for (LayerErrorBar& e : all) e.colorIndex = index.at(e.category);
+    std::vector<LayerErrorBar> running;
+    for (const LayerErrorBar& e : all)
+        if (e.category == QStringLiteral("up_proj")) running.push_back(e);
+    LayerErrorBarPlot plot;
+    plot.setEntries(running);
+    const QColor whileRunning = categoryBrush(plot, QStringLiteral("up_proj"));
+    plot.setEntries(all);
+    const QColor atTheEnd = categoryBrush(plot, QStringLiteral("up_proj"));
+    ASSERT_TRUE(whileRunning.isValid());
+    EXPECT_EQ(whileRunning, atTheEnd);
+    EXPECT_NE(categoryBrush(plot, QStringLiteral("q_proj")), atTheEnd);
+}
+
+TEST(LayerErrorBarPlot, YAxisLabelShortensToFitALowChart)
+{
+    LayerErrorBarPlot plot;
+    plot.setEntries(sampleEntries());
+    plot.setObjectiveLabel(QStringLiteral("objective of each layer"));
+    const QString full = plot.yAxisLabelText();
+    EXPECT_EQ(full, QStringLiteral("rel. error (objective of each layer)"));
+    plot.show();  // a shown widget gets its resize events at once
+    plot.resize(600, 420);
+    plot.replot();
+    EXPECT_EQ(plot.yAxis->label(), full);
+    plot.resize(600, 150);
+    plot.replot();
+    const QFontMetrics metrics(plot.yAxis->labelFont());
+    EXPECT_NE(plot.yAxis->label(), full);
+    EXPECT_LE(metrics.horizontalAdvance(plot.yAxis->label()),
+              std::max(plot.axisRect()->height(), metrics.horizontalAdvance(QStringLiteral("error"))));
 }
 
 TEST(LayerErrorBarPlot, OneBarPerFactorizedLayerWithItsError)

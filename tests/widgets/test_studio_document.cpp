@@ -23,6 +23,7 @@
 #include "mdbf/widgets/heatmap_plot.h"
 #include "mdbf/widgets/layer_tree_model.h"
 #include "mdbf/widgets/method_comparison_plot.h"
+#include "factorization_service.h"
 #include "model_apply_panel.h"
 #include "studio_document.h"
 #include "studio_test_support.h"
@@ -251,15 +252,15 @@ TEST(StudioDocumentWindow, SavedConfigurationReopensIdentically)
     const QStringList keys = window->layerBrowser()->model()->defaultLayerKeys();
     ASSERT_GE(keys.size(), 3);
     ASSERT_TRUE(window->applySettingsToLayers({keys[1], keys[2]}));
-    ASSERT_TRUE(waitUntil([&] { return !window->applyPanel()->isBusy(); }, 60000));
+    ASSERT_TRUE(waitUntil([&] { return !window->factorizationService()->isApplying(); }, 60000));
     ASSERT_EQ(window->configuration().size(), 3u);
     ASSERT_TRUE(window->configurationFiles()->saveTo(path));
     EXPECT_FALSE(window->isWindowModified());
     EXPECT_EQ(window->document()->filePath(), path);
 
     auto reopened = openDemo();
-    ASSERT_TRUE(reopened->configurationFiles()->load(path, QString()));
-    ASSERT_TRUE(waitUntil([&] { return !reopened->applyPanel()->isBusy(); }, 60000));
+    ASSERT_TRUE(reopened->configurationFiles()->load(path));
+    ASSERT_TRUE(waitUntil([&] { return !reopened->factorizationService()->isApplying(); }, 60000));
     ASSERT_EQ(reopened->configuration().size(), window->configuration().size());
     for (const auto& [key, f] : window->configuration()) {
         const auto it = reopened->configuration().find(key);
@@ -282,7 +283,7 @@ TEST(StudioDocumentWindow, SavedConfigurationReopensIdentically)
     file.write("{\"defaults\": {\"bpw\": \"lots\"}}");
     file.close();
     QSignalSpy errors(reopened.get(), &MainWindow::errorReported);
-    EXPECT_FALSE(reopened->configurationFiles()->load(bad, QString()));
+    EXPECT_FALSE(reopened->configurationFiles()->load(bad));
     ASSERT_EQ(errors.count(), 1);
     EXPECT_TRUE(errors.front().at(1).toString().contains(QStringLiteral("bad.json")));
     EXPECT_TRUE(reopened->configuration().empty());

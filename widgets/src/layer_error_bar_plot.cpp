@@ -58,12 +58,35 @@ LayerErrorBarPlot::LayerErrorBarPlot(QWidget* parent) : PlotWidget(parent)
     // pixels of room below one line height, or they are clipped.
     legend->setIconSize(QSize(11, QFontMetrics(legend->font()).height() + 4));
     legend->setVisible(true);
+    // The label's length does not change the layout (it is drawn along the axis), so fitting it to
+    // the laid-out axis causes no second layout.
+    connect(this, &QCustomPlot::afterLayout, this, &LayerErrorBarPlot::fitYLabel);
     rebuild();
 }
 
 void LayerErrorBarPlot::setObjectiveLabel(const QString& objective)
 {
-    yAxis->setLabel(tr("rel. error (%1)").arg(objective));
+    m_objective = objective;
+    fitYLabel();
+}
+
+QString LayerErrorBarPlot::yAxisLabelText() const { return tr("rel. error (%1)").arg(m_objective); }
+
+void LayerErrorBarPlot::fitYLabel()
+{
+    // A short dock leaves the axis shorter than the full label: drawn anyway, it would run into the
+    // legend row above. The longest form that fits is drawn instead.
+    const int room = axisRect()->height() > 10 ? axisRect()->height() - 4 : std::max(40, height() - 110);
+    const QFontMetrics metrics(yAxis->labelFont());
+    const QStringList forms = {yAxisLabelText(), tr("rel. error"), tr("error")};
+    QString label = forms.back();
+    for (const QString& form : forms) {
+        if (metrics.horizontalAdvance(form) <= room) {
+            label = form;
+            break;
+        }
+    }
+    if (label != yAxis->label()) yAxis->setLabel(label);
 }
 
 void LayerErrorBarPlot::setEntries(std::vector<LayerErrorBar> entries)
@@ -125,7 +148,7 @@ void LayerErrorBarPlot::rebuild()
         while (m_bars.size() <= slot) m_bars.push_back(nullptr);
         if (!m_bars[slot]) {
             auto* bars = new QCPBars(xAxis, yAxis);
-            const QColor color = categoryColor(static_cast<int>(slot));
+            const QColor color = categoryColor(e.colorIndex >= 0 ? e.colorIndex : static_cast<int>(slot));
             bars->setPen(QPen(color.darker(125), 1));
             bars->setBrush(color);
             bars->setWidth(kBarWidth);

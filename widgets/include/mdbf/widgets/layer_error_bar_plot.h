@@ -20,6 +20,8 @@ struct LayerErrorBar {
     double error = 0.0; ///< relative error ‖W−Ŵ‖/‖W‖ under the layer's objective (ignored when dense)
     QString detail;     ///< extra tooltip line ("MDBF l=2 · k 54 · 0.993 bpw")
     bool dense = false; ///< not factorized (e.g. its budget is infeasible): a marker, no bar
+    int colorIndex = -1; ///< fixed colour of the category (e.g. its projection's index), so a category
+                         ///< keeps its colour whatever else is on the chart; −1: by order of appearance
 };
 
 /// Bar chart of per-layer errors. GUI-thread only.
@@ -47,8 +49,11 @@ public:
     /// Outlines the bar (or marker) of layer `name`; an empty or unknown name removes the outline.
     void setHighlighted(const QString& name);
 
-    /// Names the objective on the y axis ("plain", or a phrase when the layers differ).
+    /// Names the objective on the y axis ("plain", or a phrase when the layers differ); the label is
+    /// shortened when the axis is too short to hold it (the full text stays in yAxisLabelText()).
     void setObjectiveLabel(const QString& objective);
+    /// The full y-axis label ("rel. error (plain)"), whatever is drawn.
+    QString yAxisLabelText() const;
 
     /// Index of the entry whose column contains widget position `pos`, or −1.
     int entryAt(const QPoint& pos) const;
@@ -72,12 +77,14 @@ protected:
 private:
     void rebuild();
     void updateTicks();
+    void fitYLabel();
 
     std::vector<LayerErrorBar> m_entries;
     std::vector<QCPBars*> m_bars;            ///< one per category, in order of first appearance
     std::vector<QCPItemText*> m_denseMarks;
     QCPBars* m_highlight = nullptr;          ///< outline drawn over the highlighted entry
     QString m_highlighted;
+    QString m_objective;
     QPoint m_pressPos;
 };
 

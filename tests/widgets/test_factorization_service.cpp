@@ -1,0 +1,311 @@
+// The factorization service and the document without a window: a layer's preview against the core
+// factorizer run here, Apply to Model with per-layer settings filling the document as one undoable
+// step, and cancelling both (best iterate kept, document consistent).
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <set>
+
+#include <QSignalSpy>
+#include <QUndoStack>
+
+#include "calibration_state.h"
+#include "factorization_service.h"
+#include "job_runner.h"
+#include "mdbf/factor/bit_budget.h"
+#include "mdbf/factor/factorizer.h"
+#include "mdbf/io/checkpoint.h"
+#include "mdbf/widgets/layer_tree_model.h"
+#include "model_session.h"
+#include "studio_document.h"
+#include "studio_test_support.h"
+#include "test_fixtures.h"
+#include "widget_test_support.h"
+
+namespace mdbf::studio {
+namespace {
+
+using mdbf::test::waitUntil;
+
+const QString kQ = QStringLiteral("model.layers.1.self_attn.q_proj");
+const QString kK = QStringLiteral("model.layers.1.self_attn.k_proj");
+const QString kUp = QStringLiteral("model.layers.1.mlp.up_proj");
+const QString kDown = QStringLiteral("model.layers.0.mlp.down_proj");
+
+std::filesystem::path tinyLlama()
+{
+    const auto shared = mdbf::test::sharedFixtures() / "tiny-llama";
+    return std::filesystem::exists(shared) ? shared : mdbf::test::demoModel();
+}
+
+using mdbf::test::settingsOf;
+
+/// The document, the layer list and the service on tiny-llama, as the main window wires them.
+struct ServiceRig {
+    JobRunner runner;
+    StudioDocument document;
+    widgets::LayerTreeModel layers;
+    FactorizationService service{&runner, &document, &layers};
+
+    ServiceRig()
+    {
+        auto session = ModelSession::load(tinyLlama());
+        layers.setGroups(widgets::groupLayers(session->checkpoint().tensors(), session->config().tieWordEmbeddings));
+        document.setSession(std::move(session));
+    }
+    ~ServiceRig() { runner.shutdown(); }
+
+    std::set<QString> configured() const
+    {
+        std::set<QString> out;
+        for (const auto& [key, f] : document.configuration()) out.insert(key);
+        return out;
+    }
+};
+
+/// The core factorizer on the layer's stored weights, as the studio's jobs run it: an independent
+/// path to the same result.
+factor::FactorResult coreFactorization(const QString& layer, const FactorSettings& s)
+{
+    return mdbf::test::coreFactorization(tinyLlama(), layer.toStdString() + ".weight", s);
+}
+
+TEST(StudioDocument, CalibrationIsTheDocumentsAndANewModelDropsIt)
+{
+    StudioDocument doc;
+    QSignalSpy changed(&doc, &StudioDocument::calibrationChanged);
+    auto calibration = std::make_shared<StudioCalibration>();
+    calibration->tag = QStringLiteral("tag-1");
+    doc.setCalibration(calibration);
+    doc.setCalibration(calibration);  // the same: no signal
+    EXPECT_EQ(changed.count(), 1);
+    EXPECT_EQ(doc.calibrationTag(), QStringLiteral("tag-1"));
+    doc.setSession(nullptr);
+    EXPECT_EQ(doc.calibration(), nullptr);
+    EXPECT_TRUE(doc.calibrationTag().isEmpty());
+    EXPECT_EQ(changed.count(), 2);
+}
+
+TEST(FactorizationService, LayerPreviewEqualsTheCoreFactorization)
+{
+    ServiceRig rig;
+    const FactorSettings s = settingsOf(factor::Method::Mdbf, 2, "1.25", 6);
+    std::shared_ptr<const LayerFactorization> closed, final;
+    int iterations = 0;
+    QObject::connect(&rig.service, &FactorizationService::layerPreviewReady, &rig.service,
+                     [&](const QString& layer, const FactorSettings& settings, std::shared_ptr<const LayerFactorization> f) {
+                         EXPECT_EQ(layer, kUp);
+                         EXPECT_EQ(settings, s);
+                         closed = f;
+                     });
+    QObject::connect(&rig.service, &FactorizationService::layerIteration, &rig.service,
+                     [&](const QString&, int, double) { ++iterations; });
+    QObject::connect(&rig.service, &FactorizationService::layerFactorized, &rig.service,
+                     [&](const QString& layer, const FactorSettings& settings, std::shared_ptr<const LayerFactorization> f) {
+                         EXPECT_EQ(layer, kUp);
+                         EXPECT_EQ(settings, s);
+                         final = f;
+                     });
+    ASSERT_NE(rig.service.factorizeLayer(kUp, s, QStringLiteral("test")), nullptr);
+    ASSERT_TRUE(waitUntil([&] { return final != nullptr && !rig.service.isLayerBusy(); }, 60000));
+    ASSERT_NE(closed, nullptr);
+    EXPECT_FALSE(closed->refined);
+    EXPECT_TRUE(final->refined && final->complete);
+    EXPECT_GE(iterations, 1);
+
+    // The same settings through the core factorizer: same k and l, same errors (1e-6 relative: both
+    // runs use the same seed and threads, so any difference is float summation order at most).
+    const factor::FactorResult ref = coreFactorization(kUp, s);
+    const factor::FactorResult& r = *final->result;
+    EXPECT_EQ(r.k, ref.k);
+    EXPECT_EQ(r.l, ref.l);
+    EXPECT_EQ(r.iterations, ref.iterations);
+    EXPECT_NEAR(r.initialError, ref.initialError, 1e-6 * ref.initialError);
+    EXPECT_NEAR(r.finalError, ref.finalError, 1e-6 * ref.finalError);
+    EXPECT_NEAR(closed->result->finalError, ref.initialError, 1e-6 * ref.initialError);
+
+    // Asked again, the result comes from the cache at once: no job.
+    std::shared_ptr<const LayerFactorization> again;
+    QObject::connect(&rig.service, &FactorizationService::layerPreviewReady, &rig.service,
+                     [&](const QString&, const FactorSettings&, std::shared_ptr<const LayerFactorization> f) { again = f; });
+    EXPECT_EQ(rig.service.factorizeLayer(kUp, s, QStringLiteral("test")), nullptr);
+    EXPECT_EQ(again, final);
+    // Previewing never changes the document.
+    EXPECT_TRUE(rig.document.configuration().empty());
+    EXPECT_FALSE(rig.document.isModified());
+}
+
+TEST(FactorizationService, CancelledPreviewReportsItsBestIterate)
+{
+    ServiceRig rig;
+    const FactorSettings s = settingsOf(factor::Method::Mdbf, 2, "1", 100000);
+    int iterations = 0;
+    std::shared_ptr<const LayerFactorization> final;
+    QObject::connect(&rig.service, &FactorizationService::layerIteration, &rig.service,
+                     [&](const QString&, int, double) { ++iterations; });
+    QObject::connect(&rig.service, &FactorizationService::layerFactorized, &rig.service,
+                     [&](const QString&, const FactorSettings&, std::shared_ptr<const LayerFactorization> f) { final = f; });
+    ASSERT_NE(rig.service.factorizeLayer(kQ, s, QStringLiteral("test")), nullptr);
+    ASSERT_TRUE(waitUntil([&] { return iterations >= 2; }, 60000));
+    rig.service.cancelLayer();
+    ASSERT_TRUE(waitUntil([&] { return final != nullptr && !rig.service.isLayerBusy(); }, 60000));
+    EXPECT_FALSE(final->complete);
+    EXPECT_EQ(final->result->termination, factor::Termination::Cancelled);
+    EXPECT_GE(final->result->iterations, 1);
+    EXPECT_LT(final->result->iterations, s.iterations);
+    EXPECT_LE(final->result->finalError, final->result->initialError);
+    // An incomplete refinement is not what the settings ask for: it is not cached as theirs.
+    EXPECT_EQ(rig.service.cache().result(kQ, s.refinedKey()), nullptr);
+}
+
+TEST(FactorizationService, ApplyFillsTheDocumentWithTheRequestedSettingsAsOneStep)
+{
+    ServiceRig rig;
+    // l = 4 at 1.5 bpw cannot pay for k ≥ 4 on the 64×128 k projection: it stays dense.
+    const std::map<QString, FactorSettings> wanted = {
+        {kQ, settingsOf(factor::Method::Dbf, 1, "1.5", 0)},
+        {kUp, settingsOf(factor::Method::Mdbf, 2, "1", 3)},
+        {kDown, settingsOf(factor::Method::Mdbf, 4, "2", 0)},
+        {kK, settingsOf(factor::Method::Mdbf, 4, "1.5", 0)},
+    };
+    std::vector<FactorizationService::LayerRequest> requests;
+    for (const auto& [layer, s] : wanted) requests.push_back({layer, s});
+    std::map<QString, FactorSettings> reported;
+    QSignalSpy dense(&rig.service, &FactorizationService::applyLayerKeptDense);
+    QSignalSpy ended(&rig.service, &FactorizationService::applyEnded);
+    QObject::connect(&rig.service, &FactorizationService::applyLayerDone, &rig.service,
+                     [&](const QString& layer, const FactorSettings& s, std::shared_ptr<const LayerFactorization>) {
+                         reported[layer] = s;
+                     });
+    ASSERT_TRUE(rig.service.applyToModel(requests, QStringLiteral("test settings"))) << rig.service.refusalText().toStdString();
+    EXPECT_FALSE(rig.service.applyToModel(requests, QStringLiteral("again")));  // one at a time
+    ASSERT_TRUE(waitUntil([&] { return ended.count() == 1 && !rig.service.isApplying(); }, 120000));
+    EXPECT_FALSE(ended.at(0).at(0).toBool());
+
+    EXPECT_EQ(rig.configured(), (std::set<QString>{kQ, kUp, kDown}));
+    ASSERT_EQ(dense.count(), 1);
+    EXPECT_EQ(dense.at(0).at(0).toString(), kK);
+    for (const QString& layer : {kQ, kUp, kDown}) {
+        const auto f = rig.document.applied(layer);
+        ASSERT_NE(f, nullptr) << layer.toStdString();
+        const FactorSettings& s = wanted.at(layer);
+        EXPECT_EQ(f->settings, s) << layer.toStdString();
+        EXPECT_EQ(reported.at(layer), s);
+        EXPECT_TRUE(f->complete);
+        EXPECT_EQ(f->refined, s.iterations > 0);
+        EXPECT_EQ(f->result->method, s.method);
+        EXPECT_EQ(f->result->l, s.effectiveL());
+        EXPECT_EQ(f->result->k, factor::computeBitBudget(f->result->n, f->result->m, s.bpw, s.method, s.effectiveL(), 1).k)
+            << layer.toStdString();
+    }
+    const auto& report = rig.service.applyReport();
+    ASSERT_TRUE(report.has_value());
+    EXPECT_EQ(report->requested, 4);
+    EXPECT_EQ(report->computed, 3);
+    EXPECT_EQ(report->dense, 1);
+
+    // One undoable step, undone back to the empty, unmodified document.
+    EXPECT_EQ(rig.document.undoStack()->count(), 1);
+    EXPECT_FALSE(rig.document.inBatch());
+    EXPECT_TRUE(rig.document.isModified());
+    rig.document.undoStack()->undo();
+    EXPECT_TRUE(rig.document.configuration().empty());
+    EXPECT_FALSE(rig.document.isModified());
+
+    // Applied again, every layer comes from the cache: no job, the same results.
+    rig.document.undoStack()->redo();
+    const auto upResult = rig.document.applied(kUp);
+    rig.document.revertLayers({});
+    ASSERT_TRUE(rig.service.applyToModel(requests, QStringLiteral("test settings")));
+    EXPECT_FALSE(rig.service.isApplying());
+    EXPECT_EQ(ended.count(), 2);
+    EXPECT_EQ(rig.service.applyReport()->cached, 3);
+    EXPECT_EQ(rig.document.applied(kUp), upResult);
+}
+
+TEST(FactorizationService, CancelledApplyKeepsTheLayersDoneAndTheDocumentConsistent)
+{
+    ServiceRig rig;
+    const FactorSettings s = settingsOf(factor::Method::Mdbf, 2, "1", 1500);
+    std::set<QString> done;
+    QObject::connect(&rig.service, &FactorizationService::applyLayerDone, &rig.service,
+                     [&](const QString& layer, const FactorSettings&, std::shared_ptr<const LayerFactorization>) {
+                         done.insert(layer);
+                     });
+    QSignalSpy ended(&rig.service, &FactorizationService::applyEnded);
+    ASSERT_TRUE(rig.service.applyToModel(rig.layers.defaultLayerKeys(), s));
+    ASSERT_TRUE(waitUntil([&] { return !done.empty(); }, 120000));
+    rig.service.cancelApply();
+    ASSERT_TRUE(waitUntil([&] { return ended.count() == 1; }, 60000));
+    EXPECT_TRUE(ended.at(0).at(0).toBool());
+    EXPECT_FALSE(rig.service.isApplying());
+    EXPECT_EQ(rig.service.applyReport()->outcome, QStringLiteral("cancelled"));
+
+    // Exactly the layers reported done, each the complete result of the settings.
+    EXPECT_LT(done.size(), static_cast<std::size_t>(rig.layers.defaultLayerKeys().size()));
+    EXPECT_EQ(rig.configured(), done);
+    for (const auto& [key, f] : rig.document.configuration()) {
+        EXPECT_TRUE(FactorizationService::satisfies(*f, s)) << key.toStdString();
+        EXPECT_NE(f->result->termination, factor::Termination::Cancelled);
+    }
+    // The batch is closed: one step, and undo empties the configuration.
+    EXPECT_FALSE(rig.document.inBatch());
+    EXPECT_EQ(rig.document.undoStack()->count(), 1);
+    rig.document.undoStack()->undo();
+    EXPECT_TRUE(rig.document.configuration().empty());
+    EXPECT_EQ(rig.runner.runningCount(), 0);
+}
+
+TEST(FactorizationService, PlanAtBudgetFillsTheConfigurationAsOneUndoableStep)
+{
+    ServiceRig rig;
+    // A configuration before the plan: one layer the plan re-plans, applied and kept by undo.
+    const FactorSettings before = settingsOf(factor::Method::Dbf, 1, "1.5", 0);
+    ASSERT_TRUE(rig.service.applyToModel(QStringList{kQ}, before));
+    ASSERT_TRUE(waitUntil([&] { return !rig.service.isApplying(); }, 60000));
+    const auto previous = rig.document.configuration();
+    ASSERT_EQ(previous.size(), 1u);
+    const int steps = rig.document.undoStack()->count();
+
+    pipeline::PlanOptions options;
+    options.budget = factor::Bpw::parse("1.5");
+    options.ls = {2};
+    options.gridPoints = 3;
+    options.trialIterations = 0;  // closed-form trials and results: the plan runs in about a second
+    options.iterations = 0;
+    std::shared_ptr<const pipeline::ModelPlan> plan;
+    QObject::connect(&rig.service, &FactorizationService::planFinished, &rig.service,
+                     [&](std::shared_ptr<const pipeline::ModelPlan> p) { plan = std::move(p); });
+    QSignalSpy ended(&rig.service, &FactorizationService::applyEnded);
+    ASSERT_TRUE(rig.service.planAtBudget(options)) << rig.service.refusalText().toStdString();
+    EXPECT_TRUE(rig.service.isPlanning());
+    ASSERT_TRUE(waitUntil([&] { return plan != nullptr && ended.count() == 1 && !rig.service.isApplying(); }, 120000));
+
+    // The configuration is exactly the plan's layers, each with its format, l and k.
+    std::set<QString> planned;
+    for (const pipeline::PlannedLayer& layer : plan->layers) planned.insert(QString::fromStdString(layer.name));
+    EXPECT_EQ(rig.configured(), planned);
+    for (const pipeline::PlannedLayer& layer : plan->layers) {
+        const auto f = rig.document.applied(QString::fromStdString(layer.name));
+        ASSERT_NE(f, nullptr) << layer.name;
+        EXPECT_EQ(f->settings.method, layer.choice.format.method) << layer.name;
+        EXPECT_EQ(f->settings.effectiveL(), layer.choice.format.l) << layer.name;
+        EXPECT_EQ(f->settings.bpw, layer.bpw) << layer.name;
+        EXPECT_EQ(f->result->k, layer.choice.k) << layer.name;
+    }
+    // The model's accounting of the configuration is the plan's.
+    const pipeline::ModelBits bits = accountConfiguration(rig.document.session()->checkpoint(), rig.document.configuration());
+    EXPECT_DOUBLE_EQ(bits.factorizedBpw(), plan->bits.factorizedBpw());
+    EXPECT_LE(bits.factorizedBpw(), 1.5);
+
+    // One step, named after the budget; undo restores the configuration before the plan.
+    ASSERT_EQ(rig.document.undoStack()->count(), steps + 1);
+    EXPECT_EQ(rig.document.undoStack()->undoText(), QStringLiteral("Plan at 1.5 bpw"));
+    rig.document.undoStack()->undo();
+    EXPECT_EQ(rig.document.configuration(), previous);
+}
+
+}  // namespace
+}  // namespace mdbf::studio
