@@ -1,7 +1,7 @@
 #pragma once
 // The "DBF vs MDBF" tab: error against exact bpw for DBF and MDBF at several envelope ranks, at
 // matched budgets, and the two error maps W − Ŵ side by side on one colour scale: DBF and the best
-// MDBF at a chosen budget. The inspector runs the factorizations; this tab collects the request,
+// MDBF at a chosen budget. The factorization service runs the factorizations; this tab collects the request,
 // the points and the maps of the current comparison only.
 
 #include <map>
@@ -10,6 +10,7 @@
 
 #include <QWidget>
 
+#include "factor_settings.h"
 #include "mdbf/factor/bit_budget.h"
 
 class QCheckBox;
@@ -26,13 +27,6 @@ class MethodComparisonPlot;
 namespace mdbf::studio {
 
 struct LayerFactorization;
-
-/// A comparison request: every budget × (DBF, and MDBF at every l).
-struct ComparisonRequest {
-    std::vector<factor::Bpw> budgets;
-    std::vector<int> ranks;
-    bool refine = false;  ///< false: closed form only (instant); true: the inspector's iteration count
-};
 
 class ComparisonTab : public QWidget {
     Q_OBJECT

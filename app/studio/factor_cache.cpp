@@ -1,5 +1,6 @@
 #include "factor_cache.h"
 
+#include "mdbf/factor/decomposition_cache.h"
 #include "mdbf/pipeline/layer_job.h"
 
 namespace mdbf::studio {
@@ -41,7 +42,8 @@ std::size_t LayerFactorization::bytes() const
 
 std::shared_ptr<const LayerFactorization> describeFactorization(const RowMatrixF& W, const factor::LayerSvd& svd,
                                                                 factor::FactorResult result,
-                                                                const FactorSettings& settings, bool refined)
+                                                                const FactorSettings& settings, bool refined,
+                                                                bool decompositionCached)
 {
     auto f = std::make_shared<LayerFactorization>();
     pipeline::LayerView view = pipeline::describeLayer(W, svd, result);
@@ -50,8 +52,19 @@ std::shared_ptr<const LayerFactorization> describeFactorization(const RowMatrixF
     f->refined = refined;
     f->complete = result.termination != factor::Termination::Cancelled;
     f->settings = settings;
+    f->decompositionCached = decompositionCached;
     f->result = std::make_shared<const factor::FactorResult>(std::move(result));
     return f;
+}
+
+pipeline::LayerDecomposition decomposeWithDiskCache(const RowMatrixF& W, pipeline::LayerJob job,
+                                                    const io::Checkpoint& checkpoint, const QString& layer,
+                                                    const QString& calibrationTag, const RunContext& ctx)
+{
+    job.engine.decompositions.cache =
+        std::make_shared<const factor::DecompositionCache>(factor::DecompositionCache::defaultFolder());
+    job.engine.decompositions.calibration = calibrationTag.toStdString();
+    return pipeline::decomposeLayerCached(W, job, checkpoint, layer.toStdString(), ctx);
 }
 
 FactorCache::FactorCache(std::size_t maxBytes) : m_maxBytes(maxBytes) {}

@@ -16,6 +16,7 @@
 #include "mdbf/factor/envelope_spectra.h"
 #include "mdbf/factor/factor_result.h"
 #include "factor_settings.h"
+#include "mdbf/pipeline/layer_job.h"
 
 namespace mdbf::factor {
 class LayerSvd;
@@ -30,6 +31,7 @@ struct LayerFactorization {
     std::shared_ptr<const RowMatrixF> residual;  ///< W − Ŵ (n×m)
     bool refined = false;                        ///< false: closed form only
     bool complete = true;                        ///< false: refinement was cancelled part way
+    bool decompositionCached = false;            ///< its SVD was read from the on-disk decomposition cache
     FactorSettings settings;                     ///< the settings that asked for this result
 
     /// Approximate bytes held (for the cache bound).
@@ -45,7 +47,18 @@ bool resultOf(const LayerFactorization& f, const FactorSettings& s);
 /// Call on a worker thread (O(n·m·k)); throws what EnvelopeSpectra and reconstruct throw.
 std::shared_ptr<const LayerFactorization> describeFactorization(const RowMatrixF& W, const factor::LayerSvd& svd,
                                                                 factor::FactorResult result,
-                                                                const FactorSettings& settings, bool refined);
+                                                                const FactorSettings& settings, bool refined,
+                                                                bool decompositionCached = false);
+
+/// The decomposition of projection `layer` of `checkpoint` for `job` (W: its float32 weights, n×m)
+/// through the on-disk cache at factor::DecompositionCache::defaultFolder() (read at each call, so
+/// $MDBF_CACHE_DIR applies): read when an entry exists, else computed and stored, so reopening a model
+/// or restarting the studio does not redo it. `calibrationTag` identifies the statistics of a diag or
+/// gram objective (StudioCalibration::tag). A failed write only leaves the result's warning. Throws
+/// what pipeline::decomposeLayerCached throws.
+pipeline::LayerDecomposition decomposeWithDiskCache(const RowMatrixF& W, pipeline::LayerJob job,
+                                                    const io::Checkpoint& checkpoint, const QString& layer,
+                                                    const QString& calibrationTag, const RunContext& ctx);
 
 /// The per-layer inputs of every factorization of that layer.
 struct LayerInputs {

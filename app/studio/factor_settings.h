@@ -1,6 +1,8 @@
 #pragma once
 // The user's choice of factorization for one layer, as set in the inspector's control bar.
 
+#include <vector>
+
 #include <QString>
 
 #include "mdbf/factor/bit_budget.h"
@@ -49,6 +51,13 @@ struct FactorSettings {
     QString objectiveLabel() const;
 
     bool operator==(const FactorSettings&) const = default;
+};
+
+/// A comparison of the methods on one layer: every budget × (DBF, and MDBF at every l).
+struct ComparisonRequest {
+    std::vector<factor::Bpw> budgets;
+    std::vector<int> ranks;
+    bool refine = false;  ///< false: closed form only (instant); true: the base settings' iteration count
 };
 
 }  // namespace mdbf::studio

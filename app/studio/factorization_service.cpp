@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+
+#include <QFileInfo>
 
 #include "calibration_state.h"
 #include "mdbf/base/error.h"
@@ -65,6 +68,10 @@ bool FactorizationService::satisfies(const LayerFactorization& f, const FactorSe
 void FactorizationService::onSessionChanged()
 {
     abandonLayer();
+    if (m_normJob) m_normJob->cancel();
+    cancelComparison();
+    ++m_comparisonGeneration;
+    m_comparisonJob = nullptr;
     cancelPlan();
     m_planJob = nullptr;
     cancelApply();
@@ -132,9 +139,13 @@ Job* FactorizationService::factorizeLayer(const QString& layer, const FactorSett
         const pipeline::LayerJob layerJob =
             settings.job(statisticsFor(settings.objective, calibration.get(), layer.toStdString()));
         auto svd = inputs.svd;
+        bool svdFromDisk = false;
         if (!svd) {
             ctx.report("svd", 0, 1);
-            svd = pipeline::decomposeLayer(*W, layerJob, ctx);
+            pipeline::LayerDecomposition d = decomposeWithDiskCache(*W, layerJob, session->checkpoint(), layer,
+                                                                    calibration ? calibration->tag : QString(), ctx);
+            svd = d.svd;
+            svdFromDisk = d.cached;
             // Kept even if this job is cancelled now: the SVD serves every later setting of this objective.
             job->post([self, layer, svd, key = settings.svdKey()] {
                 if (self) self->m_cache.setSvd(layer, key, svd);
@@ -144,7 +155,7 @@ Job* FactorizationService::factorizeLayer(const QString& layer, const FactorSett
         std::shared_ptr<const LayerFactorization> closed;
         if (!haveClosedForm || iterations == 0) {
             closed = describeFactorization(*W, *svd, pipeline::factorizeLayer(*W, *svd, layerJob, 0, ctx), settings,
-                                           false);
+                                           false, svdFromDisk);
             if (iterations == 0) return closed;
             job->post([self, layer, closed, settings, generation] {
                 if (!self) return;
@@ -158,7 +169,7 @@ Job* FactorizationService::factorizeLayer(const QString& layer, const FactorSett
             });
         };
         return describeFactorization(*W, *svd, pipeline::factorizeLayer(*W, *svd, layerJob, iterations, ctx, feed),
-                                     settings, true);
+                                     settings, true, svdFromDisk);
     };
 
     Job* job = m_runner->start<std::shared_ptr<const LayerFactorization>>(
@@ -313,7 +324,9 @@ bool FactorizationService::applyToModel(const std::vector<LayerRequest>& request
                 settings.job(statisticsFor(settings.objective, statistics.get(), t.key.toStdString()));
             auto svd = t.svd;
             if (!svd) {
-                svd = pipeline::decomposeLayer(*W, layerJob, inner);
+                svd = decomposeWithDiskCache(*W, layerJob, session->checkpoint(), t.key,
+                                             statistics ? statistics->tag : QString(), inner)
+                          .svd;
                 job->post([self, live, key = t.key, svdKey = settings.svdKey(), svd] {
                     if (live()) self->m_cache.setSvd(key, svdKey, svd);
                 });
@@ -359,6 +372,136 @@ bool FactorizationService::applyToModel(const std::vector<LayerRequest>& request
         if (m_applyJob == job) m_applyJob = nullptr;
     });
     return true;
+}
+
+Job* FactorizationService::compareMethods(const QString& layer, const FactorSettings& base,
+                                          const ComparisonRequest& request, const QString& title)
+{
+    cancelComparison();
+    const quint64 generation = ++m_comparisonGeneration;
+    m_comparisonJob = nullptr;
+    const auto session = m_document->session();
+    const widgets::LayerEntry* entry = m_layers->layer(layer);
+    if (!session || !entry || !entry->factorizable) return nullptr;
+    // Every budget × (DBF, MDBF at each l); infeasible combinations are skipped and listed.
+    std::vector<FactorSettings> runs;
+    QStringList skipped;
+    for (const factor::Bpw& bpw : request.budgets) {
+        std::vector<std::pair<factor::Method, int>> methods{{factor::Method::Dbf, 1}};
+        for (int l : request.ranks) methods.emplace_back(factor::Method::Mdbf, l);
+        for (const auto& [method, l] : methods) {
+            FactorSettings s = base;
+            s.method = method;
+            s.l = l;
+            s.bpw = bpw;
+            s.iterations = request.refine ? base.iterations : 0;
+            if (!factor::checkBitBudget(entry->rows, entry->cols, bpw, method, l, s.paths).budget) {
+                skipped << QStringLiteral("%1 l=%2 @ %3").arg(s.methodLabel()).arg(l).arg(QString::fromStdString(bpw.text()));
+                continue;
+            }
+            runs.push_back(s);
+        }
+    }
+    const LayerInputs inputs = m_cache.inputs(layer, base.svdKey());
+    auto calibration = m_document->calibration();
+    QPointer<FactorizationService> self(this);
+    auto live = [self, generation] { return self && self->m_comparisonGeneration == generation; };
+    auto done = std::make_shared<int>(0);  // GUI thread only: counted as results arrive
+
+    // Runs on the worker; every run shares the objective of `base`, hence its statistics and its SVD.
+    auto work = [=](const RunContext& ctx, Job* job) -> int {
+        auto W = inputs.weights ? inputs.weights
+                                : std::make_shared<const RowMatrixF>(pipeline::loadLayerWeights(session->checkpoint(), layer.toStdString()));
+        const pipeline::LayerStatistics statistics =
+            statisticsFor(base.objective, calibration.get(), layer.toStdString());
+        auto svd = inputs.svd;
+        if (!svd) {
+            svd = decomposeWithDiskCache(*W, base.job(statistics), session->checkpoint(), layer,
+                                         calibration ? calibration->tag : QString(), ctx)
+                      .svd;
+            job->post([self, layer, svd, key = base.svdKey()] {
+                if (self) self->m_cache.setSvd(layer, key, svd);
+            });
+        }
+        int count = 0;
+        for (const FactorSettings& s : runs) {
+            if (ctx.stopRequested()) break;
+            RunContext inner = ctx;
+            inner.progress = nullptr;  // progress is counted in runs, not iterations
+            auto f = describeFactorization(*W, *svd, pipeline::factorizeLayer(*W, *svd, s.job(statistics), -1, inner),
+                                           s, s.iterations > 0);
+            ctx.report("compare", ++count, static_cast<std::int64_t>(runs.size()));
+            job->post([self, live, done, layer, f] {
+                if (!self) return;
+                if (f->complete) self->m_cache.setResult(layer, resultKey(f->settings), f);
+                if (!live()) return;
+                ++*done;
+                emit self->comparisonResult(layer, f);
+            });
+        }
+        return count;
+    };
+    const int total = static_cast<int>(runs.size());
+    emit comparisonStarted(layer, total, skipped);
+    Job* job = m_runner->start<int>(title, work, [](int&&) {});
+    m_comparisonJob = job;
+    auto error = std::make_shared<QString>();
+    connect(job, &Job::failed, this, [error](const QString& message) { *error = message; });
+    connect(job, &Job::ended, this, [this, live, layer, done, total, skipped, error] {
+        if (!live()) return;
+        m_comparisonJob = nullptr;
+        emit comparisonEnded(layer, *done, total, skipped, *error);
+    });
+    return job;
+}
+
+void FactorizationService::cancelComparison()
+{
+    if (m_comparisonJob) m_comparisonJob->cancel();
+}
+
+Job* FactorizationService::openModel(const QString& path)
+{
+    if (m_openJob) m_openJob->cancel();
+    QPointer<FactorizationService> self(this);
+    Job* job = m_runner->start<std::shared_ptr<const ModelSession>>(
+        tr("Opening %1").arg(QFileInfo(path).fileName()),
+        [path](const RunContext& ctx, Job*) -> std::shared_ptr<const ModelSession> {
+            return ModelSession::load(path.toStdString(), ctx);
+        },
+        [self, path](std::shared_ptr<const ModelSession>&& session) {
+            if (self) emit self->modelOpened(path, std::move(session));
+        });
+    m_openJob = job;
+    connect(job, &Job::failed, this, [this, path](const QString& message) { emit modelOpenFailed(path, message); });
+    connect(job, &Job::cancelled, this, [this, path] { emit modelOpenCancelled(path); });
+    return job;
+}
+
+Job* FactorizationService::computeNorms(const QStringList& tensors)
+{
+    if (m_normJob) m_normJob->cancel();
+    m_normJob = nullptr;
+    auto session = m_document->session();
+    if (!session || tensors.isEmpty()) return nullptr;
+    QPointer<FactorizationService> self(this);
+    m_normJob = m_runner->start<int>(
+        tr("Computing layer norms"),
+        [session, tensors, self](const RunContext& ctx, Job* job) -> int {
+            int done = 0;
+            for (const QString& name : tensors) {
+                if (ctx.stopRequested()) break;
+                const RowMatrixF w = session->checkpoint().matrix(name.toStdString());
+                const double norm = std::sqrt(w.cast<double>().squaredNorm());
+                job->post([self, session, name, norm] {
+                    if (self && self->m_document->session() == session) emit self->layerNormReady(name, norm);
+                });
+                ctx.report("norms", ++done, tensors.size());
+            }
+            return done;
+        },
+        {});
+    return m_normJob;
 }
 
 bool FactorizationService::planAtBudget(const pipeline::PlanOptions& options)

@@ -1,11 +1,12 @@
 #pragma once
 // The studio's factorization jobs, apart from any widget: the preview of one layer (closed form at
-// once, then the refinement with its iterations) and Apply to Model (many layers, each with its own
-// settings, applied to the document as one undoable step). Both run on the core pipeline through the
+// once, then the refinement with its iterations), the comparison of the methods on one layer, and
+// Apply to Model (many layers, each with its own settings, applied to the document as one undoable
+// step). All run on the core pipeline through the
 // job runner (QtConcurrent, throttled progress, cancel through the stop token) and report typed
 // results as signals carrying the layer, the settings and the result; views only show them. The
-// per-(layer, settings) result cache lives here, so a result computed by either job reappears in the
-// other. The open model and the calibration are the document's. GUI-thread only.
+// per-(layer, settings) result cache lives here, so a result computed by one job reappears in the
+// others. The open model and the calibration are the document's. GUI-thread only.
 
 #include <memory>
 #include <optional>
@@ -29,6 +30,7 @@ class LayerTreeModel;
 
 namespace mdbf::studio {
 
+class ModelSession;
 class StudioDocument;
 
 /// Runs and reports the factorization jobs of the document's model.
@@ -98,6 +100,28 @@ public:
     /// Why the last applyToModel() returned false.
     const QString& refusalText() const { return m_refusal; }
 
+    /// Compares the methods on `layer` (the DBF vs MDBF tab): every budget of `request` × (DBF, and
+    /// MDBF at each of its l), with the paths and objective of `base` and, when request.refine, its
+    /// iterations (else the closed form). Infeasible combinations are skipped. A running comparison
+    /// is cancelled first. Emits comparisonStarted, comparisonResult per configuration (also stored
+    /// in the result cache), then comparisonEnded. Returns the job titled `title`, or null without a
+    /// model or for a layer that is not factorizable.
+    Job* compareMethods(const QString& layer, const FactorSettings& base, const ComparisonRequest& request,
+                        const QString& title);
+    /// Stops the running comparison; the configurations already reported stay.
+    void cancelComparison();
+    /// True while the comparison job runs.
+    bool isComparing() const { return m_comparisonJob != nullptr; }
+
+    /// Opens the model folder `path` as a job (ModelSession::load, with progress and cancel); a running
+    /// open is cancelled first. Ends with modelOpened (the caller adopts the session into the document),
+    /// modelOpenFailed or modelOpenCancelled. Returns the job.
+    Job* openModel(const QString& path);
+    /// Computes the Frobenius norm of each of `tensors` (names in the document's model) in the
+    /// background, reporting each as layerNormReady; a new call or a new model stops the previous
+    /// computation. Returns the job, or null without a model or tensors.
+    Job* computeNorms(const QStringList& tensors);
+
     /// Plans the model at `options.budget` (pipeline::planModel on the document's model, weight
     /// error, as `mdbf plan` without calibration text) as a job with progress and cancel, then applies
     /// the planned layers with their format, l and budget as ONE undoable step "Plan at … bpw" that
@@ -147,6 +171,24 @@ signals:
     /// The apply job failed (e.g. a tensor could not be read); layers done before stay applied.
     void applyFailed(const QString& message);
 
+    /// A comparison of `layer` started with `runs` feasible configurations; `skipped` names the
+    /// infeasible ones ("MDBF l=4 @ 1").
+    void comparisonStarted(const QString& layer, int runs, const QStringList& skipped);
+    /// One configuration of the comparison of `layer` is done (result->settings.bpw is its budget).
+    void comparisonResult(const QString& layer, std::shared_ptr<const mdbf::studio::LayerFactorization> result);
+    /// The comparison of `layer` ended: `done` of `runs` configurations computed, `skipped` as at the
+    /// start, `error` the failure's message (empty when it finished or was cancelled).
+    void comparisonEnded(const QString& layer, int done, int runs, const QStringList& skipped, const QString& error);
+
+    /// The model folder `path` was read; `session` is never null.
+    void modelOpened(const QString& path, std::shared_ptr<const mdbf::studio::ModelSession> session);
+    /// The model folder `path` could not be opened: `message` says why.
+    void modelOpenFailed(const QString& path, const QString& message);
+    /// Opening `path` was cancelled.
+    void modelOpenCancelled(const QString& path);
+    /// The Frobenius norm of `tensor` of the document's model.
+    void layerNormReady(const QString& tensor, double norm);
+
     /// The plan finished; its layers are being applied (the apply's signals follow).
     void planFinished(std::shared_ptr<const mdbf::pipeline::ModelPlan> plan);
     /// The plan was cancelled (`cancelled`) or failed with `message`; the document is unchanged.
@@ -166,6 +208,11 @@ private:
 
     QPointer<Job> m_layerJob;
     quint64 m_layerGeneration = 0;
+
+    QPointer<Job> m_comparisonJob;
+    QPointer<Job> m_openJob;
+    QPointer<Job> m_normJob;
+    quint64 m_comparisonGeneration = 0;
 
     QPointer<Job> m_planJob;
     QPointer<Job> m_applyJob;

@@ -15,6 +15,7 @@
 
 #include "mdbf/generate/generator.h"
 #include "model_session.h"
+#include "studio_document.h"
 
 namespace mdbf::studio {
 
@@ -25,8 +26,8 @@ constexpr int kConfigured = 1;
 
 }  // namespace
 
-GeneratePanel::GeneratePanel(JobRunner* runner, QWidget* parent)
-    : QWidget(parent), m_runner(runner), m_pending(std::make_shared<Pending>())
+GeneratePanel::GeneratePanel(JobRunner* runner, StudioDocument* document, QWidget* parent)
+    : QWidget(parent), m_runner(runner), m_document(document), m_pending(std::make_shared<Pending>())
 {
     auto* layout = new QHBoxLayout(this);
     layout->setContentsMargins(6, 4, 6, 4);
@@ -88,6 +89,11 @@ GeneratePanel::GeneratePanel(JobRunner* runner, QWidget* parent)
     m_flush = new QTimer(this);
     m_flush->setInterval(50);
     connect(m_flush, &QTimer::timeout, this, &GeneratePanel::flushStreams);
+    connect(m_document, &StudioDocument::sessionChanged, this, &GeneratePanel::setSession);
+    connect(m_document, &StudioDocument::configurationChanged, this,
+            [this] {
+                if (m_document->session()) setConfiguration(m_document->configuration(), m_document->modelBpw());
+            });
     connect(m_run, &QPushButton::clicked, this, [this] {
         if (m_job) stop();
         else generate();

@@ -22,17 +22,15 @@ class QTimer;
 namespace mdbf::studio {
 
 class ModelSession;
+class StudioDocument;
 
 class GeneratePanel : public QWidget {
     Q_OBJECT
 public:
-    GeneratePanel(JobRunner* runner, QWidget* parent = nullptr);
-
-    /// A new model (or none): stops a running generation and clears both outputs.
-    void setSession(std::shared_ptr<const ModelSession> session);
-
-    /// The layers the configured side swaps in, with the model's bpw under that configuration.
-    void setConfiguration(ModelConfiguration config, double modelBpw);
+    /// Generates with `document`'s model and configuration (followed through its signals: a new model
+    /// stops a running generation and clears both outputs); `runner` runs the generation. Both must
+    /// outlive the panel.
+    GeneratePanel(JobRunner* runner, StudioDocument* document, QWidget* parent = nullptr);
 
     void setPrompt(const QString& prompt);
     void setMaxTokens(int tokens);
@@ -59,11 +57,14 @@ signals:
     void generationFailed(const QString& message);
 
 private:
+    void setSession(std::shared_ptr<const ModelSession> session);
+    void setConfiguration(ModelConfiguration config, double modelBpw);
     void startSide(bool configured);
     void flushStreams();
     void updateControls();
 
     JobRunner* m_runner;
+    StudioDocument* m_document;
     std::shared_ptr<const ModelSession> m_session;
     ModelConfiguration m_config;
     double m_configBpw = 16.0;

@@ -17,11 +17,9 @@
 #include "comparison_tab.h"
 #include "factor_control_bar.h"
 #include "factorization_service.h"
-#include "job_runner.h"
 #include "mdbf/base/error.h"
 #include "mdbf/factor/bit_budget.h"
 #include "mdbf/factor/path_products.h"
-#include "mdbf/pipeline/layer_job.h"
 #include "mdbf/widgets/error_curve_plot.h"
 #include "mdbf/widgets/heatmap_plot.h"
 #include "mdbf/widgets/histogram_plot.h"
@@ -48,9 +46,8 @@ QString terminationText(factor::Termination t)
 
 }  // namespace
 
-LayerInspectorPanel::LayerInspectorPanel(JobRunner* runner, FactorizationService* service, StudioDocument* document,
-                                         QWidget* parent)
-    : QWidget(parent), m_runner(runner), m_service(service), m_document(document)
+LayerInspectorPanel::LayerInspectorPanel(FactorizationService* service, StudioDocument* document, QWidget* parent)
+    : QWidget(parent), m_service(service), m_document(document)
 {
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
@@ -174,6 +171,12 @@ LayerInspectorPanel::LayerInspectorPanel(JobRunner* runner, FactorizationService
         if (i >= 0) showPath(i);
     });
     connect(m_comparison, &ComparisonTab::runRequested, this, &LayerInspectorPanel::runComparison);
+    connect(m_service, &FactorizationService::comparisonStarted, this,
+            [this](const QString& layer, int runs, const QStringList&) {
+                if (layer == m_layer.key) m_comparison->setStatus(tr("Comparing %1 configurations…").arg(runs));
+            });
+    connect(m_service, &FactorizationService::comparisonResult, this, &LayerInspectorPanel::onComparisonResult);
+    connect(m_service, &FactorizationService::comparisonEnded, this, &LayerInspectorPanel::onComparisonEnded);
     connect(m_document, &StudioDocument::sessionChanged, this, &LayerInspectorPanel::onSessionChanged);
     connect(m_document, &StudioDocument::calibrationChanged, m_controls, &FactorControlBar::setCalibration);
 
@@ -277,9 +280,12 @@ bool LayerInspectorPanel::isBusy() const { return m_service->isLayerBusy(); }
 
 FactorSettings LayerInspectorPanel::settings() const { return m_controls->settings(); }
 
+void LayerInspectorPanel::setSettings(const FactorSettings& settings) { m_controls->setSettings(settings); }
+
 void LayerInspectorPanel::onSessionChanged()
 {
-    if (m_comparisonJob) m_comparisonJob->cancel();
+    m_service->cancelComparison();  // the service drops its reports: nothing more arrives for it
+    m_comparison->setRunEnabled(true);
     ++m_generation;
     m_layer = {};
     m_current.reset();
@@ -308,7 +314,7 @@ void LayerInspectorPanel::setLayer(const widgets::LayerEntry* entry)
 {
     if (entry && entry->key == m_layer.key) return;
     m_service->abandonLayer();
-    if (m_comparisonJob) m_comparisonJob->cancel();
+    m_service->cancelComparison();
     ++m_generation;
     m_layer = entry ? *entry : widgets::LayerEntry{};
     m_current.reset();
@@ -555,89 +561,36 @@ void LayerInspectorPanel::runComparison()
         m_comparison->setStatus(error);
         return;
     }
-    if (m_comparisonJob) m_comparisonJob->cancel();
-    const FactorSettings base = m_controls->settings();
-    // Every budget × (DBF, MDBF at each l); infeasible combinations are skipped and listed.
-    std::vector<FactorSettings> runs;
-    QStringList skipped;
-    for (const factor::Bpw& bpw : request.budgets) {
-        std::vector<std::pair<factor::Method, int>> methods{{factor::Method::Dbf, 1}};
-        for (int l : request.ranks) methods.emplace_back(factor::Method::Mdbf, l);
-        for (const auto& [method, l] : methods) {
-            FactorSettings s = base;
-            s.method = method;
-            s.l = l;
-            s.bpw = bpw;
-            s.iterations = request.refine ? base.iterations : 0;
-            const auto check = factor::checkBitBudget(m_layer.rows, m_layer.cols, bpw, method, l, s.paths);
-            if (!check.budget) {
-                skipped << QStringLiteral("%1 l=%2 @ %3").arg(s.methodLabel()).arg(l).arg(QString::fromStdString(bpw.text()));
-                continue;
-            }
-            runs.push_back(s);
-        }
-    }
-    const LayerInputs inputs = m_service->cache().inputs(m_layer.key, base.svdKey());
-    const QString layer = m_layer.key;
-    auto session = m_document->session();
-    auto calibration = m_document->calibration();
-    QPointer<LayerInspectorPanel> self(this);
-    const quint64 generation = m_generation;
-
-    // Every run shares the objective of `base`, hence its statistics and its SVD.
-    auto work = [=](const RunContext& ctx, Job* job) -> int {
-        auto W = inputs.weights ? inputs.weights
-                                : std::make_shared<const RowMatrixF>(pipeline::loadLayerWeights(session->checkpoint(), layer.toStdString()));
-        const pipeline::LayerStatistics statistics =
-            statisticsFor(base.objective, calibration.get(), layer.toStdString());
-        auto svd = inputs.svd;
-        if (!svd) {
-            svd = pipeline::decomposeLayer(*W, base.job(statistics), ctx);
-            job->post([self, layer, svd, key = base.svdKey()] {
-                if (self) self->m_service->cache().setSvd(layer, key, svd);
-            });
-        }
-        int done = 0;
-        for (const FactorSettings& s : runs) {
-            if (ctx.stopRequested()) break;
-            RunContext inner = ctx;
-            inner.progress = nullptr;  // progress is counted in runs, not iterations
-            auto f = describeFactorization(*W, *svd, pipeline::factorizeLayer(*W, *svd, s.job(statistics), -1, inner),
-                                           s, s.iterations > 0);
-            ++done;
-            ctx.report("compare", done, static_cast<std::int64_t>(runs.size()));
-            job->post([self, layer, f, s, generation] {
-                if (!self) return;
-                self->m_service->cache().setResult(layer, s.iterations > 0 ? s.refinedKey() : s.closedFormKey(), f);
-                if (self->m_generation != generation) return;
-                self->addComparisonPoint(*f);
-                self->m_comparison->addResult(s.bpw, f);
-            });
-        }
-        return done;
-    };
     // The plot and the maps show this comparison only, not results met while browsing.
     m_comparison->plot()->clear();
     m_comparisonObjective.clear();
     m_comparison->clearResults();
-    m_comparison->setStatus(tr("Comparing %1 configurations…").arg(runs.size()));
+    m_comparisonGeneration = m_generation;
+    if (!m_service->compareMethods(m_layer.key, m_controls->settings(), request,
+                                   tr("Comparing methods on %1").arg(m_layer.label)))
+        return;
     m_comparison->setRunEnabled(false);
-    Job* job = m_runner->start<int>(tr("Comparing methods on %1").arg(m_layer.label), work,
-                                    [self, skipped, total = runs.size()](int&& done) {
-                                        if (!self) return;
-                                        QString text = tr("%1 of %2 configurations done.").arg(done).arg(total);
-                                        if (!skipped.isEmpty())
-                                            text += tr(" Too few bits for: %1.").arg(skipped.join(QStringLiteral(", ")));
-                                        self->m_comparison->setStatus(text);
-                                    });
-    m_comparisonJob = job;
-    connect(job, &Job::failed, this, [this](const QString& message) {
-        m_comparison->setStatus(tr("Comparison failed: %1").arg(message));
-    });
-    connect(job, &Job::ended, this, [this] {
-        m_comparison->setRunEnabled(true);
-        emit comparisonFinished();
-    });
+}
+
+void LayerInspectorPanel::onComparisonResult(const QString& layer, const std::shared_ptr<const LayerFactorization>& f)
+{
+    if (layer != m_layer.key || m_generation != m_comparisonGeneration) return;
+    addComparisonPoint(*f);
+    m_comparison->addResult(f->settings.bpw, f);
+}
+
+void LayerInspectorPanel::onComparisonEnded(const QString& layer, int done, int runs, const QStringList& skipped,
+                                            const QString& error)
+{
+    m_comparison->setRunEnabled(true);
+    if (layer == m_layer.key) {
+        QString text = error.isEmpty() ? tr("%1 of %2 configurations done.").arg(done).arg(runs)
+                                       : tr("Comparison failed: %1").arg(error);
+        if (error.isEmpty() && !skipped.isEmpty())
+            text += tr(" Too few bits for: %1.").arg(skipped.join(QStringLiteral(", ")));
+        m_comparison->setStatus(text);
+    }
+    emit comparisonFinished();
 }
 
 }  // namespace mdbf::studio

@@ -7,13 +7,11 @@
 
 #include <memory>
 
-#include <QPointer>
 #include <QTimer>
 #include <QWidget>
 
 #include "calibration_state.h"
 #include "factor_cache.h"
-#include "job_runner.h"
 #include "factor_settings.h"
 #include "mdbf/widgets/layer_tree_model.h"
 
@@ -38,7 +36,6 @@ namespace mdbf::studio {
 class ComparisonTab;
 class FactorControlBar;
 class FactorizationService;
-class JobRunner;
 class ModelSession;
 class StudioDocument;
 
@@ -47,9 +44,8 @@ class LayerInspectorPanel : public QWidget {
 public:
     /// `document` holds the model, the calibration and the configuration: the panel previews any
     /// settings on the selected layer through `service` and changes the document only through its
-    /// Apply to Layer action; `runner` runs the method comparison. All must outlive the panel.
-    LayerInspectorPanel(JobRunner* runner, FactorizationService* service, StudioDocument* document,
-                        QWidget* parent = nullptr);
+    /// Apply to Layer action; the service also runs the method comparison. All must outlive the panel.
+    LayerInspectorPanel(FactorizationService* service, StudioDocument* document, QWidget* parent = nullptr);
 
     /// Selects the layer to inspect (null or non-factorizable entries show an explanation).
     void setLayer(const widgets::LayerEntry* entry);
@@ -65,8 +61,10 @@ public:
 
     /// The settings of the controls (what Apply Settings applies to other layers).
     FactorSettings settings() const;
+    /// Puts `settings` in the controls; the preview of the layer follows as for a change by hand.
+    void setSettings(const FactorSettings& settings);
 
-    /// Starts the comparison of the DBF vs MDBF tab with its current fields.
+    /// Starts the comparison of the DBF vs MDBF tab with its current fields (FactorizationService::compareMethods).
     void runComparison();
 
     /// Cancels the running factorization (its partial result stays on screen).
@@ -133,17 +131,18 @@ private:
     void showWeights(const std::shared_ptr<const RowMatrixF>& w);
     void appendIteration(int iteration, double error);
     void addComparisonPoint(const LayerFactorization& f);
+    void onComparisonResult(const QString& layer, const std::shared_ptr<const LayerFactorization>& f);
+    void onComparisonEnded(const QString& layer, int done, int runs, const QStringList& skipped, const QString& error);
     void setStatus(const QString& text, bool error = false);
     void clearViews(const QString& message);
 
-    JobRunner* m_runner;
     FactorizationService* m_service;
     StudioDocument* m_document;
     widgets::LayerEntry m_layer;
     std::shared_ptr<const LayerFactorization> m_current;
     std::shared_ptr<const RowMatrixF> m_shownWeights;
-    QPointer<Job> m_comparisonJob;
     quint64 m_generation = 0;
+    quint64 m_comparisonGeneration = 0;  ///< m_generation when the comparison on screen started
     QString m_comparisonObjective;  ///< the objective of the comparison plot's points
     QTimer m_debounce;
     bool m_applyPending = false;  ///< Apply to Layer was asked for while the refinement ran

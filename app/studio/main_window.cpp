@@ -62,7 +62,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(new JobR
     m_document = new StudioDocument(this);
     m_browser = new LayerBrowserDock(this);
     m_service = new FactorizationService(m_runner, m_document, m_browser->model(), this);
-    m_inspector = new LayerInspectorPanel(m_runner, m_service, m_document, this);
+    m_inspector = new LayerInspectorPanel(m_service, m_document, this);
     setCentralWidget(m_inspector);
     addDockWidget(Qt::LeftDockWidgetArea, m_browser);
 
@@ -81,7 +81,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(new JobR
     m_modelDock->setWidget(m_applyPanel);
     addDockWidget(Qt::BottomDockWidgetArea, m_modelDock);
     tabifyDockWidget(pplDock, m_modelDock);
-    m_generate = new GeneratePanel(m_runner, this);
+    m_generate = new GeneratePanel(m_runner, m_document, this);
     m_generateDock = new QDockWidget(tr("Generate"), this);
     m_generateDock->setObjectName(QStringLiteral("generateDock"));
     m_generateDock->setToolTip(tr("One prompt through the original and the configured model, side by side"));
@@ -146,6 +146,15 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_runner(new JobR
     connect(m_perplexity, &PerplexityPanel::studyLoadFailed, this, &MainWindow::showError);
     connect(m_generate, &GeneratePanel::generationFailed, this,
             [this](const QString& message) { showError(tr("Generation failed"), message); });
+    connect(m_service, &FactorizationService::modelOpened, this,
+            [this](const QString&, std::shared_ptr<const ModelSession> session) { adoptSession(std::move(session)); });
+    connect(m_service, &FactorizationService::modelOpenFailed, this, [this](const QString& path, const QString& message) {
+        statusBar()->clearMessage();
+        showError(tr("Could not open model"), tr("%1\n\n%2").arg(path, message));
+        emit modelLoadFailed(message);
+    });
+    connect(m_service, &FactorizationService::modelOpenCancelled, this, [this] { statusBar()->clearMessage(); });
+    connect(m_service, &FactorizationService::layerNormReady, m_browser->model(), &widgets::LayerTreeModel::setNorm);
     connect(m_exporter, &ConfigurationExporter::exportFailed, this, &MainWindow::showError);
     connect(m_exporter, &ConfigurationExporter::packageExported, this, &MainWindow::onPackageExported);
     connect(m_exporter, &ConfigurationExporter::packageCancelled, this, [this](const QString& path) {
@@ -333,32 +342,15 @@ void MainWindow::openModel(const QString& dir)
 
 void MainWindow::startLoading(const QString& dir)
 {
-    if (m_loadJob) m_loadJob->cancel();
     const QString path = QDir::cleanPath(QFileInfo(dir).absoluteFilePath());
     statusBar()->showMessage(tr("Opening %1…").arg(path));
-    QPointer<MainWindow> self(this);
-    m_loadJob = m_runner->start<std::shared_ptr<const ModelSession>>(
-        tr("Opening %1").arg(QFileInfo(path).fileName()),
-        [path](const RunContext& ctx, Job*) -> std::shared_ptr<const ModelSession> {
-            return ModelSession::load(path.toStdString(), ctx);
-        },
-        [self](std::shared_ptr<const ModelSession>&& session) {
-            if (self) self->adoptSession(std::move(session));
-        });
-    connect(m_loadJob, &Job::failed, this, [this, path](const QString& message) {
-        statusBar()->clearMessage();
-        showError(tr("Could not open model"), tr("%1\n\n%2").arg(path, message));
-        emit modelLoadFailed(message);
-    });
-    connect(m_loadJob, &Job::cancelled, this, [this] { statusBar()->clearMessage(); });
+    m_service->openModel(path);
 }
 
 void MainWindow::adoptSession(std::shared_ptr<const ModelSession> session)
 {
-    if (m_normJob) m_normJob->cancel();
     m_document->setSession(std::move(session));
     m_browser->model()->clearFactorization(QString());
-    m_generate->setSession(m_document->session());
     m_browser->model()->setGroups(
         widgets::groupLayers(m_document->session()->checkpoint().tensors(), m_document->session()->config().tieWordEmbeddings));
     const QString dir = QString::fromStdString(m_document->session()->directory().string());
@@ -367,33 +359,9 @@ void MainWindow::adoptSession(std::shared_ptr<const ModelSession> session)
     setWindowTitle(tr("%1[*] — MDBF Studio").arg(m_document->session()->name()));
     statusBar()->showMessage(tr("Opened %1").arg(dir), 5000);
     updateModelSummary();
-    startNormJob();
+    m_service->computeNorms(m_browser->model()->tensorsWithoutNorm());
     m_browser->stepLayer(+1);  // selects the first projection so the inspector shows something at once
     emit modelLoaded(m_document->session()->name());
-}
-
-void MainWindow::startNormJob()
-{
-    const QStringList tensors = m_browser->model()->tensorsWithoutNorm();
-    if (tensors.isEmpty()) return;
-    auto session = m_document->session();
-    QPointer<MainWindow> self(this);
-    m_normJob = m_runner->start<int>(
-        tr("Computing layer norms"),
-        [session, tensors, self](const RunContext& ctx, Job* job) -> int {
-            int done = 0;
-            for (const QString& name : tensors) {
-                if (ctx.stopRequested()) break;
-                const RowMatrixF w = session->checkpoint().matrix(name.toStdString());
-                const double norm = std::sqrt(w.cast<double>().squaredNorm());
-                job->post([self, session, name, norm] {
-                    if (self && self->m_document->session() == session) self->m_browser->model()->setNorm(name, norm);
-                });
-                ctx.report("norms", ++done, tensors.size());
-            }
-            return done;
-        },
-        {});
 }
 
 void MainWindow::onLayerSelected(const QString& key)
@@ -532,12 +500,7 @@ void MainWindow::revertSelectedLayers()
 
 std::shared_ptr<const StudioCalibration> MainWindow::calibration() const { return m_document->calibration(); }
 
-double MainWindow::modelBpw() const
-{
-    if (!m_document->session()) return 0.0;
-    // The accounting of pipeline::quantizeCheckpoint, so the figure matches `mdbf quantize` and the package.
-    return accountConfiguration(m_document->session()->checkpoint(), m_document->configuration()).modelBpw();
-}
+double MainWindow::modelBpw() const { return m_document->modelBpw(); }
 
 QString MainWindow::modelSummaryText() const { return m_modelLabel->text() + QStringLiteral(" · ") + m_bpwLabel->text(); }
 
@@ -557,7 +520,6 @@ void MainWindow::updateModelSummary()
     if (bits.factorizedWeights > 0) text += tr(" (factorized layers %1)").arg(bits.factorizedBpw(), 0, 'f', 3);
     text += tr(" · %1/%2 layers factorized").arg(m_document->configuration().size()).arg(model->factorizableCount());
     m_bpwLabel->setText(text);
-    m_generate->setConfiguration(m_document->configuration(), bits.modelBpw());
 }
 
 void MainWindow::showError(const QString& title, const QString& message)

@@ -126,7 +126,6 @@ private:
     void createMenus();
     void showError(const QString& title, const QString& message);
     void adoptSession(std::shared_ptr<const ModelSession> session);
-    void startNormJob();
     void onLayerSelected(const QString& key);
     void startLoading(const QString& dir);
     void onLayerChanged(const QString& layer, std::shared_ptr<const LayerFactorization> f);
@@ -144,8 +143,6 @@ private:
     StudioDocument* m_document;
     FactorizationService* m_service;
     ConfigurationFiles* m_files = nullptr;
-    QPointer<Job> m_loadJob;
-    QPointer<Job> m_normJob;
 
     LayerBrowserDock* m_browser;
     LayerInspectorPanel* m_inspector;

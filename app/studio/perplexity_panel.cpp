@@ -118,8 +118,7 @@ PerplexityPanel::PerplexityPanel(JobRunner* runner, StudioDocument* document, QW
     connect(m_document, &StudioDocument::sessionChanged, this, &PerplexityPanel::setSession);
     connect(m_document, &StudioDocument::configurationChanged, this, [this] {
         if (!m_document->session()) return;
-        setConfiguration(m_document->configuration(),
-                         accountConfiguration(m_document->session()->checkpoint(), m_document->configuration()).modelBpw());
+        setConfiguration(m_document->configuration(), m_document->modelBpw());
     });
     updateLabels();
 }

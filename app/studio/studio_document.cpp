@@ -37,6 +37,12 @@ StudioDocument::StudioDocument(QObject* parent) : QObject(parent), m_undo(new QU
 
 StudioDocument::~StudioDocument() = default;
 
+double StudioDocument::modelBpw() const
+{
+    if (!m_session) return 0.0;
+    return accountConfiguration(m_session->checkpoint(), m_configuration).modelBpw();
+}
+
 void StudioDocument::setSession(std::shared_ptr<const ModelSession> session)
 {
     m_batch.reset();

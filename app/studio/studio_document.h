@@ -46,6 +46,9 @@ public:
 
     /// The factorized layers (every other layer is dense).
     const ModelConfiguration& configuration() const { return m_configuration; }
+    /// Bits per weight of the whole model under the configuration, counted as pipeline::quantizeCheckpoint
+    /// counts them (so the figure matches `mdbf quantize` and the package); 0 without a model.
+    double modelBpw() const;
 
     /// The applied result of `layer`, or null when it is dense.
     std::shared_ptr<const LayerFactorization> applied(const QString& layer) const;

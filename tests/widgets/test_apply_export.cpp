@@ -57,7 +57,7 @@ void useSettings(MainWindow& window, const FactorSettings& s)
     LayerInspectorPanel* inspector = window.inspector();
     inspector->cancelRefinement();
     ASSERT_TRUE(waitUntil([&] { return !inspector->isBusy(); }, 60000));
-    inspector->controls()->setSettings(s);
+    inspector->setSettings(s);
     QAction* revertAll = nullptr;
     for (QAction* menu : window.menuBar()->actions())
         for (QAction* a : menu->menu()->actions())
@@ -305,7 +305,7 @@ TEST(ExportConfiguration, PackageAndJsonRoundTrip)
     ASSERT_TRUE(waitUntil([&] { return ended.count() == 1 && !service->isApplying(); }, 120000));
     // A second group with other settings, so that the configuration needs rules.
     const FactorSettings dbf = settingsOf(factor::Method::Dbf, 1, "2", 3);
-    window->inspector()->controls()->setSettings(dbf);
+    window->inspector()->setSettings(dbf);
     const QStringList dbfLayers = {QStringLiteral("model.layers.3.mlp.down_proj")};
     ASSERT_TRUE(window->applySettingsToLayers(dbfLayers));
     ASSERT_TRUE(waitUntil([&] { return ended.count() == 2 && !service->isApplying(); }, 120000));

@@ -1,6 +1,7 @@
 // The factorization service and the document without a window: a layer's preview against the core
-// factorizer run here, Apply to Model with per-layer settings filling the document as one undoable
-// step, and cancelling both (best iterate kept, document consistent).
+// factorizer run here, the decomposition read back from the on-disk cache by a fresh service, the
+// method comparison against the core, Apply to Model with per-layer settings filling the document
+// as one undoable step, and cancelling both (best iterate kept, document consistent).
 
 #include <gtest/gtest.h>
 
@@ -8,7 +9,9 @@
 #include <memory>
 #include <set>
 
+#include <QDir>
 #include <QSignalSpy>
+#include <QTemporaryDir>
 #include <QUndoStack>
 
 #include "calibration_state.h"
@@ -135,6 +138,88 @@ TEST(FactorizationService, LayerPreviewEqualsTheCoreFactorization)
     // Previewing never changes the document.
     EXPECT_TRUE(rig.document.configuration().empty());
     EXPECT_FALSE(rig.document.isModified());
+}
+
+/// The closed form of `layer` previewed by a service of its own (fresh in-memory cache).
+std::shared_ptr<const LayerFactorization> freshPreview(const QString& layer, const FactorSettings& s)
+{
+    ServiceRig rig;
+    std::shared_ptr<const LayerFactorization> final;
+    QObject::connect(&rig.service, &FactorizationService::layerFactorized, &rig.service,
+                     [&](const QString&, const FactorSettings&, std::shared_ptr<const LayerFactorization> f) { final = f; });
+    EXPECT_NE(rig.service.factorizeLayer(layer, s, QStringLiteral("test")), nullptr);
+    EXPECT_TRUE(waitUntil([&] { return final != nullptr && !rig.service.isLayerBusy(); }, 60000));
+    return final;
+}
+
+TEST(FactorizationService, FreshServiceReadsTheDecompositionFromTheDiskCache)
+{
+    // A folder of this test's own, so that the first preview is sure to compute.
+    QTemporaryDir folder;
+    ASSERT_TRUE(folder.isValid());
+    const QByteArray previous = qgetenv("MDBF_CACHE_DIR");
+    qputenv("MDBF_CACHE_DIR", folder.path().toUtf8());
+    const FactorSettings s = settingsOf(factor::Method::Mdbf, 2, "1.5", 0);
+    auto first = freshPreview(kK, s);
+    const QStringList entries = QDir(folder.path()).entryList({QStringLiteral("*.svd")}, QDir::Files);
+    auto second = freshPreview(kK, s);
+    qputenv("MDBF_CACHE_DIR", previous);
+    ASSERT_NE(first, nullptr);
+    ASSERT_NE(second, nullptr);
+    EXPECT_FALSE(first->decompositionCached);
+    EXPECT_EQ(entries.size(), 1);
+    EXPECT_TRUE(second->decompositionCached);
+    // The stored decomposition is the computed one: the same closed form to the last bit.
+    EXPECT_EQ(second->result->k, first->result->k);
+    EXPECT_EQ(second->result->finalError, first->result->finalError);
+    EXPECT_TRUE(*second->residual == *first->residual);
+}
+
+TEST(FactorizationService, ComparisonReportsEachFeasibleConfigurationAsTheCoreComputesIt)
+{
+    ServiceRig rig;
+    ComparisonRequest request;
+    request.budgets = {factor::Bpw::parse("1.5"), factor::Bpw::parse("2")};
+    request.ranks = {2};
+    int runs = -1, done = -1;
+    QStringList skipped;
+    QString error = QStringLiteral("not ended");
+    std::vector<std::shared_ptr<const LayerFactorization>> results;
+    QObject::connect(&rig.service, &FactorizationService::comparisonStarted, &rig.service,
+                     [&](const QString& layer, int n, const QStringList& s) {
+                         EXPECT_EQ(layer, kK);
+                         runs = n;
+                         skipped = s;
+                     });
+    QObject::connect(&rig.service, &FactorizationService::comparisonResult, &rig.service,
+                     [&](const QString&, std::shared_ptr<const LayerFactorization> f) { results.push_back(f); });
+    QObject::connect(&rig.service, &FactorizationService::comparisonEnded, &rig.service,
+                     [&](const QString&, int d, int, const QStringList&, const QString& e) {
+                         done = d;
+                         error = e;
+                     });
+    const FactorSettings base = settingsOf(factor::Method::Mdbf, 4, "1", 50);
+    ASSERT_NE(rig.service.compareMethods(kK, base, request, QStringLiteral("test")), nullptr);
+    ASSERT_TRUE(waitUntil([&] { return done >= 0; }, 60000));
+    EXPECT_FALSE(rig.service.isComparing());
+    EXPECT_TRUE(error.isEmpty()) << error.toStdString();
+    // Two budgets × (DBF, MDBF l=2): each is computed or named as infeasible.
+    EXPECT_EQ(runs + skipped.size(), 4);
+    EXPECT_GE(runs, 1);
+    EXPECT_EQ(done, runs);
+    ASSERT_EQ(static_cast<int>(results.size()), runs);
+    for (const auto& f : results) {
+        const FactorSettings& s = f->settings;
+        EXPECT_EQ(s.iterations, 0);  // closed form: the request does not refine
+        EXPECT_EQ(s.l, s.method == factor::Method::Dbf ? 1 : 2);
+        EXPECT_FALSE(f->refined);
+        const factor::FactorResult ref = coreFactorization(kK, s);
+        EXPECT_EQ(f->result->k, ref.k);
+        EXPECT_NEAR(f->result->finalError, ref.initialError, 1e-6 * ref.initialError);
+        // Kept in the result cache, so the preview of these settings shows at once.
+        EXPECT_EQ(rig.service.cache().result(kK, s.closedFormKey()), f);
+    }
+    EXPECT_TRUE(rig.document.configuration().empty());
 }
 
 TEST(FactorizationService, CancelledPreviewReportsItsBestIterate)

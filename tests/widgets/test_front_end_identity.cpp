@@ -54,7 +54,7 @@ TEST(FrontEnds, StudioApplyQuantizeAndStudyPointGiveBitIdenticalResults)
     s.l = 2;
     s.bpw = factor::Bpw::parse("1.5");
     s.iterations = 4;
-    inspector->controls()->setSettings(s);
+    inspector->setSettings(s);
 
     // The studio: every projection (the default set), then the package and its configuration.
     FactorizationService* service = window->factorizationService();

@@ -17,6 +17,7 @@
 #include "factorization_service.h"
 #include "model_apply_panel.h"
 #include "model_session.h"
+#include "studio_document.h"
 #include "studio_test_support.h"
 
 namespace mdbf::studio {
@@ -35,9 +36,9 @@ std::string greedyText(const model::Transformer& model, const Tokenizer& tokeniz
 TEST(GeneratePanel, WithoutAConfigurationTheConfiguredSideSaysSo)
 {
     JobRunner runner;
-    GeneratePanel panel(&runner);
-    panel.setSession(ModelSession::load(test::demoModel()));
-    panel.setConfiguration({}, 16.0);
+    StudioDocument document;
+    GeneratePanel panel(&runner, &document);
+    document.setSession(ModelSession::load(test::demoModel()));
     panel.setPrompt(QStringLiteral("The garden was"));
     panel.setMaxTokens(12);
     QSignalSpy finished(&panel, &GeneratePanel::generationFinished);

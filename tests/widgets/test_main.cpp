@@ -1,5 +1,5 @@
-// Runs the GUI tests inside one QApplication, offscreen unless a platform is set, with settings
-// written to a temporary directory instead of the user's.
+// Runs the GUI tests inside one QApplication, offscreen unless a platform is set, with settings and
+// the decomposition cache written to temporary directories instead of the user's.
 
 #include <gtest/gtest.h>
 
@@ -15,6 +15,8 @@ int main(int argc, char** argv)
     QTemporaryDir settingsDir;
     QSettings::setDefaultFormat(QSettings::IniFormat);
     QSettings::setPath(QSettings::IniFormat, QSettings::UserScope, settingsDir.path());
+    QTemporaryDir decompositionDir;
+    qputenv("MDBF_CACHE_DIR", decompositionDir.path().toUtf8());
     QApplication app(argc, argv);
     mdbf::studio::configureApplication();
     QCoreApplication::setOrganizationName(QStringLiteral("MDBF-test"));

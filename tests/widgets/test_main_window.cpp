@@ -152,7 +152,7 @@ TEST(MainWindow, FactorizesTheSelectedLayerAndEveryViewAgreesWithTheEngine)
     settings.l = 2;
     settings.bpw = factor::Bpw::parse("1.5");
     settings.iterations = 30;
-    inspector->controls()->setSettings(settings);
+    inspector->setSettings(settings);
     ASSERT_TRUE(window->layerBrowser()->selectLayer(key));
     ASSERT_TRUE(waitUntil([&] {
         for (const auto& args : refined)
@@ -294,10 +294,10 @@ TEST(MainWindow, PerplexityOfOriginalAndConfiguredModel)
 
     // Factorize one layer (closed form is enough), then evaluate the configured model.
     LayerInspectorPanel* inspector = window->inspector();
-    FactorSettings settings = inspector->controls()->settings();
+    FactorSettings settings = inspector->settings();
     settings.iterations = 0;
     settings.bpw = factor::Bpw::parse("2");
-    inspector->controls()->setSettings(settings);
+    inspector->setSettings(settings);
     QSignalSpy shown(inspector, &LayerInspectorPanel::factorizationShown);
     ASSERT_TRUE(window->layerBrowser()->selectLayer(QStringLiteral("model.layers.0.mlp.down_proj")));
     ASSERT_TRUE(waitUntil([&] {
@@ -441,9 +441,9 @@ TEST(MainWindow, ClosingMidRefinementCancelsCleanly)
 {
     auto window = openDemo();
     LayerInspectorPanel* inspector = window->inspector();
-    FactorSettings settings = inspector->controls()->settings();
+    FactorSettings settings = inspector->settings();
     settings.iterations = 5000;
-    inspector->controls()->setSettings(settings);
+    inspector->setSettings(settings);
     ASSERT_TRUE(window->layerBrowser()->selectLayer(QStringLiteral("lm_head")));
     ASSERT_TRUE(waitUntil([&] { return inspector->isBusy() && inspector->errorCurve()->pointCount() > 2; }, 60000));
     const auto start = std::chrono::steady_clock::now();

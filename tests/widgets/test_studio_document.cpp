@@ -131,7 +131,7 @@ bool waitForPreview(LayerInspectorPanel* inspector)
 {
     return waitUntil(
         [&] {
-            const FactorSettings s = inspector->controls()->settings();
+            const FactorSettings s = inspector->settings();
             return !inspector->isBusy() && inspector->current() && resultOf(*inspector->current(), s) &&
                    (inspector->current()->refined || s.iterations == 0);
         },
@@ -191,7 +191,7 @@ TEST(StudioDocumentWindow, ApplyToLayerThenUndoAndRedoRestoreExactSettings)
 
     window->document()->undoStack()->undo();
     EXPECT_EQ(window->configuration().at(layer), preview);
-    EXPECT_TRUE(resultOf(*preview, inspector->controls()->settings()));
+    EXPECT_TRUE(resultOf(*preview, inspector->settings()));
     window->document()->undoStack()->undo();
     EXPECT_TRUE(window->configuration().empty());
     EXPECT_FALSE(window->layerBrowser()->model()->factorization(layer).has_value());
