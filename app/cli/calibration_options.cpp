@@ -40,7 +40,6 @@ eval::CalibrationStats runCalibration(const std::string& modelDir, const Calibra
                  options.text.c_str(), stats.hasGram ? " (with input Gram matrices)" : "", stats.seconds,
                  stats.fromCache ? " (cached)" : "");
     if (!stats.cacheNote.empty()) std::fprintf(stderr, "warning: %s\n", stats.cacheNote.c_str());
-    if (const std::string few = stats.fewTokensWarning(); !few.empty()) std::fprintf(stderr, "warning: %s\n", few.c_str());
     return stats;
 }
 

@@ -148,19 +148,6 @@ const LayerCalibration& CalibrationStats::layer(std::string_view name) const
     return it->second;
 }
 
-std::string CalibrationStats::fewTokensWarning() const
-{
-    if (!hasGram) return {};
-    std::int64_t widest = 0;
-    for (const auto& [name, layer] : layers) widest = std::max<std::int64_t>(widest, layer.gram.rows());
-    if (widest == 0 || tokens >= kGramTokensPerInput * widest) return {};
-    return std::to_string(tokens) + " calibration tokens for inputs up to " + std::to_string(widest) +
-           " wide: the gram objective needs about " + std::to_string(kGramTokensPerInput * widest) +
-           " (" + std::to_string(kGramTokensPerInput) +
-           " per input) not to fit the calibration text itself; give a longer --calib-text "
-           "(docs/ALGORITHM.md §6.6)";
-}
-
 CalibrationStats collectCalibration(model::Transformer& model, std::span<const std::int32_t> ids,
                                     const CalibrationOptions& options, const RunContext& ctx)
 {

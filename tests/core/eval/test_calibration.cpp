@@ -217,26 +217,6 @@ TEST(Calibration, TooFewTokensAndEmptyTextsAreClearErrors)
     EXPECT_THROW(calibrateModel(test::demoModel(), dir / "missing.txt", options), IoError);
 }
 
-// The Gram matrices of a 1024-wide layer need 25 × 1024 tokens; fewer gives a warning that names
-// both figures, enough or no Gram matrices give none.
-TEST(Calibration, FewTokensPerInputChannelGiveAWarning)
-{
-    CalibrationStats stats;
-    stats.hasGram = true;
-    stats.layers["model.layers.0.mlp.down_proj"].gram = Eigen::MatrixXd::Identity(1024, 1024);
-    stats.layers["model.layers.0.mlp.up_proj"].gram = Eigen::MatrixXd::Identity(384, 384);
-    stats.tokens = 6400;
-    const std::string warning = stats.fewTokensWarning();
-    EXPECT_NE(warning.find("6400 calibration tokens"), std::string::npos) << warning;
-    EXPECT_NE(warning.find("up to 1024 wide"), std::string::npos) << warning;
-    EXPECT_NE(warning.find("25600"), std::string::npos) << warning;
-    stats.tokens = 25 * 1024;
-    EXPECT_EQ(stats.fewTokensWarning(), "");
-    stats.tokens = 6400;
-    stats.hasGram = false;
-    EXPECT_EQ(stats.fewTokensWarning(), "");
-}
-
 TEST(Calibration, StopRequestThrowsCancelledAndRestoresTheModel)
 {
     model::Transformer model = model::Transformer::load(test::demoModel());

@@ -60,15 +60,7 @@ struct CalibrationStats {
     /// The statistics of a projection (with or without ".weight"). Throws InvalidArgument naming it
     /// when it was not recorded.
     const LayerCalibration& layer(std::string_view name) const;
-
-    /// A warning when the Gram matrices rest on fewer than kGramTokensPerInput tokens per input
-    /// channel of the widest recorded layer (docs/ALGORITHM.md §6.6), else empty. Never throws.
-    std::string fewTokensWarning() const;
 };
-
-/// Calibration tokens per input channel below which the Gram objective fitted its calibration text
-/// rather than the model's behaviour in held-out measurements (docs/ALGORITHM.md §6.6).
-inline constexpr std::int64_t kGramTokensPerInput = 25;
 
 /// Runs `ids` through `model` in windows of options.ctx tokens and records the requested
 /// projections. While it runs, each recorded projection is replaced by a recording wrapper around
