@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "factor/factor_detail.h"
+#include "factor/warm_start.h"
 #include "mdbf/base/error.h"
 #include "mdbf/factor/admm_refiner.h"
 #include "mdbf/factor/closed_form_init.h"
@@ -200,25 +201,6 @@ bool envelopesFinite(const std::vector<kernels::FactorPath>& paths)
     return true;
 }
 
-// Parameters read off refined dense factors (§5.6): signs, then rank-l envelopes of |F| and |G|.
-kernels::FactorPath extractPath(const MatrixF& F, const MatrixF& G, int l)
-{
-    kernels::FactorPath p;
-    p.sa = kernels::PackedSigns::fromSigns(F);
-    p.sb = kernels::PackedSigns::fromSigns(G);
-    const MatrixF absF = F.cwiseAbs();
-    RankApprox fa = rankApprox(absF, l, kEnvelopeFitOptions);
-    fixEnvelopeSigns(fa.left, fa.right);
-    p.A = std::move(fa.left);
-    p.Qa = std::move(fa.right);
-    const MatrixF absGt = G.cwiseAbs().transpose();
-    RankApprox fb = rankApprox(absGt, l, kEnvelopeFitOptions);
-    fixEnvelopeSigns(fb.left, fb.right);
-    p.B = std::move(fb.left);
-    p.Qb = std::move(fb.right);
-    return p;
-}
-
 /// The refiner's options for envelope rank `l` (1 under dbf, whatever o.l says).
 AdmmOptions refinerOptions(const FactorizerOptions& o, int l)
 {
@@ -287,10 +269,29 @@ FactorResult Factorizer::run(const RowMatrixF& W, const RunContext& ctx) const
     const detail::ObjectiveWeighting weighting = makeWeighting(m_options, W.cols());
     const RowMatrixF Y = weightedTarget(W, weighting, ctx.threadCount());
     const LayerSvd svd = LayerSvd::compute(Y, ctx);
-    return runWithSvd(W, Y, weighting, svd, ctx, secondsSince(start) - svd.seconds(), svd.seconds());
+    return runWithSvd(W, Y, weighting, svd, nullptr, ctx, secondsSince(start) - svd.seconds(), svd.seconds());
 }
 
 FactorResult Factorizer::run(const RowMatrixF& W, const LayerSvd& targetSvd, const RunContext& ctx) const
+{
+    return runGiven(W, targetSvd, nullptr, ctx);
+}
+
+FactorResult Factorizer::refineFrom(const RowMatrixF& W, const LayerSvd& targetSvd, const FactorResult& previous,
+                                    const RunContext& ctx) const
+{
+    if (previous.objective != m_options.objective)
+        throw InvalidArgument("warm start: the previous result is under the " +
+                              std::string(objectiveName(previous.objective)) + " objective, these options under " +
+                              std::string(objectiveName(m_options.objective)));
+    if (previous.pathCount != m_options.paths)
+        throw InvalidArgument("warm start: the previous result has " + std::to_string(previous.pathCount) +
+                              " paths, these options ask for " + std::to_string(m_options.paths));
+    return runGiven(W, targetSvd, &previous, ctx);
+}
+
+FactorResult Factorizer::runGiven(const RowMatrixF& W, const LayerSvd& targetSvd, const FactorResult* previous,
+                                  const RunContext& ctx) const
 {
     const auto start = Clock::now();
     requireNonEmpty(W);
@@ -305,12 +306,12 @@ FactorResult Factorizer::run(const RowMatrixF& W, const LayerSvd& targetSvd, con
     if (std::abs(norm - targetSvd.frobeniusNorm()) > 1e-3 * std::max(norm, targetSvd.frobeniusNorm()) + 1e-30)
         throw InvalidArgument("the SVD given does not belong to this layer and objective (Frobenius norm " +
                               std::to_string(targetSvd.frobeniusNorm()) + " vs " + std::to_string(norm) + ")");
-    return runWithSvd(W, Y, weighting, targetSvd, ctx, secondsSince(start), 0.0);
+    return runWithSvd(W, Y, weighting, targetSvd, previous, ctx, secondsSince(start), 0.0);
 }
 
 FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, const detail::ObjectiveWeighting& weighting,
-                                    const LayerSvd& svd, const RunContext& ctx, double startSeconds,
-                                    double svdSeconds) const
+                                    const LayerSvd& svd, const FactorResult* previous, const RunContext& ctx,
+                                    double startSeconds, double svdSeconds) const
 {
     const auto start = Clock::now();
     auto elapsed = [&] { return startSeconds + svdSeconds + secondsSince(start); };
@@ -327,11 +328,13 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
                    .objective = o.objective, .bpw = b.bpw, .clamped = b.clamped, .unclampedK = b.unclampedK,
                    .svdSeconds = svdSeconds};
 
-    // Closed form (§4), deployed as it would be shipped.
+    // Closed form (§4) or warm start (§5.7), deployed as it would be shipped.
     // Under Gram the paths are in W's coordinates; otherwise in those of the target Y.
+    const InputGram* gram = weighting.gram ? &*weighting.gram : nullptr;
     const std::vector<kernels::FactorPath> start0 =
-        weighting.gram ? closedFormInitGram(W, *weighting.gram, svd, b.k, l, o.paths, ctx)
-                       : closedFormInit(Y, svd, b.k, l, o.paths, ctx);
+        previous  ? detail::warmStartPaths(*previous, gram ? W : Y, svd, sqrtD, gram, b.k, l, ctx)
+        : gram    ? closedFormInitGram(W, *gram, svd, b.k, l, o.paths, ctx)
+                  : closedFormInit(Y, svd, b.k, l, o.paths, ctx);
     std::vector<kernels::FactorPath> initial;
     for (const auto& p : start0) initial.push_back(deploy(p, o.method, sqrtD));
     const RowMatrixF initialW = reconstruct(initial, threads);
@@ -406,7 +409,7 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
 
     std::vector<kernels::FactorPath> finalPaths;
     for (std::size_t p = 0; p < start0.size(); ++p) {
-        const kernels::FactorPath raw = refined[p] ? extractPath(Fs[p], Gs[p], l) : start0[p];
+        const kernels::FactorPath raw = refined[p] ? detail::extractPath(Fs[p], Gs[p], l) : start0[p];
         finalPaths.push_back(deploy(raw, o.method, sqrtD));
     }
     const bool usable = envelopesFinite(finalPaths);

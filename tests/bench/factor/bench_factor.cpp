@@ -3,6 +3,11 @@
 //   bench_factor [--threads T] [--sizes 1024x2816,2048x2048,4096x4096] [--ls 1,4] [--iters N]
 //                [--layer-iters T] [--no-layers] [--no-synthetic] [--svd] [--cancel] [--model DIR]
 //                [--scale [--scale-sizes 4096x4096,4096x11008] [--scale-threads 1,2] [--baseline] [--no-refine]]
+//                [--warm]
+//
+// --warm: on the --scale-sizes shapes (random BF16 weights, l = 1, --threads), the closed-form preview
+// at 2 bpw with the decomposition in memory, cold and warm (from a 1.5 bpw result refined --iters
+// iterations), and the iterations a warm start needs to reach the cold start's error after --iters.
 //
 // --scale: LLaMA-7B projection shapes with random BF16-rounded weights, at 1.0 bpw, l = 1: the layer
 // decomposition (complete, and the leading k triplets in float compared with it), the closed form, seconds per outer iteration (timed over --iters iterations; 260
@@ -74,6 +79,7 @@ struct Args {
     bool scale = false;
     bool baseline = false;
     bool refine = true;  // --no-refine: decompositions and closed form only
+    bool warm = false;
     std::vector<std::pair<int, int>> scaleSizes{{4096, 4096}, {4096, 11008}};
     std::vector<int> scaleThreads{1, 2};
     std::filesystem::path model = std::filesystem::path(MDBF_BENCH_SHARED_FIXTURES) / "small-llama";
@@ -110,6 +116,7 @@ Args parse(int argc, char** argv)
         else if (arg == "--scale") a.scale = true;
         else if (arg == "--baseline") a.baseline = true;
         else if (arg == "--no-refine") a.refine = false;
+        else if (arg == "--warm") a.warm = true;
         else if (arg == "--scale-threads") {
             a.scaleThreads.clear();
             for (const auto& s : split(value(), ',')) a.scaleThreads.push_back(std::stoi(s));
@@ -383,6 +390,51 @@ struct Reference {
     long long ks[3];
 };
 
+void benchWarm(const Args& a)
+{
+    std::printf("\n== warm starts, random BF16 weights, l = 1, %d threads, 1.5 -> 2 bpw, %d iterations ==\n", a.threads,
+                a.iters);
+    for (const auto& [n, m] : a.scaleSizes) {
+        const RowMatrixF W = bf16Gaussian(n, m, 7u);
+        RunContext ctx;
+        ctx.threads = a.threads;
+        auto options = [&](const char* bpw, int iterations) {
+            FactorizerOptions o;
+            o.bpw = Bpw::parse(bpw);
+            o.outerIterations = iterations;
+            return o;
+        };
+        const std::int64_t k2 = Factorizer(options("2", 0)).budget(n, m).k;
+        auto t = Clock::now();
+        const LayerSvd svd = LayerSvd::computeLeading(W, k2, ctx);
+        std::printf("%dx%d: leading %lld triplets %.2f s\n", n, m, static_cast<long long>(k2), since(t));
+        const FactorResult previous = Factorizer(options("1.5", a.iters)).run(W, svd, ctx);
+        t = Clock::now();
+        const FactorResult coldPreview = Factorizer(options("2", 0)).run(W, svd, ctx);
+        const double coldPreviewSeconds = since(t);
+        t = Clock::now();
+        const FactorResult warmPreview = Factorizer(options("2", 0)).refineFrom(W, svd, previous, ctx);
+        const double warmPreviewSeconds = since(t);
+        std::printf("  preview at 2 bpw: closed form %.2f s (error %.4f), warm from 1.5 bpw %.2f s (error %.4f)\n",
+                    coldPreviewSeconds, coldPreview.finalError, warmPreviewSeconds, warmPreview.finalError);
+        t = Clock::now();
+        const FactorResult cold = Factorizer(options("2", a.iters)).run(W, svd, ctx);
+        const double coldSeconds = since(t);
+        t = Clock::now();
+        const FactorResult warm = Factorizer(options("2", a.iters)).refineFrom(W, svd, previous, ctx);
+        const double warmSeconds = since(t);
+        int reach = -1;
+        for (std::size_t i = 0; i < warm.errorHistory.size(); ++i)
+            if (warm.errorHistory[i] <= cold.errorHistory.back()) {
+                reach = static_cast<int>(i) + 1;
+                break;
+            }
+        std::printf("  %d iterations: cold %.4f (%.1f s), warm %.4f (%.1f s); warm reaches the cold error after %d\n",
+                    a.iters, cold.finalError, coldSeconds, warm.finalError, warmSeconds, reach);
+        std::fflush(stdout);
+    }
+}
+
 void benchLayers(const Args& a)
 {
     if (!std::filesystem::exists(a.model / "model.safetensors")) {
@@ -431,6 +483,7 @@ int main(int argc, char** argv)
         if (a.svd) benchSvd(a);
         if (a.cancel) benchCancel(a);
         if (a.scale) benchScale(a);
+        if (a.warm) benchWarm(a);
         if (a.layers) benchLayers(a);
         return 0;
     } catch (const std::exception& e) {

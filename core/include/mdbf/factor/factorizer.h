@@ -87,9 +87,23 @@ public:
     /// instant closed-form view. A stop request returns promptly with the best result so far.
     FactorResult run(const RowMatrixF& W, const LayerSvd& targetSvd, const RunContext& ctx = {}) const;
 
+    /// Warm start: the same as run(W, targetSvd, ctx) but starting from `previous`, a result for the
+    /// same layer, objective and path count at another (or the same) k and l, instead of the closed
+    /// form (docs/ALGORITHM.md §5.7). Shrinking k keeps each path's components of largest
+    /// ‖F col‖·‖G row‖; growing it appends the closed-form components k_prev..k−1 of targetSvd
+    /// (which must cover k) to path 1 and the residual's leading triplets to paths 2..P; every
+    /// path's magnitudes are then projected to rank l. The result's initialError is the warm
+    /// start's. Deterministic like run(). Throws InvalidArgument as run() does, and when `previous`
+    /// does not fit the layer, the objective or the path count.
+    FactorResult refineFrom(const RowMatrixF& W, const LayerSvd& targetSvd, const FactorResult& previous,
+                            const RunContext& ctx = {}) const;
+
 private:
+    FactorResult runGiven(const RowMatrixF& W, const LayerSvd& targetSvd, const FactorResult* previous,
+                          const RunContext& ctx) const;
     FactorResult runWithSvd(const RowMatrixF& W, const RowMatrixF& target, const detail::ObjectiveWeighting& weighting,
-                            const LayerSvd& svd, const RunContext& ctx, double startSeconds, double svdSeconds) const;
+                            const LayerSvd& svd, const FactorResult* previous, const RunContext& ctx,
+                            double startSeconds, double svdSeconds) const;
 
     FactorizerOptions m_options;
 };
