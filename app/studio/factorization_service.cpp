@@ -533,6 +533,7 @@ bool FactorizationService::planAtBudget(const pipeline::PlanOptions& options)
     connect(m_planJob, &Job::ended, this, [this, job = m_planJob.data()] {
         if (m_planJob == job) m_planJob = nullptr;
     });
+    emit planStarted();
     return true;
 }
 

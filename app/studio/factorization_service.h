@@ -189,6 +189,8 @@ signals:
     /// The Frobenius norm of `tensor` of the document's model.
     void layerNormReady(const QString& tensor, double norm);
 
+    /// A plan job started (planFinished or planStopped follows).
+    void planStarted();
     /// The plan finished; its layers are being applied (the apply's signals follow).
     void planFinished(std::shared_ptr<const mdbf::pipeline::ModelPlan> plan);
     /// The plan was cancelled (`cancelled`) or failed with `message`; the document is unchanged.

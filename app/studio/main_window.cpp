@@ -292,8 +292,14 @@ void MainWindow::createMenus()
     add(model, tr("&Plan at Budget…"), QKeySequence(),
         tr("Choose format, l and bits per layer for a bpw budget (mdbf plan) and apply them as one undoable step"),
         [this] { planDialog(); });
-    add(model, tr("Cancel P&lan"), QKeySequence(), tr("Stop the running plan; the configuration stays as it was"),
-        [this] { m_service->cancelPlan(); });
+    QAction* cancelPlan = add(model, tr("Cancel P&lan"), QKeySequence(),
+                              tr("Stop the running plan; the configuration stays as it was"),
+                              [this] { m_service->cancelPlan(); });
+    // Enabled only while a plan runs, as Cancel Apply is only while an apply runs.
+    cancelPlan->setEnabled(false);
+    connect(m_service, &FactorizationService::planStarted, cancelPlan, [cancelPlan] { cancelPlan->setEnabled(true); });
+    connect(m_service, &FactorizationService::planFinished, cancelPlan, [cancelPlan] { cancelPlan->setEnabled(false); });
+    connect(m_service, &FactorizationService::planStopped, cancelPlan, [cancelPlan] { cancelPlan->setEnabled(false); });
     model->addSeparator();
     add(model, tr("Revert &All Layers"), QKeySequence(), tr("Remove every factorized layer from the configuration"),
         [this] { m_document->revertLayers({}); });

@@ -364,8 +364,10 @@ TEST(FactorizationService, PlanAtBudgetFillsTheConfigurationAsOneUndoableStep)
     QObject::connect(&rig.service, &FactorizationService::planFinished, &rig.service,
                      [&](std::shared_ptr<const pipeline::ModelPlan> p) { plan = std::move(p); });
     QSignalSpy ended(&rig.service, &FactorizationService::applyEnded);
+    QSignalSpy started(&rig.service, &FactorizationService::planStarted);
     ASSERT_TRUE(rig.service.planAtBudget(options)) << rig.service.refusalText().toStdString();
     EXPECT_TRUE(rig.service.isPlanning());
+    EXPECT_EQ(started.count(), 1);
     ASSERT_TRUE(waitUntil([&] { return plan != nullptr && ended.count() == 1 && !rig.service.isApplying(); }, 120000));
 
     // The configuration is exactly the plan's layers, each with its format, l and k.
