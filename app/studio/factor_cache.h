@@ -1,5 +1,6 @@
 #pragma once
-// What the inspector keeps per layer so that a setting seen before reappears at once: the layer's
+// What the factorization service keeps per layer so that a setting seen before reappears at once
+// (preview, apply and comparison share it): the layer's
 // float32 weights and SVDs (one per objective and calibration, since the SVD is of the objective's
 // target W, W·D^{1/2} or W·H^{1/2}; independent of budget and l), and the results for each setting,
 // bounded by memory (least recently used evicted first). GUI-thread only; workers
