@@ -6,6 +6,7 @@
 #include <exception>
 #include <map>
 #include <optional>
+#include <span>
 
 #include "calibration_options.h"
 #include "commands.h"
@@ -316,7 +317,10 @@ int quantizeAndWrite(const QuantizeOptions& opt, const CommandEnv& env, dist::Ta
                 r.cached = true;
                 figuresOnly(r);
             } else {
-                const pipeline::LayerStatistics statistics = pipeline::layerStatistics(qopt, plan, result.layers);
+                // Only the earlier rounds' layers count as done: a block resumed with some of its own
+                // layers finished is recorded as an uninterrupted run records it.
+                const std::span<const pipeline::LayerQuantResult> earlier(result.layers.data(), round.front());
+                const pipeline::LayerStatistics statistics = pipeline::layerStatistics(qopt, plan, earlier);
                 tasks.push_back({static_cast<int>(i), pipeline::encodeStatistics(statistics)});
                 continue;
             }
