@@ -103,7 +103,7 @@ TEST(StudySlow, SequentialGramQuantizationStaysWithinTheSeedScatterOfNonSequenti
     EXPECT_LE(logSequential, logOnce + std::log(1.15));
 }
 
-TEST(Study, RepeatedRunReadsLayersFromTheCacheAndWritesConsistentFiles)
+TEST(StudySlow, RepeatedRunReadsLayersFromTheCacheAndWritesConsistentFiles)
 {
     test::TempDir dir;
     StudySpec spec;
