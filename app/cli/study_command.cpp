@@ -31,6 +31,11 @@ struct StudyOptions {
     std::string sequential = "off";
     int iters = 60;
     std::vector<std::string> extra;
+    bool plan = false;                     ///< a planned point per budget and plain/gram objective
+    std::vector<int> planLs{2, 4};         ///< envelope ranks the plans try beside dbf
+    int planGrid = pipeline::PlanOptions{}.gridPoints;
+    int planTrialIters = pipeline::PlanOptions{}.trialIterations;
+    std::string planWeighting{pipeline::planWeightingName(pipeline::PlanOptions{}.weighting)};
     std::vector<std::string> viewBpws;
     std::vector<int> viewLs{1, 2, 4, 8};
     int viewIters = 20;
@@ -50,10 +55,32 @@ std::vector<std::string> splitColon(const std::string& text)
     return parts;
 }
 
-/// "method:l:bpw[:objective[:seq[:iters]]]", e.g. "mdbf:4:1.5:plain:0:260".
+/// "plan:bpw[:objective[:iters]]", e.g. "plan:1.25:gram".
+pipeline::StudyPoint parsePlannedPoint(const std::string& text, const std::vector<std::string>& p, int defaultIters)
+{
+    if (p.size() < 2 || p.size() > 4) {
+        throw InvalidArgument("--point '" + text + "': expected plan:bpw[:objective[:iters]]");
+    }
+    pipeline::StudyPoint point;
+    point.planned = true;
+    try {
+        point.bpw = factor::Bpw::parse(p[1]);
+        if (p.size() > 2) point.objective = factor::parseObjective(p[2]);
+        point.iterations = p.size() > 3 ? std::stoi(p[3]) : defaultIters;
+    } catch (const std::logic_error&) {
+        throw InvalidArgument("--point '" + text + "': iterations must be an integer");
+    }
+    if (point.objective == factor::Objective::DiagonalWeighted || point.iterations < 0) {
+        throw InvalidArgument("--point '" + text + "': a planned point takes plain or gram and iterations ≥ 0");
+    }
+    return point;
+}
+
+/// "method:l:bpw[:objective[:seq[:iters]]]", e.g. "mdbf:4:1.5:plain:0:260", or a planned point.
 pipeline::StudyPoint parseExtraPoint(const std::string& text, int defaultIters)
 {
     const std::vector<std::string> p = splitColon(text);
+    if (!p.empty() && p[0] == pipeline::kPlannedMethod) return parsePlannedPoint(text, p, defaultIters);
     if (p.size() < 3 || p.size() > 6) {
         throw InvalidArgument("--point '" + text + "': expected method:l:bpw[:objective[:seq[:iters]]]");
     }
@@ -97,6 +124,20 @@ std::vector<pipeline::StudyPoint> gridPoints(const StudyOptions& opt)
             }
         }
     }
+    if (opt.plan) {
+        for (const std::string& b : opt.bpws) {
+            for (const std::string& objectiveText : opt.objectives) {
+                const factor::Objective objective = factor::parseObjective(objectiveText);
+                if (objective == factor::Objective::DiagonalWeighted) continue;  // plans take plain or gram
+                pipeline::StudyPoint point;
+                point.planned = true;
+                point.bpw = factor::Bpw::parse(b);
+                point.objective = objective;
+                point.iterations = opt.iters;
+                points.push_back(point);
+            }
+        }
+    }
     for (const std::string& e : opt.extra) points.push_back(parseExtraPoint(e, opt.iters));
     return points;
 }
@@ -124,6 +165,10 @@ int runStudy(const StudyOptions& opt, const CommandEnv& env)
         spec.calibText = opt.calibText;
         spec.calibCtx = opt.calibCtx;
         spec.points = points;
+        spec.plan.ls = opt.planLs;
+        spec.plan.gridPoints = opt.planGrid;
+        spec.plan.trialIterations = opt.planTrialIters;
+        spec.plan.weighting = pipeline::parsePlanWeighting(opt.planWeighting);
         for (const std::string& b : opt.viewBpws) spec.layerViewBpw.push_back(factor::Bpw::parse(b));
         spec.layerViewLs = opt.viewLs;
         spec.layerViewIterations = opt.viewIters;
@@ -196,7 +241,21 @@ Command registerStudyCommand(CLI::App& root)
         ->check(CLI::IsMember({"off", "on", "both"}))
         ->capture_default_str();
     addIterationsOption(*sub, "--iters", opt->iters, "ADMM outer iterations of grid points")->capture_default_str();
-    sub->add_option("--point", opt->extra, "Extra point method:l:bpw[:objective[:seq[:iters]]] (repeatable)");
+    sub->add_option("--point", opt->extra,
+                    "Extra point method:l:bpw[:objective[:seq[:iters]]] or plan:bpw[:objective[:iters]] (repeatable)");
+    sub->add_flag("--plan", opt->plan, "Also a planned point (mdbf plan) per budget and plain/gram objective");
+    sub->add_option("--plan-ls", opt->planLs, "Envelope ranks the planned points try for mdbf")
+        ->delimiter(',')
+        ->check(intRange(1, factor::kMaxEnvelopeRank))
+        ->capture_default_str();
+    sub->add_option("--plan-grid", opt->planGrid, "Budgets a plan tries per layer and format")
+        ->check(intRange(2, 64))
+        ->capture_default_str();
+    addIterationsOption(*sub, "--plan-trial-iters", opt->planTrialIters, "ADMM outer iterations of a plan's trials")
+        ->capture_default_str();
+    sub->add_option("--plan-weigh", opt->planWeighting, "How a plan adds up layer errors: layers or weights")
+        ->check(CLI::IsMember({"layers", "weights"}))
+        ->capture_default_str();
     sub->add_option("--layer-view-bpw", opt->viewBpws, "Budgets of the per-layer error-vs-l view (empty: none)")
         ->delimiter(',');
     sub->add_option("--layer-view-ls", opt->viewLs, "Envelope ranks of the per-layer view")

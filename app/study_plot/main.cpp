@@ -30,9 +30,10 @@ using mdbf::pipeline::StudyResult;
 
 QString q(const std::string& s) { return QString::fromStdString(s); }
 
-/// "DBF" or "MDBF l=4": the curve's colour.
+/// "DBF", "MDBF l=4" or "planned": the curve's colour.
 QString familyName(const StudyPointResult& p)
 {
+    if (p.point.planned) return QStringLiteral("planned");
     return p.point.method == mdbf::factor::Method::Dbf ? QStringLiteral("DBF") : QStringLiteral("MDBF l=%1").arg(p.point.l);
 }
 

@@ -67,13 +67,19 @@ public:
     LayerStatistics operator()(const std::string& name, std::span<const LayerQuantResult> done)
     {
         if (m_perBlock) return (*m_perBlock)(name, done);
+        return layerStatistics(all(), name);
+    }
+
+    /// The whole model's statistics, collected once (not sequential).
+    const eval::CalibrationStats& all()
+    {
         if (!m_all) {
             const eval::CalibrationCache cache(m_spec.cacheDir.empty() ? eval::CalibrationCache::defaultDirectory()
                                                                  : m_spec.cacheDir / "calibration");
             m_all = eval::calibrateModel(m_spec.modelDir, m_spec.calibText, m_options,
                                    cache.directory().empty() ? nullptr : &cache, m_ctx);
         }
-        return layerStatistics(*m_all, name);
+        return *m_all;
     }
 
 private:
@@ -98,6 +104,39 @@ std::string cachePrefix(const StudySpec& spec, const StudyPoint& point)
            "|seed=" + std::to_string(spec.seed);
 }
 
+/// The plan options a planned point's record depends on besides the point itself.
+std::string planKey(const PlanOptions& plan)
+{
+    std::string key = "|plan=";
+    for (const PlanFormat& f : plan.formats()) key += planFormatText(f) + ",";
+    key += "grid=" + std::to_string(plan.gridPoints) + ",trials=" + std::to_string(plan.trialIterations) +
+           ",weigh=" + std::string(planWeightingName(plan.weighting));
+    if (plan.minBpw) key += ",min=" + plan.minBpw->text();
+    if (plan.maxBpw) key += ",max=" + plan.maxBpw->text();
+    return key;
+}
+
+/// The configuration planModel chooses for a planned point, on the same statistics its layers are
+/// then fitted with.
+factor::QuantConfig plannedConfig(const StudySpec& spec, const StudyPoint& point, const io::ModelConfig& config,
+                                  const io::Checkpoint& ckpt, StatisticsSource& statistics, const RunContext& ctx)
+{
+    PlanOptions options = spec.plan;
+    options.budget = point.bpw;
+    options.objective = point.objective;
+    options.iterations = point.iterations;
+    options.engine.seed = spec.seed;
+    options.engine.decompositions = spec.decompositions;
+    if (point.objective == factor::Objective::Gram) {
+        const eval::CalibrationStats& stats = statistics.all();
+        for (const std::string& name : plannedLayerNames(config)) {
+            options.inputGrams.emplace(name, stats.layer(name).gram);
+        }
+    }
+    options.validate();
+    return planModel(config, ckpt, options, ctx).config;
+}
+
 /// What a study's records share: the model (as the calibration cache names it), the evaluation
 /// text by content and the window.
 struct StudyKeys {
@@ -113,7 +152,12 @@ StudyPointResult runPoint(const StudySpec& spec, const StudyPoint& point, const 
     if (point.objective != factor::Objective::Plain && spec.calibText.empty()) {
         throw InvalidArgument("study point '" + point.label() + "' needs a calibration text");
     }
-    const std::string recordKey = cachePrefix(spec, point) + "|point=" + point.label() + "|" + keys.eval;
+    if (point.planned && (point.sequential || point.objective == factor::Objective::DiagonalWeighted)) {
+        throw InvalidArgument("study point '" + point.label() + "': a planned point takes the plain or gram "
+                              "objective, without sequential calibration");
+    }
+    const std::string recordKey = cachePrefix(spec, point) + "|point=" + point.label() +
+                                  (point.planned ? planKey(spec.plan) : std::string()) + "|" + keys.eval;
     if (const std::optional<nlohmann::json> record = records.load(recordKey)) {
         try {
             StudyPointResult r = studyPointFromJson(*record, "study record", "value");
@@ -129,8 +173,9 @@ StudyPointResult runPoint(const StudySpec& spec, const StudyPoint& point, const 
             // an incomplete record: measure again
         }
     }
+    StatisticsSource statistics(spec, point, ctx);
     QuantizeOptions options;
-    options.config = pointConfig(point);
+    options.config = point.planned ? plannedConfig(spec, point, config, ckpt, statistics, ctx) : pointConfig(point);
     options.engine.seed = spec.seed;
     options.engine.decompositions = spec.decompositions;
     std::optional<LayerStore> cache;
@@ -138,7 +183,6 @@ StudyPointResult runPoint(const StudySpec& spec, const StudyPoint& point, const 
         cache.emplace(spec.cacheDir / "layers", cachePrefix(spec, point));
         options.store = &*cache;
     }
-    StatisticsSource statistics(spec, point, ctx);
     if (point.objective != factor::Objective::Plain) {
         options.statistics = [&statistics](const std::string& name, std::span<const LayerQuantResult> done) {
             return statistics(name, done);
@@ -240,8 +284,8 @@ std::vector<LayerViewCell> runLayerView(const StudySpec& spec, const io::ModelCo
 
 std::string StudyPoint::label() const
 {
-    std::string s = std::string(factor::methodName(method));
-    if (method == factor::Method::Mdbf) s += " l=" + std::to_string(l);
+    std::string s = planned ? std::string("plan") : std::string(factor::methodName(method));
+    if (!planned && method == factor::Method::Mdbf) s += " l=" + std::to_string(l);
     s += " @" + bpw.text() + " " + std::string(factor::objectiveName(objective));
     if (sequential) s += " seq";
     return s + " T=" + std::to_string(iterations);

@@ -114,6 +114,23 @@ LayerViewCell cellFromJson(const FieldReader& r, const json& c, const std::strin
 
 }  // namespace
 
+namespace {
+
+/// The method column of a point: "plan" for a planned point, whose layers carry their own methods.
+std::string pointMethodText(const StudyPoint& point)
+{
+    return point.planned ? std::string(kPlannedMethod) : std::string(factor::methodName(point.method));
+}
+
+/// The l column: 0 for a planned point, 1 for dbf.
+int pointEnvelopeRank(const StudyPoint& point)
+{
+    if (point.planned) return 0;
+    return point.method == factor::Method::Dbf ? 1 : point.l;
+}
+
+}  // namespace
+
 nlohmann::json studyPointToJson(const StudyPointResult& p)
 {
     nlohmann::json layers = nlohmann::json::array();
@@ -122,8 +139,8 @@ nlohmann::json studyPointToJson(const StudyPointResult& p)
                           {"rel_error", l.relError}, {"plain_error", l.plainError}, {"kept_dense", l.keptDense}});
     }
     return {{"label", p.point.label()},
-            {"method", std::string(factor::methodName(p.point.method))},
-            {"l", p.point.method == factor::Method::Dbf ? 1 : p.point.l},
+            {"method", pointMethodText(p.point)},
+            {"l", pointEnvelopeRank(p.point)},
             {"bpw_requested", p.point.bpw.text()},
             {"objective", std::string(factor::objectiveName(p.point.objective))},
             {"sequential", p.point.sequential},
@@ -148,8 +165,11 @@ StudyPointResult studyPointFromJson(const json& j, const std::string& file, cons
 {
     const FieldReader r(file);
     StudyPointResult p;
-    p.point.method = r.parsed(j, where, "method", [](const std::string& t) { return factor::parseMethod(t); });
-    p.point.l = static_cast<int>(r.integer(j, where, "l"));
+    p.point.planned = r.string(j, where, "method") == kPlannedMethod;
+    if (!p.point.planned) {
+        p.point.method = r.parsed(j, where, "method", [](const std::string& t) { return factor::parseMethod(t); });
+        p.point.l = static_cast<int>(r.integer(j, where, "l"));
+    }
     p.point.bpw = r.parsed(j, where, "bpw_requested", [](const std::string& t) { return factor::Bpw::parse(t); });
     p.point.objective = r.parsed(j, where, "objective", [](const std::string& t) { return factor::parseObjective(t); });
     p.point.sequential = r.boolean(j, where, "sequential");
@@ -238,8 +258,8 @@ void writeStudyFiles(const std::vector<StudyResult>& results, const fs::path& di
     view << "model,layer,n,m,bpw_requested,method,l,k,bpw,rel_error\n";
     for (const StudyResult& s : results) {
         for (const StudyPointResult& p : s.points) {
-            points << s.model << ',' << factor::methodName(p.point.method) << ','
-                   << (p.point.method == factor::Method::Dbf ? 1 : p.point.l) << ',' << p.point.bpw.text() << ','
+            points << s.model << ',' << pointMethodText(p.point) << ',' << pointEnvelopeRank(p.point) << ','
+                   << p.point.bpw.text() << ','
                    << factor::objectiveName(p.point.objective) << ',' << (p.point.sequential ? 1 : 0) << ','
                    << p.point.iterations << ',' << csvNumber(p.modelBpw) << ',' << csvNumber(p.factorizedBpw) << ','
                    << csvNumber(p.ppl) << ',' << csvNumber(s.originalPpl) << ',' << csvNumber(p.seconds) << '\n';

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <stop_token>
 
@@ -13,6 +14,8 @@
 
 #include "mdbf/base/error.h"
 #include "mdbf/base/text_file.h"
+#include "mdbf/io/checkpoint.h"
+#include "mdbf/io/model_config.h"
 #include "error_expect.h"
 #include "mdbf/pipeline/study.h"
 #include "mdbf/pipeline/study_file.h"
@@ -263,6 +266,69 @@ TEST(Study, StopRequestKeepsTheFinishedPoints)
     EXPECT_TRUE(std::isfinite(r.points[0].ppl));
     EXPECT_EQ(r.layerView.size(), 4u * 2u);  // four shapes × (dbf, mdbf l=2)
     EXPECT_EQ(studyToJson({r})["models"][0]["cancelled"], true);
+}
+
+// A planned point quantizes exactly what planModel chooses for its budget (method, l and k of every
+// layer), stays within the budget, is read back from its record and keeps its kind in study.json.
+TEST(Study, PlannedPointQuantizesWhatThePlanChose)
+{
+    test::TempDir dir;
+    StudySpec spec;
+    spec.modelDir = test::demoModel();
+    spec.evalText = splitEvalSmall(dir).eval;
+    spec.ctx = 64;
+    spec.cacheDir = dir / "cache";
+    StudyPoint planned;
+    planned.planned = true;
+    planned.bpw = factor::Bpw::parse("1.25");
+    planned.iterations = 1;
+    spec.points = {planned};
+    spec.plan.ls = {2};
+    spec.plan.gridPoints = 3;
+    spec.plan.trialIterations = 0;
+    RunContext run;
+    run.threads = 1;
+    const StudyResult first = runStudy(spec, run);
+    const StudyResult second = runStudy(spec, run);
+
+    PlanOptions options = spec.plan;
+    options.budget = planned.bpw;
+    options.iterations = planned.iterations;
+    const io::ModelConfig config = io::ModelConfig::fromFile(spec.modelDir / "config.json");
+    const ModelPlan plan = planModel(config, io::Checkpoint::open(spec.modelDir), options, run);
+
+    ASSERT_EQ(first.points.size(), 1u);
+    const StudyPointResult& r = first.points[0];
+    EXPECT_EQ(r.point.label(), "plan @1.25 plain T=1");
+    EXPECT_LE(r.factorizedBpw, 1.25);
+    EXPECT_DOUBLE_EQ(r.factorizedBpw, plan.bits.factorizedBpw());
+    std::map<std::string, const StudyLayer*> byName;
+    for (const StudyLayer& layer : r.layers) byName[layer.name] = &layer;
+    ASSERT_EQ(plan.layers.size(), 28u);
+    for (const PlannedLayer& p : plan.layers) {
+        const auto it = byName.find(p.name);
+        ASSERT_NE(it, byName.end()) << p.name;
+        EXPECT_EQ(it->second->k, p.choice.k) << p.name;
+        EXPECT_EQ(it->second->l, p.choice.format.l) << p.name;
+        EXPECT_FALSE(it->second->keptDense) << p.name;
+    }
+    EXPECT_TRUE(std::isfinite(r.ppl));
+
+    ASSERT_EQ(second.points.size(), 1u);
+    EXPECT_TRUE(second.points[0].fromCache);
+    EXPECT_TRUE(second.points[0].point.planned);
+    EXPECT_EQ(second.points[0].ppl, r.ppl);
+    writeStudyFiles({first}, dir / "out");
+    const std::vector<StudyResult> back = readStudyFile(dir / "out" / "study.json");
+    ASSERT_EQ(back.size(), 1u);
+    ASSERT_EQ(back[0].points.size(), 1u);
+    EXPECT_TRUE(back[0].points[0].point.planned);
+    EXPECT_EQ(back[0].points[0].point.label(), r.point.label());
+
+    // Plans take plain or gram: a diag planned point is refused before any work.
+    spec.points[0].objective = factor::Objective::DiagonalWeighted;
+    spec.calibText = spec.evalText;
+    EXPECT_THROW(runStudy(spec, run), InvalidArgument);
 }
 
 TEST(Study, ActivationAwarePointWithoutCalibrationTextIsRefused)

@@ -21,6 +21,7 @@
 #include "mdbf/factor/bit_budget.h"
 #include "mdbf/factor/factor_result.h"
 #include "mdbf/pipeline/layer_job.h"
+#include "mdbf/pipeline/plan.h"
 
 namespace mdbf::pipeline {
 
@@ -32,8 +33,12 @@ struct StudyPoint {
     factor::Objective objective = factor::Objective::Plain;
     bool sequential = false;                           ///< calibration from the partly quantized model
     int iterations = 60;                               ///< ADMM outer iterations per layer
+    /// planModel chooses the method, l and bits of every layer for `bpw` over the factorized layers
+    /// (method and l are then unused): on weight errors for the plain objective, on output errors
+    /// under the calibration for gram. Not with diag or sequential.
+    bool planned = false;
 
-    /// e.g. "mdbf l=2 @1.5 diag seq T=60".
+    /// e.g. "mdbf l=2 @1.5 diag seq T=60", "plan @1.25 gram T=30".
     std::string label() const;
 };
 
@@ -51,6 +56,9 @@ struct StudySpec {
     std::filesystem::path cacheDir;         ///< layer and record cache (empty: no cache)
     std::uint64_t seed = 0;                 ///< factorizer seed
     DecompositionStore decompositions;      ///< decomposition cache of the layer view (none by default)
+    /// Formats, trial grid, trial iterations and weighting of the planned points; each point sets
+    /// the budget, objective, iterations, seed and statistics.
+    PlanOptions plan;
 };
 
 /// One projection of one point (the factors themselves stay in the cache).
@@ -107,8 +115,9 @@ struct StudyResult {
 /// Reports ("layer view", i, N) and ("point", i, N) progress; onPoint is called after each point.
 /// A stop request during the points returns what was finished, with `cancelled` set (the unfinished
 /// point's finished layers stay cached for the next run); one before that throws Cancelled.
-/// Throws InvalidArgument for an activation-aware point without a calibration text or an infeasible
-/// budget for every layer, IoError / FormatError naming the file for unreadable inputs.
+/// Throws InvalidArgument for an activation-aware point without a calibration text, an infeasible
+/// budget for every layer, a planned point that is diag or sequential or whose plan options are
+/// invalid, IoError / FormatError naming the file for unreadable inputs.
 StudyResult runStudy(const StudySpec& spec, const RunContext& ctx = {},
                      const std::function<void(const StudyPointResult&)>& onPoint = {});
 

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +12,9 @@
 #include "mdbf/pipeline/study.h"
 
 namespace mdbf::pipeline {
+
+/// The method a planned point is written with (its l is 0; its layers carry their own method and l).
+inline constexpr std::string_view kPlannedMethod = "plan";
 
 /// One point as its JSON object (settings, measurements, per-layer rows). Never throws.
 nlohmann::json studyPointToJson(const StudyPointResult& point);
