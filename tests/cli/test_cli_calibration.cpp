@@ -193,6 +193,34 @@ TEST(CliCalibration, SequentialQuantizeChangesOnlyLaterBlocks)
     }
     EXPECT_EQ(laterDiffering, 21);
 
+    // Resumed with two layers of block 1 and one of block 2 missing (as after a kill), the run
+    // recomputes only those, and their statistics see the earlier blocks' layers alone, not the
+    // finished layers of their own block: the package is the uninterrupted run's, byte for byte.
+    // A sequential run finishes its blocks one after another, so the records' times say their block.
+    const fs::path work = dir / "seq.h5.work";
+    std::vector<fs::path> records;
+    for (const auto& e : fs::directory_iterator(work)) {
+        if (e.path().filename().string().rfind("layer-", 0) == 0) records.push_back(e.path());
+    }
+    std::sort(records.begin(), records.end(), [](const fs::path& x, const fs::path& y) {
+        return fs::last_write_time(x) < fs::last_write_time(y);
+    });
+    ASSERT_EQ(records.size(), 28u);
+    const std::vector<std::size_t> dropped = {9, 11, 16};
+    for (const std::size_t i : dropped) fs::remove(records[i]);
+    const std::string uninterrupted = slurp(dir / "seq.h5");
+    const nlohmann::json resumed = onlyJson(runCli(sequential));
+    EXPECT_EQ(resumed["layers_computed"], 3);
+    EXPECT_EQ(resumed["layers_reused"], 25);
+    std::vector<std::string> recomputedBlocks;
+    for (const nlohmann::json& layer : resumed["layers"]) {
+        if (layer["kept_dense"].get<bool>() || layer["reused"].get<bool>()) continue;
+        const std::string name = layer["name"];
+        recomputedBlocks.push_back(name.substr(0, name.find('.', std::string("model.layers.").size())));
+    }
+    EXPECT_EQ(recomputedBlocks, (std::vector<std::string>{"model.layers.1", "model.layers.1", "model.layers.2"}));
+    EXPECT_TRUE(slurp(dir / "seq.h5") == uninterrupted) << "the resumed sequential package differs";
+
     const CliResult noText = runCli({"quantize", "--model", demoModel().string(), "--out", (dir / "x.h5").string(),
                                      "--bpw", "1.5", "--method", "mdbf", "--objective", "diag", "--sequential"});
     EXPECT_EQ(noText.exitCode, 2) << noText.err;
