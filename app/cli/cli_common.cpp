@@ -156,9 +156,7 @@ void ProgressBar::finish()
 
 RunContext ProgressBar::context(const CommandEnv& env)
 {
-    RunContext ctx;
-    ctx.stop = env.stop;
-    ctx.threads = env.threads;
+    RunContext ctx = env.runContext();
     ctx.progress = [this](const Progress& p) { update(p.stage, p.done, p.total); };
     return ctx;
 }

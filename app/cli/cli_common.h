@@ -49,6 +49,15 @@ struct SvdCacheOptions {
 struct CommandEnv {
     std::stop_token stop;  ///< requested on Ctrl-C
     int threads = 0;       ///< --threads (0 = all cores)
+
+    /// A core context with this stop token and thread count and no progress report. Never throws.
+    RunContext runContext() const
+    {
+        RunContext ctx;
+        ctx.stop = stop;
+        ctx.threads = threads;
+        return ctx;
+    }
 };
 
 /// Exit statuses of docs/CLI.md §1.2.

@@ -137,10 +137,8 @@ nlohmann::json calibrate(const QuantizeOptions& opt, const io::ModelConfig& mode
     request.gram = gram;
     if (opt.sequential) {
         // Each block is recorded when its first layer needs statistics, from the partly quantized model.
-        RunContext ctx;
-        ctx.stop = env.stop;
-        ctx.threads = env.threads;
-        auto source = std::make_shared<pipeline::SequentialCalibration>(opt.model, opt.calib.text, request, ctx);
+        auto source = std::make_shared<pipeline::SequentialCalibration>(opt.model, opt.calib.text, request,
+                                                                        env.runContext());
         qopt.statistics = [source](const std::string& name, std::span<const pipeline::LayerQuantResult> done) {
             return (*source)(name, done);
         };
@@ -243,9 +241,7 @@ int runQuantizeWorker(const QuantizeOptions& opt, const CommandEnv& env, dist::T
     } catch (...) {
         setupError = std::current_exception();
     }
-    RunContext ctx;
-    ctx.stop = env.stop;
-    ctx.threads = env.threads;
+    const RunContext ctx = env.runContext();
     while (queue.broadcast(kNoMoreRounds) == kAnotherRound) {
         queue.run({}, [&](const dist::Task& task) {
             if (setupError) std::rethrow_exception(setupError);
@@ -253,22 +249,6 @@ int runQuantizeWorker(const QuantizeOptions& opt, const CommandEnv& env, dist::T
         }, {}, ctx);
     }
     return kExitOk;
-}
-
-/// The layers (indices into `plans`) in the rounds they can be computed in: all at once, or, with
-/// sequential calibration, one block after the other, since a block's statistics need the earlier
-/// blocks' factorizations (layers outside the blocks form rounds of their own, in order).
-std::vector<std::vector<std::size_t>> quantizationRounds(const std::vector<pipeline::LayerPlan>& plans, bool sequential)
-{
-    std::vector<std::vector<std::size_t>> rounds;
-    int block = 0;
-    for (std::size_t i = 0; i < plans.size(); ++i) {
-        const int b = pipeline::projectionBlock(plans[i].name);
-        if (rounds.empty() || (sequential && (b != block || b < 0))) rounds.emplace_back();
-        rounds.back().push_back(i);
-        block = b;
-    }
-    return rounds;
 }
 
 /// Hands out the layers not yet in the work folder and writes the package from its records.
@@ -301,10 +281,8 @@ int quantizeAndWrite(const QuantizeOptions& opt, const CommandEnv& env, dist::Ta
     auto figuresOnly = [keepLayers](pipeline::LayerQuantResult& r) {
         if (!keepLayers) r.layer.reset();
     };
-    RunContext computeCtx;
-    computeCtx.stop = env.stop;
-    computeCtx.threads = env.threads;
-    for (const std::vector<std::size_t>& round : quantizationRounds(plans, opt.sequential)) {
+    const RunContext computeCtx = env.runContext();
+    for (const std::vector<std::size_t>& round : pipeline::quantizationRounds(plans, opt.sequential)) {
         std::vector<dist::Task> tasks;
         for (const std::size_t i : round) {
             const pipeline::LayerPlan& plan = plans[i];

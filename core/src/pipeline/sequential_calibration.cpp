@@ -12,6 +12,19 @@ int projectionBlock(const std::string& name)
     return id ? id->block : -1;
 }
 
+std::vector<std::vector<std::size_t>> quantizationRounds(std::span<const LayerPlan> plans, bool sequential)
+{
+    std::vector<std::vector<std::size_t>> rounds;
+    int block = 0;
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+        const int b = projectionBlock(plans[i].name);
+        if (rounds.empty() || (sequential && (b != block || b < 0))) rounds.emplace_back();
+        rounds.back().push_back(i);
+        block = b;
+    }
+    return rounds;
+}
+
 LayerStatistics layerStatistics(const eval::CalibrationStats& stats, const std::string& name)
 {
     const eval::LayerCalibration& c = stats.layer(name);

@@ -60,6 +60,13 @@ private:
 /// The block index of a projection named "model.layers.<b>.…", or -1 for other names.
 int projectionBlock(const std::string& name);
 
+/// The layers (indices into `plans`) in the rounds they can be computed in: all in one round, or,
+/// with sequential calibration, one block after the other, since a block's statistics need the
+/// earlier blocks' factorizations (layers outside the blocks form rounds of their own, in order).
+/// A layer's statistics may depend only on the layers of earlier rounds. Never throws except
+/// std::bad_alloc.
+std::vector<std::vector<std::size_t>> quantizationRounds(std::span<const LayerPlan> plans, bool sequential);
+
 /// A LayerStatistics from recorded statistics (d and, when recorded, H and C). Throws InvalidArgument
 /// when `name` was not recorded.
 LayerStatistics layerStatistics(const eval::CalibrationStats& stats, const std::string& name);
