@@ -12,6 +12,7 @@
 #include <QVBoxLayout>
 
 #include "mdbf/widgets/layer_tree_model.h"
+#include "studio_document.h"
 
 namespace mdbf::studio {
 
@@ -28,11 +29,12 @@ public:
 
 }  // namespace
 
-LayerBrowserDock::LayerBrowserDock(QWidget* parent) : QDockWidget(tr("Layers"), parent)
+LayerBrowserDock::LayerBrowserDock(StudioDocument* document, QWidget* parent)
+    : QDockWidget(tr("Layers"), parent), m_document(document)
 {
     setObjectName(QStringLiteral("layerBrowserDock"));
     setToolTip(tr("The model's weight matrices; select one to inspect and factorize it"));
-    m_model = new LayerTreeModel(this);
+    m_model = document->layers();
     m_proxy = new widgets::LayerSortProxy(this);
     m_proxy->setSourceModel(m_model);
 
@@ -106,8 +108,11 @@ LayerBrowserDock::LayerBrowserDock(QWidget* parent) : QDockWidget(tr("Layers"), 
     });
     connect(m_view->selectionModel(), &QItemSelectionModel::currentChanged, this,
             [this](const QModelIndex& current) {
-                emit layerSelected(current.data(LayerTreeModel::KeyRole).toString());
+                m_document->setCurrentLayer(current.data(LayerTreeModel::KeyRole).toString());
             });
+    connect(m_document, &StudioDocument::currentLayerChanged, this, [this](const QString& key) {
+        if (!key.isEmpty() && key != currentLayer()) selectLayer(key);
+    });
     connect(m_model, &QAbstractItemModel::modelReset, this, &LayerBrowserDock::expandAll);
     // Sorting re-lays the proxy out, and the view forgets which groups were open: keep them open.
     auto expanded = std::make_shared<QSet<QString>>();

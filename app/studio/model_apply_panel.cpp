@@ -61,9 +61,8 @@ QString categoryOf(const QString& key)
 
 }  // namespace
 
-ModelApplyPanel::ModelApplyPanel(FactorizationService* service, StudioDocument* document,
-                                 const widgets::LayerTreeModel* layers, QWidget* parent)
-    : QWidget(parent), m_service(service), m_document(document), m_layers(layers)
+ModelApplyPanel::ModelApplyPanel(FactorizationService* service, StudioDocument* document, QWidget* parent)
+    : QWidget(parent), m_service(service), m_document(document), m_layers(document->layers())
 {
     m_cancelAction = new QAction(tr("Cancel Appl&y"), this);
     m_cancelAction->setToolTip(tr("Stop applying; the layers already done stay in the configuration"));
@@ -109,7 +108,8 @@ ModelApplyPanel::ModelApplyPanel(FactorizationService* service, StudioDocument* 
     m_denseLabel->hide();
     layout->addWidget(m_denseLabel);
 
-    connect(m_plot, &widgets::LayerErrorBarPlot::barClicked, this, &ModelApplyPanel::layerClicked);
+    connect(m_plot, &widgets::LayerErrorBarPlot::barClicked, m_document, &StudioDocument::setCurrentLayer);
+    connect(m_document, &StudioDocument::currentLayerChanged, m_plot, &widgets::LayerErrorBarPlot::setHighlighted);
     connect(m_service, &FactorizationService::applyStarted, this, &ModelApplyPanel::onStarted);
     connect(m_service, &FactorizationService::applyProgress, this, &ModelApplyPanel::onProgress);
     connect(m_service, &FactorizationService::applyLayerDone, this, [this] { updateStatus(); });
@@ -250,7 +250,5 @@ void ModelApplyPanel::showChart()
     m_plot->setEntries(std::move(entries));
     updateStatus();
 }
-
-void ModelApplyPanel::setCurrentLayer(const QString& key) { m_plot->setHighlighted(key); }
 
 }  // namespace mdbf::studio
