@@ -70,8 +70,9 @@ LayerBrowserDock::LayerBrowserDock(StudioDocument* document, QWidget* parent)
     m_view->header()->setToolTip(tr("Click to sort; drag to reorder columns; right-click to choose columns"));
     layout->addWidget(m_view);
     // What the markers beside the names mean; the configuration changes only by applying.
-    auto* legend = new QLabel(tr("<span style='color:#00a073'>●</span> applied, refined · "
-                                 "<span style='color:#00a073'>○</span> applied, closed form · no marker: dense"),
+    // The colours are the row icons' (LayerTreeModel): green filled, orange hollow.
+    auto* legend = new QLabel(tr("<span style='color:#009e73'>●</span> applied, refined · "
+                                 "<span style='color:#e69f00'>○</span> applied, closed form · no marker: dense"),
                               box);
     legend->setObjectName(QStringLiteral("markerLegend"));
     legend->setToolTip(tr("Layers change only through Apply to Layer (Enter) or Model ▸ Apply Settings; browsing previews"));

@@ -15,9 +15,16 @@
 
 namespace mdbf::studio {
 
+namespace {
+constexpr int kMinimumWidth = 360;
+}
+
 LayerResultTabs::LayerResultTabs(QWidget* parent) : QTabWidget(parent)
 {
     setDocumentMode(true);
+    // The views take the width they are given: a long map title or legend in any tab would otherwise
+    // raise the centre's minimum width and the main window would narrow the docks to make room.
+    setMinimumWidth(kMinimumWidth);
 
     // Sign bases: S_a | S_b over the live refinement curve.
     auto* signTab = new QWidget(this);

@@ -147,6 +147,7 @@ TEST(MainWindow, LayersDockKeepsItsWidthAndItsColumnsFit)
     }, 60000));
     QTest::qWait(50);
     const int width = browser->width();
+    const int centre = inspector->minimumSizeHint().width();
     EXPECT_TRUE(layerColumnsFit(*browser));
 
     // Refined results put a long line above the tabs; none of them narrows the dock.
@@ -159,6 +160,7 @@ TEST(MainWindow, LayersDockKeepsItsWidthAndItsColumnsFit)
         QTest::qWait(20);
         EXPECT_GT(inspector->statusText().size(), 90) << inspector->statusText().toStdString();
         EXPECT_EQ(browser->width(), width) << i << ": " << inspector->statusText().toStdString();
+        EXPECT_EQ(inspector->minimumSizeHint().width(), centre) << i;
     }
     // Applied layers fill the Error, bpw, l and k columns and the Model panel reports the apply.
     editSettings(inspector, [](FactorSettings& s) { s.iterations = 0; });
@@ -167,6 +169,17 @@ TEST(MainWindow, LayersDockKeepsItsWidthAndItsColumnsFit)
     QTest::qWait(50);
     EXPECT_EQ(browser->width(), width);
     EXPECT_TRUE(layerColumnsFit(*browser));
+    // The comparison's error maps carry long titles side by side; they do not widen the centre either.
+    window->inspector()->tabActions().at(3)->trigger();
+    ComparisonRequest request;
+    request.budgets = {factor::Bpw::parse("0.75")};
+    request.ranks = {2};
+    QSignalSpy compared(inspector, &LayerInspectorPanel::comparisonFinished);
+    inspector->runComparison(request);
+    ASSERT_TRUE(waitUntil([&] { return compared.count() == 1; }, 60000));
+    QTest::qWait(50);
+    EXPECT_EQ(browser->width(), width);
+    EXPECT_EQ(inspector->minimumSizeHint().width(), centre);
 }
 
 TEST(MainWindow, BrokenModelFolderReportsAndStaysUsable)
