@@ -181,7 +181,10 @@ void ModelApplyPanel::updateStatus()
         return;
     }
     const FactorizationService::ApplyReport& r = *report;
-    QString text = tr("<b>%1</b> → %2 of %3 layers factorized")
+    // Once it is over, the report is of the last apply; what follows it (undo, other applies) shows
+    // in the configuration's own figures at the end.
+    QString text = (m_service->isApplying() ? tr("<b>%1</b> → %2 of %3 layers factorized")
+                                            : tr("Last apply: <b>%1</b> → %2 of %3 layers factorized"))
                        .arg(r.description)
                        .arg(r.cached + r.computed)
                        .arg(r.requested);
@@ -192,7 +195,9 @@ void ModelApplyPanel::updateStatus()
     else text += tr(" · done in %1 s").arg(r.seconds, 0, 'f', 1);
     if (m_document->session()) {
         const pipeline::ModelBits bits = accountConfiguration(m_document->session()->checkpoint(), m_document->configuration());
-        text += tr(" · model %1 bpw").arg(bits.modelBpw(), 0, 'f', 3);
+        text += tr(" · configuration now: %n layer(s) factorized, model %1 bpw", nullptr,
+                   static_cast<int>(m_document->configuration().size()))
+                    .arg(bits.modelBpw(), 0, 'f', 3);
     }
     m_status->setText(text);
 
