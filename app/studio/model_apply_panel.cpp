@@ -195,8 +195,9 @@ void ModelApplyPanel::updateStatus()
     else text += tr(" · done in %1 s").arg(r.seconds, 0, 'f', 1);
     if (m_document->session()) {
         const pipeline::ModelBits bits = accountConfiguration(m_document->session()->checkpoint(), m_document->configuration());
-        text += tr(" · configuration now: %n layer(s) factorized, model %1 bpw", nullptr,
-                   static_cast<int>(m_document->configuration().size()))
+        const auto layers = static_cast<int>(m_document->configuration().size());
+        text += tr(" · configuration now: %1 factorized, model %2 bpw")
+                    .arg(layers == 1 ? tr("1 layer") : tr("%1 layers").arg(layers))
                     .arg(bits.modelBpw(), 0, 'f', 3);
     }
     m_status->setText(text);
