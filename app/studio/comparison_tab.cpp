@@ -116,6 +116,8 @@ void ComparisonTab::setRunEnabled(bool enabled) { m_run->setEnabled(enabled); }
 
 void ComparisonTab::clearResults()
 {
+    m_plot->clear();
+    m_objective.clear();
     m_pairs.clear();
     const QSignalBlocker block(m_mapBudget);
     m_mapBudget->clear();
@@ -127,6 +129,19 @@ void ComparisonTab::clearResults()
 void ComparisonTab::addResult(const factor::Bpw& budget, std::shared_ptr<const LayerFactorization> f)
 {
     if (!f || !f->result || !f->residual) return;
+    const factor::FactorResult& r = *f->result;
+    if (f->complete) {
+        const QString objective = QString::fromStdString(std::string(factor::objectiveName(r.objective)));
+        if (objective != m_objective) {
+            m_plot->clear();
+            m_plot->setObjectiveLabel(objective);
+            m_objective = objective;
+        }
+        QString method = r.method == factor::Method::Dbf ? QStringLiteral("DBF") : QStringLiteral("MDBF");
+        if (!f->refined) method += tr(" closed form");
+        m_plot->setPoint(method, r.l, widgets::ComparisonPoint{r.bpw, r.finalError, r.k, f->refined});
+        m_plot->setCurrentBpw(r.bpw);
+    }
     Pair& pair = m_pairs[budget.value()];
     const bool dbf = f->result->method == factor::Method::Dbf;
     auto& slot = dbf ? pair.dbf : pair.mdbf;

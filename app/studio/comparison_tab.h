@@ -47,10 +47,12 @@ public:
     /// Enables the Run button (disabled while a comparison runs or no layer is selected).
     void setRunEnabled(bool enabled);
 
-    /// Forgets the maps of the previous comparison (a new one starts, or another layer is shown).
+    /// Forgets the points and maps of the previous comparison (a new one starts, or another layer is shown).
     void clearResults();
-    /// A finished result of the running comparison at the requested budget `budget`: kept for the maps
-    /// if it is DBF, or the best MDBF so far, at that budget.
+    /// A result of the running comparison at the requested budget `budget`: a point of its method and
+    /// l at its exact bpw when complete (a result under another objective than the points before
+    /// starts the plot afresh: errors of different objectives do not compare), and kept for the maps if
+    /// it is DBF, or the best MDBF so far, at that budget.
     void addResult(const factor::Bpw& budget, std::shared_ptr<const LayerFactorization> f);
 
     /// The budgets with maps to show, in the order of the budget choice.
@@ -79,6 +81,7 @@ private:
         std::shared_ptr<const LayerFactorization> mdbf;  ///< the lowest error among the ranks
     };
     std::map<double, Pair> m_pairs;  ///< by requested budget
+    QString m_objective;             ///< of the plot's points
 };
 
 }  // namespace mdbf::studio

@@ -19,8 +19,9 @@
 namespace mdbf::studio {
 
 ConfigurationFiles::ConfigurationFiles(QWidget* window, StudioDocument* document, ConfigurationExporter* exporter,
-                                       FactorizationService* service, const widgets::LayerTreeModel* layers)
-    : QObject(window), m_window(window), m_document(document), m_exporter(exporter), m_service(service), m_layers(layers)
+                                       FactorizationService* service)
+    : QObject(window), m_window(window), m_document(document), m_exporter(exporter), m_service(service),
+      m_layers(document->layers())
 {
     connect(m_service, &FactorizationService::applyEnded, this, &ConfigurationFiles::onApplyEnded);
 }

@@ -29,7 +29,7 @@ class ConfigurationFiles : public QObject {
 public:
     /// `window` parents the dialogs; every pointer must outlive this object.
     ConfigurationFiles(QWidget* window, StudioDocument* document, ConfigurationExporter* exporter,
-                       FactorizationService* service, const widgets::LayerTreeModel* layers);
+                       FactorizationService* service);
 
     /// Writes the configuration to `path` (atomically) and marks the document saved there. Returns
     /// false after errorReported() when it could not be written.

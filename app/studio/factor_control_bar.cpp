@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include <QAction>
 #include <QButtonGroup>
 #include <QComboBox>
 #include <QDoubleSpinBox>
@@ -139,6 +140,27 @@ FactorControlBar::FactorControlBar(QWidget* parent) : QWidget(parent)
     connect(m_paths, &QSpinBox::valueChanged, this, [this] { changed(); });
     connect(m_iters, &QSpinBox::valueChanged, this, [this] { changed(); });
     connect(m_objective, &QComboBox::currentIndexChanged, this, [this] { changed(); });
+    createActions();
+}
+
+void FactorControlBar::createActions()
+{
+    auto add = [this](const QString& text, const QKeySequence& key, const QString& tip, auto&& slot) {
+        auto* a = new QAction(text, this);
+        a->setShortcut(key);
+        a->setToolTip(tip);
+        a->setStatusTip(tip);
+        connect(a, &QAction::triggered, this, std::forward<decltype(slot)>(slot));
+        m_actions << a;
+    };
+    add(tr("Method &DBF"), QKeySequence(tr("Ctrl+D")), tr("Factorize with DBF (rank-1 envelopes)"),
+        [this] { setMethod(factor::Method::Dbf); });
+    add(tr("Method &MDBF"), QKeySequence(tr("Ctrl+M")), tr("Factorize with MDBF (rank-l envelopes)"),
+        [this] { setMethod(factor::Method::Mdbf); });
+    add(tr("More Bits"), QKeySequence(tr("Ctrl+]")), tr("Raise the budget by 0.05 bpw"), [this] { m_bpwSpin->stepUp(); });
+    add(tr("Fewer Bits"), QKeySequence(tr("Ctrl+[")), tr("Lower the budget by 0.05 bpw"), [this] { m_bpwSpin->stepDown(); });
+    add(tr("Larger l"), QKeySequence(tr("Ctrl+.")), tr("Raise the envelope rank l"), [this] { m_lSpin->stepUp(); });
+    add(tr("Smaller l"), QKeySequence(tr("Ctrl+,")), tr("Lower the envelope rank l"), [this] { m_lSpin->stepDown(); });
 }
 
 void FactorControlBar::updateObjectiveItems()
@@ -188,7 +210,7 @@ FactorSettings FactorControlBar::settings() const
     FactorSettings s;
     s.method = m_dbf->isChecked() ? factor::Method::Dbf : factor::Method::Mdbf;
     s.l = s.method == factor::Method::Dbf ? 1 : m_lSpin->value();
-    s.bpw = factor::Bpw::fromDouble(m_bpwSpin->value());
+    s.bpw = budgetOfSpinValue(m_bpwSpin->value(), m_bpwSpin->decimals());
     s.paths = m_paths->value();
     s.iterations = m_iters->value();
     s.objective = static_cast<factor::Objective>(m_objective->currentData().toInt());

@@ -12,6 +12,7 @@
 #include "factor_settings.h"
 
 class QAbstractButton;
+class QAction;
 class QComboBox;
 class QDoubleSpinBox;
 class QLabel;
@@ -50,18 +51,19 @@ public:
     /// True when the current budget is feasible for the layer (k ≥ max(1, l)).
     bool budgetFeasible() const { return m_feasible; }
 
-    // Direct access for keyboard shortcuts and tests.
-    QDoubleSpinBox* bpwSpin() const { return m_bpwSpin; }
-    QSpinBox* lSpin() const { return m_lSpin; }
-    QSpinBox* iterationsSpin() const { return m_iters; }
-    QSpinBox* pathsSpin() const { return m_paths; }
+    /// The edits as actions for the Layer menu, each with its shortcut: Method DBF (Ctrl+D) / MDBF
+    /// (Ctrl+M), More / Fewer Bits (±0.05 bpw, Ctrl+] / Ctrl+[), Larger / Smaller l (Ctrl+. / Ctrl+,).
+    const QList<QAction*>& editActions() const { return m_actions; }
+
+    /// The objective choice; its items are enabled as the calibration allows and say why not.
     QComboBox* objectiveCombo() const { return m_objective; }
-    void setMethod(factor::Method method);
 
 signals:
     void settingsChanged();
 
 private:
+    void createActions();
+    void setMethod(factor::Method method);
     void updateBudget();
     void changed();
     void updateObjectiveItems();
@@ -77,6 +79,7 @@ private:
     QSpinBox* m_iters;
     QComboBox* m_objective;
     QLabel* m_calibrationLabel;
+    QList<QAction*> m_actions;
     std::shared_ptr<const StudioCalibration> m_calibration;
     std::int64_t m_n = 0;
     std::int64_t m_m = 0;

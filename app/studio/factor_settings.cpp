@@ -1,5 +1,7 @@
 #include "factor_settings.h"
 
+#include <cmath>
+
 namespace mdbf::studio {
 
 FactorSettings FactorSettings::fromQuant(const factor::LayerQuantSettings& s, const QString& calibration)
@@ -55,6 +57,12 @@ QString FactorSettings::objectiveLabel() const
 {
     const auto name = factor::objectiveName(objective);
     return QString::fromLatin1(name.data(), static_cast<qsizetype>(name.size()));
+}
+
+factor::Bpw budgetOfSpinValue(double value, int decimals)
+{
+    const double scale = std::pow(10.0, decimals);
+    return factor::Bpw::fromDouble(std::round(value * scale) / scale);
 }
 
 }  // namespace mdbf::studio

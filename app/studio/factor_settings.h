@@ -53,6 +53,11 @@ struct FactorSettings {
     bool operator==(const FactorSettings&) const = default;
 };
 
+/// The budget a spin box with `decimals` decimals shows for `value`: stepping adds binary fractions
+/// (1.0 + 3 × 0.05 is 1.1500000000000001), so the value is rounded to the decimals shown first.
+/// Throws InvalidArgument for a value that is not positive.
+factor::Bpw budgetOfSpinValue(double value, int decimals);
+
 /// A comparison of the methods on one layer: every budget × (DBF, and MDBF at every l).
 struct ComparisonRequest {
     std::vector<factor::Bpw> budgets;

@@ -9,6 +9,7 @@
 #include "calibration_state.h"
 #include "mdbf/base/error.h"
 #include "mdbf/factor/bit_budget.h"
+#include "mdbf/factor/decomposition_cache.h"
 #include "mdbf/pipeline/layer_job.h"
 #include "mdbf/widgets/layer_tree_model.h"
 #include "model_session.h"
@@ -43,9 +44,8 @@ QString resultKey(const FactorSettings& s) { return s.iterations > 0 ? s.refined
 
 }  // namespace
 
-FactorizationService::FactorizationService(JobRunner* runner, StudioDocument* document,
-                                           const widgets::LayerTreeModel* layers, QObject* parent)
-    : QObject(parent), m_runner(runner), m_document(document), m_layers(layers)
+FactorizationService::FactorizationService(JobRunner* runner, StudioDocument* document, QObject* parent)
+    : QObject(parent), m_runner(runner), m_document(document), m_layers(document->layers())
 {
     connect(m_document, &StudioDocument::sessionChanged, this, &FactorizationService::onSessionChanged);
 }
@@ -470,7 +470,10 @@ Job* FactorizationService::openModel(const QString& path)
             return ModelSession::load(path.toStdString(), ctx);
         },
         [self, path](std::shared_ptr<const ModelSession>&& session) {
-            if (self) emit self->modelOpened(path, std::move(session));
+            if (!self) return;
+            self->m_document->setSession(session);
+            self->computeNorms(self->m_layers->tensorsWithoutNorm());
+            emit self->modelOpened(path, std::move(session));
         });
     m_openJob = job;
     connect(job, &Job::failed, this, [this, path](const QString& message) { emit modelOpenFailed(path, message); });
@@ -494,7 +497,9 @@ Job* FactorizationService::computeNorms(const QStringList& tensors)
                 const RowMatrixF w = session->checkpoint().matrix(name.toStdString());
                 const double norm = std::sqrt(w.cast<double>().squaredNorm());
                 job->post([self, session, name, norm] {
-                    if (self && self->m_document->session() == session) emit self->layerNormReady(name, norm);
+                    if (!self || self->m_document->session() != session) return;
+                    self->m_document->layers()->setNorm(name, norm);
+                    emit self->layerNormReady(name, norm);
                 });
                 ctx.report("norms", ++done, tensors.size());
             }
@@ -504,11 +509,22 @@ Job* FactorizationService::computeNorms(const QStringList& tensors)
     return m_normJob;
 }
 
+bool FactorizationService::plansOnOutputs() const
+{
+    const auto& calibration = m_document->calibration();
+    return calibration && calibration->hasGram();
+}
+
 bool FactorizationService::planAtBudget(const pipeline::PlanOptions& options)
 {
     const auto session = m_document->session();
     if (!session) return refuse(tr("Open a model first."));
     if (m_planJob || m_applyJob) return refuse(tr("A plan or an apply is running; cancel it or wait for it to finish."));
+    // Output errors need H for every planned layer; a diag-only calibration cannot give them.
+    const auto calibration = plansOnOutputs() ? m_document->calibration() : nullptr;
+    if (options.objective != factor::Objective::Plain && !calibration)
+        return refuse(tr("Planning with objective %1 needs a calibration with Gram matrices: calibrate first.")
+                          .arg(QString::fromStdString(std::string(factor::objectiveName(options.objective)))));
     try {
         options.validate();
     } catch (const std::exception& e) {
@@ -518,15 +534,25 @@ bool FactorizationService::planAtBudget(const pipeline::PlanOptions& options)
     QPointer<FactorizationService> self(this);
     m_planJob = m_runner->start<std::shared_ptr<const pipeline::ModelPlan>>(
         tr("Planning at %1 bpw").arg(QString::fromStdString(options.budget.text())),
-        [session, options](const RunContext& ctx, Job*) -> std::shared_ptr<const pipeline::ModelPlan> {
+        [session, options, calibration](const RunContext& ctx, Job*) -> std::shared_ptr<const pipeline::ModelPlan> {
+            pipeline::PlanOptions planned = options;
+            // The trials start from the decompositions the previews and applies stored, and store theirs.
+            planned.engine.decompositions.cache =
+                std::make_shared<const factor::DecompositionCache>(factor::DecompositionCache::defaultFolder());
+            if (calibration) {
+                for (const std::string& name : pipeline::plannedLayerNames(session->config()))
+                    planned.inputGrams.emplace(name, calibration->stats->layer(name).gram);
+                planned.engine.decompositions.calibration = calibration->tag.toStdString();
+            }
             return std::make_shared<const pipeline::ModelPlan>(
-                pipeline::planModel(session->config(), session->checkpoint(), options, ctx));
+                pipeline::planModel(session->config(), session->checkpoint(), planned, ctx));
         },
-        [self, session, options](std::shared_ptr<const pipeline::ModelPlan>&& plan) {
+        [self, session, options, tag = calibration ? calibration->tag : QString()](
+            std::shared_ptr<const pipeline::ModelPlan>&& plan) {
             if (!self || self->m_document->session() != session) return;
             self->m_planJob = nullptr;
             emit self->planFinished(plan);
-            self->applyPlan(*plan, options);
+            self->applyPlan(*plan, options, tag);
         });
     connect(m_planJob, &Job::cancelled, this, [this] { emit planStopped(true, QString()); });
     connect(m_planJob, &Job::failed, this, [this](const QString& message) { emit planStopped(false, message); });
@@ -542,7 +568,8 @@ void FactorizationService::cancelPlan()
     if (m_planJob) m_planJob->cancel();
 }
 
-void FactorizationService::applyPlan(const pipeline::ModelPlan& plan, const pipeline::PlanOptions& options)
+void FactorizationService::applyPlan(const pipeline::ModelPlan& plan, const pipeline::PlanOptions& options,
+                                     const QString& calibration)
 {
     std::vector<LayerRequest> requests;
     QStringList planned;
@@ -553,6 +580,7 @@ void FactorizationService::applyPlan(const pipeline::ModelPlan& plan, const pipe
         s.bpw = layer.bpw;
         s.iterations = options.iterations;
         s.objective = options.objective;
+        if (s.objective != factor::Objective::Plain) s.calibration = calibration;
         const QString key = QString::fromStdString(layer.name);
         planned << key;
         requests.push_back({key, s});

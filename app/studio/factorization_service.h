@@ -57,10 +57,10 @@ public:
         std::vector<std::pair<QString, QString>> keptDense;  ///< layer and reason, in model order
     };
 
-    /// `document` supplies the model and the calibration and receives applied layers; `layers` gives
-    /// the shapes and which layers are factorizable. All three must outlive the service.
-    FactorizationService(JobRunner* runner, StudioDocument* document, const widgets::LayerTreeModel* layers,
-                         QObject* parent = nullptr);
+    /// `document` supplies the model, its layers (shapes, which are factorizable) and the calibration,
+    /// and receives applied layers and opened models. Both must outlive the service; make the service
+    /// right after the document, so it drops a previous model's jobs before the views see a new one.
+    FactorizationService(JobRunner* runner, StudioDocument* document, QObject* parent = nullptr);
 
     /// The result cache shared by the preview and the whole-model jobs (cleared with each new model).
     FactorCache& cache() { return m_cache; }
@@ -114,21 +114,28 @@ public:
     bool isComparing() const { return m_comparisonJob != nullptr; }
 
     /// Opens the model folder `path` as a job (ModelSession::load, with progress and cancel); a running
-    /// open is cancelled first. Ends with modelOpened (the caller adopts the session into the document),
-    /// modelOpenFailed or modelOpenCancelled. Returns the job.
+    /// open is cancelled first. On success the document switches to the model (its configuration and
+    /// undo history start empty), the norms of its layers start computing, then modelOpened is
+    /// emitted; otherwise modelOpenFailed or modelOpenCancelled, and the document keeps the model it
+    /// had. Asking about unsaved changes first is the caller's business. Returns the job.
     Job* openModel(const QString& path);
     /// Computes the Frobenius norm of each of `tensors` (names in the document's model) in the
-    /// background, reporting each as layerNormReady; a new call or a new model stops the previous
-    /// computation. Returns the job, or null without a model or tensors.
+    /// background, setting each in the document's layer list and reporting it as layerNormReady; a new
+    /// call or a new model stops the previous computation. Returns the job, or null without a model or
+    /// tensors.
     Job* computeNorms(const QStringList& tensors);
 
-    /// Plans the model at `options.budget` (pipeline::planModel on the document's model, weight
-    /// error, as `mdbf plan` without calibration text) as a job with progress and cancel, then applies
-    /// the planned layers with their format, l and budget as ONE undoable step "Plan at … bpw" that
-    /// also reverts every layer the plan leaves dense, so the configuration is the plan's. Returns false,
-    /// with the reason in refusalText(), without a model, while a plan or an apply runs, or for options
-    /// that do not validate.
+    /// Plans the model at `options.budget` (pipeline::planModel on the document's model) as a job with
+    /// progress and cancel, then applies the planned layers with their format, l and budget as ONE
+    /// undoable step "Plan at … bpw" that also reverts every layer the plan leaves dense, so the
+    /// configuration is the plan's. With a calibration that holds Gram matrices the plan weighs the
+    /// layers' output errors under it (as `mdbf plan --calib-text`; options.inputGrams is filled here)
+    /// and options.objective may be diag or gram; otherwise it plans on the weight error with the plain
+    /// objective. Returns false, with the reason in refusalText(), without a model, while a plan or an
+    /// apply runs, for an objective the calibration cannot serve, or for options that do not validate.
     bool planAtBudget(const pipeline::PlanOptions& options);
+    /// True when planAtBudget() would weigh output errors: the document's calibration has Gram matrices.
+    bool plansOnOutputs() const;
     /// Requests a stop of the running plan; the document is left as it was.
     void cancelPlan();
     /// True while the plan job runs (its apply then reports as any apply).
@@ -180,13 +187,13 @@ signals:
     /// start, `error` the failure's message (empty when it finished or was cancelled).
     void comparisonEnded(const QString& layer, int done, int runs, const QStringList& skipped, const QString& error);
 
-    /// The model folder `path` was read; `session` is never null.
+    /// The model folder `path` was read and is the document's model now; `session` is never null.
     void modelOpened(const QString& path, std::shared_ptr<const mdbf::studio::ModelSession> session);
     /// The model folder `path` could not be opened: `message` says why.
     void modelOpenFailed(const QString& path, const QString& message);
     /// Opening `path` was cancelled.
     void modelOpenCancelled(const QString& path);
-    /// The Frobenius norm of `tensor` of the document's model.
+    /// The Frobenius norm of `tensor` of the document's model (already in the document's layer list).
     void layerNormReady(const QString& tensor, double norm);
 
     /// A plan job started (planFinished or planStopped follows).
@@ -198,14 +205,14 @@ signals:
 
 private:
     void onSessionChanged();
-    void applyPlan(const pipeline::ModelPlan& plan, const pipeline::PlanOptions& options);
+    void applyPlan(const pipeline::ModelPlan& plan, const pipeline::PlanOptions& options, const QString& calibration);
     void onApplyLayerDone(const QString& layer, std::shared_ptr<const LayerFactorization> f);
     void finishApply(const QString& outcome, bool cancelled);
     bool refuse(const QString& reason);
 
     JobRunner* m_runner;
     StudioDocument* m_document;
-    const widgets::LayerTreeModel* m_layers;
+    const widgets::LayerTreeModel* m_layers;  ///< the document's
     FactorCache m_cache;
 
     QPointer<Job> m_layerJob;

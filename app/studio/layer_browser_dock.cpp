@@ -12,6 +12,7 @@
 #include <QVBoxLayout>
 
 #include "mdbf/widgets/layer_tree_model.h"
+#include "studio_document.h"
 
 namespace mdbf::studio {
 
@@ -28,11 +29,12 @@ public:
 
 }  // namespace
 
-LayerBrowserDock::LayerBrowserDock(QWidget* parent) : QDockWidget(tr("Layers"), parent)
+LayerBrowserDock::LayerBrowserDock(StudioDocument* document, QWidget* parent)
+    : QDockWidget(tr("Layers"), parent), m_document(document)
 {
     setObjectName(QStringLiteral("layerBrowserDock"));
     setToolTip(tr("The model's weight matrices; select one to inspect and factorize it"));
-    m_model = new LayerTreeModel(this);
+    m_model = document->layers();
     m_proxy = new widgets::LayerSortProxy(this);
     m_proxy->setSourceModel(m_model);
 
@@ -68,8 +70,9 @@ LayerBrowserDock::LayerBrowserDock(QWidget* parent) : QDockWidget(tr("Layers"), 
     m_view->header()->setToolTip(tr("Click to sort; drag to reorder columns; right-click to choose columns"));
     layout->addWidget(m_view);
     // What the markers beside the names mean; the configuration changes only by applying.
-    auto* legend = new QLabel(tr("<span style='color:#00a073'>●</span> applied, refined · "
-                                 "<span style='color:#00a073'>○</span> applied, closed form · no marker: dense"),
+    // The colours are the row icons' (LayerTreeModel): green filled, orange hollow.
+    auto* legend = new QLabel(tr("<span style='color:#009e73'>●</span> applied, refined · "
+                                 "<span style='color:#e69f00'>○</span> applied, closed form · no marker: dense"),
                               box);
     legend->setObjectName(QStringLiteral("markerLegend"));
     legend->setToolTip(tr("Layers change only through Apply to Layer (Enter) or Model ▸ Apply Settings; browsing previews"));
@@ -106,8 +109,11 @@ LayerBrowserDock::LayerBrowserDock(QWidget* parent) : QDockWidget(tr("Layers"), 
     });
     connect(m_view->selectionModel(), &QItemSelectionModel::currentChanged, this,
             [this](const QModelIndex& current) {
-                emit layerSelected(current.data(LayerTreeModel::KeyRole).toString());
+                m_document->setCurrentLayer(current.data(LayerTreeModel::KeyRole).toString());
             });
+    connect(m_document, &StudioDocument::currentLayerChanged, this, [this](const QString& key) {
+        if (!key.isEmpty() && key != currentLayer()) selectLayer(key);
+    });
     connect(m_model, &QAbstractItemModel::modelReset, this, &LayerBrowserDock::expandAll);
     // Sorting re-lays the proxy out, and the view forgets which groups were open: keep them open.
     auto expanded = std::make_shared<QSet<QString>>();

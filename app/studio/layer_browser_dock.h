@@ -1,5 +1,6 @@
 #pragma once
-// The "Layers" dock: a filterable, sortable tree of the model's weight matrices.
+// The "Layers" dock: a filterable, sortable tree of the document's layers. Its current row and the
+// document's current layer follow each other.
 
 #include <QDockWidget>
 
@@ -15,11 +16,14 @@ class LayerSortProxy;
 
 namespace mdbf::studio {
 
-/// Owns the LayerTreeModel of the open model; emits layerSelected when the current layer changes.
+class StudioDocument;
+
+/// Shows StudioDocument::layers(); selecting a row makes it the document's current layer.
 class LayerBrowserDock : public QDockWidget {
     Q_OBJECT
 public:
-    explicit LayerBrowserDock(QWidget* parent = nullptr);
+    /// `document` must outlive the dock.
+    explicit LayerBrowserDock(StudioDocument* document, QWidget* parent = nullptr);
 
     widgets::LayerTreeModel* model() const { return m_model; }
     widgets::LayerSortProxy* proxy() const { return m_proxy; }
@@ -48,13 +52,10 @@ public:
     /// plus room for a short name, so the dock is never squeezed into hiding columns.
     int minimumContentWidth() const;
 
-signals:
-    /// The current layer changed (key as in LayerEntry::key; empty when a group is selected).
-    void layerSelected(const QString& key);
-
 private:
     void updateMinimumWidth();
 
+    StudioDocument* m_document;
     QWidget* m_box;
     widgets::LayerTreeModel* m_model;
     widgets::LayerSortProxy* m_proxy;

@@ -1,15 +1,9 @@
 #include "layer_inspector_panel.h"
 
 #include <QAction>
-#include <QComboBox>
-#include <QDoubleSpinBox>
-#include <QGraphicsOpacityEffect>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QProgressBar>
-#include <QSpinBox>
-#include <QSplitter>
-#include <QTabWidget>
 #include <QToolButton>
 #include <QVBoxLayout>
 
@@ -17,9 +11,9 @@
 #include "comparison_tab.h"
 #include "factor_control_bar.h"
 #include "factorization_service.h"
+#include "layer_result_tabs.h"
 #include "mdbf/base/error.h"
 #include "mdbf/factor/bit_budget.h"
-#include "mdbf/factor/path_products.h"
 #include "mdbf/widgets/error_curve_plot.h"
 #include "mdbf/widgets/heatmap_plot.h"
 #include "mdbf/widgets/histogram_plot.h"
@@ -94,63 +88,9 @@ LayerInspectorPanel::LayerInspectorPanel(FactorizationService* service, StudioDo
     statusRow->addWidget(m_applyButton);
     layout->addLayout(statusRow);
 
-    m_tabs = new QTabWidget(this);
-    m_tabs->setDocumentMode(true);
+    m_tabs = new LayerResultTabs(this);
     layout->addWidget(m_tabs, 1);
-
-    // Sign bases: S_a | S_b over the live refinement curve.
-    auto* signTab = new QWidget(m_tabs);
-    auto* signLayout = new QVBoxLayout(signTab);
-    signLayout->setContentsMargins(4, 4, 4, 4);
-    m_pathChoice = new QComboBox(signTab);
-    m_pathChoice->setToolTip(tr("Which additive path's sign bases to show"));
-    m_pathChoice->hide();
-    signLayout->addWidget(m_pathChoice, 0, Qt::AlignLeft);
-    auto* signSplit = new QSplitter(Qt::Vertical, signTab);
-    signSplit->setObjectName(QStringLiteral("signSplit"));
-    auto* bases = new QSplitter(Qt::Horizontal, signSplit);
-    bases->setObjectName(QStringLiteral("basesSplit"));
-    m_signA = new widgets::SignImageView(bases);
-    m_signA->setToolTip(tr("S_a (n × k): black −1, white +1. Wheel to zoom, drag to pan, double-click to fit"));
-    m_signB = new widgets::SignImageView(bases);
-    m_signB->setToolTip(tr("S_b (k × m): black −1, white +1. Wheel to zoom, drag to pan, double-click to fit"));
-    m_signCurve = new widgets::ErrorCurvePlot(signSplit);
-    signSplit->setStretchFactor(0, 3);
-    signSplit->setStretchFactor(1, 2);
-    signSplit->setSizes({420, 280});
-    signLayout->addWidget(signSplit, 1);
-    m_tabs->addTab(signTab, tr("Sign bases"));
-    m_tabs->setTabToolTip(0, tr("The two binary sign matrices and the refinement curve"));
-
-    m_spectrum = new widgets::SpectrumPlot(m_tabs);
-    m_spectrum->setToolTip(tr("Singular values of the magnitudes |F| and |G| of the closed-form start; the first l are "
-                              "what a rank-l envelope keeps. Right-click to export"));
-    m_tabs->addTab(m_spectrum, tr("Envelope spectra"));
-    m_tabs->setTabToolTip(1, tr("How much of the factor magnitudes a rank-l envelope can hold"));
-
-    auto* errorTab = new QSplitter(Qt::Vertical, m_tabs);
-    errorTab->setObjectName(QStringLiteral("errorSplit"));
-    auto* maps = new QSplitter(Qt::Horizontal, errorTab);
-    maps->setObjectName(QStringLiteral("errorMapsSplit"));
-    m_weightMap = new widgets::HeatmapPlot(maps);
-    m_weightMap->setExportName(QStringLiteral("weights"));
-    m_weightMap->setToolTip(tr("The layer's weights W, on the same colour scale as the error. Right-click to export"));
-    m_residualMap = new widgets::HeatmapPlot(maps);
-    m_residualMap->setExportName(QStringLiteral("residual"));
-    m_residualMap->setToolTip(tr("Reconstruction error W − Ŵ (Ŵ with FP16 envelopes, as deployed). Right-click to export"));
-    auto* lower = new QSplitter(Qt::Horizontal, errorTab);
-    lower->setObjectName(QStringLiteral("errorLowerSplit"));
-    m_histogram = new widgets::HistogramPlot(lower);
-    m_histogram->setExportName(QStringLiteral("residual-histogram"));
-    m_histogram->setToolTip(tr("Distribution of the entries of W − Ŵ. Right-click to export"));
-    m_curve = new widgets::ErrorCurvePlot(lower);
-    errorTab->setSizes({420, 300});
-    m_tabs->addTab(errorTab, tr("Error"));
-    m_tabs->setTabToolTip(2, tr("Where the approximation errs: heatmaps, histogram, refinement curve"));
-
-    m_comparison = new ComparisonTab(m_tabs);
-    m_tabs->addTab(m_comparison, tr("DBF vs MDBF"));
-    m_tabs->setTabToolTip(3, tr("Error against exact bpw for both methods at matched budgets"));
+    m_comparison = m_tabs->comparison();
 
     m_debounce.setSingleShot(true);
     m_debounce.setInterval(120);
@@ -167,10 +107,7 @@ LayerInspectorPanel::LayerInspectorPanel(FactorizationService* service, StudioDo
                 updateState();
             });
     connect(m_cancel, &QToolButton::clicked, this, &LayerInspectorPanel::cancelRefinement);
-    connect(m_pathChoice, &QComboBox::currentIndexChanged, this, [this](int i) {
-        if (i >= 0) showPath(i);
-    });
-    connect(m_comparison, &ComparisonTab::runRequested, this, &LayerInspectorPanel::runComparison);
+    connect(m_comparison, &ComparisonTab::runRequested, this, [this] { runComparison(); });
     connect(m_service, &FactorizationService::comparisonStarted, this,
             [this](const QString& layer, int runs, const QStringList&) {
                 if (layer == m_layer.key) m_comparison->setStatus(tr("Comparing %1 configurations…").arg(runs));
@@ -178,19 +115,21 @@ LayerInspectorPanel::LayerInspectorPanel(FactorizationService* service, StudioDo
     connect(m_service, &FactorizationService::comparisonResult, this, &LayerInspectorPanel::onComparisonResult);
     connect(m_service, &FactorizationService::comparisonEnded, this, &LayerInspectorPanel::onComparisonEnded);
     connect(m_document, &StudioDocument::sessionChanged, this, &LayerInspectorPanel::onSessionChanged);
+    connect(m_document, &StudioDocument::currentLayerChanged, this,
+            [this](const QString& key) { setLayer(key.isEmpty() ? nullptr : m_document->layers()->layer(key)); });
     connect(m_document, &StudioDocument::calibrationChanged, m_controls, &FactorControlBar::setCalibration);
 
     // The preview job's reports; each names its layer, and only the layer on screen is shown.
     connect(m_service, &FactorizationService::layerWeightsLoaded, this,
             [this](const QString& layer, std::shared_ptr<const RowMatrixF> w) {
-                if (layer == m_layer.key) showWeights(w);
+                if (layer == m_layer.key) m_tabs->showWeights(w);
             });
     connect(m_service, &FactorizationService::layerPreviewReady, this,
             [this](const QString& layer, const FactorSettings&, std::shared_ptr<const LayerFactorization> f) {
                 if (layer == m_layer.key) show(f);
             });
     connect(m_service, &FactorizationService::layerIteration, this, [this](const QString& layer, int it, double e) {
-        if (layer == m_layer.key) appendIteration(it, e);
+        if (layer == m_layer.key) m_tabs->appendIteration(it, e);
     });
     connect(m_service, &FactorizationService::layerFactorized, this,
             [this](const QString& layer, const FactorSettings&, std::shared_ptr<const LayerFactorization> f) {
@@ -226,6 +165,13 @@ LayerInspectorPanel::LayerInspectorPanel(FactorizationService* service, StudioDo
     clearViews(tr("Open a model and select a layer"));
 }
 
+widgets::SignImageView* LayerInspectorPanel::signA() const { return m_tabs->signA(); }
+widgets::SignImageView* LayerInspectorPanel::signB() const { return m_tabs->signB(); }
+widgets::SpectrumPlot* LayerInspectorPanel::spectrumPlot() const { return m_tabs->spectrumPlot(); }
+widgets::ErrorCurvePlot* LayerInspectorPanel::errorCurve() const { return m_tabs->errorCurve(); }
+widgets::HeatmapPlot* LayerInspectorPanel::weightHeatmap() const { return m_tabs->weightHeatmap(); }
+widgets::HeatmapPlot* LayerInspectorPanel::residualHeatmap() const { return m_tabs->residualHeatmap(); }
+widgets::HistogramPlot* LayerInspectorPanel::histogram() const { return m_tabs->histogram(); }
 widgets::MethodComparisonPlot* LayerInspectorPanel::comparisonPlot() const { return m_comparison->plot(); }
 
 QString LayerInspectorPanel::statusText() const { return m_status->text(); }
@@ -249,18 +195,7 @@ void LayerInspectorPanel::createActions()
         connect(a, &QAction::triggered, this, std::forward<decltype(slot)>(slot));
         list << a;
     };
-    add(m_layerActions, tr("Method &DBF"), QKeySequence(tr("Ctrl+D")), tr("Factorize with DBF (rank-1 envelopes)"),
-        [this] { m_controls->setMethod(factor::Method::Dbf); });
-    add(m_layerActions, tr("Method &MDBF"), QKeySequence(tr("Ctrl+M")), tr("Factorize with MDBF (rank-l envelopes)"),
-        [this] { m_controls->setMethod(factor::Method::Mdbf); });
-    add(m_layerActions, tr("More Bits"), QKeySequence(tr("Ctrl+]")), tr("Raise the budget by 0.05 bpw"),
-        [this] { m_controls->bpwSpin()->stepUp(); });
-    add(m_layerActions, tr("Fewer Bits"), QKeySequence(tr("Ctrl+[")), tr("Lower the budget by 0.05 bpw"),
-        [this] { m_controls->bpwSpin()->stepDown(); });
-    add(m_layerActions, tr("Larger l"), QKeySequence(tr("Ctrl+.")), tr("Raise the envelope rank l"),
-        [this] { m_controls->lSpin()->stepUp(); });
-    add(m_layerActions, tr("Smaller l"), QKeySequence(tr("Ctrl+,")), tr("Lower the envelope rank l"),
-        [this] { m_controls->lSpin()->stepDown(); });
+    m_layerActions = m_controls->editActions();
     m_layerActions << nullptr;
     add(m_layerActions, tr("&Cancel Refinement"), QKeySequence(Qt::Key_Escape),
         tr("Stop the running refinement, keeping its best iterate"), [this] { cancelRefinement(); });
@@ -280,7 +215,18 @@ bool LayerInspectorPanel::isBusy() const { return m_service->isLayerBusy(); }
 
 FactorSettings LayerInspectorPanel::settings() const { return m_controls->settings(); }
 
-void LayerInspectorPanel::setSettings(const FactorSettings& settings) { m_controls->setSettings(settings); }
+void LayerInspectorPanel::setSettings(const FactorSettings& settings)
+{
+    m_controls->setSettings(settings);
+    updateState();
+}
+
+void LayerInspectorPanel::previewSettings(const FactorSettings& settings)
+{
+    m_controls->setSettings(settings);
+    scheduleFactorization();
+    updateState();
+}
 
 void LayerInspectorPanel::onSessionChanged()
 {
@@ -289,23 +235,14 @@ void LayerInspectorPanel::onSessionChanged()
     ++m_generation;
     m_layer = {};
     m_current.reset();
-    m_shownWeights.reset();
     m_controls->setLayerShape(0, 0);
-    m_comparison->plot()->clear();
+    m_comparison->clearResults();
     clearViews(m_document->session() ? tr("Select a layer in the Layers panel") : tr("Open a model and select a layer"));
 }
 
 void LayerInspectorPanel::clearViews(const QString& message)
 {
-    m_signA->clear(message);
-    m_signB->clear(message);
-    m_spectrum->clear();
-    m_weightMap->clear(message);
-    m_residualMap->clear(message);
-    m_histogram->clear();
-    m_curve->clear();
-    m_signCurve->clear();
-    m_pathChoice->hide();
+    m_tabs->clearViews(message);
     setStatus(message);
     updateState();
 }
@@ -318,8 +255,6 @@ void LayerInspectorPanel::setLayer(const widgets::LayerEntry* entry)
     ++m_generation;
     m_layer = entry ? *entry : widgets::LayerEntry{};
     m_current.reset();
-    m_shownWeights.reset();
-    m_comparison->plot()->clear();
     m_comparison->clearResults();
     m_comparison->setStatus(QString());
     if (!entry) {
@@ -389,13 +324,7 @@ void LayerInspectorPanel::updateState()
     const bool current = m_current && resultOf(*m_current, m_controls->settings());
     // A result of other settings stays on screen while the current one computes (or cannot be): dim it.
     const bool stale = m_current && !current;
-    if (stale) {
-        auto* effect = new QGraphicsOpacityEffect(m_tabs);
-        effect->setOpacity(0.45);
-        m_tabs->setGraphicsEffect(effect);
-    } else {
-        m_tabs->setGraphicsEffect(nullptr);
-    }
+    m_tabs->setStale(stale);
     const bool showingApplied = isShowingApplied();
     m_applyAction->setEnabled(m_layer.factorizable && m_document->session() && (current || isBusy()) && !showingApplied);
     QString text;
@@ -441,8 +370,7 @@ void LayerInspectorPanel::startFactorization()
         return;
     }
     ++m_generation;  // a running comparison's points belong to the settings before
-    m_curve->clear();
-    m_signCurve->clear();
+    m_tabs->clearCurves();
     if (!m_service->factorizeLayer(m_layer.key, settings, tr("Factorizing %1").arg(m_layer.label))) return;
     m_progress->setRange(0, std::max(1, settings.iterations * settings.paths));
     m_progress->setValue(0);
@@ -460,47 +388,11 @@ void LayerInspectorPanel::onFactorized(const QString& layer, const std::shared_p
     if (m_applyPending && f->complete) applyPreview();
 }
 
-void LayerInspectorPanel::appendIteration(int iteration, double error)
-{
-    m_curve->appendPoint(iteration, error);
-    m_signCurve->appendPoint(iteration, error);
-}
-
-void LayerInspectorPanel::showWeights(const std::shared_ptr<const RowMatrixF>& w)
-{
-    if (w == m_shownWeights) return;
-    m_shownWeights = w;
-    m_weightMap->setMatrix(*w, tr("W"), tr("value"));
-    if (m_current) widgets::HeatmapPlot::shareRange({m_weightMap, m_residualMap});
-}
-
 void LayerInspectorPanel::show(const std::shared_ptr<const LayerFactorization>& f)
 {
     m_current = f;
+    m_tabs->showResult(f, m_service->cache().inputs(m_layer.key).weights);
     const factor::FactorResult& r = *f->result;
-    const QString objective = QString::fromStdString(std::string(factor::objectiveName(r.objective)));
-
-    m_pathChoice->blockSignals(true);
-    m_pathChoice->clear();
-    for (int p = 0; p < static_cast<int>(r.paths.size()); ++p)
-        m_pathChoice->addItem(tr("path %1 of %2").arg(p + 1).arg(r.paths.size()));
-    m_pathChoice->setVisible(r.paths.size() > 1);
-    m_pathChoice->blockSignals(false);
-    showPath(0);
-
-    m_spectrum->setEnvelopeSpectra(f->spectra.sigmaF, f->spectra.energyF, f->spectra.sigmaG, f->spectra.energyG, r.k,
-                                   r.l);
-    m_residualMap->setMatrix(*f->residual, tr("W − Ŵ"), tr("error"));
-    if (auto w = m_service->cache().inputs(m_layer.key).weights) showWeights(w);
-    widgets::HeatmapPlot::shareRange({m_weightMap, m_residualMap});
-    m_histogram->setValues(*f->residual, tr("W − Ŵ"));
-
-    for (widgets::ErrorCurvePlot* curve : {m_curve, m_signCurve}) {
-        curve->setObjectiveLabel(objective);
-        if (f->refined) curve->setHistory(r.errorHistory);
-        curve->setReference(r.initialError, tr("closed form"));
-    }
-
     const QString method = r.method == factor::Method::Dbf ? QStringLiteral("DBF") : QStringLiteral("MDBF");
     QString text = tr("%1 l=%2 · k %3 · %4 bpw%5 · %6 %7")
                        .arg(method)
@@ -525,45 +417,21 @@ void LayerInspectorPanel::show(const std::shared_ptr<const LayerFactorization>& 
     emit factorizationShown(m_layer.key, f);
 }
 
-void LayerInspectorPanel::showPath(int path)
-{
-    if (!m_current || path < 0 || path >= static_cast<int>(m_current->result->paths.size())) return;
-    auto result = m_current->result;
-    const auto& p = result->paths[static_cast<std::size_t>(path)];
-    // Aliasing pointers keep the whole result alive while a view shows its signs.
-    m_signA->setSigns(std::shared_ptr<const kernels::PackedSigns>(result, &p.sa), tr("S_a"));
-    m_signB->setSigns(std::shared_ptr<const kernels::PackedSigns>(result, &p.sb), tr("S_b"));
-}
-
-void LayerInspectorPanel::addComparisonPoint(const LayerFactorization& f)
-{
-    const factor::FactorResult& r = *f.result;
-    if (!f.complete) return;
-    // Errors under different objectives are not comparable: the plot holds one objective at a time.
-    const QString objective = QString::fromStdString(std::string(factor::objectiveName(r.objective)));
-    if (objective != m_comparisonObjective) {
-        m_comparison->plot()->clear();
-        m_comparison->plot()->setObjectiveLabel(objective);
-        m_comparisonObjective = objective;
-    }
-    QString method = r.method == factor::Method::Dbf ? QStringLiteral("DBF") : QStringLiteral("MDBF");
-    if (!f.refined) method += tr(" closed form");
-    m_comparison->plot()->setPoint(method, r.l, widgets::ComparisonPoint{r.bpw, r.finalError, r.k, f.refined});
-    m_comparison->plot()->setCurrentBpw(r.bpw);
-}
-
 void LayerInspectorPanel::runComparison()
 {
-    if (!m_document->session() || !m_layer.factorizable) return;
     ComparisonRequest request;
     QString error;
     if (!m_comparison->request(request, error)) {
         m_comparison->setStatus(error);
         return;
     }
+    runComparison(request);
+}
+
+void LayerInspectorPanel::runComparison(const ComparisonRequest& request)
+{
+    if (!m_document->session() || !m_layer.factorizable) return;
     // The plot and the maps show this comparison only, not results met while browsing.
-    m_comparison->plot()->clear();
-    m_comparisonObjective.clear();
     m_comparison->clearResults();
     m_comparisonGeneration = m_generation;
     if (!m_service->compareMethods(m_layer.key, m_controls->settings(), request,
@@ -575,7 +443,6 @@ void LayerInspectorPanel::runComparison()
 void LayerInspectorPanel::onComparisonResult(const QString& layer, const std::shared_ptr<const LayerFactorization>& f)
 {
     if (layer != m_layer.key || m_generation != m_comparisonGeneration) return;
-    addComparisonPoint(*f);
     m_comparison->addResult(f->settings.bpw, f);
 }
 

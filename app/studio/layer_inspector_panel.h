@@ -1,6 +1,6 @@
 #pragma once
-// The layer inspector: control bar plus tabs (sign bases, envelope spectra, error, DBF vs MDBF) for
-// the selected layer. "Instant, then better": a control change shows the closed form from the
+// The layer inspector: control bar, result line (what is on screen, whether it is applied or a
+// preview, Apply to Layer) and the result views (LayerResultTabs) for the document's current layer. "Instant, then better": a control change shows the closed form from the
 // layer's cached SVD, then the ADMM refinement runs in the background and every view follows its
 // iterations; results are cached per (layer, settings) so a setting seen before reappears at once.
 // With an activation-aware objective every factorization uses the layer's calibration statistics.
@@ -16,10 +16,8 @@
 #include "mdbf/widgets/layer_tree_model.h"
 
 class QAction;
-class QComboBox;
 class QLabel;
 class QProgressBar;
-class QTabWidget;
 class QToolButton;
 
 namespace mdbf::widgets {
@@ -35,6 +33,7 @@ namespace mdbf::studio {
 
 class ComparisonTab;
 class FactorControlBar;
+class LayerResultTabs;
 class FactorizationService;
 class ModelSession;
 class StudioDocument;
@@ -43,12 +42,9 @@ class LayerInspectorPanel : public QWidget {
     Q_OBJECT
 public:
     /// `document` holds the model, the calibration and the configuration: the panel previews any
-    /// settings on the selected layer through `service` and changes the document only through its
+    /// settings on the document's current layer through `service` and changes the document only through its
     /// Apply to Layer action; the service also runs the method comparison. All must outlive the panel.
     LayerInspectorPanel(FactorizationService* service, StudioDocument* document, QWidget* parent = nullptr);
-
-    /// Selects the layer to inspect (null or non-factorizable entries show an explanation).
-    void setLayer(const widgets::LayerEntry* entry);
 
     /// The layer shown (empty key when none).
     const widgets::LayerEntry& layer() const { return m_layer; }
@@ -61,11 +57,17 @@ public:
 
     /// The settings of the controls (what Apply Settings applies to other layers).
     FactorSettings settings() const;
-    /// Puts `settings` in the controls; the preview of the layer follows as for a change by hand.
+    /// Puts `settings` in the controls without starting a preview: the next layer selected is
+    /// previewed with them.
     void setSettings(const FactorSettings& settings);
+    /// Puts `settings` in the controls and previews them on the layer, as an edit by hand does.
+    void previewSettings(const FactorSettings& settings);
 
-    /// Starts the comparison of the DBF vs MDBF tab with its current fields (FactorizationService::compareMethods).
+    /// Starts the comparison of the DBF vs MDBF tab with its current fields (FactorizationService::compareMethods);
+    /// invalid fields are reported in the tab.
     void runComparison();
+    /// Starts the comparison of `request` on the layer with the controls' paths, iterations and objective.
+    void runComparison(const ComparisonRequest& request);
 
     /// Cancels the running factorization (its partial result stays on screen).
     void cancelRefinement();
@@ -88,20 +90,22 @@ public:
 
     /// The control bar (method, budget, l, paths, iterations, objective).
     FactorControlBar* controls() const { return m_controls; }
+    /// The views of the result on screen (sign bases, spectra, error, DBF vs MDBF).
+    LayerResultTabs* views() const { return m_tabs; }
     /// The sign-basis view of S_a.
-    widgets::SignImageView* signA() const { return m_signA; }
+    widgets::SignImageView* signA() const;
     /// The sign-basis view of S_b.
-    widgets::SignImageView* signB() const { return m_signB; }
+    widgets::SignImageView* signB() const;
     /// The envelope spectra plot.
-    widgets::SpectrumPlot* spectrumPlot() const { return m_spectrum; }
+    widgets::SpectrumPlot* spectrumPlot() const;
     /// The refinement curve of the Error tab.
-    widgets::ErrorCurvePlot* errorCurve() const { return m_curve; }
+    widgets::ErrorCurvePlot* errorCurve() const;
     /// The weight heatmap.
-    widgets::HeatmapPlot* weightHeatmap() const { return m_weightMap; }
+    widgets::HeatmapPlot* weightHeatmap() const;
     /// The residual heatmap.
-    widgets::HeatmapPlot* residualHeatmap() const { return m_residualMap; }
+    widgets::HeatmapPlot* residualHeatmap() const;
     /// The residual histogram.
-    widgets::HistogramPlot* histogram() const { return m_histogram; }
+    widgets::HistogramPlot* histogram() const;
     /// The DBF vs MDBF tab.
     ComparisonTab* comparisonTab() const { return m_comparison; }
     /// The DBF vs MDBF tab's plot.
@@ -119,6 +123,8 @@ signals:
 
 private:
     void createActions();
+    /// Shows the document's current layer (null or non-factorizable entries show an explanation).
+    void setLayer(const widgets::LayerEntry* entry);
     void onSessionChanged();
     void onFactorized(const QString& layer, const std::shared_ptr<const LayerFactorization>& f);
     void applyPreview();
@@ -127,10 +133,6 @@ private:
     void scheduleFactorization();
     void startFactorization();
     void show(const std::shared_ptr<const LayerFactorization>& f);
-    void showPath(int path);
-    void showWeights(const std::shared_ptr<const RowMatrixF>& w);
-    void appendIteration(int iteration, double error);
-    void addComparisonPoint(const LayerFactorization& f);
     void onComparisonResult(const QString& layer, const std::shared_ptr<const LayerFactorization>& f);
     void onComparisonEnded(const QString& layer, int done, int runs, const QStringList& skipped, const QString& error);
     void setStatus(const QString& text, bool error = false);
@@ -140,10 +142,8 @@ private:
     StudioDocument* m_document;
     widgets::LayerEntry m_layer;
     std::shared_ptr<const LayerFactorization> m_current;
-    std::shared_ptr<const RowMatrixF> m_shownWeights;
     quint64 m_generation = 0;
     quint64 m_comparisonGeneration = 0;  ///< m_generation when the comparison on screen started
-    QString m_comparisonObjective;  ///< the objective of the comparison plot's points
     QTimer m_debounce;
     bool m_applyPending = false;  ///< Apply to Layer was asked for while the refinement ran
 
@@ -156,16 +156,7 @@ private:
     QList<QAction*> m_layerActions;
     QList<QAction*> m_tabActions;
     QToolButton* m_applyButton;
-    QTabWidget* m_tabs;
-    QComboBox* m_pathChoice;
-    widgets::SignImageView* m_signA;
-    widgets::SignImageView* m_signB;
-    widgets::ErrorCurvePlot* m_signCurve;
-    widgets::SpectrumPlot* m_spectrum;
-    widgets::HeatmapPlot* m_weightMap;
-    widgets::HeatmapPlot* m_residualMap;
-    widgets::HistogramPlot* m_histogram;
-    widgets::ErrorCurvePlot* m_curve;
+    LayerResultTabs* m_tabs;
     ComparisonTab* m_comparison;
 };
 

@@ -14,6 +14,7 @@
 #include "layer_browser_dock.h"
 #include "layer_inspector_panel.h"
 #include "main_window.h"
+#include "model_commands.h"
 #include "perplexity_panel.h"
 #include "studio_settings.h"
 
@@ -64,7 +65,7 @@ int main(int argc, char** argv)
     }
     if (parser.isSet(applyAll)) {
         QObject::connect(&window, &mdbf::studio::MainWindow::modelLoaded, &window,
-                         [&window] { window.applySettingsToAllLayers(); });
+                         [&window] { window.commands()->applySettingsToAllLayers(); });
     }
     if (parser.isSet(screenshot)) {
         const QString file = parser.value(screenshot);

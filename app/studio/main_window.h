@@ -1,24 +1,20 @@
 #pragma once
 // The studio's main window: the Layers dock, the layer inspector in the centre, the perplexity dock
-// below, menus, status bar and job area. It only assembles: the document holds the model, the
-// calibration and the configuration, the factorization service runs the factorization jobs, and the
-// panels listen to both; the window owns the job runner, and closing it cancels every job and waits.
+// below, menus, status bar and job area. It only assembles: the document holds the model, the current
+// layer, the calibration and the configuration, the factorization service runs the jobs (opening a
+// model among them), the panels listen to both and offer their commands as actions, which the
+// window puts in its menus. It shows errors, asks before unsaved work would be lost, remembers its
+// layout, and owns the job runner: closing it cancels every job and waits.
 
-#include <map>
 #include <memory>
 
 #include <QMainWindow>
 #include <QPointer>
 
 #include "calibration_state.h"
-#include "factor_cache.h"
-#include "job_runner.h"
 #include "model_configuration.h"
 
-class QAction;
 class QDockWidget;
-class QLabel;
-class QMenu;
 class QMessageBox;
 
 namespace mdbf::studio {
@@ -29,12 +25,14 @@ class FactorizationService;
 class StudioDocument;
 class GeneratePanel;
 class JobRunner;
-class JobStatusWidget;
 class LayerBrowserDock;
 class LayerInspectorPanel;
 class ModelApplyPanel;
+class ModelCommands;
 class ModelSession;
 class PerplexityPanel;
+class RecentModelsMenu;
+class StudioStatusBar;
 struct PackageExportSummary;
 
 class MainWindow : public QMainWindow {
@@ -43,20 +41,23 @@ public:
     explicit MainWindow(QWidget* parent = nullptr);
     ~MainWindow() override;
 
-    /// Starts loading the model folder `dir` in the background. On success the layer tree is filled
-    /// and modelLoaded() emitted; on failure an error dialog (non-modal) names the reason, the
-    /// previous model (if any) stays open, and modelLoadFailed() is emitted.
+    /// Opens the model folder `dir` in the background (after asking Save / Discard / Cancel when the
+    /// configuration is unsaved). On success the document holds the new model and modelLoaded() is
+    /// emitted; on failure an error dialog (non-modal) names the reason, the previous model (if any)
+    /// stays open, and modelLoadFailed() is emitted.
     void openModel(const QString& dir);
 
     /// The open model (null before the first successful load).
     const std::shared_ptr<const ModelSession>& session() const;
 
-    /// The document: the open model, the configuration and its undo history.
+    /// The document: the open model, its layers, the configuration and its undo history.
     StudioDocument* document() const { return m_document; }
-    /// The factorization jobs (the inspector's preview, Apply to Model) and their result cache.
+    /// The factorization jobs (the inspector's preview, Apply to Model, plans, opening models).
     FactorizationService* factorizationService() const { return m_service; }
     /// Saving and opening configurations, and the unsaved-changes question.
     ConfigurationFiles* configurationFiles() const { return m_files; }
+    /// Apply Settings to All / Selected Layers, Plan at Budget, Revert, Export Deployment Package.
+    ModelCommands* commands() const { return m_commands; }
 
     /// The runner of every background job.
     JobRunner* jobRunner() const { return m_runner; }
@@ -78,20 +79,6 @@ public:
 
     /// The factorized layers of the current configuration (everything else is dense).
     const ModelConfiguration& configuration() const;
-
-    /// Applies the inspector's current settings to the factorizable layers among `layers` in the
-    /// background (Model panel: progress, ETA, Cancel). Returns false, with the reason in the status
-    /// bar, when nothing was started (no model, an apply already running, no factorizable layer).
-    bool applySettingsToLayers(const QStringList& layers);
-    /// Same for every layer the default configuration factorizes: the projections, not the head (no
-    /// confirmation; the menu asks first).
-    bool applySettingsToAllLayers();
-    /// Same for the layers selected in the Layers panel.
-    bool applySettingsToSelectedLayers();
-
-    /// Starts writing the deployment package of the configuration to `path` (HDF5) as a job; the
-    /// outcome arrives as packageExported() or an error dialog. Returns the job (null if none started).
-    Job* exportPackage(const QString& path);
 
     /// Saves the configuration to `path` as a quantization config (JSON); the document is then
     /// unmodified. Returns false after showing an error dialog on failure.
@@ -123,19 +110,12 @@ protected:
     void dropEvent(QDropEvent* event) override;
 
 private:
+    QDockWidget* addPanelDock(QWidget* panel, const QString& title, const QString& objectName, const QString& tip);
+    void connectReports();
     void createMenus();
     void showError(const QString& title, const QString& message);
-    void adoptSession(std::shared_ptr<const ModelSession> session);
-    void onLayerSelected(const QString& key);
-    void startLoading(const QString& dir);
-    void onLayerChanged(const QString& layer, std::shared_ptr<const LayerFactorization> f);
-    void revertSelectedLayers();
-    void confirmApplyToAll();
-    void planDialog();
-    void exportPackageDialog();
+    void onModelOpened(const QString& path);
     void onPackageExported(const PackageExportSummary& summary);
-    void updateModelSummary();
-    void rebuildRecentMenu();
     void openFolderDialog();
     void showAbout();
 
@@ -143,6 +123,7 @@ private:
     StudioDocument* m_document;
     FactorizationService* m_service;
     ConfigurationFiles* m_files = nullptr;
+    ModelCommands* m_commands = nullptr;
 
     LayerBrowserDock* m_browser;
     LayerInspectorPanel* m_inspector;
@@ -150,10 +131,8 @@ private:
     ModelApplyPanel* m_applyPanel;
     GeneratePanel* m_generate;
     ConfigurationExporter* m_exporter;
-    JobStatusWidget* m_jobStatus;
-    QLabel* m_modelLabel;
-    QLabel* m_bpwLabel;
-    QMenu* m_recentMenu = nullptr;
+    StudioStatusBar* m_statusBar;
+    RecentModelsMenu* m_recentMenu = nullptr;
     QString m_lastError;
     QPointer<QMessageBox> m_errorBox;
     QDockWidget* m_perplexityDock = nullptr;

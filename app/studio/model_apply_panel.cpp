@@ -61,9 +61,8 @@ QString categoryOf(const QString& key)
 
 }  // namespace
 
-ModelApplyPanel::ModelApplyPanel(FactorizationService* service, StudioDocument* document,
-                                 const widgets::LayerTreeModel* layers, QWidget* parent)
-    : QWidget(parent), m_service(service), m_document(document), m_layers(layers)
+ModelApplyPanel::ModelApplyPanel(FactorizationService* service, StudioDocument* document, QWidget* parent)
+    : QWidget(parent), m_service(service), m_document(document), m_layers(document->layers())
 {
     m_cancelAction = new QAction(tr("Cancel Appl&y"), this);
     m_cancelAction->setToolTip(tr("Stop applying; the layers already done stay in the configuration"));
@@ -109,7 +108,8 @@ ModelApplyPanel::ModelApplyPanel(FactorizationService* service, StudioDocument* 
     m_denseLabel->hide();
     layout->addWidget(m_denseLabel);
 
-    connect(m_plot, &widgets::LayerErrorBarPlot::barClicked, this, &ModelApplyPanel::layerClicked);
+    connect(m_plot, &widgets::LayerErrorBarPlot::barClicked, m_document, &StudioDocument::setCurrentLayer);
+    connect(m_document, &StudioDocument::currentLayerChanged, m_plot, &widgets::LayerErrorBarPlot::setHighlighted);
     connect(m_service, &FactorizationService::applyStarted, this, &ModelApplyPanel::onStarted);
     connect(m_service, &FactorizationService::applyProgress, this, &ModelApplyPanel::onProgress);
     connect(m_service, &FactorizationService::applyLayerDone, this, [this] { updateStatus(); });
@@ -181,7 +181,10 @@ void ModelApplyPanel::updateStatus()
         return;
     }
     const FactorizationService::ApplyReport& r = *report;
-    QString text = tr("<b>%1</b> → %2 of %3 layers factorized")
+    // Once it is over, the report is of the last apply; what follows it (undo, other applies) shows
+    // in the configuration's own figures at the end.
+    QString text = (m_service->isApplying() ? tr("<b>%1</b> → %2 of %3 layers factorized")
+                                            : tr("Last apply: <b>%1</b> → %2 of %3 layers factorized"))
                        .arg(r.description)
                        .arg(r.cached + r.computed)
                        .arg(r.requested);
@@ -192,7 +195,10 @@ void ModelApplyPanel::updateStatus()
     else text += tr(" · done in %1 s").arg(r.seconds, 0, 'f', 1);
     if (m_document->session()) {
         const pipeline::ModelBits bits = accountConfiguration(m_document->session()->checkpoint(), m_document->configuration());
-        text += tr(" · model %1 bpw").arg(bits.modelBpw(), 0, 'f', 3);
+        const auto layers = static_cast<int>(m_document->configuration().size());
+        text += tr(" · configuration now: %1 factorized, model %2 bpw")
+                    .arg(layers == 1 ? tr("1 layer") : tr("%1 layers").arg(layers))
+                    .arg(bits.modelBpw(), 0, 'f', 3);
     }
     m_status->setText(text);
 
@@ -250,7 +256,5 @@ void ModelApplyPanel::showChart()
     m_plot->setEntries(std::move(entries));
     updateStatus();
 }
-
-void ModelApplyPanel::setCurrentLayer(const QString& key) { m_plot->setHighlighted(key); }
 
 }  // namespace mdbf::studio

@@ -22,19 +22,16 @@ namespace mdbf::studio {
 class FactorizationService;
 class StudioDocument;
 
-/// The "Model" dock's content. GUI-thread only; the service, the document and the layer model must outlive it.
+/// The "Model" dock's content. GUI-thread only; the service and the document must outlive it.
 class ModelApplyPanel : public QWidget {
     Q_OBJECT
 public:
-    /// Shows what `service` applies to `document`, in the layer order of `layers`.
-    ModelApplyPanel(FactorizationService* service, StudioDocument* document, const widgets::LayerTreeModel* layers,
-                    QWidget* parent = nullptr);
+    /// Shows what `service` applies to `document`, in the order of the document's layers; the bar of
+    /// the document's current layer is outlined, and clicking a bar makes its layer current.
+    ModelApplyPanel(FactorizationService* service, StudioDocument* document, QWidget* parent = nullptr);
 
     /// Cancel Apply: stops the running apply (enabled only while one runs).
     QAction* cancelAction() const { return m_cancelAction; }
-
-    /// Outlines the bar of the layer shown in the inspector.
-    void setCurrentLayer(const QString& key);
 
     /// The per-layer error chart.
     widgets::LayerErrorBarPlot* plot() const { return m_plot; }
@@ -47,10 +44,6 @@ public:
 
     /// Fraction of the running apply's work done, in [0, 1].
     double progressFraction() const { return m_fraction; }
-
-signals:
-    /// A bar of the chart was clicked.
-    void layerClicked(const QString& layer);
 
 private:
     void onStarted(int jobLayers);

@@ -1,15 +1,18 @@
 #include "plan_dialog.h"
 
+#include "factor_settings.h"
+
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDialogButtonBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
+#include <QLabel>
 #include <QSpinBox>
 
 namespace mdbf::studio {
 
-PlanDialog::PlanDialog(double budget, QWidget* parent) : QDialog(parent)
+PlanDialog::PlanDialog(double budget, const QString& calibration, QWidget* parent) : QDialog(parent)
 {
     setObjectName(QStringLiteral("planDialog"));
     setWindowTitle(tr("Plan at budget"));
@@ -41,6 +44,24 @@ PlanDialog::PlanDialog(double budget, QWidget* parent) : QDialog(parent)
     m_weighting->addItem(tr("equally (layers)"), int(pipeline::PlanWeighting::Layers));
     m_weighting->setToolTip(tr("How the layers' squared errors add up into the cost the plan minimizes"));
     form->addRow(tr("Weigh layers"), m_weighting);
+    m_objective = new QComboBox(this);
+    m_objective->setObjectName(QStringLiteral("planObjective"));
+    m_objective->addItem(tr("plain"), int(factor::Objective::Plain));
+    if (!calibration.isEmpty()) {
+        m_objective->addItem(tr("diag (activation-weighted)"), int(factor::Objective::DiagonalWeighted));
+        m_objective->addItem(tr("gram (output-matching)"), int(factor::Objective::Gram));
+    }
+    m_objective->setToolTip(tr("The objective of the trials and of the applied factorizations; diag and gram need "
+                               "a calibration with Gram matrices (Model ▸ Calibrate)"));
+    form->addRow(tr("Objective"), m_objective);
+    auto* measured = new QLabel(calibration.isEmpty()
+                                    ? tr("Layer errors measured on the weights (calibrate with Gram matrices to "
+                                         "weigh the layers' outputs instead)")
+                                    : tr("Layer errors measured on the outputs, %1").arg(calibration),
+                                this);
+    measured->setObjectName(QStringLiteral("planErrorNote"));
+    measured->setWordWrap(true);
+    form->addRow(tr("Error"), measured);
     auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
     connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
     connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
@@ -50,11 +71,12 @@ PlanDialog::PlanDialog(double budget, QWidget* parent) : QDialog(parent)
 pipeline::PlanOptions PlanDialog::options() const
 {
     pipeline::PlanOptions o;
-    o.budget = factor::Bpw::fromDouble(m_budget->value());
+    o.budget = budgetOfSpinValue(m_budget->value(), m_budget->decimals());
     if (!m_mdbf->isChecked()) o.methods = {factor::Method::Dbf};
     o.trialIterations = m_trialIterations->value();
     o.iterations = m_iterations->value();
     o.weighting = static_cast<pipeline::PlanWeighting>(m_weighting->currentData().toInt());
+    o.objective = static_cast<factor::Objective>(m_objective->currentData().toInt());
     return o;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // Model ▸ Plan at Budget…: the budget in bits per weight and the plan's main options (formats tried,
-// trial and final iterations, how layer errors add up), as `mdbf plan` takes them.
+// trial and final iterations, how layer errors add up, the objective), as `mdbf plan` takes them, and
+// which error the plan weighs: the layers' outputs under the calibration, or their weights.
 
 #include <QDialog>
 
@@ -17,10 +18,12 @@ namespace mdbf::studio {
 class PlanDialog : public QDialog {
     Q_OBJECT
 public:
-    /// A dialog over `parent` proposing `budget` bpw.
-    explicit PlanDialog(double budget, QWidget* parent = nullptr);
+    /// A dialog over `parent` proposing `budget` bpw. `calibration` describes the calibration the plan
+    /// weighs output errors with (StudioCalibration::description()); empty: it plans on the weight
+    /// error and only the plain objective is offered.
+    PlanDialog(double budget, const QString& calibration, QWidget* parent = nullptr);
 
-    /// The options chosen (plain objective, weight error: the studio plans without calibration).
+    /// The options chosen (without the calibration statistics, which the service adds).
     pipeline::PlanOptions options() const;
 
 private:
@@ -29,6 +32,7 @@ private:
     QSpinBox* m_trialIterations;
     QSpinBox* m_iterations;
     QComboBox* m_weighting;
+    QComboBox* m_objective;
 };
 
 }  // namespace mdbf::studio

@@ -3,12 +3,32 @@
 #include <QUndoCommand>
 #include <QUndoStack>
 
+#include "mdbf/widgets/layer_tree_model.h"
 #include "model_session.h"
 
 namespace mdbf::studio {
 
 // One undoable change of any number of layers. It is pushed after the change was made (an apply's
 // layers arrive while it runs), so the first redo(), which QUndoStack::push calls, does nothing.
+namespace {
+
+/// What the Layers tree shows of an applied factorization.
+widgets::LayerFactorSummary summaryOf(const LayerFactorization& f)
+{
+    const factor::FactorResult& r = *f.result;
+    widgets::LayerFactorSummary s;
+    s.method = r.method == factor::Method::Dbf ? QStringLiteral("DBF") : QStringLiteral("MDBF");
+    s.l = r.l;
+    s.k = r.k;
+    s.bpw = r.bpw;
+    s.error = r.finalError;
+    s.objective = QString::fromStdString(std::string(factor::objectiveName(r.objective)));
+    s.refined = f.refined && f.complete;
+    return s;
+}
+
+}  // namespace
+
 class SetLayersCommand : public QUndoCommand {
 public:
     SetLayersCommand(StudioDocument* doc, StudioDocument::Changes before, StudioDocument::Changes after,
@@ -30,7 +50,8 @@ private:
     bool m_pushed = false;
 };
 
-StudioDocument::StudioDocument(QObject* parent) : QObject(parent), m_undo(new QUndoStack(this))
+StudioDocument::StudioDocument(QObject* parent)
+    : QObject(parent), m_layers(new widgets::LayerTreeModel(this)), m_undo(new QUndoStack(this))
 {
     connect(m_undo, &QUndoStack::cleanChanged, this, [this](bool clean) { emit modifiedChanged(!clean); });
 }
@@ -46,13 +67,28 @@ double StudioDocument::modelBpw() const
 void StudioDocument::setSession(std::shared_ptr<const ModelSession> session)
 {
     m_batch.reset();
+    // Views drop the previous model's layer before its entry goes away.
+    setCurrentLayer(QString());
     m_session = std::move(session);
+    m_layers->clearFactorization(QString());
+    m_layers->setGroups(m_session ? widgets::groupLayers(m_session->checkpoint().tensors(),
+                                                         m_session->config().tieWordEmbeddings)
+                                  : std::vector<widgets::LayerGroup>{});
     m_configuration.clear();
     m_filePath.clear();
     m_undo->clear();  // clean again; QUndoStack emits cleanChanged if it was not
     emit sessionChanged(m_session);
     setCalibration(nullptr);
     emit configurationChanged();
+    // The views show something at once: the first projection, once every listener has reset.
+    if (m_session) setCurrentLayer(m_layers->defaultLayerKeys().value(0));
+}
+
+void StudioDocument::setCurrentLayer(const QString& key)
+{
+    if (key == m_currentLayer) return;
+    m_currentLayer = key;
+    emit currentLayerChanged(m_currentLayer);
 }
 
 void StudioDocument::setCalibration(std::shared_ptr<const StudioCalibration> calibration)
@@ -73,8 +109,13 @@ StudioDocument::Changes StudioDocument::exchange(const Changes& changes)
     Changes before;
     for (const auto& [layer, result] : changes) {
         before[layer] = applied(layer);
-        if (result) m_configuration[layer] = result;
-        else m_configuration.erase(layer);
+        if (result) {
+            m_configuration[layer] = result;
+            if (result->result) m_layers->setFactorization(layer, summaryOf(*result));
+        } else {
+            m_configuration.erase(layer);
+            m_layers->clearFactorization(layer);
+        }
         emit layerChanged(layer, result);
     }
     if (!changes.empty()) emit configurationChanged();

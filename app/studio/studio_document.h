@@ -1,10 +1,14 @@
 #pragma once
-// The studio's document: the open model, the configuration built on it (which layers are factorized
-// and with which result) and its undo history. Views read it and listen to its signals; only
+// The studio's document: the open model, its list of layers (the item model the Layers tree shows),
+// the layer being inspected, the calibration, the configuration built on the model (which layers are
+// factorized and with which result) and its undo history. Views read it and listen to its signals; only
 // explicit user actions change it (applying settings to a layer or to the model, reverting, loading
 // a configuration), each as one undoable step. Browsing never does. Saved state follows the undo
 // stack's clean index, so undoing back to the saved configuration makes the document unmodified
-// again. GUI-thread only; no widgets, so it is tested without a window.
+// again. GUI-thread only; no widgets, so it is tested without a window. Listeners are called in the
+// order they connected: the factorization service, made right after the document, drops the
+// previous model's jobs before any view reacts to a new one, and every listener has reset for a new
+// model before its first layer becomes current.
 
 #include <map>
 #include <memory>
@@ -19,6 +23,10 @@
 
 class QUndoStack;
 
+namespace mdbf::widgets {
+class LayerTreeModel;
+}
+
 namespace mdbf::studio {
 
 class ModelSession;
@@ -32,9 +40,21 @@ public:
     /// The open model (null before the first one).
     const std::shared_ptr<const ModelSession>& session() const { return m_session; }
 
-    /// Switches to `session` (or none): the configuration empties, the undo history is dropped and the
-    /// document is unmodified. Emits sessionChanged, then configurationChanged.
+    /// Switches to `session` (or none): the layer list becomes the model's, the configuration empties,
+    /// the undo history and the calibration are dropped and the document is unmodified. Emits
+    /// currentLayerChanged("") when a layer was current, sessionChanged, calibrationChanged when one was
+    /// set, configurationChanged, then currentLayerChanged with the model's first projection.
     void setSession(std::shared_ptr<const ModelSession> session);
+
+    /// The open model's layers grouped by block, with shapes, norms (once computed) and the summary of
+    /// each applied factorization, which follows the configuration. Owned by the document.
+    widgets::LayerTreeModel* layers() const { return m_layers; }
+
+    /// The layer the views inspect (a key of layers(); empty for none or a group). Browsing: never a
+    /// change of the configuration, and not undoable.
+    const QString& currentLayer() const { return m_currentLayer; }
+    /// Makes `key` the inspected layer; emits currentLayerChanged when it differs.
+    void setCurrentLayer(const QString& key);
 
     /// The calibration statistics of the open model that diag and gram settings use (null: none).
     const std::shared_ptr<const StudioCalibration>& calibration() const { return m_calibration; }
@@ -83,6 +103,8 @@ public:
     void setFilePath(const QString& path) { m_filePath = path; }
 
 signals:
+    /// The inspected layer changed (empty: none).
+    void currentLayerChanged(const QString& key);
     /// A new model (or none) is open.
     void sessionChanged(std::shared_ptr<const mdbf::studio::ModelSession> session);
     /// The calibration in use changed (null: none).
@@ -107,6 +129,8 @@ private:
     };
 
     std::shared_ptr<const ModelSession> m_session;
+    widgets::LayerTreeModel* m_layers;
+    QString m_currentLayer;
     std::shared_ptr<const StudioCalibration> m_calibration;
     ModelConfiguration m_configuration;
     QUndoStack* m_undo;

@@ -8,7 +8,10 @@
 
 #include <omp.h>
 
+#include <QAction>
 #include <QApplication>
+#include <QMenu>
+#include <QMenuBar>
 #include <QMessageBox>
 #include <QSignalSpy>
 #include <QString>
@@ -17,6 +20,7 @@
 
 #include "factor_settings.h"
 #include "job_runner.h"
+#include "layer_inspector_panel.h"
 #include "main_window.h"
 #include "mdbf/factor/factorizer.h"
 #include "mdbf/io/checkpoint.h"
@@ -39,6 +43,24 @@ inline std::unique_ptr<studio::MainWindow> openDemo()
     window->openModel(demoDir());
     EXPECT_TRUE(waitUntil([&] { return loaded.count() == 1; }, 60000));
     return window;
+}
+
+/// The action of `window`'s menus whose text is `text` (with its & mnemonic), or null.
+inline QAction* findAction(studio::MainWindow& window, const QString& text)
+{
+    for (QAction* menu : window.menuBar()->actions())
+        for (QAction* a : menu->menu()->actions())
+            if (a->text() == text) return a;
+    return nullptr;
+}
+
+/// Changes the inspector's settings with `change` and previews them, as an edit of its controls does.
+template <class Change>
+void editSettings(studio::LayerInspectorPanel* inspector, Change&& change)
+{
+    studio::FactorSettings s = inspector->settings();
+    change(s);
+    inspector->previewSettings(s);
 }
 
 /// Studio settings of `method` at envelope rank `l`, budget `bpw` and `iterations` outer iterations

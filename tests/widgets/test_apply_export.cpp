@@ -26,6 +26,7 @@
 #include "layer_browser_dock.h"
 #include "layer_inspector_panel.h"
 #include "main_window.h"
+#include "model_commands.h"
 #include "mdbf/pipeline/quantize.h"
 #include "mdbf/factor/bit_budget.h"
 #include "mdbf/factor/factorizer.h"
@@ -46,6 +47,7 @@
 namespace mdbf::studio {
 namespace {
 
+using mdbf::test::findAction;
 using mdbf::test::openDemo;
 using mdbf::test::waitUntil;
 
@@ -58,21 +60,10 @@ void useSettings(MainWindow& window, const FactorSettings& s)
     inspector->cancelRefinement();
     ASSERT_TRUE(waitUntil([&] { return !inspector->isBusy(); }, 60000));
     inspector->setSettings(s);
-    QAction* revertAll = nullptr;
-    for (QAction* menu : window.menuBar()->actions())
-        for (QAction* a : menu->menu()->actions())
-            if (a->text() == QStringLiteral("Revert &All Layers")) revertAll = a;
+    QAction* revertAll = findAction(window, QStringLiteral("Revert &All Layers"));
     ASSERT_NE(revertAll, nullptr);
     revertAll->trigger();
     ASSERT_TRUE(window.configuration().empty());
-}
-
-QAction* findAction(MainWindow& window, const QString& text)
-{
-    for (QAction* menu : window.menuBar()->actions())
-        for (QAction* a : menu->menu()->actions())
-            if (a->text() == text) return a;
-    return nullptr;
 }
 
 using mdbf::test::settingsOf;
@@ -254,7 +245,7 @@ TEST(ApplyToModel, CancelMidApplyKeepsTheLayersAlreadyDone)
     FactorizationService* service = window->factorizationService();
     QSignalSpy applied(service, &FactorizationService::applyLayerDone);
     QSignalSpy ended(service, &FactorizationService::applyEnded);
-    ASSERT_TRUE(window->applySettingsToAllLayers());
+    ASSERT_TRUE(window->commands()->applySettingsToAllLayers());
     EXPECT_TRUE(service->isApplying());
     ASSERT_TRUE(waitUntil([&] { return applied.count() >= 2; }, 300000));
     EXPECT_FALSE(panel->etaText().isEmpty());
@@ -285,7 +276,7 @@ TEST(ApplyToModel, CancelMidApplyKeepsTheLayersAlreadyDone)
 
     // Applying again reuses the finished layers at once.
     const int reused = static_cast<int>(done.size());
-    ASSERT_TRUE(window->applySettingsToAllLayers());
+    ASSERT_TRUE(window->commands()->applySettingsToAllLayers());
     EXPECT_TRUE(panel->statusText().contains(QStringLiteral("(%1 reused)").arg(reused))) << panel->statusText().toStdString();
     panel->cancelAction()->trigger();
     ASSERT_TRUE(waitUntil([&] { return ended.count() == 2; }, 60000));
@@ -301,13 +292,13 @@ TEST(ExportConfiguration, PackageAndJsonRoundTrip)
     QSignalSpy ended(service, &FactorizationService::applyEnded);
     const QStringList mdbfLayers = {QStringLiteral("model.layers.0.mlp.gate_proj"), QStringLiteral("model.layers.2.self_attn.o_proj"),
                                     QStringLiteral("lm_head")};
-    ASSERT_TRUE(window->applySettingsToLayers(mdbfLayers));
+    ASSERT_TRUE(window->commands()->applySettingsToLayers(mdbfLayers));
     ASSERT_TRUE(waitUntil([&] { return ended.count() == 1 && !service->isApplying(); }, 120000));
     // A second group with other settings, so that the configuration needs rules.
     const FactorSettings dbf = settingsOf(factor::Method::Dbf, 1, "2", 3);
     window->inspector()->setSettings(dbf);
     const QStringList dbfLayers = {QStringLiteral("model.layers.3.mlp.down_proj")};
-    ASSERT_TRUE(window->applySettingsToLayers(dbfLayers));
+    ASSERT_TRUE(window->commands()->applySettingsToLayers(dbfLayers));
     ASSERT_TRUE(waitUntil([&] { return ended.count() == 2 && !service->isApplying(); }, 120000));
     const ModelConfiguration config = window->configuration();
     ASSERT_EQ(config.size(), 4u);
@@ -315,7 +306,7 @@ TEST(ExportConfiguration, PackageAndJsonRoundTrip)
     QTemporaryDir dir;
     const QString packagePath = dir.filePath(QStringLiteral("demo.h5"));
     QSignalSpy exported(window.get(), &MainWindow::packageExported);
-    Job* job = window->exportPackage(packagePath);
+    Job* job = window->commands()->exportPackage(packagePath);
     ASSERT_NE(job, nullptr);
     ASSERT_TRUE(waitUntil([&] { return exported.count() == 1; }, 120000)) << window->lastError().toStdString();
     EXPECT_EQ(exported.at(0).at(0).toString(), packagePath);
@@ -394,7 +385,7 @@ TEST(ExportConfiguration, FailuresAndCancellationLeaveNoPartialFile)
 {
     auto window = openDemo();
     QSignalSpy errors(window.get(), &MainWindow::errorReported);
-    ASSERT_NE(window->exportPackage(QStringLiteral("/nonexistent-mdbf-dir/sub/model.h5")), nullptr);
+    ASSERT_NE(window->commands()->exportPackage(QStringLiteral("/nonexistent-mdbf-dir/sub/model.h5")), nullptr);
     ASSERT_TRUE(waitUntil([&] { return errors.count() == 1; }, 60000));
     EXPECT_TRUE(errors.at(0).at(1).toString().contains(QStringLiteral("/nonexistent-mdbf-dir/sub/model.h5")));
     EXPECT_FALSE(window->exportConfigurationJson(QStringLiteral("/nonexistent-mdbf-dir/config.json")));
@@ -411,7 +402,7 @@ TEST(ExportConfiguration, FailuresAndCancellationLeaveNoPartialFile)
     const QString path = dir.filePath(QStringLiteral("cancelled.h5"));
     QSignalSpy cancelled(window->exporter(), &ConfigurationExporter::packageCancelled);
     QSignalSpy exported(window.get(), &MainWindow::packageExported);
-    Job* job = window->exportPackage(path);
+    Job* job = window->commands()->exportPackage(path);
     ASSERT_NE(job, nullptr);
     job->cancel();
     ASSERT_TRUE(waitUntil([&] { return cancelled.count() + exported.count() == 1; }, 60000));

@@ -25,6 +25,7 @@
 #include "layer_browser_dock.h"
 #include "layer_inspector_panel.h"
 #include "main_window.h"
+#include "model_commands.h"
 #include "mdbf/eval/calibration.h"
 #include "mdbf/factor/factorizer.h"
 #include "mdbf/io/checkpoint.h"
@@ -45,17 +46,13 @@ namespace {
 
 std::filesystem::path evalSmall() { return mdbf::test::testData() / "eval-small.txt"; }
 
+using mdbf::test::editSettings;
+using mdbf::test::findAction;
 using mdbf::test::findErrorDialog;
 using mdbf::test::openDemo;
 using mdbf::test::waitUntil;
 
-QAction* findAction(MainWindow& window, const QString& text)
-{
-    for (QAction* menu : window.menuBar()->actions())
-        for (QAction* a : menu->menu()->actions())
-            if (a->text() == text) return a;
-    return nullptr;
-}
+using mdbf::test::findAction;
 
 bool itemEnabled(QComboBox* combo, int index)
 {
@@ -192,8 +189,8 @@ TEST(Calibration, EnablesTheActivationAwareObjectivesWhoseResultsMatchTheEngine)
     diag.bpw = factor::Bpw::parse("1.5");
     diag.iterations = 8;
     diag.objective = factor::Objective::DiagonalWeighted;
-    controls->setSettings(diag);
-    ASSERT_EQ(controls->settings().objective, factor::Objective::DiagonalWeighted);
+    inspector->setSettings(diag);
+    ASSERT_EQ(inspector->settings().objective, factor::Objective::DiagonalWeighted);
     ASSERT_TRUE(window->layerBrowser()->selectLayer(key));
     ASSERT_TRUE(waitForResult(inspector, key, factor::Objective::DiagonalWeighted, true)) << inspector->statusText().toStdString();
     const auto shownDiag = inspector->current();
@@ -220,7 +217,7 @@ TEST(Calibration, EnablesTheActivationAwareObjectivesWhoseResultsMatchTheEngine)
     EXPECT_EQ(summary->error, r.finalError);
 
     // plain on the same layer is a different result (its own SVD and cache entry), ...
-    objective->setCurrentIndex(0);
+    editSettings(inspector, [](FactorSettings& s) { s.objective = factor::Objective::Plain; });
     ASSERT_TRUE(waitForResult(inspector, key, factor::Objective::Plain, true));
     factor::FactorizerOptions plainOptions = optionsOf(diag);
     plainOptions.objective = factor::Objective::Plain;
@@ -228,7 +225,7 @@ TEST(Calibration, EnablesTheActivationAwareObjectivesWhoseResultsMatchTheEngine)
     EXPECT_TRUE(inspector->statusText().contains(QStringLiteral("rel_error (plain)")));
 
     // ... gram uses the layer's Gram matrix, ...
-    objective->setCurrentIndex(2);
+    editSettings(inspector, [](FactorSettings& s) { s.objective = factor::Objective::Gram; });
     ASSERT_TRUE(waitForResult(inspector, key, factor::Objective::Gram, true)) << inspector->statusText().toStdString();
     factor::FactorizerOptions gramOptions = optionsOf(diag);
     gramOptions.objective = factor::Objective::Gram;
@@ -237,7 +234,7 @@ TEST(Calibration, EnablesTheActivationAwareObjectivesWhoseResultsMatchTheEngine)
     EXPECT_TRUE(inspector->statusText().contains(QStringLiteral("rel_error (gram)")));
 
     // ... and going back to diag reuses the cached diag refinement without a job.
-    objective->setCurrentIndex(1);
+    editSettings(inspector, [](FactorSettings& s) { s.objective = factor::Objective::DiagonalWeighted; });
     ASSERT_TRUE(waitUntil([&] { return inspector->current()->result->objective == factor::Objective::DiagonalWeighted; }, 5000));
     EXPECT_EQ(inspector->current()->result.get(), shownDiag->result.get());
     EXPECT_FALSE(inspector->isBusy());
@@ -245,10 +242,10 @@ TEST(Calibration, EnablesTheActivationAwareObjectivesWhoseResultsMatchTheEngine)
     // Apply to Model passes each layer's statistics (closed form, diag).
     FactorSettings applied = diag;
     applied.iterations = 0;
-    controls->setSettings(applied);
+    inspector->setSettings(applied);
     QSignalSpy ended(window->factorizationService(), &FactorizationService::applyEnded);
     const QStringList layers{QStringLiteral("model.layers.0.self_attn.q_proj"), QStringLiteral("model.layers.2.mlp.down_proj")};
-    ASSERT_TRUE(window->applySettingsToLayers(layers)) << window->factorizationService()->refusalText().toStdString();
+    ASSERT_TRUE(window->commands()->applySettingsToLayers(layers)) << window->factorizationService()->refusalText().toStdString();
     ASSERT_TRUE(waitUntil([&] { return ended.count() == 1; }, 180000));
     for (const QString& name : layers) {
         const auto it = window->configuration().find(name);
@@ -270,7 +267,7 @@ TEST(Calibration, EnablesTheActivationAwareObjectivesWhoseResultsMatchTheEngine)
     EXPECT_EQ(window->calibration(), nullptr);
     EXPECT_FALSE(itemEnabled(objective, 1));
     EXPECT_FALSE(itemEnabled(objective, 2));
-    EXPECT_EQ(controls->settings().objective, factor::Objective::Plain);
+    EXPECT_EQ(inspector->settings().objective, factor::Objective::Plain);
 }
 
 TEST(Calibration, TooShortATextIsReportedAndLeavesTheObjectivesDisabled)

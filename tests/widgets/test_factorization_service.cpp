@@ -10,6 +10,7 @@
 #include <set>
 
 #include <QDir>
+#include <QFile>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QUndoStack>
@@ -18,6 +19,7 @@
 #include "factorization_service.h"
 #include "job_runner.h"
 #include "mdbf/factor/bit_budget.h"
+#include "mdbf/eval/calibration.h"
 #include "mdbf/factor/factorizer.h"
 #include "mdbf/io/checkpoint.h"
 #include "mdbf/widgets/layer_tree_model.h"
@@ -45,19 +47,14 @@ std::filesystem::path tinyLlama()
 
 using mdbf::test::settingsOf;
 
-/// The document, the layer list and the service on tiny-llama, as the main window wires them.
+/// The document and the service on tiny-llama, as the main window wires them.
 struct ServiceRig {
     JobRunner runner;
     StudioDocument document;
-    widgets::LayerTreeModel layers;
-    FactorizationService service{&runner, &document, &layers};
+    FactorizationService service{&runner, &document};
+    const widgets::LayerTreeModel& layers = *document.layers();
 
-    ServiceRig()
-    {
-        auto session = ModelSession::load(tinyLlama());
-        layers.setGroups(widgets::groupLayers(session->checkpoint().tensors(), session->config().tieWordEmbeddings));
-        document.setSession(std::move(session));
-    }
+    ServiceRig() { document.setSession(ModelSession::load(tinyLlama())); }
     ~ServiceRig() { runner.shutdown(); }
 
     std::set<QString> configured() const
@@ -89,6 +86,45 @@ TEST(StudioDocument, CalibrationIsTheDocumentsAndANewModelDropsIt)
     EXPECT_EQ(doc.calibration(), nullptr);
     EXPECT_TRUE(doc.calibrationTag().isEmpty());
     EXPECT_EQ(changed.count(), 2);
+}
+
+TEST(FactorizationService, OpeningAModelFillsTheDocumentAndAFailureKeepsIt)
+{
+    JobRunner runner;
+    StudioDocument document;
+    FactorizationService service{&runner, &document};
+    QSignalSpy opened(&service, &FactorizationService::modelOpened);
+    QSignalSpy current(&document, &StudioDocument::currentLayerChanged);
+    const QString path = QString::fromStdString(tinyLlama().string());
+    ASSERT_NE(service.openModel(path), nullptr);
+    ASSERT_TRUE(waitUntil([&] { return opened.count() == 1; }, 60000));
+    ASSERT_NE(document.session(), nullptr);
+    const io::Checkpoint checkpoint = io::Checkpoint::open(tinyLlama());
+    const widgets::LayerTreeModel& layers = *document.layers();
+    // Every projection the core plans is listed, in model order; the first one is the layer to inspect.
+    QStringList projections;
+    for (const std::string& name : pipeline::plannedLayerNames(document.session()->config()))
+        projections << QString::fromStdString(name);
+    EXPECT_EQ(layers.defaultLayerKeys(), projections);
+    EXPECT_EQ(document.currentLayer(), projections.front());
+    EXPECT_EQ(current.count(), 1);
+    EXPECT_TRUE(document.configuration().empty());
+    EXPECT_FALSE(document.isModified());
+    // The norms arrive in the document's layer list, equal to the stored weights' Frobenius norms.
+    ASSERT_TRUE(waitUntil([&] { return layers.tensorsWithoutNorm().isEmpty(); }, 60000));
+    const QString key = layers.defaultLayerKeys().front();
+    const RowMatrixF W = checkpoint.matrix(layers.layer(key)->tensor.toStdString());
+    EXPECT_NEAR(*layers.norm(key), std::sqrt(W.cast<double>().squaredNorm()), 1e-9 * W.cast<double>().norm());
+
+    // A folder that is not a model: the document keeps the model it had.
+    QTemporaryDir empty;
+    QSignalSpy failed(&service, &FactorizationService::modelOpenFailed);
+    const auto before = document.session();
+    service.openModel(empty.path());
+    ASSERT_TRUE(waitUntil([&] { return failed.count() == 1; }, 60000));
+    EXPECT_EQ(document.session(), before);
+    EXPECT_EQ(document.currentLayer(), key);
+    runner.shutdown();
 }
 
 TEST(FactorizationService, LayerPreviewEqualsTheCoreFactorization)
@@ -392,6 +428,70 @@ TEST(FactorizationService, PlanAtBudgetFillsTheConfigurationAsOneUndoableStep)
     EXPECT_EQ(rig.document.undoStack()->undoText(), QStringLiteral("Plan at 1.5 bpw"));
     rig.document.undoStack()->undo();
     EXPECT_EQ(rig.document.configuration(), previous);
+}
+
+TEST(FactorizationService, PlanAtBudgetWeighsOutputErrorsUnderTheDocumentsCalibration)
+{
+    ServiceRig rig;
+    // A short calibration text (a few windows) keeps the test quick; the plan only needs some H.
+    QTemporaryDir dir;
+    const QString text = dir.filePath(QStringLiteral("calibration.txt"));
+    QFile source(QString::fromStdString((mdbf::test::testData() / "eval-small.txt").string()));
+    QFile target(text);
+    ASSERT_TRUE(source.open(QIODevice::ReadOnly) && target.open(QIODevice::WriteOnly));
+    target.write(source.read(600));
+    target.close();
+    eval::CalibrationOptions request;
+    request.ctx = 64;
+    request.gram = true;
+    request.layers = pipeline::plannedLayerNames(rig.document.session()->config());
+    const auto calibration =
+        StudioCalibration::make(eval::calibrateModel(tinyLlama(), text.toStdString(), request), text);
+    pipeline::PlanOptions options;
+    options.budget = factor::Bpw::parse("1.25");
+    options.methods = {factor::Method::Dbf};
+    options.gridPoints = 3;
+    options.trialIterations = 0;
+    options.iterations = 0;
+
+    // Without a calibration holding H, an activation-aware plan is refused and nothing runs.
+    EXPECT_FALSE(rig.service.plansOnOutputs());
+    pipeline::PlanOptions diag = options;
+    diag.objective = factor::Objective::DiagonalWeighted;
+    EXPECT_FALSE(rig.service.planAtBudget(diag));
+    EXPECT_TRUE(rig.service.refusalText().contains(QStringLiteral("calibrat"))) << rig.service.refusalText().toStdString();
+    EXPECT_FALSE(rig.service.isPlanning());
+
+    // With one, the plan weighs each layer's output error under it (plain objective: the
+    // decompositions are the shared plain ones, so the test stays fast).
+    rig.document.setCalibration(calibration);
+    EXPECT_TRUE(rig.service.plansOnOutputs());
+    std::shared_ptr<const pipeline::ModelPlan> plan;
+    QObject::connect(&rig.service, &FactorizationService::planFinished, &rig.service,
+                     [&](std::shared_ptr<const pipeline::ModelPlan> p) { plan = std::move(p); });
+    QSignalSpy ended(&rig.service, &FactorizationService::applyEnded);
+    ASSERT_TRUE(rig.service.planAtBudget(options)) << rig.service.refusalText().toStdString();
+    ASSERT_TRUE(waitUntil([&] { return plan != nullptr && ended.count() == 1 && !rig.service.isApplying(); }, 120000));
+    EXPECT_TRUE(plan->outputError);
+
+    // The core planner given the same statistics, as `mdbf plan --calib-text` gives them, chooses the same.
+    pipeline::PlanOptions direct = options;
+    for (const std::string& name : pipeline::plannedLayerNames(rig.document.session()->config()))
+        direct.inputGrams.emplace(name, calibration->stats->layer(name).gram);
+    const pipeline::ModelPlan expected =
+        pipeline::planModel(rig.document.session()->config(), rig.document.session()->checkpoint(), direct);
+    ASSERT_EQ(plan->layers.size(), expected.layers.size());
+    for (std::size_t i = 0; i < expected.layers.size(); ++i) {
+        EXPECT_EQ(plan->layers[i].choice.format, expected.layers[i].choice.format) << expected.layers[i].name;
+        EXPECT_EQ(plan->layers[i].choice.k, expected.layers[i].choice.k) << expected.layers[i].name;
+    }
+    EXPECT_NEAR(plan->predictedCost, expected.predictedCost, 1e-6 * expected.predictedCost);
+    // The configuration is the plan's.
+    for (const pipeline::PlannedLayer& layer : plan->layers) {
+        const auto f = rig.document.applied(QString::fromStdString(layer.name));
+        ASSERT_NE(f, nullptr) << layer.name;
+        EXPECT_EQ(f->result->k, layer.choice.k) << layer.name;
+    }
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "job_runner.h"
 #include "layer_inspector_panel.h"
 #include "main_window.h"
+#include "model_commands.h"
 #include "mdbf/io/package.h"
 #include "mdbf/pipeline/study.h"
 #include "factorization_service.h"
@@ -59,13 +60,13 @@ TEST(FrontEnds, StudioApplyQuantizeAndStudyPointGiveBitIdenticalResults)
     // The studio: every projection (the default set), then the package and its configuration.
     FactorizationService* service = window->factorizationService();
     QSignalSpy ended(service, &FactorizationService::applyEnded);
-    ASSERT_TRUE(window->applySettingsToAllLayers());
+    ASSERT_TRUE(window->commands()->applySettingsToAllLayers());
     ASSERT_TRUE(waitUntil([&] { return ended.count() == 1 && !service->isApplying(); }, 300000));
     QTemporaryDir dir;
     const fs::path root = dir.path().toStdString();
     ASSERT_TRUE(window->exportConfigurationJson(QString::fromStdString((root / "config.json").string())));
     QSignalSpy exported(window.get(), &MainWindow::packageExported);
-    ASSERT_NE(window->exportPackage(QString::fromStdString((root / "studio.h5").string())), nullptr);
+    ASSERT_NE(window->commands()->exportPackage(QString::fromStdString((root / "studio.h5").string())), nullptr);
     ASSERT_TRUE(waitUntil([&] { return exported.count() == 1; }, 120000)) << window->lastError().toStdString();
     const io::Package studio = io::readPackage(root / "studio.h5");
     EXPECT_EQ(studio.layers.size(), window->configuration().size());

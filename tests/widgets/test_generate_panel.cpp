@@ -9,6 +9,7 @@
 #include "job_runner.h"
 #include "layer_inspector_panel.h"
 #include "main_window.h"
+#include "model_commands.h"
 #include "mdbf/pipeline/quantize.h"
 #include "mdbf/generate/generator.h"
 #include "mdbf/io/checkpoint.h"
@@ -65,7 +66,7 @@ TEST(GeneratePanel, BothSidesShowWhatTheCoreGeneratesForTheirModel)
     // Factorize three layers (beside whatever the window already holds); the configured side must
     // then run exactly that configuration.
     QSignalSpy applied(window->factorizationService(), &FactorizationService::applyEnded);
-    ASSERT_TRUE(window->applySettingsToLayers({QStringLiteral("model.layers.0.mlp.up_proj"),
+    ASSERT_TRUE(window->commands()->applySettingsToLayers({QStringLiteral("model.layers.0.mlp.up_proj"),
                                                QStringLiteral("model.layers.1.self_attn.q_proj"),
                                                QStringLiteral("model.layers.3.mlp.down_proj")}));
     ASSERT_TRUE(waitUntil([&] { return applied.count() == 1 && !window->factorizationService()->isApplying(); }, 120000));

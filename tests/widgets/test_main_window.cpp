@@ -19,6 +19,7 @@
 #include <QUrl>
 #include <QDir>
 #include <QElapsedTimer>
+#include <QHeaderView>
 #include <QMessageBox>
 #include <QSignalSpy>
 #include <QTabWidget>
@@ -28,10 +29,12 @@
 
 #include "comparison_tab.h"
 #include "factor_control_bar.h"
+#include "factorization_service.h"
 #include "job_runner.h"
 #include "layer_browser_dock.h"
 #include "layer_inspector_panel.h"
 #include "main_window.h"
+#include "model_commands.h"
 #include "mdbf/factor/bit_budget.h"
 #include "mdbf/factor/factorizer.h"
 #include "mdbf/factor/path_products.h"
@@ -45,6 +48,7 @@
 #include "model_session.h"
 #include "perplexity_panel.h"
 #include "mdbf/widgets/perplexity_plot.h"
+#include "studio_document.h"
 #include "studio_settings.h"
 #include "test_fixtures.h"
 #include "studio_test_support.h"
@@ -53,6 +57,7 @@
 namespace mdbf::studio {
 namespace {
 
+using mdbf::test::editSettings;
 using mdbf::test::demoDir;
 using mdbf::test::findErrorDialog;
 using mdbf::test::openDemo;
@@ -107,6 +112,74 @@ TEST(MainWindow, OpensTheDemoModelAndListsItsLayers)
     const QString key = QStringLiteral("model.layers.2.self_attn.v_proj");
     const RowMatrixF w = checkpoint.matrix("model.layers.2.self_attn.v_proj.weight");
     EXPECT_NEAR(*model->norm(key), std::sqrt(w.cast<double>().squaredNorm()), 1e-9);
+}
+
+/// True when every shown column of the Layers tree is as wide as its header and values ask for and
+/// all of them fit the tree's width (none cut off at the right edge). Reports what does not fit.
+::testing::AssertionResult layerColumnsFit(const LayerBrowserDock& browser)
+{
+    const QTreeView* view = browser.view();
+    const QHeaderView* header = view->header();
+    for (int c = 0; c < widgets::LayerTreeModel::ColCount; ++c) {
+        if (header->isSectionHidden(c) || c == widgets::LayerTreeModel::ColName) continue;
+        const int needed = std::max(static_cast<const QAbstractItemView*>(view)->sizeHintForColumn(c), header->sectionSizeHint(c));
+        if (view->columnWidth(c) < needed)
+            return ::testing::AssertionFailure() << "column " << c << " is " << view->columnWidth(c) << " px, needs " << needed;
+    }
+    if (view->columnWidth(widgets::LayerTreeModel::ColName) < 100)
+        return ::testing::AssertionFailure() << "the name column is " << view->columnWidth(widgets::LayerTreeModel::ColName) << " px";
+    if (header->length() > view->viewport()->width())
+        return ::testing::AssertionFailure() << "the columns take " << header->length() << " px of " << view->viewport()->width();
+    return ::testing::AssertionSuccess();
+}
+
+TEST(MainWindow, LayersDockKeepsItsWidthAndItsColumnsFit)
+{
+    auto window = openDemo();
+    window->resize(1200, 800);
+    LayerInspectorPanel* inspector = window->inspector();
+    LayerBrowserDock* browser = window->layerBrowser();
+    const widgets::LayerTreeModel* model = browser->model();
+    editSettings(inspector, [](FactorSettings& s) { s.iterations = 30; });
+    ASSERT_TRUE(waitUntil([&] {
+        return model->tensorsWithoutNorm().isEmpty() && inspector->current() && inspector->current()->refined &&
+               !inspector->isBusy();
+    }, 60000));
+    QTest::qWait(50);
+    const int width = browser->width();
+    const int centre = inspector->minimumSizeHint().width();
+    EXPECT_TRUE(layerColumnsFit(*browser));
+
+    // Refined results put a long line above the tabs; none of them narrows the dock.
+    for (int i = 0; i < 3; ++i) {
+        browser->stepLayer(+1);
+        const QString key = window->document()->currentLayer();
+        ASSERT_TRUE(waitUntil([&] {
+            return inspector->current() && inspector->layer().key == key && inspector->current()->refined && !inspector->isBusy();
+        }, 60000)) << i;
+        QTest::qWait(20);
+        EXPECT_GT(inspector->statusText().size(), 90) << inspector->statusText().toStdString();
+        EXPECT_EQ(browser->width(), width) << i << ": " << inspector->statusText().toStdString();
+        EXPECT_EQ(inspector->minimumSizeHint().width(), centre) << i;
+    }
+    // Applied layers fill the Error, bpw, l and k columns and the Model panel reports the apply.
+    editSettings(inspector, [](FactorSettings& s) { s.iterations = 0; });
+    ASSERT_TRUE(window->commands()->applySettingsToAllLayers());
+    ASSERT_TRUE(waitUntil([&] { return !window->factorizationService()->isApplying(); }, 60000));
+    QTest::qWait(50);
+    EXPECT_EQ(browser->width(), width);
+    EXPECT_TRUE(layerColumnsFit(*browser));
+    // The comparison's error maps carry long titles side by side; they do not widen the centre either.
+    window->inspector()->tabActions().at(3)->trigger();
+    ComparisonRequest request;
+    request.budgets = {factor::Bpw::parse("0.75")};
+    request.ranks = {2};
+    QSignalSpy compared(inspector, &LayerInspectorPanel::comparisonFinished);
+    inspector->runComparison(request);
+    ASSERT_TRUE(waitUntil([&] { return compared.count() == 1; }, 60000));
+    QTest::qWait(50);
+    EXPECT_EQ(browser->width(), width);
+    EXPECT_EQ(inspector->minimumSizeHint().width(), centre);
 }
 
 TEST(MainWindow, BrokenModelFolderReportsAndStaysUsable)
@@ -221,14 +294,14 @@ TEST(MainWindow, FactorizesTheSelectedLayerAndEveryViewAgreesWithTheEngine)
 
     // Changing l shows the closed form at once from the cached SVD, then refines again.
     refined.clear();
-    inspector->controls()->lSpin()->setValue(4);
+    editSettings(inspector, [](FactorSettings& s) { s.l = 4; });
     ASSERT_TRUE(waitUntil([&] { return refined.count() >= 1; }, 120000));
     ASSERT_TRUE(waitUntil([&] { return !inspector->isBusy(); }, 10000));
     EXPECT_EQ(inspector->current()->result->l, 4);
     EXPECT_EQ(inspector->errorCurve()->lastError(), inspector->current()->result->errorHistory.back());
 
     // Going back to l = 2 reuses the cached refinement without a job.
-    inspector->controls()->lSpin()->setValue(2);
+    editSettings(inspector, [](FactorSettings& s) { s.l = 2; });
     ASSERT_TRUE(waitUntil([&] { return inspector->current()->result->l == 2; }, 5000));
     EXPECT_EQ(inspector->current()->result.get(), shown->result.get());
     EXPECT_FALSE(inspector->isBusy());
@@ -242,9 +315,11 @@ TEST(MainWindow, ComparisonPlotHasAPointPerBudgetAndMethodAtTheExactBpw)
     ASSERT_TRUE(window->layerBrowser()->selectLayer(key));
     ASSERT_TRUE(waitUntil([&] { return inspector->current() != nullptr; }, 60000)) << inspector->statusText().toStdString();
     inspector->cancelRefinement();
-    inspector->comparisonTab()->setRequestText(QStringLiteral("1, 1.5, 2"), QStringLiteral("2, 4"), false);
+    ComparisonRequest request;
+    request.budgets = {factor::Bpw::parse("1"), factor::Bpw::parse("1.5"), factor::Bpw::parse("2")};
+    request.ranks = {2, 4};
     QSignalSpy done(inspector, &LayerInspectorPanel::comparisonFinished);
-    inspector->runComparison();
+    inspector->runComparison(request);
     ASSERT_TRUE(waitUntil([&] { return done.count() == 1; }, 120000));
     const widgets::MethodComparisonPlot* plot = inspector->comparisonPlot();
     struct Curve {
