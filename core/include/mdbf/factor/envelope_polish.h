@@ -10,6 +10,7 @@
 //   middle envelope (Qa, or Qb): conjugate gradients on the k·l-variable quadratic.
 // Each sweep does the F side (G fixed) then the G side (F fixed).
 
+#include <string>
 #include <vector>
 
 #include "mdbf/base/matrix.h"
