@@ -209,7 +209,8 @@ std::string AdmmOptions::validate() const
     if (!(reg >= 0.0) || !std::isfinite(reg)) return "regularization " + std::to_string(reg) + " must be finite and ≥ 0";
     if (powerIterations < 1) return "power iterations = " + std::to_string(powerIterations) + " must be ≥ 1";
     if (oversample < 0) return "oversampling = " + std::to_string(oversample) + " must be ≥ 0";
-    if (!(rhoStart > 0.0 && rhoStart <= 1.0)) return "starting penalty ρ_0 = " + std::to_string(rhoStart) + " must be in (0, 1]";
+    if (!(rhoStart > 0.0 && rhoStart <= 1.0))
+        return "starting penalty ρ_0 = " + std::to_string(rhoStart) + " must be in (0, 1]";
     return {};
 }
 

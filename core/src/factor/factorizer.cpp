@@ -417,7 +417,8 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
     for (std::size_t p = 0; p < raws.size() && o.polish.sweeps > 0 && !cancelled && !failed; ++p) {
         RowMatrixF residual = Y;
         for (std::size_t q = 0; q < raws.size(); ++q)
-            if (q != p) detail::parallelProduct(denseF(raws[q]), denseG(raws[q]), residual, threads, detail::Combine::Subtract);
+            if (q != p)
+                detail::parallelProduct(denseF(raws[q]), denseG(raws[q]), residual, threads, detail::Combine::Subtract);
         const PolishOutcome polished = polishPath(residual, raws[p], o.polish, normY, ctx);
         r.polishHistory.insert(r.polishHistory.end(), polished.history.begin(), polished.history.end());
         cancelled = polished.cancelled;
