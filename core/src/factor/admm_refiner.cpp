@@ -209,6 +209,8 @@ std::string AdmmOptions::validate() const
     if (!(reg >= 0.0) || !std::isfinite(reg)) return "regularization " + std::to_string(reg) + " must be finite and ≥ 0";
     if (powerIterations < 1) return "power iterations = " + std::to_string(powerIterations) + " must be ≥ 1";
     if (oversample < 0) return "oversampling = " + std::to_string(oversample) + " must be ≥ 0";
+    if (!(rhoStart > 0.0 && rhoStart <= 1.0))
+        return "starting penalty ρ_0 = " + std::to_string(rhoStart) + " must be in (0, 1]";
     return {};
 }
 
@@ -245,7 +247,7 @@ AdmmOutcome AdmmRefiner::refine(const Eigen::Ref<const RowMatrixF>& Y, const Mat
 
     Status status = engine.gram(g.z, kg) ? Status::Ok : Status::Stopped;
     for (int t = 0; t < outer && status == Status::Ok; ++t) {
-        const double rhoT = detail::rhoSchedule(t, outer);
+        const double rhoT = detail::rhoSchedule(t, outer, m_options.rhoStart);
 
         // F-step: C = Gᵀ with unit-norm rows of G, Z = Fᵀ.
         status = engine.sideStep(g.z, kg, Y.transpose(), rinv, ctcF, f, rhoT,

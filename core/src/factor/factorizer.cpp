@@ -205,7 +205,7 @@ bool envelopesFinite(const std::vector<kernels::FactorPath>& paths)
 AdmmOptions refinerOptions(const FactorizerOptions& o, int l)
 {
     return {.l = l, .outerIterations = o.outerIterations, .innerIterations = o.innerIterations, .reg = o.reg,
-            .powerIterations = o.powerIterations, .oversample = o.oversample};
+            .powerIterations = o.powerIterations, .oversample = o.oversample, .rhoStart = o.rhoStart};
 }
 
 bool settled(const std::vector<double>& h, double tolerance)
@@ -227,6 +227,9 @@ std::string FactorizerOptions::validate() const
     if (k < 0) return "middle dimension k = " + std::to_string(k) + " must be ≥ 0 (0 = from the bit budget)";
     if (!(damping >= 0.0) || !std::isfinite(damping)) return "damping must be finite and ≥ 0";
     if (!(convergenceTolerance >= 0.0)) return "convergence tolerance must be ≥ 0";
+    if (std::string why = polish.validate(); !why.empty()) return why;
+    if (polish.sweeps > 0 && objective == Objective::Gram)
+        return "the envelope polish works under the plain and diagonal objectives, not gram";
     return refinerOptions(*this, l).validate();
 }
 
@@ -407,11 +410,21 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
         failure = out.message;
     }
 
-    std::vector<kernels::FactorPath> finalPaths;
-    for (std::size_t p = 0; p < start0.size(); ++p) {
-        const kernels::FactorPath raw = refined[p] ? detail::extractPath(Fs[p], Gs[p], l) : start0[p];
-        finalPaths.push_back(deploy(raw, o.method, sqrtD));
+    std::vector<kernels::FactorPath> raws;
+    for (std::size_t p = 0; p < start0.size(); ++p)
+        raws.push_back(refined[p] ? detail::extractPath(Fs[p], Gs[p], l) : start0[p]);
+    // The polish (§10) works on the stored parameters, path by path against the others' residual.
+    for (std::size_t p = 0; p < raws.size() && o.polish.sweeps > 0 && !cancelled && !failed; ++p) {
+        RowMatrixF residual = Y;
+        for (std::size_t q = 0; q < raws.size(); ++q)
+            if (q != p)
+                detail::parallelProduct(denseF(raws[q]), denseG(raws[q]), residual, threads, detail::Combine::Subtract);
+        const PolishOutcome polished = polishPath(residual, raws[p], o.polish, normY, ctx);
+        r.polishHistory.insert(r.polishHistory.end(), polished.history.begin(), polished.history.end());
+        cancelled = polished.cancelled;
     }
+    std::vector<kernels::FactorPath> finalPaths;
+    for (const auto& raw : raws) finalPaths.push_back(deploy(raw, o.method, sqrtD));
     const bool usable = envelopesFinite(finalPaths);
     const RowMatrixF finalW = usable ? reconstruct(finalPaths, threads) : initialW;
     const double finalError = usable ? errorOf(finalW) : std::numeric_limits<double>::infinity();

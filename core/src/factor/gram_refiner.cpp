@@ -187,7 +187,7 @@ AdmmOutcome GramRefiner::refine(const Eigen::Ref<const RowMatrixF>& W, const Inp
     const double whw = status == Status::Ok ? (W.cast<double>().array() * wh.cast<double>().array()).sum() : 0.0;
 
     for (int t = 0; t < outer && status == Status::Ok; ++t) {
-        const double rhoT = rhoSchedule(t, outer);
+        const double rhoT = rhoSchedule(t, outer, m_options.rhoStart);
 
         // F-step: C = (G R)ᵀ with diag(G H Gᵀ) scaled to 1, Z = Fᵀ.
         const VectorF rinv = inverseNorms(kg);

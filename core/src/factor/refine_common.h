@@ -33,11 +33,12 @@ struct AdmmSide {
     MatrixF work;   // least-squares iterate L (and scratch of the projection)
 };
 
-// ρ_t of the first inner solve of outer iteration t (0-based) out of `outer` (§5.2).
-inline double rhoSchedule(int t, int outer)
+// ρ_t of the first inner solve of outer iteration t (0-based) out of `outer` (§5.2), ramping from
+// rhoStart to 1.
+inline double rhoSchedule(int t, int outer, double rhoStart = 0.03)
 {
     const double x = std::min(1.0, static_cast<double>(t) / std::max(1, outer - 3));
-    return 0.03 + 0.97 * x * x * x;
+    return rhoStart + (1.0 - rhoStart) * x * x * x;
 }
 
 // 1 / (‖row i‖ + ε) of a factor from its Gram matrix (the diagonal holds the squared row norms).

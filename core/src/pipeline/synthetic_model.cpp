@@ -178,11 +178,13 @@ std::vector<TensorSpec> tensorPlan(const SyntheticModelOptions& o)
 struct Structure {
     VectorF rowScale;   ///< rows
     VectorF colScale;   ///< cols
+    MatrixF headScale;  ///< heads × cols: a column profile per block of rows/heads rows (empty: none)
     MatrixF vScaled;    ///< cols × R: right factors of the low-rank part, singular values folded in
     float scale = 0.02f;
 };
 
-Structure makeStructure(const TensorSpec& t, bool structured, std::uint64_t seed)
+Structure makeStructure(const TensorSpec& t, bool structured, std::uint64_t seed, std::int64_t outliers = -1,
+                        std::int64_t heads = 0)
 {
     Structure s;
     if (!structured || t.cols == 0) return s;
@@ -193,7 +195,7 @@ Structure makeStructure(const TensorSpec& t, bool structured, std::uint64_t seed
     s.colScale.resize(t.cols);
     for (auto& v : s.rowScale) v = std::exp(kLogSpread * normal(rng) - 0.5f * kLogSpread * kLogSpread);
     for (auto& v : s.colScale) v = std::exp(kLogSpread * normal(rng) - 0.5f * kLogSpread * kLogSpread);
-    const std::int64_t outliers = std::max<std::int64_t>(1, t.cols / 512);
+    if (outliers < 0) outliers = std::max<std::int64_t>(1, t.cols / 512);
     std::uniform_int_distribution<std::int64_t> pick(0, t.cols - 1);
     for (std::int64_t i = 0; i < outliers; ++i) s.colScale[pick(rng)] *= 10.0f;
     // Low-rank part Σ_q s_q u_q v_qᵀ with Gaussian u, v: its singular values s_q·sqrt(rows·cols)
@@ -209,6 +211,11 @@ Structure makeStructure(const TensorSpec& t, bool structured, std::uint64_t seed
         s.vScaled.col(q) *= static_cast<float>(sq);
     }
     s.scale = static_cast<float>(0.02 / std::sqrt(energy));
+    if (heads > 0) {
+        s.headScale.resize(heads, t.cols);
+        factor::detail::fillGaussian(s.headScale, factor::detail::mixSeed(seed, 0x4ead));
+        s.headScale = (kLogSpread * s.headScale.array() - 0.5f * kLogSpread * kLogSpread).exp().matrix();
+    }
     return s;
 }
 
@@ -232,8 +239,10 @@ void generateRows(const TensorSpec& t, const Structure& s, std::uint64_t seed, s
             for (std::int64_t i = 0; i < rows; ++i) {
                 const float rs = s.scale * (s.rowScale.size() ? s.rowScale[row0 + i] : 1.0f);
                 std::uint16_t* dst = out + (row0 - r0 + i) * cols;
+                const std::int64_t head = s.headScale.size() ? (row0 + i) / (t.rows / s.headScale.rows()) : -1;
                 for (std::int64_t j = 0; j < cols; ++j)
-                    dst[j] = floatToBf16(rs * g(i, j) * (s.colScale.size() ? s.colScale[j] : 1.0f));
+                    dst[j] = floatToBf16(rs * g(i, j) * (s.colScale.size() ? s.colScale[j] : 1.0f) *
+                                         (head >= 0 ? s.headScale(head, j) : 1.0f));
             }
         }
     });
@@ -425,6 +434,26 @@ SyntheticModelSummary writeSyntheticModel(const fs::path& out, const SyntheticMo
     summary.tensorBytes = totalBytes;
     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return summary;
+}
+
+RowMatrixF structuredWeights(const StructuredWeightOptions& o, int threads)
+{
+    requireRange("rows", o.rows, 1, kMaxIntermediate);
+    requireRange("cols", o.cols, 1, kMaxIntermediate);
+    requireRange("heads", o.heads, 0, o.rows);
+    if (o.heads > 0 && o.rows % o.heads != 0)
+        throw InvalidArgument("heads " + std::to_string(o.heads) + " does not divide rows " + std::to_string(o.rows));
+    if (!(o.outlierFraction < 1.0))
+        throw InvalidArgument("outlier fraction " + std::to_string(o.outlierFraction) + " is not below 1");
+    const TensorSpec t{"", o.rows, o.cols};
+    const std::int64_t outliers =
+        o.outlierFraction < 0.0 ? -1 : static_cast<std::int64_t>(std::llround(o.outlierFraction * double(o.cols)));
+    const Structure structure = makeStructure(t, true, o.seed, outliers, o.heads);
+    std::vector<std::uint16_t> buffer(static_cast<std::size_t>(o.rows * o.cols));
+    generateRows(t, structure, o.seed, 0, o.rows, buffer.data(), threads);
+    RowMatrixF W(o.rows, o.cols);
+    for (Eigen::Index i = 0; i < W.size(); ++i) W.data()[i] = bf16ToFloat(buffer[static_cast<std::size_t>(i)]);
+    return W;
 }
 
 }  // namespace mdbf::pipeline

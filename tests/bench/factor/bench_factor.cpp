@@ -4,6 +4,15 @@
 //                [--layer-iters T] [--no-layers] [--no-synthetic] [--svd] [--cancel] [--model DIR]
 //                [--scale [--scale-sizes 4096x4096,4096x11008] [--scale-threads 1,2] [--baseline] [--no-refine]]
 //                [--warm]
+//                [--envelope-study [--study-sizes 1024x1024] [--study-kinds gauss,scales,heads] [--ls 1,2,4,8]
+//                 [--study-bpw 1.0] [--layer-iters T] [--polish-sweeps S] [--rho-start R] [--study-k K]]
+//
+// --envelope-study: DBF against MDBF at matched bits on generated matrices (docs/ALGORITHM.md §10):
+// iid Gaussian ("gauss"), the structured checkpoints' weights ("scales": log-normal row and column
+// scales, outlier columns, decaying spectrum) and the same with 32 per-head column profiles and 1%
+// outlier columns ("heads"). Per method and l: k, exact bpw, the closed form, the refinement after
+// --layer-iters iterations, the polish after each of --polish-sweeps sweeps, and the seconds.
+// --study-k gives every method the same k instead (the envelope's worth without its bits).
 //
 // --warm: on the --scale-sizes shapes (random BF16 weights, l = 1, --threads), the closed-form preview
 // at 2 bpw with the decomposition in memory, cold and warm (from a 1.5 bpw result refined --iters
@@ -29,6 +38,7 @@
 #include <optional>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -46,7 +56,9 @@
 #include "mdbf/factor/layer_svd.h"
 #include "mdbf/factor/path_products.h"
 #include "mdbf/base/half.h"
+#include "mdbf/factor/envelope_polish.h"
 #include "mdbf/io/checkpoint.h"
+#include "mdbf/pipeline/synthetic_model.h"
 
 namespace {
 
@@ -80,6 +92,14 @@ struct Args {
     bool baseline = false;
     bool refine = true;  // --no-refine: decompositions and closed form only
     bool warm = false;
+    bool envelopeStudy = false;
+    std::vector<std::pair<int, int>> studySizes{{1024, 1024}};
+    std::vector<std::string> studyKinds{"gauss", "scales", "heads"};
+    std::string studyBpw = "1.0";
+    int polishSweeps = 8;
+    double rhoStart = 0.03;
+    long long studyK = 0;  // explicit k for every method (0: matched bits)
+    bool lsGiven = false;
     std::vector<std::pair<int, int>> scaleSizes{{4096, 4096}, {4096, 11008}};
     std::vector<int> scaleThreads{1, 2};
     std::filesystem::path model = std::filesystem::path(MDBF_BENCH_SHARED_FIXTURES) / "small-llama";
@@ -105,6 +125,7 @@ Args parse(int argc, char** argv)
                 a.sizes.emplace_back(std::stoi(s.substr(0, x)), std::stoi(s.substr(x + 1)));
             }
         } else if (arg == "--ls") {
+            a.lsGiven = true;
             a.ls.clear();
             for (const auto& s : split(value(), ',')) a.ls.push_back(std::stoi(s));
         } else if (arg == "--iters") a.iters = std::max(2, std::stoi(value()));
@@ -117,6 +138,19 @@ Args parse(int argc, char** argv)
         else if (arg == "--baseline") a.baseline = true;
         else if (arg == "--no-refine") a.refine = false;
         else if (arg == "--warm") a.warm = true;
+        else if (arg == "--envelope-study") a.envelopeStudy = true;
+        else if (arg == "--study-kinds") a.studyKinds = split(value(), ',');
+        else if (arg == "--study-bpw") a.studyBpw = value();
+        else if (arg == "--polish-sweeps") a.polishSweeps = std::stoi(value());
+        else if (arg == "--rho-start") a.rhoStart = std::stod(value());
+        else if (arg == "--study-k") a.studyK = std::stoll(value());
+        else if (arg == "--study-sizes") {
+            a.studySizes.clear();
+            for (const auto& s : split(value(), ',')) {
+                const auto x = s.find('x');
+                a.studySizes.emplace_back(std::stoi(s.substr(0, x)), std::stoi(s.substr(x + 1)));
+            }
+        }
         else if (arg == "--scale-threads") {
             a.scaleThreads.clear();
             for (const auto& s : split(value(), ',')) a.scaleThreads.push_back(std::stoi(s));
@@ -471,6 +505,70 @@ void benchLayers(const Args& a)
     }
 }
 
+/// The study's matrices: "gauss", "scales" or "heads" (see the header comment).
+RowMatrixF studyMatrix(const std::string& kind, int n, int m, int threads)
+{
+    if (kind == "gauss") return bf16Gaussian(n, m, 11u);
+    pipeline::StructuredWeightOptions o;
+    o.rows = n;
+    o.cols = m;
+    o.seed = 11;
+    if (kind == "heads") {
+        o.heads = 32;
+        o.outlierFraction = 0.01;
+    } else if (kind != "scales") {
+        throw std::runtime_error("unknown --study-kinds entry '" + kind + "' (gauss, scales, heads)");
+    }
+    return pipeline::structuredWeights(o, threads);
+}
+
+void benchEnvelopeStudy(const Args& a)
+{
+    const std::vector<int> ls = a.lsGiven ? a.ls : std::vector<int>{1, 2, 4, 8};
+    std::printf("\n== envelope study: DBF vs MDBF at %s bpw, %d iterations, then %d polish sweeps, %d threads ==\n",
+                a.studyBpw.c_str(), a.layerIters, a.polishSweeps, a.threads);
+    std::printf("%-7s %-10s %-6s %5s %7s %8s %8s %8s %8s %8s\n", "kind", "size", "method", "k", "bpw", "closed",
+                "refined", "polished", "ref s", "pol s");
+    for (const auto& [n, m] : a.studySizes) {
+        for (const auto& kind : a.studyKinds) {
+            const RowMatrixF W = studyMatrix(kind, n, m, a.threads);
+            RunContext ctx;
+            ctx.threads = a.threads;
+            const LayerSvd svd = LayerSvd::compute(W, ctx);
+            const double normW = std::sqrt(W.cast<double>().squaredNorm());
+            for (int l : ls) {
+                FactorizerOptions o;
+                o.method = l == 1 ? Method::Dbf : Method::Mdbf;
+                o.l = l;
+                o.bpw = Bpw::parse(a.studyBpw);
+                o.outerIterations = a.layerIters;
+                o.rhoStart = a.rhoStart;
+                o.k = a.studyK;
+                const FactorResult r = Factorizer(o).run(W, svd, ctx);
+                // The polish starts from the deployed parameters; a DBF path is an l = 1 path with
+                // Qb = 1, and merging Qa ⊙ Qb afterwards leaves the product unchanged.
+                std::vector<kernels::FactorPath> paths = r.paths;
+                const auto t0 = Clock::now();
+                PolishOptions po;
+                po.sweeps = a.polishSweeps;
+                const PolishOutcome pol = polishPath(W, paths[0], po, normW, ctx);
+                roundEnvelopesToHalf(paths[0]);
+                const double polishSeconds = since(t0);
+                const RowMatrixF approx = reconstruct(paths, a.threads);
+                const double polished = std::sqrt((W - approx).cast<double>().squaredNorm()) / normW;
+                char label[32];
+                std::snprintf(label, sizeof label, "%s", l == 1 ? "dbf" : ("mdbf" + std::to_string(l)).c_str());
+                std::printf("%-7s %4dx%-5d %-6s %5lld %7.4f %8.4f %8.4f %8.4f %8.1f %8.1f   sweeps:", kind.c_str(), n, m,
+                            label, static_cast<long long>(r.k), r.bpw, r.initialError, r.finalError, polished,
+                            r.seconds, polishSeconds);
+                for (double h : pol.history) std::printf(" %.4f", h);
+                std::printf("  flips %d\n", pol.flips);
+                std::fflush(stdout);
+            }
+        }
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
@@ -484,6 +582,7 @@ int main(int argc, char** argv)
         if (a.cancel) benchCancel(a);
         if (a.scale) benchScale(a);
         if (a.warm) benchWarm(a);
+        if (a.envelopeStudy) benchEnvelopeStudy(a);
         if (a.layers) benchLayers(a);
         return 0;
     } catch (const std::exception& e) {

@@ -2,10 +2,14 @@
 // Factorizer option sets the factor tests share.
 
 #include <cstdint>
+#include <string>
 
 #include <Eigen/Core>
 
 #include "mdbf/factor/factorizer.h"
+#include "mdbf/factor/layer_svd.h"
+#include "mdbf/io/checkpoint.h"
+#include "test_fixtures.h"
 
 namespace mdbf::factor {
 
@@ -35,6 +39,22 @@ inline FactorizerOptions gramOptions(int l, std::int64_t k, int iterations, cons
     o.objective = Objective::Gram;
     o.inputGram = h;
     return o;
+}
+
+/// A projection of the demo model (tiny-llama) with its complete layer decomposition.
+struct DemoLayer {
+    RowMatrixF W;
+    LayerSvd svd;
+};
+
+/// Reads `name` (a weight tensor of tiny-llama) and decomposes it.
+inline DemoLayer loadDemoLayer(const std::string& name)
+{
+    const io::Checkpoint ckpt = io::Checkpoint::open(test::demoModel());
+    DemoLayer out;
+    out.W = ckpt.matrix(name);
+    out.svd = LayerSvd::compute(out.W);
+    return out;
 }
 
 }  // namespace mdbf::factor

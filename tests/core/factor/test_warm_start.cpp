@@ -20,20 +20,11 @@ namespace {
 constexpr int kPrevious = 30;  // iterations of the result warm starts begin from
 constexpr int kAfter = 8;      // iterations of both the cold and the warm run compared
 
-struct Layer {
-    RowMatrixF W;
-    LayerSvd svd;
-};
+using Layer = DemoLayer;
 
 const Layer& layer()
 {
-    static const Layer l = [] {
-        const io::Checkpoint ckpt = io::Checkpoint::open(test::demoModel());
-        Layer out;
-        out.W = ckpt.matrix("model.layers.0.self_attn.q_proj.weight");
-        out.svd = LayerSvd::compute(out.W);
-        return out;
-    }();
+    static const Layer l = loadDemoLayer("model.layers.0.self_attn.q_proj.weight");
     return l;
 }
 

@@ -32,6 +32,7 @@ struct AdmmOptions {
     std::uint64_t seed = 0;       ///< seeds every projection's power-iteration start
     int powerIterations = 5;      ///< block power iterations inside Π_l (≥ 1)
     int oversample = 4;           ///< extra block columns inside Π_l (≥ 0)
+    double rhoStart = 0.03;       ///< ρ_0 of the ramp ρ_t = ρ_0 + (1 − ρ_0)·min(1, t/(T−3))³, in (0, 1]
 
     /// Empty when valid, otherwise a one-line description of the first problem.
     std::string validate() const;

@@ -48,6 +48,8 @@ struct FactorResult {
     double finalPlainError = 0.0;            ///< ‖W − Ŵ‖_F / ‖W‖_F whatever the objective
     std::vector<double> errorHistory{};      ///< relative error (objective) after each outer iteration,
                                              ///< all paths in sequence, before the final FP16 rounding
+    std::vector<double> polishHistory{};     ///< per path: the error before the polish and after each
+                                             ///< sweep (§10); empty without a polish
     int iterations = 0;                      ///< outer iterations completed (over all paths)
     double seconds = 0.0;                    ///< wall time of run(), SVD included when run() computed it
     double svdSeconds = 0.0;                 ///< part of `seconds` spent in SVDs of the layer

@@ -16,6 +16,7 @@
 #include "mdbf/base/matrix.h"
 #include "mdbf/base/run_context.h"
 #include "mdbf/factor/bit_budget.h"
+#include "mdbf/factor/envelope_polish.h"
 #include "mdbf/factor/factor_result.h"
 #include "mdbf/factor/layer_svd.h"
 
@@ -46,11 +47,15 @@ struct FactorizerOptions {
     double reg = 0.03;                ///< λ = reg · mean(diag CᵀC)
     int powerIterations = 5;          ///< block power iterations in each projection Π_l
     int oversample = 4;               ///< extra block columns in each projection
+    double rhoStart = 0.03;           ///< ρ_0 of the penalty ramp (§5.2), in (0, 1]
     Objective objective = Objective::Plain;
     VectorF channelWeights;           ///< DiagonalWeighted: d_j = mean(x_j²), m entries, finite, ≥ 0
     Eigen::MatrixXd inputGram;        ///< Gram: H = XᵀX / N (m×m, symmetric, finite, diagonal ≥ 0)
     double damping = 1e-3;            ///< ε of d_j + ε·mean(d), and of H + ε·mean(diag H)·I
     double convergenceTolerance = 1e-3;  ///< Converged when the last 5 error changes are below tol·error
+    /// Exact block-coordinate polish of the refined parameters (§10); sweeps = 0 (the default) skips
+    /// it. Plain and diagonal objectives only.
+    PolishOptions polish{.sweeps = 0};
     std::function<void(const IterationReport&)> onIteration;  ///< optional; called on the worker thread
 
     /// Empty when valid, otherwise a one-line description of the first problem (shape-independent).

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "mdbf/base/matrix.h"
 #include "mdbf/base/run_context.h"
 
 namespace mdbf::pipeline {
@@ -55,5 +56,23 @@ struct SyntheticModelSummary {
 /// Cancelled when stopped.
 SyntheticModelSummary writeSyntheticModel(const std::filesystem::path& out, const SyntheticModelOptions& options,
                                           const RunContext& ctx = {});
+
+/// One matrix of the structure a structured checkpoint's projections have, for studies of the
+/// factorization at shapes and structures no fixture has.
+struct StructuredWeightOptions {
+    std::int64_t rows = 1024;
+    std::int64_t cols = 1024;
+    /// Row blocks of rows/heads rows, each with its own mean-one log-normal column profile (0 = none).
+    std::int64_t heads = 0;
+    /// Share of columns scaled by 10; negative for the checkpoints' one in 512 (at least one).
+    double outlierFraction = -1.0;
+    std::uint64_t seed = 0;
+};
+
+/// rows×cols weights as writeSyntheticModel generates them with `structured` (log-normal row and
+/// column scales, outlier columns, a decaying spectrum over Gaussian noise, BF16-rounded), with the
+/// outlier share and per-head column profiles of `options`. Deterministic whatever the thread count.
+/// Throws InvalidArgument for sizes out of range, heads not dividing rows, or a share ≥ 1.
+RowMatrixF structuredWeights(const StructuredWeightOptions& options, int threads = 1);
 
 }  // namespace mdbf::pipeline
