@@ -80,6 +80,20 @@ void gemvTablesScalar(const SignRows& S, const float* x, float* y, int threads);
 /// S.blocks holds the layout above.
 void gemvTablesAvx2(const SignRows& S, const float* x, float* y, int threads);
 
+/// The same numbers with AVX-512 byte shuffles of 64 bytes (the AVX2 kernel's tables and
+/// driver); only call when avx512Available() and S.blocks holds the layout above.
+void gemvTablesAvx512(const SignRows& S, const float* x, float* y, int threads);
+
+/// The rows of one 16-row block over one panel of `ntiles` tiles for a SIMD table kernel: the
+/// block's tiles at `blocks` (`end`: the end of the layout, for prefetching), their tables at tab
+/// and the scales of their sets at scales; acc holds the block's 32 accumulators and is updated.
+using TableBlockPanel = void (*)(const std::uint8_t* blocks, const std::uint8_t* end, std::int64_t ntiles,
+                                 const std::uint8_t* tab, const float* scales, float* acc);
+
+/// The SIMD table product around a block-panel kernel: builds the tables of x (AVX2), splits the
+/// row blocks among the threads and runs `panel` over them; only call when avx2Available().
+void gemvTablesWith(const SignRows& S, const float* x, float* y, int threads, TableBlockPanel panel);
+
 /// A growable 64-byte-aligned float buffer, reused across calls to keep allocations out of the
 /// per-token path. Not thread-safe: keep one per thread (thread_local). Its functions are defined
 /// in a source without ISA flags (see kernel_table.h).

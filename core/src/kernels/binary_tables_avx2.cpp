@@ -32,6 +32,7 @@
 #include <omp.h>
 
 #include "kernels/binary_product_impl.h"
+#include "kernels/binary_tables_simd.h"
 
 #include "kernels/simd_intrinsics.h"
 
@@ -41,17 +42,13 @@ namespace mdbf::kernels::detail {
 
 namespace {
 
-constexpr int kBlockRows = static_cast<int>(kTableBlockRows);
-constexpr std::int64_t kPlanes = 3;                                  // digits of 6 bits, high first
-constexpr std::int64_t kTileTableBytes = kTableHalfGroups * kPlanes * 32;  // 32 pairs × 3 digit registers
 constexpr std::int64_t kEntries = 16;
 constexpr std::int32_t kBias = 1 << 17;  // u = q + kBias in [1, 2^18 − 1]
-static_assert(kTableBlockBytes == 16 * 32 && kTableHalfGroups == 32 && kTableLevels + 1.0f == float(kBias));
+static_assert(kTableLevels + 1.0f == float(kBias));
 
 // The tables of the tiles of tile pairs [pairBegin, pairEnd) of x (zero-padded to whole tiles at
-// xp; tiles at or past `tiles` are skipped): tile t at tab + t · kTileTableBytes, pair p at +96·p:
-// the hi, mid and lo digit registers (group p of the low half, then group p of the high half);
-// scales[2u + c] for the scale set of halves 4u + c and 4u + 2 + c.
+// xp; tiles at or past `tiles` are skipped): tile t at tab + t · kTileTableBytes, in the order of
+// binary_tables_simd.h; scales[2u + c] for the scale set of halves 4u + c and 4u + 2 + c.
 void buildTables(const float* xp, std::int64_t tiles, std::int64_t pairBegin, std::int64_t pairEnd, std::uint8_t* tab,
                  float* scales)
 {
@@ -116,31 +113,12 @@ void buildTables(const float* xp, std::int64_t tiles, std::int64_t pairBegin, st
                 const __m256i lo = _mm256_packs_epi32(_mm256_and_si256(u0, digit), _mm256_and_si256(u1, digit));
                 const __m256i hiMid = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(hi, mid), order);
                 const __m256i loLo = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(lo, lo), order);
-                std::uint8_t* pair = dst + g * kPlanes * 32;
-                _mm_store_si128(reinterpret_cast<__m128i*>(pair), _mm256_castsi256_si128(hiMid));
-                _mm_store_si128(reinterpret_cast<__m128i*>(pair + 32), _mm256_extracti128_si256(hiMid, 1));
-                _mm_store_si128(reinterpret_cast<__m128i*>(pair + 64), _mm256_castsi256_si128(loLo));
+                _mm_store_si128(reinterpret_cast<__m128i*>(dst + tableRegister(g, 0)), _mm256_castsi256_si128(hiMid));
+                _mm_store_si128(reinterpret_cast<__m128i*>(dst + tableRegister(g, 1)), _mm256_extracti128_si256(hiMid, 1));
+                _mm_store_si128(reinterpret_cast<__m128i*>(dst + tableRegister(g, 2)), _mm256_castsi256_si128(loLo));
             }
         }
     }
-}
-
-// Digit sums of one tile pair for the 16 rows of a block: per 16-bit lane i of each half, Σ(even
-// + 256·odd) modulo 2^16 and Σ odd of the byte sums of rows 2i and 2i + 1.
-struct DigitSums {
-    __m256i all[kPlanes];
-    __m256i odd[kPlanes];
-};
-
-// The exact int32 digit combination hi·4096 + mid·64 + lo of the 16-bit lanes [0, 4) (`high`
-// false) or [4, 8) of each half of the digit sums d (hi, mid, lo).
-[[gnu::always_inline]] inline __m256i combine(const __m256i (&d)[kPlanes], bool high)
-{
-    const __m256i weights = _mm256_set1_epi32(0x00401000);  // int16 pairs (4096, 64)
-    const __m256i zero = _mm256_setzero_si256();
-    const __m256i hiMid = high ? _mm256_unpackhi_epi16(d[0], d[1]) : _mm256_unpacklo_epi16(d[0], d[1]);
-    const __m256i lo = high ? _mm256_unpackhi_epi16(d[2], zero) : _mm256_unpacklo_epi16(d[2], zero);
-    return _mm256_add_epi32(_mm256_madd_epi16(hiMid, weights), lo);
 }
 
 // Adds the byte sums of one tile (16 vectors of the block layout at v, tables at tt) to s.
@@ -158,7 +136,7 @@ struct DigitSums {
             __m256i sum = _mm256_setzero_si256();
 #pragma GCC unroll 4
             for (int k = 0; k < 4; ++k) {
-                const auto* reg = reinterpret_cast<const __m256i*>(tt + ((2 * j + k) * kPlanes + p) * 32);
+                const auto* reg = reinterpret_cast<const __m256i*>(tt + tableRegister(2 * j + k, p));
                 sum = _mm256_add_epi8(sum, _mm256_shuffle_epi8(_mm256_load_si256(reg), idx[k]));
             }
             s.all[p] = _mm256_add_epi16(s.all[p], sum);
@@ -176,17 +154,13 @@ struct DigitSums {
 void blockPanel(const std::uint8_t* blocks, const std::uint8_t* end, std::int64_t ntiles, const std::uint8_t* tab,
                 const float* scales, float* accMem)
 {
-    const __m256i halfScales = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
     __m256 acc[4];
     for (int k = 0; k < 4; ++k) acc[k] = _mm256_load_ps(accMem + 8 * k);
     for (std::int64_t t0 = 0; t0 < ntiles; t0 += kTableSetTiles) {
         const std::int64_t n = std::min(kTableSetTiles, ntiles - t0);
-        // Every entry carries the bias 2^17 = 32 · 4096, 32 · n of them per row and set: the hi
-        // sums start that far below zero, so that even = all − 256·odd comes out unbiased.
-        const auto hiBias = static_cast<std::int16_t>(1024 * n);
         DigitSums s;
-        s.all[0] = _mm256_set1_epi16(static_cast<std::int16_t>(-257 * hiBias));
-        s.odd[0] = _mm256_set1_epi16(static_cast<std::int16_t>(-hiBias));
+        s.all[0] = _mm256_set1_epi16(biasedAllStart(n));
+        s.odd[0] = _mm256_set1_epi16(biasedOddStart(n));
         for (int p = 1; p < kPlanes; ++p) s.all[p] = _mm256_setzero_si256(), s.odd[p] = _mm256_setzero_si256();
         for (std::int64_t t = t0; t < t0 + n; ++t) {
             // The layout is streamed once: fetch 4 KiB ahead meanwhile.
@@ -197,14 +171,7 @@ void blockPanel(const std::uint8_t* blocks, const std::uint8_t* end, std::int64_
                     _mm_prefetch(reinterpret_cast<const char*>(ahead) + 64 * line, _MM_HINT_T0);
             tileSums(reinterpret_cast<const __m256i*>(blocks + t * kTableBlockBytes), tab + t * kTileTableBytes, s);
         }
-        __m256i even[kPlanes];
-        for (int p = 0; p < kPlanes; ++p) even[p] = _mm256_sub_epi16(s.all[p], _mm256_slli_epi16(s.odd[p], 8));
-        const __m256i q[4] = {combine(even, false), combine(even, true), combine(s.odd, false), combine(s.odd, true)};
-        // Low lanes: the set of the pair's low halves (scales[t0]); high lanes: of the high halves.
-        const __m256 scale = _mm256_permutevar8x32_ps(
-            _mm256_castps128_ps256(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales + t0)))),
-            halfScales);
-        for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[k]), scale, acc[k]);
+        scalePair(s, scales + t0, acc);
     }
     for (int k = 0; k < 4; ++k) _mm256_store_ps(accMem + 8 * k, acc[k]);
 }
@@ -225,7 +192,7 @@ void finishBlock(const float* accMem, float* y, int valid)
 
 // Rows [16·blockBegin, min(rows, 16·blockEnd)) of y, panel after panel.
 void rowRange(const SignRows& S, std::int64_t tiles, const std::uint8_t* tab, const float* scales, float* y,
-              std::int64_t blockBegin, std::int64_t blockEnd)
+              std::int64_t blockBegin, std::int64_t blockEnd, TableBlockPanel panel)
 {
     if (blockBegin >= blockEnd) return;
     const std::int64_t blocks = (S.rows + kBlockRows - 1) / kBlockRows;
@@ -237,8 +204,8 @@ void rowRange(const SignRows& S, std::int64_t tiles, const std::uint8_t* tab, co
     for (std::int64_t first = 0; first < tiles; first += kTablePanelTiles) {
         const std::int64_t ntiles = std::min(kTablePanelTiles, tiles - first);
         for (std::int64_t b = blockBegin; b < blockEnd; ++b)
-            blockPanel(S.blocks + tableBlockOffset(blocks, tiles, b, first), end, ntiles, tab + first * kTileTableBytes,
-                       scales + first, acc + (b - blockBegin) * kAccFloats);
+            panel(S.blocks + tableBlockOffset(blocks, tiles, b, first), end, ntiles, tab + first * kTileTableBytes,
+                  scales + first, acc + (b - blockBegin) * kAccFloats);
     }
     for (std::int64_t b = blockBegin; b < blockEnd; ++b) {
         const int valid = static_cast<int>(std::min<std::int64_t>(kBlockRows, S.rows - b * kBlockRows));
@@ -248,7 +215,7 @@ void rowRange(const SignRows& S, std::int64_t tiles, const std::uint8_t* tab, co
 
 }  // namespace
 
-void gemvTablesAvx2(const SignRows& S, const float* x, float* y, int threads)
+void gemvTablesWith(const SignRows& S, const float* x, float* y, int threads, TableBlockPanel panel)
 {
     const std::int64_t tiles = (S.cols + kTableTileCols - 1) / kTableTileCols;
     const std::int64_t paddedCols = tiles * kTableTileCols;
@@ -269,7 +236,7 @@ void gemvTablesAvx2(const SignRows& S, const float* x, float* y, int threads)
     const int team = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(threads, blocks)));
     if (team == 1) {
         buildTables(xp, tiles, 0, pairs, tab, scales);
-        rowRange(S, tiles, tab, scales, y, 0, blocks);
+        rowRange(S, tiles, tab, scales, y, 0, blocks, panel);
         return;
     }
 #pragma omp parallel num_threads(team)
@@ -278,8 +245,13 @@ void gemvTablesAvx2(const SignRows& S, const float* x, float* y, int threads)
         const std::int64_t nt = omp_get_num_threads();
         buildTables(xp, tiles, pairs * id / nt, pairs * (id + 1) / nt, tab, scales);
 #pragma omp barrier
-        rowRange(S, tiles, tab, scales, y, blocks * id / nt, blocks * (id + 1) / nt);
+        rowRange(S, tiles, tab, scales, y, blocks * id / nt, blocks * (id + 1) / nt, panel);
     }
+}
+
+void gemvTablesAvx2(const SignRows& S, const float* x, float* y, int threads)
+{
+    gemvTablesWith(S, x, y, threads, &blockPanel);
 }
 
 #endif
