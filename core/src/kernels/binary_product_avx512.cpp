@@ -15,7 +15,9 @@
 //
 // Measured on Zen 4 at one token: about twice the rate of adding activations under the sign
 // masks themselves (acc = mask_add(acc, bits, acc, x), limited by one mask-register write per
-// 16 columns) and about 3× the AVX2 table kernel. Permutes and shifts share the shuffle units,
+// 16 columns). Decoding uses the 18-bit table kernel at the end of this file instead (binary
+// product section of bench_kernels on Zen 5, one token: about 107 sign-additions per ns for this
+// kernel, 135 for the AVX2 tables and 230–245 for the AVX-512 tables, warm). Permutes and shifts share the shuffle units,
 // which appear to bound the kernel, so half of the accumulator chains add through the FMA units
 // (v·1 + acc, rounded once exactly like an add) to keep the add units free.
 //
