@@ -89,7 +89,8 @@ void runProduct(const PackedSigns& S, const float* X, std::int64_t T, std::int64
         kernels.binaryGemm(view, X, T, ldx, Y, ldy, threads);
         return;
     }
-    // The SIMD table kernel streams the bits in its own order, built on the first call per matrix.
+    // The SIMD table kernel streams the bits in its own order, built once per matrix (by
+    // prepareGemvTables when the matrix is loaded, else here on the first call).
     std::shared_ptr<const std::vector<std::uint8_t>> layout;
     if (resolved != KernelPath::Scalar) {
         layout = S.derivedLayout(&tableBlocks);
@@ -130,6 +131,11 @@ void binaryGemvTables(const PackedSigns& S, std::span<const float> x, std::span<
 {
     checkGemv(S, x, y);
     binaryGemmTables(S, x.data(), 1, S.cols(), y.data(), S.rows(), threads, path);
+}
+
+void prepareGemvTables(const PackedSigns& S, KernelPath path)
+{
+    if (resolveKernelPath(path) != KernelPath::Scalar && S.rows() > 0 && S.cols() > 0) S.derivedLayout(&tableBlocks);
 }
 
 void binaryGemm(const PackedSigns& S, const RowMatrixF& X, RowMatrixF& Y, int threads, KernelPath path)

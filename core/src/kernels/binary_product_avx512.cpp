@@ -15,7 +15,9 @@
 //
 // Measured on Zen 4 at one token: about twice the rate of adding activations under the sign
 // masks themselves (acc = mask_add(acc, bits, acc, x), limited by one mask-register write per
-// 16 columns) and about 3× the AVX2 table kernel. Permutes and shifts share the shuffle units,
+// 16 columns). Decoding uses the 18-bit table kernel at the end of this file instead (binary
+// product section of bench_kernels on Zen 5, one token: about 107 sign-additions per ns for this
+// kernel, 135 for the AVX2 tables and 230–245 for the AVX-512 tables, warm). Permutes and shifts share the shuffle units,
 // which appear to bound the kernel, so half of the accumulator chains add through the FMA units
 // (v·1 + acc, rounded once exactly like an add) to keep the add units free.
 //
@@ -32,6 +34,7 @@
 #include <omp.h>
 
 #include "kernels/binary_product_impl.h"
+#include "kernels/binary_tables_simd.h"
 #include "mdbf/base/parallel.h"
 
 #include "kernels/simd_intrinsics.h"
@@ -210,7 +213,73 @@ void rowRange(const SignRows& S, const float* tab, float* Y, std::int64_t ldy, s
     }
 }
 
+// The table kernel of one token (binaryGemvTables) with 64-byte shuffles: one load takes block
+// vectors 2J and 2J + 1, whose low nibbles index the tables of groups 4J and 4J + 2 (adjacent in
+// the table order of binary_tables_simd.h, so one 64-byte load) and whose high nibbles those of
+// 4J + 1 and 4J + 3. Four lookups (two loads) add up in bytes as in the AVX2 kernel; the upper
+// 256 bits hold other groups of the same rows and halves and are folded onto the lower ones before
+// the pair's digit sums are combined, so the numbers are those of the AVX2 kernel, bit for bit,
+// at half its shuffles and adds per sign-addition.
+void tablePanel(const std::uint8_t* blocks, const std::uint8_t* end, std::int64_t ntiles, const std::uint8_t* tab,
+                const float* scales, float* accMem)
+{
+    const __m512i nibble = _mm512_set1_epi8(0x0F);
+    constexpr __mmask32 kLow = 0x0000FFFF;  // the 16-bit lanes of the lower 256 bits
+    __m256 acc[4];
+    for (int k = 0; k < 4; ++k) acc[k] = _mm256_load_ps(accMem + 8 * k);
+    for (std::int64_t t0 = 0; t0 < ntiles; t0 += kTableSetTiles) {
+        const std::int64_t n = std::min(kTableSetTiles, ntiles - t0);
+        __m512i all[kPlanes], odd[kPlanes];
+        all[0] = _mm512_maskz_set1_epi16(kLow, biasedAllStart(n));
+        odd[0] = _mm512_maskz_set1_epi16(kLow, biasedOddStart(n));
+        for (int p = 1; p < kPlanes; ++p) all[p] = _mm512_setzero_si512(), odd[p] = _mm512_setzero_si512();
+        for (std::int64_t t = t0; t < t0 + n; ++t) {
+            // The layout is streamed once: fetch 4 KiB ahead meanwhile.
+            const std::uint8_t* ahead = blocks + (t + 8) * kTableBlockBytes;
+            if (ahead < end)
+#pragma GCC unroll 8
+                for (int line = 0; line < 8; ++line)
+                    _mm_prefetch(reinterpret_cast<const char*>(ahead) + 64 * line, _MM_HINT_T0);
+            const std::uint8_t* v = blocks + t * kTableBlockBytes;
+            const std::uint8_t* tt = tab + t * kTileTableBytes;
+#pragma GCC unroll 4
+            for (int J = 0; J < kBlockRows / 2; J += 2) {
+                const __m512i v0 = _mm512_loadu_si512(v + 64 * J);
+                const __m512i v1 = _mm512_loadu_si512(v + 64 * (J + 1));
+                const __m512i idx[4] = {_mm512_and_si512(v0, nibble), _mm512_and_si512(_mm512_srli_epi16(v0, 4), nibble),
+                                        _mm512_and_si512(v1, nibble), _mm512_and_si512(_mm512_srli_epi16(v1, 4), nibble)};
+#pragma GCC unroll 3
+                for (int p = 0; p < kPlanes; ++p) {
+                    // Registers (4J', slot 0–1) for the low nibbles and (slot 2–3) for the high ones.
+                    const std::uint8_t* r0 = tt + tableRegister(4 * J, p);
+                    const std::uint8_t* r1 = tt + tableRegister(4 * (J + 1), p);
+                    const __m512i l0 = _mm512_shuffle_epi8(_mm512_load_si512(r0), idx[0]);
+                    const __m512i l1 = _mm512_shuffle_epi8(_mm512_load_si512(r0 + 64), idx[1]);
+                    const __m512i l2 = _mm512_shuffle_epi8(_mm512_load_si512(r1), idx[2]);
+                    const __m512i l3 = _mm512_shuffle_epi8(_mm512_load_si512(r1 + 64), idx[3]);
+                    const __m512i sum = _mm512_add_epi8(_mm512_add_epi8(l0, l1), _mm512_add_epi8(l2, l3));
+                    all[p] = _mm512_add_epi16(all[p], sum);
+                    odd[p] = _mm512_add_epi16(odd[p], _mm512_srli_epi16(sum, 8));
+                }
+                asm("" : "+v"(all[0]), "+v"(all[1]), "+v"(all[2]), "+v"(odd[0]), "+v"(odd[1]), "+v"(odd[2]));
+            }
+        }
+        DigitSums s;
+        for (int p = 0; p < kPlanes; ++p) {
+            s.all[p] = _mm256_add_epi16(_mm512_castsi512_si256(all[p]), _mm512_extracti64x4_epi64(all[p], 1));
+            s.odd[p] = _mm256_add_epi16(_mm512_castsi512_si256(odd[p]), _mm512_extracti64x4_epi64(odd[p], 1));
+        }
+        scalePair(s, scales + t0, acc);
+    }
+    for (int k = 0; k < 4; ++k) _mm256_store_ps(accMem + 8 * k, acc[k]);
+}
+
 }  // namespace
+
+void gemvTablesAvx512(const SignRows& S, const float* x, float* y, int threads)
+{
+    gemvTablesWith(S, x, y, threads, &tablePanel);
+}
 
 void gemmAvx512(const SignRows& S, const float* X, std::int64_t T, std::int64_t ldx, float* Y, std::int64_t ldy,
                 int threads)

@@ -27,16 +27,20 @@ void gemmAvx512(const SignRows& S, const float* X, std::int64_t T, std::int64_t 
 // The table scheme of binaryGemmTables (binary_product.h), shared by its scalar twin and SIMD
 // kernels, which compute exactly the same numbers. Columns are cut into halves of kTableHalfCols
 // (the token zero past `cols`); every group of 4 columns has the 16 signed sums
-//   T[e] = fl(fl(σ0·x0 + σ1·x1) + fl(σ2·x2 + σ3·x3)),  σb = (bit b of e ? −1 : +1),
-// and with M the largest |T| of the half, scale and inverse from tableTileScale(M, …), every sum
-// is stored as the integer q = nearbyint(fl(T · inverse)), |q| ≤ kTableLevels (fl is monotone, so
-// fl(M · fl(kTableLevels / M)) stays below kTableLevels + 1/2). A row's half result is the exact
-// integer Q = Σ_groups q[its 4 sign bits] (|Q| ≤ 32 · kTableLevels < 2^24, so float(Q) is exact);
-// halves alternate between two accumulators, acc[h % 2] = fma(float(Q_h), scale_h, acc[h % 2])
-// from 0, and y = acc[0] + acc[1].
+//   T[e] = fl(fl(σ0·x0 + σ1·x1) + fl(σ2·x2 + σ3·x3)),  σb = (bit b of e ? −1 : +1).
+// Halves share scales in sets of two: of every 512 columns (halves 4u … 4u + 3), halves 4u + c and
+// 4u + 2 + c form set s = 2u + c (c = 0, 1), 64 groups. With M the largest |T| of the set, scale
+// and inverse from tableTileScale(M, …), every sum is stored as the integer
+// q = nearbyint(fl(T · inverse)), |q| ≤ kTableLevels (fl is monotone, so fl(M · fl(kTableLevels / M))
+// stays below kTableLevels + 1/2). A row's set result is the exact integer Q = Σ_groups q[its 4 sign
+// bits] (|Q| ≤ 64 · kTableLevels < 2^23, so float(Q) is exact); sets alternate between two
+// accumulators, acc[s % 2] = fma(float(Q_s), scale_s, acc[s % 2]) from 0 in increasing s, and
+// y = acc[0] + acc[1]. (Two halves 256 columns apart, not one, per scale: the SIMD kernel adds the
+// digits of two tiles before it widens and scales them.)
 inline constexpr std::int64_t kTableHalfCols = 128;
 inline constexpr std::int64_t kTableHalfGroups = kTableHalfCols / 4;
 inline constexpr std::int64_t kTableTileCols = 2 * kTableHalfCols;  // the unit of the sign layout below
+inline constexpr std::int64_t kTableSetTiles = 2;                    // tiles whose halves share scales
 inline constexpr float kTableLevels = 131071.0f;                     // 2^17 − 1: q + 2^17 has 18 bits
 
 // The order in which the SIMD table kernel streams the bits (built once per matrix, see
@@ -59,9 +63,9 @@ inline std::int64_t tableBlockOffset(std::int64_t blocks, std::int64_t tiles, st
     return kTableBlockBytes * (blocks * first + b * panelTiles + t - first);
 }
 
-/// Scale (M / kTableLevels) and inverse (kTableLevels / M) of a half whose largest |T| is maxAbs.
-/// A half with a non-finite sum gets scale NaN (its rows come out NaN); one with maxAbs below
-/// 2^-100 gets scale and inverse 0 (its at most 32 · maxAbs per row is dropped). Defined in a
+/// Scale (M / kTableLevels) and inverse (kTableLevels / M) of a scale set whose largest |T| is
+/// maxAbs. A set with a non-finite sum gets scale NaN (its rows come out NaN); one with maxAbs below
+/// 2^-100 gets scale and inverse 0 (its at most 64 · maxAbs per row is dropped). Defined in a
 /// source without ISA flags so that every path calls the same code.
 struct TileScale {
     float scale;
@@ -75,6 +79,20 @@ void gemvTablesScalar(const SignRows& S, const float* x, float* y, int threads);
 /// The same numbers, bit for bit, with AVX2 byte shuffles; only call when avx2Available() and
 /// S.blocks holds the layout above.
 void gemvTablesAvx2(const SignRows& S, const float* x, float* y, int threads);
+
+/// The same numbers with AVX-512 byte shuffles of 64 bytes (the AVX2 kernel's tables and
+/// driver); only call when avx512Available() and S.blocks holds the layout above.
+void gemvTablesAvx512(const SignRows& S, const float* x, float* y, int threads);
+
+/// The rows of one 16-row block over one panel of `ntiles` tiles for a SIMD table kernel: the
+/// block's tiles at `blocks` (`end`: the end of the layout, for prefetching), their tables at tab
+/// and the scales of their sets at scales; acc holds the block's 32 accumulators and is updated.
+using TableBlockPanel = void (*)(const std::uint8_t* blocks, const std::uint8_t* end, std::int64_t ntiles,
+                                 const std::uint8_t* tab, const float* scales, float* acc);
+
+/// The SIMD table product around a block-panel kernel: builds the tables of x (AVX2), splits the
+/// row blocks among the threads and runs `panel` over them; only call when avx2Available().
+void gemvTablesWith(const SignRows& S, const float* x, float* y, int threads, TableBlockPanel panel);
 
 /// A growable 64-byte-aligned float buffer, reused across calls to keep allocations out of the
 /// per-token path. Not thread-safe: keep one per thread (thread_local). Its functions are defined

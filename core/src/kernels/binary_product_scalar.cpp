@@ -78,18 +78,25 @@ void gemvTablesScalar(const SignRows& S, const float* x, float* y, int threads)
 {
     constexpr int kEntries = 16;
     const std::int64_t cols = S.cols;
-    const std::int64_t halves = (cols + kTableHalfCols - 1) / kTableHalfCols;
-    // q[(half · 32 + group) · 16 + e], the quantized signed sums (binary_product_impl.h).
-    std::vector<std::int32_t> q(static_cast<std::size_t>(halves * kTableHalfGroups * kEntries));
-    std::vector<float> scale(static_cast<std::size_t>(halves));
-    std::vector<float> sums(static_cast<std::size_t>(kTableHalfGroups * kEntries));
-    for (std::int64_t h = 0; h < halves; ++h) {
+    const std::int64_t units = (cols + kTableSetTiles * kTableTileCols - 1) / (kTableSetTiles * kTableTileCols);
+    const std::int64_t sets = 2 * units;
+    // The first column of group g (0 … 63) of set s (binary_product_impl.h).
+    const auto groupColumn = [](std::int64_t s, std::int64_t g) {
+        const std::int64_t half = 4 * (s / 2) + s % 2 + 2 * (g / kTableHalfGroups);
+        return half * kTableHalfCols + 4 * (g % kTableHalfGroups);
+    };
+    constexpr std::int64_t kSetGroups = 2 * kTableHalfGroups;
+    // q[(set · 64 + group) · 16 + e], the quantized signed sums.
+    std::vector<std::int32_t> q(static_cast<std::size_t>(sets * kSetGroups * kEntries));
+    std::vector<float> scale(static_cast<std::size_t>(sets));
+    std::vector<float> sums(static_cast<std::size_t>(kSetGroups * kEntries));
+    for (std::int64_t s = 0; s < sets; ++s) {
         float maxAbs = 0.0f;
         bool nonFinite = false;
-        for (std::int64_t g = 0; g < kTableHalfGroups; ++g) {
+        for (std::int64_t g = 0; g < kSetGroups; ++g) {
             float c[4];
             for (int b = 0; b < 4; ++b) {
-                const std::int64_t j = h * kTableHalfCols + 4 * g + b;
+                const std::int64_t j = groupColumn(s, g) + b;
                 c[b] = j < cols ? x[j] : 0.0f;
             }
             for (int e = 0; e < kEntries; ++e) {
@@ -102,9 +109,9 @@ void gemvTablesScalar(const SignRows& S, const float* x, float* y, int threads)
             }
         }
         const TileScale ts = tableTileScale(maxAbs, nonFinite);
-        scale[static_cast<std::size_t>(h)] = ts.scale;
+        scale[static_cast<std::size_t>(s)] = ts.scale;
         for (std::size_t i = 0; i < sums.size(); ++i)
-            q[static_cast<std::size_t>(h * kTableHalfGroups * kEntries) + i] =
+            q[static_cast<std::size_t>(s * kSetGroups * kEntries) + i] =
                 ts.inverse == 0.0f ? 0 : static_cast<std::int32_t>(std::nearbyint(sums[i] * ts.inverse));
     }
 
@@ -112,15 +119,15 @@ void gemvTablesScalar(const SignRows& S, const float* x, float* y, int threads)
         for (std::int64_t i = begin; i < end; ++i) {
             const std::uint64_t* row = S.row(i);
             float acc[2] = {0.0f, 0.0f};
-            for (std::int64_t h = 0; h < halves; ++h) {
+            for (std::int64_t s = 0; s < sets; ++s) {
                 std::int32_t sum = 0;
-                for (std::int64_t g = 0; g < kTableHalfGroups; ++g) {
-                    const std::int64_t j = h * kTableHalfCols + 4 * g;
-                    if (j >= cols) break;  // zero columns: every entry is 0
+                for (std::int64_t g = 0; g < kSetGroups; ++g) {
+                    const std::int64_t j = groupColumn(s, g);
+                    if (j >= cols) continue;  // zero columns: every entry is 0
                     const auto e = static_cast<std::int64_t>((row[j / SignRows::kWordBits] >> (j % SignRows::kWordBits)) & 15u);
-                    sum += q[static_cast<std::size_t>((h * kTableHalfGroups + g) * kEntries + e)];
+                    sum += q[static_cast<std::size_t>((s * kSetGroups + g) * kEntries + e)];
                 }
-                acc[h % 2] = std::fma(static_cast<float>(sum), scale[static_cast<std::size_t>(h)], acc[h % 2]);
+                acc[s % 2] = std::fma(static_cast<float>(sum), scale[static_cast<std::size_t>(s)], acc[s % 2]);
             }
             y[i] = acc[0] + acc[1];
         }

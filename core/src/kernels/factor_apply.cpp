@@ -37,6 +37,12 @@ void binaryGemmFloat(const PackedSigns& S, const float* X, std::int64_t T, std::
     binaryGemm(S, X, T, ldx, Y, ldy, threads, path);
 }
 
+// One token (decoding) takes the table kernels, several the full-precision window kernels
+// (binary_product.h): the tables are built per token, which only pays while S is read once.
+// AVX-512 too: its float kernel of one token measured slower than the AVX2 tables (README,
+// Benchmarks).
+bool decodesThroughTables(KernelPath /*resolved*/) { return true; }
+
 // Tokens per pass: bounds the scratch (T·l rows per buffer) while keeping enough columns per
 // binary product for the table kernels; the signs are re-read once per pass, from cache.
 constexpr std::int64_t kTokenBlock = 64;
@@ -45,11 +51,7 @@ constexpr std::int64_t kTokenBlock = 64;
 void applyBlock(std::span<const FactorPath> paths, const Eigen::Ref<const RowMatrixF>& X, Eigen::Ref<RowMatrixF> Y,
                 ApplyScratch& s, int threads, KernelPath path)
 {
-    // One token (decoding) takes the table kernels, several the full-precision window kernels
-    // (binary_product.h): the tables are built per token, which only pays while S is read once.
-    // With AVX-512 the float kernel of one token (16-entry permutes) measured 10–30% slower than
-    // the tables (README, Benchmarks), but it is exact, so that path keeps it.
-    const bool tables = X.rows() == 1 && path != KernelPath::Avx512;
+    const bool tables = X.rows() == 1 && decodesThroughTables(path);
     const auto product = tables ? &binaryGemmTables : &binaryGemmFloat;
     const std::int64_t T = X.rows();
     const std::int64_t m = X.cols();
@@ -143,6 +145,16 @@ void validateFactorPath(const FactorPath& p)
         if (static_cast<std::int64_t>(s->words().size()) != s->rows() * s->wordsPerRow())
             throw InvalidArgument("factor path: packed signs " + dims(s->rows(), s->cols()) + " hold " +
                                   std::to_string(s->words().size()) + " words");
+}
+
+void prepareFactorPaths(std::span<const FactorPath> paths, KernelPath path)
+{
+    const KernelPath resolved = resolveKernelPath(path);
+    if (!decodesThroughTables(resolved)) return;
+    for (const FactorPath& p : paths) {
+        prepareGemvTables(p.sa, resolved);
+        prepareGemvTables(p.sb, resolved);
+    }
 }
 
 void applyFactorPaths(std::span<const FactorPath> paths, const RowMatrixF& X, RowMatrixF& Y, int threads,

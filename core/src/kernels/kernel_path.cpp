@@ -106,7 +106,7 @@ const KernelTable kScalarKernels{gemmScalar, gemvTablesScalar, halfGemvScalar, c
 // elsewhere they are empty and the SIMD paths, never chosen there, fall back to the scalar kernels.
 #if defined(MDBF_X86_KERNELS)
 const KernelTable kAvx2Kernels{gemmAvx2, gemvTablesAvx2, halfGemvAvx2, convertHalfAvx2};
-const KernelTable kAvx512Kernels{gemmAvx512, gemvTablesAvx2, halfGemvAvx512, convertHalfAvx512};
+const KernelTable kAvx512Kernels{gemmAvx512, gemvTablesAvx512, halfGemvAvx512, convertHalfAvx512};
 #else
 const KernelTable kAvx2Kernels = kScalarKernels;
 const KernelTable kAvx512Kernels = kScalarKernels;

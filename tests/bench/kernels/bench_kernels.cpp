@@ -5,7 +5,7 @@
 // run of a portable build (-DMDBF_NATIVE=OFF) and one of a native build compare directly: the
 // kernels' rows should match, only Eigen's (compiled for the build's baseline ISA) differ. The
 // batch-1 rows of the factorized layers run the 18-bit table kernels (binaryGemvTables), which
-// decoding uses on the scalar and AVX2 paths; the binary-product section times them beside the
+// decoding uses on every path; the binary-product section times them beside the
 // float kernels at T = 1.
 //
 // Usage: bench_kernels [--quick] [--half-only]
@@ -204,9 +204,9 @@ void benchLayer(const LayerSpec& spec, const Bandwidth& bw, bool quick, bool sca
             const Timing warm = timeMs([&] { applyFactorPaths({&path, 1}, x1, y1, threads, kp); });
             printRow(name, "batch1 mdbf (warm cache)", threads, kernelPathName(kp), warm, denseWarm, boundMs);
             if (kp == KernelPath::Scalar) continue;
-            // One untimed call per copy: the SIMD table kernels re-order each matrix's bits on its
-            // first call (kept with the matrix, as in a loaded model), which is not decoding.
-            for (const FactorPath& c : coldCopies) applyFactorPaths({&c, 1}, x1, y1, threads, kp);
+            // The SIMD table kernels' copy of each matrix's bits, built when a model's layers are
+            // created, is not decoding.
+            prepareFactorPaths(coldCopies, kp);
             std::size_t next = 0;
             const Timing cold = timeMs([&] {
                 applyFactorPaths({&coldCopies[next], 1}, x1, y1, threads, kp);

@@ -43,23 +43,28 @@ std::vector<float> tables(const PackedSigns& S, const RowMatrixF& x, int threads
 
 // The worst-case error of the scheme (binary_product.h), computed independently in double: half a
 // quantization step per group of 4 columns, the step being the largest Σ|x| over 4 columns of the
-// 128-column half divided by 131071; plus float rounding of the group sums and of the accumulation.
+// scale set (the 128-column halves 4u + c and 4u + 2 + c) divided by 131071; plus float rounding of
+// the group sums and of the accumulation.
 double tableBound(const RowMatrixF& x)
 {
     const std::int64_t cols = x.cols();
-    double bound = 0.0, absSum = 0.0;
-    for (std::int64_t h0 = 0; h0 < cols; h0 += 128) {
-        double halfMax = 0.0;
-        for (std::int64_t g0 = h0; g0 < std::min(h0 + 128, cols); g0 += 4) {
-            double a = 0.0;
-            for (std::int64_t j = g0; j < std::min(g0 + 4, cols); ++j) a += std::abs(static_cast<double>(x(0, j)));
-            halfMax = std::max(halfMax, a);
-            absSum += a;
-        }
-        bound += 32 * 0.5 * halfMax / 131071.0 * (1 + 1e-6);
+    const std::int64_t halves = (cols + 127) / 128;
+    std::vector<double> halfMax(static_cast<std::size_t>(halves + 3), 0.0);
+    double absSum = 0.0;
+    for (std::int64_t g0 = 0; g0 < cols; g0 += 4) {
+        double a = 0.0;
+        for (std::int64_t j = g0; j < std::min(g0 + 4, cols); ++j) a += std::abs(static_cast<double>(x(0, j)));
+        double& m = halfMax[static_cast<std::size_t>(g0 / 128)];
+        m = std::max(m, a);
+        absSum += a;
     }
-    const double halves = std::ceil(static_cast<double>(cols) / 128.0);
-    return bound + (5 + halves) * kFloatEps * absSum + 1e-30;
+    double bound = 0.0;
+    for (std::int64_t h = 0; h < halves; h += 4)
+        for (std::int64_t c = 0; c < 2; ++c) {
+            const double setMax = std::max(halfMax[static_cast<std::size_t>(h + c)], halfMax[static_cast<std::size_t>(h + 2 + c)]);
+            bound += 64 * 0.5 * setMax / 131071.0 * (1 + 1e-6);
+        }
+    return bound + (5 + static_cast<double>(halves)) * kFloatEps * absSum + 1e-30;
 }
 
 class BinaryTablesTest : public ::testing::TestWithParam<KernelPath> {
@@ -98,8 +103,8 @@ TEST_P(BinaryTablesTest, StaysWithinTheQuantizationBoundOfTheExactProduct)
             if (shape.second >= 1000) worstRms = std::max(worstRms, std::sqrt(errSq / refSq));
         }
     }
-    // Typical errors are far below the worst case: measured 1.8e-5 relative (root mean square over
-    // rows) at most for these activations; 4e-5 is the stated tolerance.
+    // Typical errors are far below the worst case: measured 2.2e-5 relative (root mean square over
+    // rows) at most for activations like these; 4e-5 is the stated tolerance.
     EXPECT_LT(worstRms, 4e-5);
 }
 

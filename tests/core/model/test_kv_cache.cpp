@@ -185,7 +185,7 @@ std::vector<ArchitectureCase> architectureCases()
 TEST(KvCache, EveryArchitectureAndLayerKindDecodesLikeTheFullForward)
 {
     // Factorized layers on every code path the CPU has: their one-token steps take the table
-    // kernels on the scalar and AVX2 paths (binary_product.h), the exact float kernel on AVX-512.
+    // kernels (binary_product.h), the windows the float kernels of each path.
     std::vector<kernels::KernelPath> tablePaths = {kernels::KernelPath::Scalar};
     if (kernels::avx2Available()) tablePaths.push_back(kernels::KernelPath::Avx2);
     if (kernels::avx512Available()) tablePaths.push_back(kernels::KernelPath::Avx512);
@@ -201,7 +201,8 @@ TEST(KvCache, EveryArchitectureAndLayerKindDecodesLikeTheFullForward)
                              ", path " + kernels::kernelPathName(path));
                 kernels::setAutoKernelPath(path);
                 const RowMatrixF full = model.forward(ids, 2);
-                // Measured at most 1.5e-5 of the logits' scale on the table paths, 6e-7 elsewhere.
+                // Measured between 1.5e-5 and 2.5e-5 of the logits' scale at most with factorized
+                // layers, 6e-7 elsewhere.
                 EXPECT_TRUE(rowsClose(decodeIncrementally(model, ids, 4, 2), full));
             }
             kernels::setAutoKernelPath(kernels::KernelPath::Auto);

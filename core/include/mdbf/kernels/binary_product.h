@@ -34,16 +34,23 @@ void binaryGemm(const PackedSigns& S, const float* X, std::int64_t T, std::int64
                 std::int64_t ldy, int threads = 1, KernelPath path = KernelPath::Auto);
 
 /// y ≈ S x through lookup tables, the fast path of one token: every 4 columns of x have their 16
-/// signed sums quantized to 18-bit integers with one scale per 128-column half, and each row adds
-/// the entries its sign bits select. Error: |y_i − (S x)_i| ≤ Σ_halves 16 · M_h / 131071 (half a
-/// step per 4 columns; M_h = the half's largest |±x_a ± x_b ± x_c ± x_d|) plus float rounding;
-/// measured at most 1.8e-5 of |S x| (root mean square over rows) for Gaussian activations with a
-/// few large outliers. The SIMD paths read the bits in an order of their own, built on the first
-/// call for each matrix and kept with it (PackedSigns::derivedLayout: as many bytes again as the
-/// words). Every code path returns the same bits for any thread count; non-finite x give NaN
-/// rows. Throws like binaryGemv.
+/// signed sums quantized to 18-bit integers with one scale per set of two 128-column halves (the
+/// halves 4u + c and 4u + 2 + c, c = 0, 1, of every 512 columns), and each row adds the entries
+/// its sign bits select. Error: |y_i − (S x)_i| ≤ Σ_sets 32 · M_s / 131071 (half a step per 4
+/// columns; M_s = the set's largest |±x_a ± x_b ± x_c ± x_d|) plus float rounding; measured at most
+/// 2.2e-5 of |S x| (root mean square over rows) for Gaussian activations with a few large outliers.
+/// The SIMD paths read the bits in an order of their own (PackedSigns::derivedLayout: as many bytes
+/// again as the words), built by prepareGemvTables or else on the first call, and kept with the
+/// matrix. Every code path returns the same bits for any thread count; non-finite x give NaN rows.
+/// Throws like binaryGemv.
 void binaryGemvTables(const PackedSigns& S, std::span<const float> x, std::span<float> y, int threads = 1,
                       KernelPath path = KernelPath::Auto);
+
+/// Builds now the bit order in which the SIMD table kernels of `path` read S and keeps it with S
+/// (as many bytes again as its words; nothing on the scalar path), so that the first
+/// binaryGemvTables call after a model is loaded does not pay for it. Thread-safe; throws
+/// InvalidArgument when path is Avx2/Avx512 and the CPU lacks it.
+void prepareGemvTables(const PackedSigns& S, KernelPath path = KernelPath::Auto);
 
 /// binaryGemvTables for each of T tokens in strided buffers (as the raw binaryGemm); meant for
 /// a few tokens, since S is read once per token. Throws like binaryGemm.

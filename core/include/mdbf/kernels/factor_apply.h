@@ -28,6 +28,12 @@ void applyFactorPaths(std::span<const FactorPath> paths, const RowMatrixF& X, Ro
 void applyFactorPaths(std::span<const FactorPath> paths, std::span<const float> x, std::span<float> y,
                       int threads = 1, KernelPath path = KernelPath::Auto);
 
+/// Builds now, for every S_a and S_b of the paths, what the one-token products of `path` read
+/// besides the packed words (prepareGemvTables: as many bytes again as the words on the SIMD
+/// paths), so that decoding starts at full speed. Thread-safe; throws InvalidArgument when path is
+/// Avx2/Avx512 and the CPU lacks it.
+void prepareFactorPaths(std::span<const FactorPath> paths, KernelPath path = KernelPath::Auto);
+
 /// Ŵ = F·G of one path as a dense n×m matrix, F = S_a ⊙ (A Qaᵀ), G = S_b ⊙ (Qb Bᵀ).
 /// A reference for tests and tools only (it unpacks the signs); throws like validateFactorPath.
 RowMatrixF reconstructDense(const FactorPath& path);

@@ -16,7 +16,8 @@ namespace mdbf::model {
 class FactorizedLinear final : public Linear {
 public:
     /// Takes P ≥ 1 paths sharing n and m, an optional bias (empty, or n entries) and the text for
-    /// kind() (empty: "factorized k=<k> l=<l>" plus " P=<P>" when P > 1).
+    /// kind() (empty: "factorized k=<k> l=<l>" plus " P=<P>" when P > 1). Builds the sign layout
+    /// of the one-token kernels of the current kernel path (kernels::prepareFactorPaths).
     /// Throws InvalidArgument for no paths, inconsistent path shapes or a bias of the wrong length.
     explicit FactorizedLinear(std::vector<kernels::FactorPath> paths, VectorF bias = {}, std::string kind = {});
 
