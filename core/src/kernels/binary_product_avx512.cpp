@@ -234,12 +234,7 @@ void tablePanel(const std::uint8_t* blocks, const std::uint8_t* end, std::int64_
         odd[0] = _mm512_maskz_set1_epi16(kLow, biasedOddStart(n));
         for (int p = 1; p < kPlanes; ++p) all[p] = _mm512_setzero_si512(), odd[p] = _mm512_setzero_si512();
         for (std::int64_t t = t0; t < t0 + n; ++t) {
-            // The layout is streamed once: fetch 4 KiB ahead meanwhile.
-            const std::uint8_t* ahead = blocks + (t + 8) * kTableBlockBytes;
-            if (ahead < end)
-#pragma GCC unroll 8
-                for (int line = 0; line < 8; ++line)
-                    _mm_prefetch(reinterpret_cast<const char*>(ahead) + 64 * line, _MM_HINT_T0);
+            prefetchLayoutAhead(blocks, t, end);
             const std::uint8_t* v = blocks + t * kTableBlockBytes;
             const std::uint8_t* tt = tab + t * kTileTableBytes;
 #pragma GCC unroll 4

@@ -167,12 +167,7 @@ void blockPanel(const std::uint8_t* blocks, const std::uint8_t* end, std::int64_
         s.odd[0] = _mm256_set1_epi16(biasedOddStart(n));
         for (int p = 1; p < kPlanes; ++p) s.all[p] = _mm256_setzero_si256(), s.odd[p] = _mm256_setzero_si256();
         for (std::int64_t t = t0; t < t0 + n; ++t) {
-            // The layout is streamed once: fetch 4 KiB ahead meanwhile.
-            const std::uint8_t* ahead = blocks + (t + 8) * kTableBlockBytes;
-            if (ahead < end)
-#pragma GCC unroll 8
-                for (int line = 0; line < 8; ++line)
-                    _mm_prefetch(reinterpret_cast<const char*>(ahead) + 64 * line, _MM_HINT_T0);
+            prefetchLayoutAhead(blocks, t, end);
             tileSums(reinterpret_cast<const __m256i*>(blocks + t * kTableBlockBytes), tab + t * kTileTableBytes, s);
         }
         scalePair(s, scales + t0, acc);

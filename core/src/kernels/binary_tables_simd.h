@@ -48,6 +48,16 @@ struct DigitSums {
 inline std::int16_t biasedAllStart(std::int64_t n) { return static_cast<std::int16_t>(-257 * 1024 * n); }
 inline std::int16_t biasedOddStart(std::int64_t n) { return static_cast<std::int16_t>(-1024 * n); }
 
+// The sign layout is streamed once: while tile t is summed, fetch the 4 KiB eight tiles ahead.
+[[gnu::always_inline]] inline void prefetchLayoutAhead(const std::uint8_t* blocks, std::int64_t t,
+                                                       const std::uint8_t* end)
+{
+    const std::uint8_t* ahead = blocks + (t + 8) * kTableBlockBytes;
+    if (ahead >= end) return;
+#pragma GCC unroll 8
+    for (int line = 0; line < 8; ++line) _mm_prefetch(reinterpret_cast<const char*>(ahead) + 64 * line, _MM_HINT_T0);
+}
+
 // The exact int32 digit combination hi·4096 + mid·64 + lo of the 16-bit lanes [0, 4) (`high`
 // false) or [4, 8) of each half of the digit sums d (hi, mid, lo).
 [[gnu::always_inline]] inline __m256i combine(const __m256i (&d)[kPlanes], bool high)
