@@ -284,7 +284,7 @@ std::vector<LayerViewCell> runLayerView(const StudySpec& spec, const io::ModelCo
 
 std::string StudyPoint::label() const
 {
-    std::string s = planned ? std::string("plan") : std::string(factor::methodName(method));
+    std::string s = std::string(planned ? kPlannedMethod : factor::methodName(method));
     if (!planned && method == factor::Method::Mdbf) s += " l=" + std::to_string(l);
     s += " @" + bpw.text() + " " + std::string(factor::objectiveName(objective));
     if (sequential) s += " seq";
