@@ -112,10 +112,6 @@ LayerViewCell cellFromJson(const FieldReader& r, const json& c, const std::strin
     return cell;
 }
 
-}  // namespace
-
-namespace {
-
 /// The method column of a point: "plan" for a planned point, whose layers carry their own methods.
 std::string pointMethodText(const StudyPoint& point)
 {
