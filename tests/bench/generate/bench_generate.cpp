@@ -75,13 +75,26 @@ std::vector<std::uint16_t> randomBf16(std::int64_t count, std::mt19937_64& rng)
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: bench_generate [--layers 32] [--hidden 4096] [--intermediate 11008] [--heads 32]\n"
+    "                      [--kv-heads 32] [--vocab 32000] [--bpw 1] [--l 1] [--threads 2]\n"
+    "                      [--prompt 16] [--gen 32] [--reps 2] [--kernel-path auto|scalar|avx2|avx512]\n";
+
 int main(int argc, char** argv)
 {
     Settings settings;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    for (int i = 1; i < argc; i += 2) {
         const std::string key = argv[i];
+        if (key == "--help" || key == "-h") {
+            std::printf("%s", kUsage);
+            return 0;
+        }
         if (key.rfind("--", 0) != 0 || settings.values.count(key.substr(2)) == 0) {
-            std::fprintf(stderr, "unknown option %s\n", argv[i]);
+            std::fprintf(stderr, "unknown option %s\n%s", argv[i], kUsage);
+            return 2;
+        }
+        if (i + 1 >= argc) {
+            std::fprintf(stderr, "option %s needs a value\n%s", argv[i], kUsage);
             return 2;
         }
         settings.values[key.substr(2)] = argv[i + 1];
