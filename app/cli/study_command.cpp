@@ -70,7 +70,7 @@ pipeline::StudyPoint parsePlannedPoint(const std::string& text, const std::vecto
     } catch (const std::logic_error&) {
         throw InvalidArgument("--point '" + text + "': iterations must be an integer");
     }
-    if (point.objective == factor::Objective::DiagonalWeighted || point.iterations < 0) {
+    if (!pipeline::StudyPoint::plannable(point.objective) || point.iterations < 0) {
         throw InvalidArgument("--point '" + text + "': a planned point takes plain or gram and iterations ≥ 0");
     }
     return point;
@@ -128,7 +128,7 @@ std::vector<pipeline::StudyPoint> gridPoints(const StudyOptions& opt)
         for (const std::string& b : opt.bpws) {
             for (const std::string& objectiveText : opt.objectives) {
                 const factor::Objective objective = factor::parseObjective(objectiveText);
-                if (objective == factor::Objective::DiagonalWeighted) continue;  // plans take plain or gram
+                if (!pipeline::StudyPoint::plannable(objective)) continue;
                 pipeline::StudyPoint point;
                 point.planned = true;
                 point.bpw = factor::Bpw::parse(b);

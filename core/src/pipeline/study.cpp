@@ -152,7 +152,7 @@ StudyPointResult runPoint(const StudySpec& spec, const StudyPoint& point, const 
     if (point.objective != factor::Objective::Plain && spec.calibText.empty()) {
         throw InvalidArgument("study point '" + point.label() + "' needs a calibration text");
     }
-    if (point.planned && (point.sequential || point.objective == factor::Objective::DiagonalWeighted)) {
+    if (point.planned && !StudyPoint::plannable(point.objective, point.sequential)) {
         throw InvalidArgument("study point '" + point.label() + "': a planned point takes the plain or gram "
                               "objective, without sequential calibration");
     }
@@ -281,6 +281,11 @@ std::vector<LayerViewCell> runLayerView(const StudySpec& spec, const io::ModelCo
 }
 
 }  // namespace
+
+bool StudyPoint::plannable(factor::Objective objective, bool sequential)
+{
+    return !sequential && objective != factor::Objective::DiagonalWeighted;
+}
 
 std::string StudyPoint::label() const
 {

@@ -38,6 +38,10 @@ struct StudyPoint {
     /// under the calibration for gram. Not with diag or sequential.
     bool planned = false;
 
+    /// True when a planned point can take this objective and calibration: plain or gram, one-shot
+    /// (the study collects Gram matrices for gram only, and a plan fits every layer from one calibration).
+    static bool plannable(factor::Objective objective, bool sequential = false);
+
     /// e.g. "mdbf l=2 @1.5 diag seq T=60", "plan @1.25 gram T=30".
     std::string label() const;
 };
