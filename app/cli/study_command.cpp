@@ -183,11 +183,12 @@ int runStudy(const StudyOptions& opt, const CommandEnv& env)
                      opt.ctx);
         const auto onPoint = [&bar](const pipeline::StudyPointResult& r) {
             bar.finish();
-            std::fprintf(stderr, "  %-34s model %7.4f bpw  factorized %6.4f bpw  ppl %10.4f  %6.1f s%s\n",
+            std::fprintf(stderr, "  %-34s model %7.4f bpw  factorized %6.4f bpw  ppl %10.4f  %6.1f s%s%s\n",
                          r.point.label().c_str(), r.modelBpw, r.factorizedBpw, r.ppl, r.seconds,
                          r.fromCache            ? "  (read from the study cache)"
                          : r.cachedLayers > 0 ? ("  (" + std::to_string(r.cachedLayers) + " layers cached)").c_str()
-                                              : "");
+                                              : "",
+                         r.warmStart ? "  (warm start)" : "");
         };
         results.push_back(pipeline::runStudy(spec, bar.context(env), onPoint));
         bar.finish();
