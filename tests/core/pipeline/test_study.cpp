@@ -2,6 +2,7 @@
 // caches (a repeated point is read back, not recomputed, and gives the same figures),
 // and the written files agreeing with each other.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -269,6 +270,7 @@ TEST(Study, WarmStartRefinesFromTheNearestCachedResultAndKeepsItApart)
     ASSERT_EQ(w.layers.size(), source.points[0].layers.size());
     double warmSum = 0.0, coldSum = 0.0;
     int factorized = 0, worse = 0;
+    double worst = -1.0;  // the largest excess of a warm layer's error over its cold one
     for (std::size_t i = 0; i < w.layers.size(); ++i) {
         const StudyLayer& a = w.layers[i];
         const StudyLayer& b = c.layers[i];
@@ -280,17 +282,18 @@ TEST(Study, WarmStartRefinesFromTheNearestCachedResultAndKeepsItApart)
         EXPECT_EQ(a.warmStartK, source.points[0].layers[i].k) << a.name;
         EXPECT_GT(a.warmStartK, a.k) << a.name;  // 1.5 bpw holds more components than 1.25
         worse += a.relError > b.relError + 1e-4 ? 1 : 0;
+        worst = std::max(worst, a.relError - b.relError);
         warmSum += a.relError;
         coldSum += b.relError;
     }
     EXPECT_EQ(factorized, 28);
     // The acceptance bound, on the point: at the same iterations its layers' mean error warm is no
-    // worse than cold (1e-4 absolute). Single layers may end a little above their cold error
-    // (one of 28 by 3e-4 at T = 6 on one machine).
+    // worse than cold (1e-4 absolute). Single layers may end a little above their cold error: the
+    // start is better, not every layer's path from it.
     EXPECT_LE(warmSum / factorized, coldSum / factorized + 1e-4);
     std::printf("warm start 1.5 -> 1.25 bpw, T=%d: mean rel_error over %d layers cold %.5f, warm %.5f; "
-                "%d layers warm > cold + 1e-4\n",
-                to.iterations, factorized, coldSum / factorized, warmSum / factorized, worse);
+                "%d layers warm > cold + 1e-4, largest excess %.5f\n",
+                to.iterations, factorized, coldSum / factorized, warmSum / factorized, worse, worst);
 
     // A repeated warm study reads the point back with where each layer started.
     ASSERT_EQ(warmAgain.points.size(), 2u);
