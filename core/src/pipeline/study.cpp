@@ -154,10 +154,10 @@ factor::LayerQuantSettings settingsOfPoint(const StudyPoint& other, const LayerP
 /// Where the layer of `plan` in `point` starts under StudySpec::warmStart: the cold result, in
 /// `cold`, of another point of the grid on the same statistics (objective, sequential) at the
 /// nearest k, then the same l, then the most iterations, then the earlier point; nothing when no
-/// such result is cached. Warm results are kept under the cold key's prefix plus the source's
+/// such result is cached. Warm results are kept under `prefix` (the cold store's) plus the source's
 /// settings, so a layer refined from one result is never read back as another's or as cold.
 std::optional<WarmStart> warmStartOf(const StudySpec& spec, const StudyPoint& point, const LayerStore& cold,
-                                     const LayerPlan& plan)
+                                     const std::string& prefix, const LayerPlan& plan)
 {
     const factor::LayerQuantSettings& own = plan.settings;
     const factor::BudgetCheck target = factor::checkBitBudget(plan.n, plan.m, own.bpw, own.method, own.l, own.paths);
@@ -198,7 +198,7 @@ std::optional<WarmStart> warmStartOf(const StudySpec& spec, const StudyPoint& po
         const std::string source = "|warm-from=" + std::string(factor::methodName(c.settings.method)) +
                                    ",l=" + std::to_string(c.settings.l) + ",bpw=" + c.settings.bpw.text() +
                                    ",iters=" + std::to_string(c.settings.iterations);
-        warm.store = std::make_shared<LayerStore>(spec.cacheDir / "layers", cachePrefix(spec, point) + source);
+        warm.store = std::make_shared<LayerStore>(cold.directory(), prefix + source);
         return warm;
     }
     return std::nullopt;
@@ -254,8 +254,8 @@ StudyPointResult runPoint(const StudySpec& spec, const StudyPoint& point, const 
         options.store = &*cache;
     }
     if (warm && cache) {
-        options.warmStart = [&spec, &point, &cache](const LayerPlan& plan) {
-            return warmStartOf(spec, point, *cache, plan);
+        options.warmStart = [&spec, &point, &cache, prefix = cachePrefix(spec, point)](const LayerPlan& plan) {
+            return warmStartOf(spec, point, *cache, prefix, plan);
         };
     }
     if (point.objective != factor::Objective::Plain) {
