@@ -40,6 +40,7 @@ struct StudyOptions {
     std::vector<int> viewLs{1, 2, 4, 8};
     int viewIters = 20;
     std::string cache;
+    bool warmStart = false;    ///< --warm-start: layers refined from the nearest cached result (StudySpec::warmStart)
     SvdCacheOptions svdCache;  ///< --svd-cache, --svd-cache-dir (the per-layer view's decompositions)
     std::string out;
     std::uint64_t seed = 0;
@@ -175,17 +176,19 @@ int runStudy(const StudyOptions& opt, const CommandEnv& env)
         spec.cacheDir = opt.cache.empty() ? outDir / "cache" : fs::path(opt.cache);
         spec.decompositions.cache = opt.svdCache.cache();
         spec.seed = opt.seed;
+        spec.warmStart = opt.warmStart;
 
         ProgressBar bar("study " + fs::path(model).filename().string());
         std::fprintf(stderr, "%s: %zu points, ppl on %s at ctx %d\n", model.c_str(), points.size(), opt.evalText.c_str(),
                      opt.ctx);
         const auto onPoint = [&bar](const pipeline::StudyPointResult& r) {
             bar.finish();
-            std::fprintf(stderr, "  %-34s model %7.4f bpw  factorized %6.4f bpw  ppl %10.4f  %6.1f s%s\n",
+            std::fprintf(stderr, "  %-34s model %7.4f bpw  factorized %6.4f bpw  ppl %10.4f  %6.1f s%s%s\n",
                          r.point.label().c_str(), r.modelBpw, r.factorizedBpw, r.ppl, r.seconds,
                          r.fromCache            ? "  (read from the study cache)"
                          : r.cachedLayers > 0 ? ("  (" + std::to_string(r.cachedLayers) + " layers cached)").c_str()
-                                              : "");
+                                              : "",
+                         r.warmStart ? "  (warm start)" : "");
         };
         results.push_back(pipeline::runStudy(spec, bar.context(env), onPoint));
         bar.finish();
@@ -266,6 +269,8 @@ Command registerStudyCommand(CLI::App& root)
         ->capture_default_str();
     sub->add_option("--cache", opt->cache, "Cache of factorized layers and finished measurements (default OUT/cache)")
         ->check(nonEmptyPath());
+    sub->add_flag("--warm-start", opt->warmStart,
+                  "Refine each layer from the cached result of the same layer at the nearest k (recorded per point)");
     sub->add_option("--out", opt->out, "Output directory")->required()->check(nonEmptyPath());
     opt->svdCache.addTo(*sub);
     addSeedOption(*sub, opt->seed, "Factorizer seed")->capture_default_str();

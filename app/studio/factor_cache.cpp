@@ -1,5 +1,8 @@
 #include "factor_cache.h"
 
+#include <cstdlib>
+#include <tuple>
+
 #include "mdbf/factor/decomposition_cache.h"
 #include "mdbf/pipeline/layer_job.h"
 
@@ -140,6 +143,25 @@ void FactorCache::setResult(const QString& layer, const QString& key, std::share
 {
     const std::size_t bytes = r->bytes();
     put(resultId(layer, key), std::move(r), bytes);
+}
+
+std::shared_ptr<const LayerFactorization> FactorCache::nearestRefinement(const QString& layer, const FactorSettings& s,
+                                                                       std::int64_t k) const
+{
+    const QString prefix = resultId(layer, QString());
+    std::shared_ptr<const LayerFactorization> best;
+    auto rank = [&](const LayerFactorization& f) {
+        return std::tuple(std::abs(f.result->k - k), f.result->l != s.effectiveL(), f.result->finalError);
+    };
+    for (const Entry& e : m_lru) {
+        if (!e.id.startsWith(prefix)) continue;
+        auto f = std::static_pointer_cast<const LayerFactorization>(e.keepAlive);
+        if (!f->refined || !f->result || f->settings.objective != s.objective ||
+            f->settings.calibration != s.calibration || f->settings.paths != s.paths)
+            continue;
+        if (!best || rank(*f) < rank(*best)) best = std::move(f);
+    }
+    return best;
 }
 
 void FactorCache::clear()

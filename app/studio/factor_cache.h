@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <optional>
 
 #include <QHash>
 #include <QString>
@@ -34,6 +35,9 @@ struct LayerFactorization {
     bool complete = true;                        ///< false: refinement was cancelled part way
     bool decompositionCached = false;            ///< its SVD was read from the on-disk decomposition cache
     FactorSettings settings;                     ///< the settings that asked for this result
+    /// Refined from the result of these settings (a warm start, docs/ALGORITHM.md §5.7) rather
+    /// than from the closed form; empty for a cold start.
+    std::optional<FactorSettings> warmFrom;
 
     /// Approximate bytes held (for the cache bound).
     std::size_t bytes() const;
@@ -83,6 +87,13 @@ public:
     /// The result stored under (layer, key), or null.
     std::shared_ptr<const LayerFactorization> result(const QString& layer, const QString& key);
     void setResult(const QString& layer, const QString& key, std::shared_ptr<const LayerFactorization> r);
+
+    /// The refinement of `layer` to warm-start `s` (at middle dimension k) from: among the refined
+    /// results kept for the layer (complete, or cancelled with their best iterate) of the same
+    /// objective, calibration and path count, the one nearest in k, then of the same l, then of
+    /// the lowest error. Null when there is none. Does not count as a use for the LRU order.
+    std::shared_ptr<const LayerFactorization> nearestRefinement(const QString& layer, const FactorSettings& s,
+                                                                std::int64_t k) const;
 
     /// Forgets everything (a new model was opened).
     void clear();

@@ -42,6 +42,9 @@ double taskWork(const ApplyTask& t)
 
 QString resultKey(const FactorSettings& s) { return s.iterations > 0 ? s.refinedKey() : s.closedFormKey(); }
 
+/// Appended to the result key of a refinement cancelled part way.
+const QString kIncomplete = QStringLiteral("|cancelled");
+
 }  // namespace
 
 FactorizationService::FactorizationService(JobRunner* runner, StudioDocument* document, QObject* parent)
@@ -58,6 +61,13 @@ QString FactorizationService::settingsText(const FactorSettings& s)
     text += s.iterations > 0 ? tr(" · %1 iterations").arg(s.iterations) : tr(" · closed form");
     if (s.objective != factor::Objective::Plain) text += tr(" · objective %1").arg(s.objectiveLabel());
     return text;
+}
+
+QString FactorizationService::startText(const LayerFactorization& f)
+{
+    if (!f.warmFrom) return tr("closed form");
+    const FactorSettings& from = *f.warmFrom;
+    return tr("warm start from %1 bpw, l = %2").arg(from.bpw.value(), 0, 'f', 2).arg(from.effectiveL());
 }
 
 bool FactorizationService::satisfies(const LayerFactorization& f, const FactorSettings& s)
@@ -102,10 +112,11 @@ Job* FactorizationService::factorizeLayer(const QString& layer, const FactorSett
     const auto session = m_document->session();
     const widgets::LayerEntry* entry = m_layers->layer(layer);
     if (!session || !entry || !entry->factorizable) return nullptr;
-    if (!factor::checkBitBudget(entry->rows, entry->cols, settings.bpw, settings.method, settings.effectiveL(),
-                                settings.paths)
-             .budget)
-        return nullptr;
+    const std::optional<factor::BitBudget> budget =
+        factor::checkBitBudget(entry->rows, entry->cols, settings.bpw, settings.method, settings.effectiveL(),
+                               settings.paths)
+            .budget;
+    if (!budget) return nullptr;
     const quint64 generation = m_layerGeneration;
 
     if (auto cached = m_cache.result(layer, settings.refinedKey())) {
@@ -123,6 +134,9 @@ Job* FactorizationService::factorizeLayer(const QString& layer, const FactorSett
     auto calibration = m_document->calibration();
     QPointer<FactorizationService> self(this);
     const int iterations = settings.iterations;
+    // A refinement of this layer kept from other settings starts nearer the answer than the closed form.
+    const std::shared_ptr<const LayerFactorization> warmFrom =
+        iterations > 0 ? m_cache.nearestRefinement(layer, settings, budget->k) : nullptr;
 
     // Runs on the worker: only shared_ptr copies and Job::post cross back to the GUI thread.
     auto work = [=](const RunContext& ctx, Job* job) -> std::shared_ptr<const LayerFactorization> {
@@ -152,6 +166,18 @@ Job* FactorizationService::factorizeLayer(const QString& layer, const FactorSett
             });
         }
         ctx.throwIfStopped();
+        auto feed = [job, self, generation, layer](const factor::IterationReport& r) {
+            job->post([self, generation, layer, it = r.iteration, e = r.relError] {
+                if (self && self->m_layerGeneration == generation) emit self->layerIteration(layer, it, e);
+            });
+        };
+        if (warmFrom) {
+            auto f = std::make_shared<LayerFactorization>(*describeFactorization(
+                *W, *svd, pipeline::refineLayer(*W, *svd, layerJob, *warmFrom->result, iterations, ctx, feed), settings,
+                true, svdFromDisk));
+            f->warmFrom = warmFrom->settings;
+            return f;
+        }
         std::shared_ptr<const LayerFactorization> closed;
         if (!haveClosedForm || iterations == 0) {
             closed = describeFactorization(*W, *svd, pipeline::factorizeLayer(*W, *svd, layerJob, 0, ctx), settings,
@@ -163,11 +189,6 @@ Job* FactorizationService::factorizeLayer(const QString& layer, const FactorSett
                 if (self->m_layerGeneration == generation) emit self->layerPreviewReady(layer, settings, closed);
             });
         }
-        auto feed = [job, self, generation, layer](const factor::IterationReport& r) {
-            job->post([self, generation, layer, it = r.iteration, e = r.relError] {
-                if (self && self->m_layerGeneration == generation) emit self->layerIteration(layer, it, e);
-            });
-        };
         return describeFactorization(*W, *svd, pipeline::factorizeLayer(*W, *svd, layerJob, iterations, ctx, feed),
                                      settings, true, svdFromDisk);
     };
@@ -175,7 +196,9 @@ Job* FactorizationService::factorizeLayer(const QString& layer, const FactorSett
     Job* job = m_runner->start<std::shared_ptr<const LayerFactorization>>(
         title, work, [self, layer, settings, generation](std::shared_ptr<const LayerFactorization>&& f) {
             if (!self || !f) return;
-            if (f->complete) self->m_cache.setResult(layer, resultKey(settings), f);
+            // A cancelled refinement is not what the settings ask for, but its best iterate can still
+            // start the next one: kept under a key no lookup of settings finds.
+            self->m_cache.setResult(layer, f->complete ? resultKey(settings) : resultKey(settings) + kIncomplete, f);
             if (self->m_layerGeneration != generation) return;
             self->m_layerJob = nullptr;  // over: a view reacting to the result may start the next request
             emit self->layerFactorized(layer, settings, f);

@@ -68,8 +68,11 @@ public:
     /// Factorizes `layer` with `settings` for preview; the previous preview job is abandoned. Results
     /// already cached are emitted at once as layerPreviewReady (a refined one ends the request: returns
     /// null); otherwise starts a job titled `title`: layerWeightsLoaded, layerPreviewReady (the closed
-    /// form), layerIteration…, then layerFactorized (or layerFailed), then layerJobEnded. Returns the
-    /// job, or null when nothing runs (cached, no model, or the budget leaves k < max(1, l)).
+    /// form), layerIteration…, then layerFactorized (or layerFailed), then layerJobEnded. When the
+    /// cache keeps a refinement of the layer under other settings of the same objective, calibration
+    /// and paths (FactorCache::nearestRefinement), the refinement starts from it instead of the closed
+    /// form (warm start: no closed form is reported, the result's warmFrom names its origin). Returns
+    /// the job, or null when nothing runs (cached, no model, or the budget leaves k < max(1, l)).
     Job* factorizeLayer(const QString& layer, const FactorSettings& settings, const QString& title);
     /// Stops the preview's refinement; its best iterate still arrives as layerFactorized (incomplete).
     void cancelLayer();
@@ -143,6 +146,9 @@ public:
 
     /// "MDBF l=2 · 1 bpw · 260 iterations" (plus paths and objective when not the defaults).
     static QString settingsText(const FactorSettings& s);
+    /// Where the refinement of `f` started: "closed form", or "warm start from 1.50 bpw, l = 2" when
+    /// it was refined from a kept result of other settings (LayerFactorization::warmFrom).
+    static QString startText(const LayerFactorization& f);
     /// True when `f` is exactly what applying `s` would produce (complete, refined as asked, same settings).
     static bool satisfies(const LayerFactorization& f, const FactorSettings& s);
 

@@ -404,10 +404,10 @@ void LayerInspectorPanel::show(const std::shared_ptr<const LayerFactorization>& 
                        .arg(r.finalError, 0, 'f', 4);
     if (r.objective != factor::Objective::Plain) text += tr(" (plain %1)").arg(r.finalPlainError, 0, 'f', 4);
     if (f->refined) {
-        text += tr(" · %1 iterations, %2 s, %3 · closed form %4")
+        text += tr(" · %1 iterations, %2 s, %3 · %4 %5")
                     .arg(r.iterations)
                     .arg(r.seconds, 0, 'f', 2)
-                    .arg(terminationText(r.termination))
+                    .arg(terminationText(r.termination), FactorizationService::startText(*f))
                     .arg(r.initialError, 0, 'f', 4);
     } else {
         text += tr(" · closed form");

@@ -111,6 +111,15 @@ factor::FactorResult factorizeLayer(const RowMatrixF& fitted, const factor::Laye
     return factor::Factorizer(std::move(options)).run(fitted, decomposition, ctx);
 }
 
+factor::FactorResult refineLayer(const RowMatrixF& fitted, const factor::LayerSvd& decomposition, const LayerJob& job,
+                                 const factor::FactorResult& previous, int iterations, const RunContext& ctx,
+                                 std::function<void(const factor::IterationReport&)> onIteration)
+{
+    factor::FactorizerOptions options = job.options(iterations);
+    options.onIteration = std::move(onIteration);
+    return factor::Factorizer(std::move(options)).refineFrom(fitted, decomposition, previous, ctx);
+}
+
 LayerView describeLayer(const RowMatrixF& fitted, const factor::LayerSvd& decomposition,
                         const factor::FactorResult& result, const RunContext& ctx)
 {

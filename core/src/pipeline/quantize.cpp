@@ -137,7 +137,8 @@ LayerQuantResult keptDenseResult(const LayerPlan& plan)
 }
 
 LayerQuantResult quantizeLayer(const LayerPlan& plan, const io::Checkpoint& ckpt, LayerStatistics statistics,
-                               const EngineSettings& engine, const RunContext& ctx)
+                               const EngineSettings& engine, const RunContext& ctx,
+                               const factor::FactorResult* warmFrom)
 {
     const Clock::time_point start = Clock::now();
     // Every Eigen product of the job (the target, the objective's transform, the errors) runs on
@@ -162,7 +163,13 @@ LayerQuantResult quantizeLayer(const LayerPlan& plan, const io::Checkpoint& ckpt
     ctx.throwIfStopped();
     const LayerDecomposition decomposition = decomposeLayerCached(W, job, ckpt, plan.name, layerCtx);
     const std::shared_ptr<const factor::LayerSvd>& svd = decomposition.svd;
-    factor::FactorResult fr = factorizeLayer(W, *svd, job, -1, layerCtx);
+    factor::FactorResult fr;
+    try {
+        fr = warmFrom ? refineLayer(W, *svd, job, *warmFrom, -1, layerCtx) : factorizeLayer(W, *svd, job, -1, layerCtx);
+    } catch (const InvalidArgument& e) {
+        if (!warmFrom) throw;
+        throw InvalidArgument("layer '" + plan.name + "': " + e.what());
+    }
     if (fr.termination == factor::Termination::Cancelled || ctx.stopRequested()) throw Cancelled();
     double plainError = fr.finalPlainError;
     if (job.matchesOutputs()) {
@@ -173,6 +180,7 @@ LayerQuantResult quantizeLayer(const LayerPlan& plan, const io::Checkpoint& ckpt
     LayerQuantResult layer = layerQuantResult(plan.name, std::move(fr), loadLayerBias(ckpt, plan.name));
     layer.plainError = plainError;
     layer.decompositionCached = decomposition.cached;
+    layer.warmStartK = warmFrom ? warmFrom->k : 0;
     if (!decomposition.warning.empty()) layer.note += (layer.note.empty() ? "" : "; ") + decomposition.warning;
     layer.seconds = secondsSince(start);
     return layer;
@@ -200,6 +208,18 @@ QuantizeResult quantizeCheckpoint(const io::ModelConfig& config, const io::Check
                    stored && stored->layer && stored->n == plan.n && stored->m == plan.m) {
             layer = std::move(*stored);
             layer.cached = true;
+        } else if (std::optional<WarmStart> warm = options.warmStart ? options.warmStart(plan) : std::nullopt) {
+            const LayerResultStore* store = warm->store.get();
+            if (std::optional<LayerQuantResult> kept = store ? store->load(plan.name, plan.settings) : std::nullopt;
+                kept && kept->layer && kept->n == plan.n && kept->m == plan.m) {
+                layer = std::move(*kept);
+                layer.cached = true;
+            } else {
+                layer = quantizeLayer(plan, ckpt, layerStatistics(options, plan, result.layers), options.engine, ctx,
+                                      &warm->previous);
+                if (store) store->save(layer, plan.settings);
+            }
+            layer.warmStartK = warm->previous.k;
         } else {
             layer = quantizeLayer(plan, ckpt, layerStatistics(options, plan, result.layers),
                                   options.engine, ctx);

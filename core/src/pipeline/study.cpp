@@ -5,12 +5,15 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <cstdio>
 #include <limits>
 #include <map>
 #include <sstream>
+#include <tuple>
+#include <algorithm>
 
 #include <nlohmann/json.hpp>
 
@@ -137,6 +140,70 @@ factor::QuantConfig plannedConfig(const StudySpec& spec, const StudyPoint& point
     return planModel(config, ckpt, options, ctx).config;
 }
 
+/// The grid's settings of point `other` for the layer of `plan` (its paths and objective kept).
+factor::LayerQuantSettings settingsOfPoint(const StudyPoint& other, const LayerPlan& plan)
+{
+    factor::LayerQuantSettings s = plan.settings;
+    s.method = other.method;
+    s.l = other.method == factor::Method::Dbf ? 1 : other.l;
+    s.bpw = other.bpw;
+    s.iterations = other.iterations;
+    return s;
+}
+
+/// Where the layer of `plan` in `point` starts under StudySpec::warmStart: the cold result, in
+/// `cold`, of another point of the grid on the same statistics (objective, sequential) at the
+/// nearest k, then the same l, then the most iterations, then the earlier point; nothing when no
+/// such result is cached. Warm results are kept under `prefix` (the cold store's) plus the source's
+/// settings, so a layer refined from one result is never read back as another's or as cold.
+std::optional<WarmStart> warmStartOf(const StudySpec& spec, const StudyPoint& point, const LayerStore& cold,
+                                     const std::string& prefix, const LayerPlan& plan)
+{
+    const factor::LayerQuantSettings& own = plan.settings;
+    const factor::BudgetCheck target = factor::checkBitBudget(plan.n, plan.m, own.bpw, own.method, own.l, own.paths);
+    if (!target.budget) return std::nullopt;
+    struct Candidate {
+        factor::LayerQuantSettings settings;
+        std::int64_t distance = 0;
+        bool otherL = false;
+        std::size_t index = 0;
+    };
+    std::vector<Candidate> candidates;
+    for (std::size_t i = 0; i < spec.points.size(); ++i) {
+        const StudyPoint& other = spec.points[i];
+        if (other.planned || other.objective != point.objective || other.sequential != point.sequential) continue;
+        const factor::LayerQuantSettings s = settingsOfPoint(other, plan);
+        if (s.method == own.method && s.l == own.l && s.bpw == own.bpw && s.iterations == own.iterations) continue;
+        const factor::BudgetCheck check = factor::checkBitBudget(plan.n, plan.m, s.bpw, s.method, s.l, s.paths);
+        if (!check.budget || !cold.contains(plan.name, s)) continue;
+        candidates.push_back({s, std::abs(check.budget->k - target.budget->k), s.l != own.l, i});
+    }
+    std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+        return std::tuple(a.distance, a.otherL, -a.settings.iterations, a.index) <
+               std::tuple(b.distance, b.otherL, -b.settings.iterations, b.index);
+    });
+    for (const Candidate& c : candidates) {
+        std::optional<LayerQuantResult> stored = cold.load(plan.name, c.settings);
+        if (!stored || !stored->layer || stored->n != plan.n || stored->m != plan.m) continue;  // unreadable
+        WarmStart warm;
+        factor::FactorResult& previous = warm.previous;
+        previous.paths = stored->layer->paths();
+        previous.n = stored->n;
+        previous.m = stored->m;
+        previous.k = stored->k;
+        previous.l = stored->l;
+        previous.pathCount = stored->paths;
+        previous.method = stored->method;
+        previous.objective = stored->objective;
+        const std::string source = "|warm-from=" + std::string(factor::methodName(c.settings.method)) +
+                                   ",l=" + std::to_string(c.settings.l) + ",bpw=" + c.settings.bpw.text() +
+                                   ",iters=" + std::to_string(c.settings.iterations);
+        warm.store = std::make_shared<LayerStore>(cold.directory(), prefix + source);
+        return warm;
+    }
+    return std::nullopt;
+}
+
 /// What a study's records share: the model (as the calibration cache names it), the evaluation
 /// text by content and the window.
 struct StudyKeys {
@@ -156,8 +223,10 @@ StudyPointResult runPoint(const StudySpec& spec, const StudyPoint& point, const 
         throw InvalidArgument("study point '" + point.label() + "': a planned point takes the plain or gram "
                               "objective, without sequential calibration");
     }
+    const bool warm = spec.warmStart && !point.planned;
     const std::string recordKey = cachePrefix(spec, point) + "|point=" + point.label() +
-                                  (point.planned ? planKey(spec.plan) : std::string()) + "|" + keys.eval;
+                                  (point.planned ? planKey(spec.plan) : std::string()) +
+                                  (warm ? "|warm-start" : "") + "|" + keys.eval;
     if (const std::optional<nlohmann::json> record = records.load(recordKey)) {
         try {
             StudyPointResult r = studyPointFromJson(*record, "study record", "value");
@@ -168,6 +237,7 @@ StudyPointResult runPoint(const StudySpec& spec, const StudyPoint& point, const 
                 r.cachedLayers += layer.cached ? 1 : 0;
             }
             r.fromCache = true;
+            r.warmStart = warm;
             return r;
         } catch (const Error&) {
             // an incomplete record: measure again
@@ -183,6 +253,11 @@ StudyPointResult runPoint(const StudySpec& spec, const StudyPoint& point, const 
         cache.emplace(spec.cacheDir / "layers", cachePrefix(spec, point));
         options.store = &*cache;
     }
+    if (warm && cache) {
+        options.warmStart = [&spec, &point, &cache, prefix = cachePrefix(spec, point)](const LayerPlan& plan) {
+            return warmStartOf(spec, point, *cache, prefix, plan);
+        };
+    }
     if (point.objective != factor::Objective::Plain) {
         options.statistics = [&statistics](const std::string& name, std::span<const LayerQuantResult> done) {
             return statistics(name, done);
@@ -194,8 +269,9 @@ StudyPointResult runPoint(const StudySpec& spec, const StudyPoint& point, const 
     r.point = point;
     r.modelBpw = q.modelBpw;
     r.factorizedBpw = q.factorizedBpw;
+    r.warmStart = warm;
     for (const LayerQuantResult& l : q.layers) {
-        StudyLayer s{l.name, l.n, l.m, l.k, l.l, l.bpw, l.relError, l.plainError, l.keptDense, l.cached};
+        StudyLayer s{l.name, l.n, l.m, l.k, l.l, l.bpw, l.relError, l.plainError, l.keptDense, l.cached, l.warmStartK};
         r.cachedLayers += l.cached ? 1 : 0;
         r.layers.push_back(std::move(s));
     }
@@ -299,6 +375,8 @@ std::string StudyPoint::label() const
 StudyResult runStudy(const StudySpec& spec, const RunContext& ctx,
                      const std::function<void(const StudyPointResult&)>& onPoint)
 {
+    if (spec.warmStart && spec.cacheDir.empty())
+        throw InvalidArgument("study: warm starts refine results of the layer cache, which needs a cache folder");
     const io::ModelConfig config = io::ModelConfig::fromFile(spec.modelDir / "config.json");
     const io::Checkpoint ckpt = io::Checkpoint::open(spec.modelDir);
     const Tokenizer tokenizer = Tokenizer::fromModelDir(spec.modelDir);

@@ -131,10 +131,14 @@ nlohmann::json studyPointToJson(const StudyPointResult& p)
 {
     nlohmann::json layers = nlohmann::json::array();
     for (const StudyLayer& l : p.layers) {
-        layers.push_back({{"name", l.name}, {"n", l.n}, {"m", l.m}, {"k", l.k}, {"l", l.l}, {"bpw", l.bpw},
-                          {"rel_error", l.relError}, {"plain_error", l.plainError}, {"kept_dense", l.keptDense}});
+        nlohmann::json layer = {{"name", l.name}, {"n", l.n}, {"m", l.m}, {"k", l.k}, {"l", l.l}, {"bpw", l.bpw},
+                                {"rel_error", l.relError}, {"plain_error", l.plainError}, {"kept_dense", l.keptDense}};
+        // Null: this layer of a warm-start point found nothing to start from and started cold.
+        if (p.warmStart) layer["warm_start_k"] = l.warmStartK > 0 ? nlohmann::json(l.warmStartK) : nlohmann::json();
+        layers.push_back(std::move(layer));
     }
     return {{"label", p.point.label()},
+            {"warm_start", p.warmStart},
             {"method", pointMethodText(p.point)},
             {"l", pointEnvelopeRank(p.point)},
             {"bpw_requested", p.point.bpw.text()},
@@ -176,6 +180,7 @@ StudyPointResult studyPointFromJson(const json& j, const std::string& file, cons
     p.seconds = r.number(j, where, "seconds");
     p.cachedLayers = static_cast<int>(r.integer(j, where, "cached_layers"));
     p.fromCache = r.boolean(j, where, "from_cache");
+    p.warmStart = j.contains("warm_start") && r.boolean(j, where, "warm_start");  // absent before warm starts
     const json& layers = r.array(j, where, "layers");
     for (std::size_t i = 0; i < layers.size(); ++i) {
         const std::string at = where + ".layers[" + std::to_string(i) + "]";
@@ -184,6 +189,8 @@ StudyPointResult studyPointFromJson(const json& j, const std::string& file, cons
                             r.integer(l, at, "k"), static_cast<int>(r.integer(l, at, "l")), r.number(l, at, "bpw"),
                             r.number(l, at, "rel_error"), r.number(l, at, "plain_error"),
                             r.boolean(l, at, "kept_dense"), false});
+        if (l.contains("warm_start_k") && !l.at("warm_start_k").is_null())
+            p.layers.back().warmStartK = r.integer(l, at, "warm_start_k");
     }
     return p;
 }

@@ -2,6 +2,7 @@
 // caches (a repeated point is read back, not recomputed, and gives the same figures),
 // and the written files agreeing with each other.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -222,6 +223,104 @@ TEST(StudySlow, RepeatedRunReadsLayersFromTheCacheAndWritesConsistentFiles)
         EXPECT_EQ(read[0].layerView[i].k, first.layerView[i].k);
         EXPECT_EQ(std::isnan(read[0].layerView[i].relError), std::isnan(first.layerView[i].relError));
     }
+}
+
+// Warm starts: with spec.warmStart a point's layers are refined from the cached cold result of
+// another point at the nearest k, reach at least the cold error at the same iteration count, are
+// kept apart from the cold results (a cold run of the same point computes afresh), and say where
+// they started in the record and in study.json.
+TEST(Study, WarmStartRefinesFromTheNearestCachedResultAndKeepsItApart)
+{
+    test::TempDir dir;
+    StudySpec spec;
+    spec.modelDir = test::demoModel();
+    // A short evaluation text: the figures under test are the layers', the perplexity only has to exist.
+    spec.evalText = dir / "eval.txt";
+    test::writeTextFile(spec.evalText, readUtf8File(test::testData() / "eval-small.txt").substr(0, 600));
+    spec.ctx = 64;
+    spec.cacheDir = dir / "cache";
+    StudyPoint from = point(factor::Method::Mdbf, 2, factor::Objective::Plain, false, 4);
+    StudyPoint to = from;
+    to.bpw = factor::Bpw::parse("1.25");
+    RunContext run;
+    run.threads = 2;
+    spec.points = {from};
+    const StudyResult source = runStudy(spec, run);
+    spec.points = {from, to};
+    spec.warmStart = true;
+    const StudyResult warm = runStudy(spec, run);
+    const StudyResult warmAgain = runStudy(spec, run);
+    spec.points = {to};
+    spec.warmStart = false;
+    const StudyResult cold = runStudy(spec, run);
+
+    ASSERT_EQ(source.points.size(), 1u);
+    ASSERT_EQ(warm.points.size(), 2u);
+    ASSERT_EQ(cold.points.size(), 1u);
+    // The source point is its own cold result, read back; the other starts from it.
+    EXPECT_TRUE(warm.points[0].warmStart);
+    EXPECT_EQ(warm.points[0].cachedLayers, 28);
+    const StudyPointResult& w = warm.points[1];
+    const StudyPointResult& c = cold.points[0];
+    EXPECT_TRUE(w.warmStart);
+    EXPECT_FALSE(c.warmStart);
+    EXPECT_EQ(w.cachedLayers, 0);
+    EXPECT_EQ(c.cachedLayers, 0);  // the warm results are not the cold point's
+    ASSERT_EQ(w.layers.size(), c.layers.size());
+    ASSERT_EQ(w.layers.size(), source.points[0].layers.size());
+    double warmSum = 0.0, coldSum = 0.0;
+    int factorized = 0, worse = 0;
+    double worst = -1.0;  // the largest excess of a warm layer's error over its cold one
+    for (std::size_t i = 0; i < w.layers.size(); ++i) {
+        const StudyLayer& a = w.layers[i];
+        const StudyLayer& b = c.layers[i];
+        EXPECT_EQ(a.k, b.k) << a.name;
+        EXPECT_EQ(source.points[0].layers[i].warmStartK, 0) << a.name;
+        EXPECT_EQ(b.warmStartK, 0) << a.name;
+        if (a.keptDense) continue;
+        ++factorized;
+        EXPECT_EQ(a.warmStartK, source.points[0].layers[i].k) << a.name;
+        EXPECT_GT(a.warmStartK, a.k) << a.name;  // 1.5 bpw holds more components than 1.25
+        worse += a.relError > b.relError + 1e-4 ? 1 : 0;
+        worst = std::max(worst, a.relError - b.relError);
+        warmSum += a.relError;
+        coldSum += b.relError;
+    }
+    EXPECT_EQ(factorized, 28);
+    // The acceptance bound, on the point: at the same iterations its layers' mean error warm is no
+    // worse than cold (1e-4 absolute). Single layers may end a little above their cold error: the
+    // start is better, not every layer's path from it.
+    EXPECT_LE(warmSum / factorized, coldSum / factorized + 1e-4);
+    std::printf("warm start 1.5 -> 1.25 bpw, T=%d: mean rel_error over %d layers cold %.5f, warm %.5f; "
+                "%d layers warm > cold + 1e-4, largest excess %.5f\n",
+                to.iterations, factorized, coldSum / factorized, warmSum / factorized, worse, worst);
+
+    // A repeated warm study reads the point back with where each layer started.
+    ASSERT_EQ(warmAgain.points.size(), 2u);
+    EXPECT_TRUE(warmAgain.points[1].fromCache);
+    EXPECT_TRUE(warmAgain.points[1].warmStart);
+    EXPECT_EQ(warmAgain.points[1].ppl, w.ppl);
+    for (std::size_t i = 0; i < w.layers.size(); ++i)
+        EXPECT_EQ(warmAgain.points[1].layers[i].warmStartK, w.layers[i].warmStartK);
+
+    const nlohmann::json json = studyToJson({warm});
+    const nlohmann::json& points = json["models"][0]["points"];
+    EXPECT_EQ(points[1]["warm_start"], true);
+    EXPECT_EQ(points[1]["layers"][0]["warm_start_k"], w.layers[0].warmStartK);
+    EXPECT_TRUE(points[1]["layers"].back()["warm_start_k"].is_null());  // the dense head
+    EXPECT_EQ(studyToJson({cold})["models"][0]["points"][0]["warm_start"], false);
+    EXPECT_FALSE(studyToJson({cold})["models"][0]["points"][0]["layers"][0].contains("warm_start_k"));
+    writeStudyFiles({warm}, dir / "out");
+    const std::vector<StudyResult> back = readStudyFile(dir / "out" / "study.json");
+    ASSERT_EQ(back.size(), 1u);
+    ASSERT_EQ(back[0].points.size(), 2u);
+    EXPECT_TRUE(back[0].points[1].warmStart);
+    EXPECT_EQ(back[0].points[1].layers[0].warmStartK, w.layers[0].warmStartK);
+
+    // Warm starts refine results of the layer cache: without one the study is refused.
+    spec.warmStart = true;
+    spec.cacheDir.clear();
+    EXPECT_THROW(runStudy(spec, run), InvalidArgument);
 }
 
 TEST(Study, ReaderNamesTheFileAndThePlaceOfAProblem)

@@ -138,6 +138,14 @@ factor::FactorResult factorizeLayer(const RowMatrixF& fitted, const factor::Laye
                                     const LayerJob& job, int iterations = -1, const RunContext& ctx = {},
                                     std::function<void(const factor::IterationReport&)> onIteration = {});
 
+/// factorizeLayer() started from `previous` (a result of the same layer, objective and path count at
+/// any k and l) instead of the closed form: Factorizer::refineFrom (docs/ALGORITHM.md §5.7). The
+/// result's initialError is the warm start's. Throws what factorizeLayer throws, and
+/// InvalidArgument when `previous` does not fit the layer, the objective or the path count.
+factor::FactorResult refineLayer(const RowMatrixF& fitted, const factor::LayerSvd& decomposition, const LayerJob& job,
+                                 const factor::FactorResult& previous, int iterations = -1, const RunContext& ctx = {},
+                                 std::function<void(const factor::IterationReport&)> onIteration = {});
+
 /// What the views show of a result besides the result itself.
 struct LayerView {
     factor::EnvelopeSpectra spectra;             ///< of the closed-form start |U'|, |V'| at the result's k, l

@@ -50,6 +50,7 @@ struct LayerQuantResult {
     std::string note;                  ///< why the layer stayed dense, or the factorizer's message
     bool cached = false;               ///< read from QuantizeOptions::store instead of factorized
     bool decompositionCached = false;  ///< its decomposition was read from engine.decompositions
+    std::int64_t warmStartK = 0;       ///< k of the result it was refined from (QuantizeOptions::warmStart); 0: cold
     std::shared_ptr<const model::FactorizedLinear> layer;  ///< the replacement (null when kept dense)
 };
 
@@ -65,6 +66,8 @@ struct QuantizeResult {
     double seconds = 0.0;
 };
 
+struct LayerPlan;
+
 /// Persistence of finished projections across runs (e.g. a study's disk cache).
 class LayerResultStore {
 public:
@@ -77,6 +80,14 @@ public:
 
     /// Keeps a factorized projection (`result.layer` set) under `settings`. Throws IoError.
     virtual void save(const LayerQuantResult& result, const factor::LayerQuantSettings& settings) const = 0;
+};
+
+/// Where one projection's refinement starts instead of the closed form, and where its result is kept.
+struct WarmStart {
+    factor::FactorResult previous;  ///< a result of the same projection, objective and path count (any k, l)
+    /// Keeps the results refined from `previous` (null: not kept). Never the store of cold results:
+    /// a warm-started projection is not what its settings alone produce.
+    std::shared_ptr<const LayerResultStore> store;
 };
 
 /// Options of quantizeModel.
@@ -95,6 +106,10 @@ struct QuantizeOptions {
     std::function<LayerStatistics(const std::string& name, std::span<const LayerQuantResult> done)> statistics;
     /// Finished projections are looked up here first and saved here after factorizing (optional).
     const LayerResultStore* store = nullptr;
+    /// Warm starts (optional): called (on the calling thread) for a projection to factorize that
+    /// `store` does not hold; a returned WarmStart is refined from (its own store looked up first),
+    /// nothing means a cold start. May throw.
+    std::function<std::optional<WarmStart>(const LayerPlan& plan)> warmStart;
 };
 
 /// One projection of a whole-model quantization before it runs: what it is and how it is treated.
@@ -118,10 +133,13 @@ std::vector<LayerPlan> planQuantization(const factor::QuantConfig& quant, const 
 LayerQuantResult keptDenseResult(const LayerPlan& plan);
 
 /// Factorizes the projection of `plan` (not kept dense) with `statistics` for its objective, reading
-/// W and its bias from `checkpoint`. Polls ctx.stop inside the refinement. Throws Cancelled on a
-/// stop request, InvalidArgument naming the layer when the settings or statistics are unusable.
+/// W and its bias from `checkpoint`, from the closed form or, given `warmFrom`, refined from that
+/// earlier result (pipeline::refineLayer; warmStartK then records its k). Polls ctx.stop inside the
+/// refinement. Throws Cancelled on a stop request, InvalidArgument naming the layer when the
+/// settings or statistics are unusable or `warmFrom` does not fit the layer.
 LayerQuantResult quantizeLayer(const LayerPlan& plan, const io::Checkpoint& checkpoint, LayerStatistics statistics,
-                               const EngineSettings& engine, const RunContext& ctx = {});
+                               const EngineSettings& engine, const RunContext& ctx = {},
+                               const factor::FactorResult* warmFrom = nullptr);
 
 /// The statistics the objective of `plan` needs, from `options` (on demand through
 /// options.statistics, given the projections `done` so far, else from its per-layer maps); none for

@@ -63,6 +63,12 @@ struct StudySpec {
     /// Formats, trial grid, trial iterations and weighting of the planned points; each point sets
     /// the budget, objective, iterations, seed and statistics.
     PlanOptions plan;
+    /// Warm starts (opt-in, off so that published figures stay reproducible): a layer of a
+    /// non-planned point that the cache does not hold is refined from the cached cold result of the
+    /// same layer, objective, statistics and paths at the nearest k among the other points of the
+    /// grid (then the same l, then the most iterations). Needs cacheDir. Its result and the point's
+    /// record are cached under keys of their own, never under the cold ones.
+    bool warmStart = false;
 };
 
 /// One projection of one point (the factors themselves stay in the cache).
@@ -75,6 +81,7 @@ struct StudyLayer {
     double plainError = 0.0;  ///< ‖W − Ŵ‖_F / ‖W‖_F
     bool keptDense = false;
     bool cached = false;      ///< read from the cache rather than computed
+    std::int64_t warmStartK = 0;  ///< k of the cached result it was refined from (StudySpec::warmStart); 0: cold
 };
 
 /// The outcome of one point.
@@ -86,6 +93,7 @@ struct StudyPointResult {
     double seconds = 0.0;        ///< wall time of this point (factorization + evaluation)
     int cachedLayers = 0;        ///< layers read from the cache
     bool fromCache = false;      ///< the whole result was read back; `seconds` is the first run's
+    bool warmStart = false;      ///< run with StudySpec::warmStart (its layers' warmStartK say from where)
     std::vector<StudyLayer> layers;
 };
 
