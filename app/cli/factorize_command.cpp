@@ -12,6 +12,7 @@
 #include "mdbf/factor/quant_config.h"
 #include "mdbf/pipeline/layer_job.h"
 #include "mdbf/io/checkpoint.h"
+#include "mdbf/io/mapped_pages.h"
 #include "mdbf/io/model_config.h"
 #include "mdbf/model/transformer.h"
 #include "mdbf/model/architecture.h"
@@ -28,6 +29,10 @@ struct FactorizeOptions {
     LayerFormatOptions format;
     int iters = 260;
     int inner = 3;
+    double rhoStart = 0.03;
+    double rhoPower = 3.0;
+    double relaxation = 1.0;
+    double stallTolerance = factor::FactorizerOptions{}.stallTolerance;
     std::uint64_t seed = 0;
     std::string objective = "plain";
     CalibrationCliOptions calib;
@@ -88,6 +93,10 @@ int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
     settings.iterations = opt.iters;
     settings.objective = factor::parseObjective(opt.objective);
     job.engine.innerIterations = opt.inner;
+    job.engine.rhoStart = opt.rhoStart;
+    job.engine.rhoPower = opt.rhoPower;
+    job.engine.relaxation = opt.relaxation;
+    job.engine.stallTolerance = opt.stallTolerance;
     job.engine.seed = opt.seed;
     if (settings.method == factor::Method::Dbf && settings.l != 1) {
         throw InvalidArgument("--method dbf has a rank-1 envelope; --l " + std::to_string(opt.format.l) +
@@ -116,6 +125,7 @@ int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
         std::fprintf(stderr, "warning: --calib-text is not used by --objective plain\n");
     }
     const RowMatrixF W = checkpoint.matrix(tensor);
+    io::releaseMappedPages(checkpoint.raw(tensor));  // the float copy is what is factorized
     const RunContext ctx = bar.context(env);
     job.engine.decompositions.cache = opt.svdCache.cache();
     if (job.engine.decompositions.cache && settings.objective != factor::Objective::Plain)
@@ -201,6 +211,12 @@ Command registerFactorizeCommand(CLI::App& root)
     addIterationsOption(*sub, "--iters", opt->iters, "ADMM outer iterations per path (0 = closed form)")
         ->capture_default_str();
     addIterationsOption(*sub, "--inner", opt->inner, "ADMM steps per half-step", 1)->capture_default_str();
+    sub->add_option("--rho-start", opt->rhoStart, "Starting ADMM penalty of the ramp, in (0, 1]")->capture_default_str();
+    sub->add_option("--rho-power", opt->rhoPower, "Power of the ADMM penalty ramp")->capture_default_str();
+    sub->add_option("--relax", opt->relaxation, "Over-relaxation of the ADMM projection, in [1, 2)")->capture_default_str();
+    sub->add_option("--stall-tol", opt->stallTolerance,
+                    "End the refinement when 8 iterations in a row each gain less than this fraction (0: never)")
+        ->capture_default_str();
     addSeedOption(*sub, opt->seed, "Seed of the power iterations")->capture_default_str();
     sub->add_option("--objective", opt->objective,
                         "plain: ‖W − Ŵ‖; diag: weighted by the inputs' channel second moments; gram: by their full "

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <utility>
 
 #include <Eigen/Cholesky>
@@ -26,6 +27,9 @@ class Engine : public detail::RefineEngineBase {
 public:
     using RefineEngineBase::RefineEngineBase;
 
+    // Buffers of the two Cholesky factors of a half-step (see halfStep).
+    mutable MatrixF m_factorStart, m_factorOne;
+
     int passThreads(const MatrixF& x) const { return x.size() >= kParallelEntries ? m_threads : 1; }
 
     bool gram(const MatrixF& z, MatrixF& k) const { return detail::parallelGram(z, k, m_threads, m_ctx.stop); }
@@ -45,15 +49,20 @@ public:
     // One projection step on side s with L in s.work:
     //     M = L + Γ;  Z = Π_l(M);  Γ = M − Z  (= Γ + L − Z)
     // and, when `cty` is given, the next right-hand side L = CᵀY + ρ (Z − Γ) in the same pass.
-    void project(Side& s, const MatrixF* cty, float rho, std::uint64_t seed) const
+    void project(Side& s, const MatrixF* cty, float rho, std::uint64_t seed, const MatrixF& zPrev) const
     {
         const Eigen::Index k = s.work.rows();
         const Eigen::Index q = s.work.cols();
         const int threads = passThreads(s.work);
+        const auto alpha = static_cast<float>(m_options.relaxation);
         parallelChunks(q, threads, [&](std::int64_t b, std::int64_t e) {
             for (std::int64_t j = b; j < e; ++j) {
                 float* g = s.gamma.col(j).data();
                 float* w = s.work.col(j).data();
+                if (alpha != 1.0f) {
+                    const float* zp = zPrev.col(j).data();
+                    for (Eigen::Index i = 0; i < k; ++i) w[i] = alpha * w[i] + (1.0f - alpha) * zp[i];
+                }
                 for (Eigen::Index i = 0; i < k; ++i) {
                     const float v = g[i] + w[i];
                     g[i] = v;
@@ -113,25 +122,28 @@ public:
         // The two factorizations are independent: one per thread when there are two.
         const bool sameRho = rhoT == 1.0;
         const bool needOne = m_options.innerIterations > 1 && !sameRho;
-        Eigen::LLT<MatrixF> lltStart, lltOne;
-        auto factor = [&](Eigen::LLT<MatrixF>& llt, double shift) {
-            MatrixF lhs = ctc;
-            lhs.diagonal().array() += static_cast<float>(lambda + shift);
-            llt.compute(lhs);
+        // Factorized in place in buffers kept across iterations: no k×k temporaries (35 MB each at
+        // k ≈ 3000) come and go.
+        using InPlaceLlt = Eigen::LLT<Eigen::Ref<MatrixF>>;
+        std::optional<InPlaceLlt> lltStart, lltOne;
+        auto factor = [&](std::optional<InPlaceLlt>& llt, MatrixF& buffer, double shift) {
+            buffer = ctc;
+            buffer.diagonal().array() += static_cast<float>(lambda + shift);
+            llt.emplace(buffer);
         };
 #pragma omp parallel sections num_threads(needOne && m_threads > 1 && k >= 128 ? 2 : 1)
         {
 #pragma omp section
-            factor(lltStart, rhoT);
+            factor(lltStart, m_factorStart, rhoT);
 #pragma omp section
-            if (needOne) factor(lltOne, 1.0);
+            if (needOne) factor(lltOne, m_factorOne, 1.0);
         }
-        if (lltStart.info() != Eigen::Success || (needOne && lltOne.info() != Eigen::Success)) {
+        if (lltStart->info() != Eigen::Success || (needOne && lltOne->info() != Eigen::Success)) {
             failure = "Cholesky factorization of the " + std::to_string(k) + "x" + std::to_string(k) +
                       " normal matrix failed";
             return Status::Failed;
         }
-        const Eigen::LLT<MatrixF>& llt1 = sameRho ? lltStart : lltOne;
+        const InPlaceLlt& llt1 = sameRho ? *lltStart : *lltOne;
 
         const Eigen::Index q = s.cty.cols();
         s.work.resize(k, q);
@@ -139,26 +151,29 @@ public:
         parallelChunks(q, passThreads(s.work), [&](std::int64_t b, std::int64_t e) {
             for (std::int64_t j = b; j < e; ++j) s.work.col(j) = s.cty.col(j) + rt * (s.z.col(j) - s.gamma.col(j));
         });
-        if (!choleskySolve(lltStart, s.work)) return Status::Stopped;
+        if (!choleskySolve(*lltStart, s.work)) return Status::Stopped;
         for (int step = 1; step < m_options.innerIterations; ++step) {
-            project(s, &s.cty, 1.0f, detail::mixSeed(seedBase, static_cast<std::uint64_t>(step)));
+            project(s, &s.cty, 1.0f, detail::mixSeed(seedBase, static_cast<std::uint64_t>(step)), step == 1 ? s.z : s.zNew);
             if (!choleskySolve(llt1, s.work)) return Status::Stopped;
         }
-        project(s, nullptr, 0.0f, detail::mixSeed(seedBase, static_cast<std::uint64_t>(m_options.innerIterations)));
+        project(s, nullptr, 0.0f, detail::mixSeed(seedBase, static_cast<std::uint64_t>(m_options.innerIterations)),
+                m_options.innerIterations == 1 ? s.z : s.zNew);
         return stopped() ? Status::Stopped : Status::Ok;
     }
 
-    // The half-step of side s against the other side's iterate zOther (whose Gram matrix is
-    // kOther): C is the other factor with unit-norm rows of zOther (inverse norms left in `inv`),
-    // CᵀC goes to ctc and CᵀY = diag(inv) · (zOther · op) to s.cty before the ADMM loop runs.
+    // The half-step of side s against the other side's iterate zOther, whose Gram matrix arrives in
+    // `kc` and leaves as CᵀC (scaled in place: the Gram matrix is not needed again, and at k ≈ 3000
+    // each k×k copy is 35 MB): C is the other factor with unit-norm rows of zOther (inverse norms left
+    // in `inv`), and CᵀY = diag(inv) · (zOther · op) goes to s.cty before the ADMM loop runs.
     template <typename Op>
-    Status sideStep(const MatrixF& zOther, const MatrixF& kOther, const Op& op, VectorF& inv, MatrixF& ctc, Side& s,
-                    double rhoT, std::uint64_t seedBase, std::string& failure) const
+    Status sideStep(const MatrixF& zOther, MatrixF& kc, const Op& op, VectorF& inv, Side& s, double rhoT,
+                    std::uint64_t seedBase, std::string& failure) const
     {
-        inv = inverseNorms(kOther);
-        ctc = inv.asDiagonal() * kOther * inv.asDiagonal();
+        inv = inverseNorms(kc);
+        kc.array().colwise() *= inv.array();
+        kc.array().rowwise() *= inv.transpose().array();
         if (!product(zOther, op, inv, s.cty)) return Status::Stopped;
-        return halfStep(ctc, s, rhoT, seedBase, failure);
+        return halfStep(kc, s, rhoT, seedBase, failure);
     }
 
     // Σ a_ij b_ij in double with a fixed summation order.
@@ -211,6 +226,11 @@ std::string AdmmOptions::validate() const
     if (oversample < 0) return "oversampling = " + std::to_string(oversample) + " must be ≥ 0";
     if (!(rhoStart > 0.0 && rhoStart <= 1.0))
         return "starting penalty ρ_0 = " + std::to_string(rhoStart) + " must be in (0, 1]";
+    if (!(rhoPower >= 0.25 && rhoPower <= 8.0)) return "ramp power " + std::to_string(rhoPower) + " must be in [0.25, 8]";
+    if (!(relaxation >= 1.0 && relaxation < 2.0))
+        return "relaxation α = " + std::to_string(relaxation) + " must be in [1, 2)";
+    if (!(stallTolerance >= 0.0 && stallTolerance <= 0.01))
+        return "stall tolerance " + std::to_string(stallTolerance) + " must be in [0, 0.01]";
     return {};
 }
 
@@ -219,8 +239,7 @@ AdmmRefiner::AdmmRefiner(AdmmOptions options) : m_options(options)
     if (std::string why = m_options.validate(); !why.empty()) throw InvalidArgument("ADMM options: " + why);
 }
 
-AdmmOutcome AdmmRefiner::refine(const Eigen::Ref<const RowMatrixF>& Y, const MatrixF& F0, const MatrixF& G0,
-                                double errorScale, const RunContext& ctx, const IterationCallback& onIteration) const
+AdmmOutcome AdmmRefiner::refine(const Eigen::Ref<const RowMatrixF>& Y, MatrixF F0, MatrixF G0, double errorScale, const RunContext& ctx, const IterationCallback& onIteration) const
 {
     const Eigen::Index n = Y.rows();
     const Eigen::Index m = Y.cols();
@@ -229,7 +248,7 @@ AdmmOutcome AdmmRefiner::refine(const Eigen::Ref<const RowMatrixF>& Y, const Mat
         throw InvalidArgument("ADMM refinement: target " + std::to_string(n) + "x" + std::to_string(m) + ", F " +
                               std::to_string(F0.rows()) + "x" + std::to_string(k) + ", G " + std::to_string(G0.rows()) +
                               "x" + std::to_string(G0.cols()) + " do not fit");
-    AdmmOutcome out = detail::startOutcome("ADMM refinement", errorScale, F0, G0);
+    AdmmOutcome out = detail::startOutcome("ADMM refinement", errorScale);
     const int outer = m_options.outerIterations;
     if (outer == 0) return out;
 
@@ -239,18 +258,18 @@ AdmmOutcome AdmmRefiner::refine(const Eigen::Ref<const RowMatrixF>& Y, const Mat
     const Engine engine(m_options, ctx, threads);
 
     Side f, g;
-    detail::startSides(F0, G0, f, g);
-    MatrixF kg, kf, kgNew, ctcF, ctcG;
+    detail::startSides(std::move(F0), std::move(G0), f, g);
+    MatrixF kg, kf, kgNew;  // Gram matrices of the sides' iterates; kg and kf become CᵀC in sideStep
     VectorF rinv, cinv, committedInverseNorms;
     const double yy = engine.squaredNorm(Y);
     const double scale2 = errorScale * errorScale;
 
     Status status = engine.gram(g.z, kg) ? Status::Ok : Status::Stopped;
     for (int t = 0; t < outer && status == Status::Ok; ++t) {
-        const double rhoT = detail::rhoSchedule(t, outer, m_options.rhoStart);
+        const double rhoT = detail::rhoSchedule(t, outer, m_options.rhoStart, m_options.rhoPower);
 
         // F-step: C = Gᵀ with unit-norm rows of G, Z = Fᵀ.
-        status = engine.sideStep(g.z, kg, Y.transpose(), rinv, ctcF, f, rhoT,
+        status = engine.sideStep(g.z, kg, Y.transpose(), rinv, f, rhoT,
                                  detail::mixSeed(m_options.seed, static_cast<std::uint64_t>(t), 0), out.message);
         if (status != Status::Ok) break;
 
@@ -259,7 +278,7 @@ AdmmOutcome AdmmRefiner::refine(const Eigen::Ref<const RowMatrixF>& Y, const Mat
             status = Status::Stopped;
             break;
         }
-        status = engine.sideStep(f.zNew, kf, Y, cinv, ctcG, g, rhoT,
+        status = engine.sideStep(f.zNew, kf, Y, cinv, g, rhoT,
                                  detail::mixSeed(m_options.seed, static_cast<std::uint64_t>(t), 1), out.message);
         if (status != Status::Ok) break;
 
@@ -268,7 +287,7 @@ AdmmOutcome AdmmRefiner::refine(const Eigen::Ref<const RowMatrixF>& Y, const Mat
             status = Status::Stopped;
             break;
         }
-        double e2 = yy - 2.0 * engine.dot(g.cty, g.zNew) + engine.dot(ctcG, kgNew);
+        double e2 = yy - 2.0 * engine.dot(g.cty, g.zNew) + engine.dot(kf, kgNew);
         if (!std::isfinite(e2)) {
             status = Status::Failed;
             out.message = "non-finite values appeared in outer iteration " + std::to_string(t + 1);
@@ -280,6 +299,10 @@ AdmmOutcome AdmmRefiner::refine(const Eigen::Ref<const RowMatrixF>& Y, const Mat
         }
         detail::commitIteration(t, outer, e2, scale2, f, g, kg, kgNew, committedInverseNorms, cinv, out, onIteration,
                                 ctx);
+        if (detail::stalled(out.history, m_options.stallTolerance)) {
+            out.stalled = true;
+            break;
+        }
     }
     detail::finishRefinement(status, f, g, committedInverseNorms, out);
     return out;

@@ -137,6 +137,15 @@ RowMatrixF weightedTarget(const RowMatrixF& W, const detail::ObjectiveWeighting&
     return W;
 }
 
+// The target of the objective: W itself under Plain (no copy: at 4096×11008 one is 180 MB), else
+// weightedTarget(W) kept in `storage`.
+const RowMatrixF& targetOf(const RowMatrixF& W, const detail::ObjectiveWeighting& w, int threads,
+                           std::optional<RowMatrixF>& storage)
+{
+    if (!w.sqrtD && !w.gram) return W;
+    return storage.emplace(weightedTarget(W, w, threads));
+}
+
 double rms(const auto& x)
 {
     return x.size() == 0 ? 0.0 : std::sqrt(static_cast<double>(x.squaredNorm()) / static_cast<double>(x.size()));
@@ -205,7 +214,8 @@ bool envelopesFinite(const std::vector<kernels::FactorPath>& paths)
 AdmmOptions refinerOptions(const FactorizerOptions& o, int l)
 {
     return {.l = l, .outerIterations = o.outerIterations, .innerIterations = o.innerIterations, .reg = o.reg,
-            .powerIterations = o.powerIterations, .oversample = o.oversample, .rhoStart = o.rhoStart};
+            .powerIterations = o.powerIterations, .oversample = o.oversample, .rhoStart = o.rhoStart,
+            .rhoPower = o.rhoPower, .relaxation = o.relaxation, .stallTolerance = o.stallTolerance};
 }
 
 bool settled(const std::vector<double>& h, double tolerance)
@@ -270,7 +280,8 @@ FactorResult Factorizer::run(const RowMatrixF& W, const RunContext& ctx) const
     requireNonEmpty(W);
     requireFinite(W);
     const detail::ObjectiveWeighting weighting = makeWeighting(m_options, W.cols());
-    const RowMatrixF Y = weightedTarget(W, weighting, ctx.threadCount());
+    std::optional<RowMatrixF> weighted;
+    const RowMatrixF& Y = targetOf(W, weighting, ctx.threadCount(), weighted);
     const LayerSvd svd = LayerSvd::compute(Y, ctx);
     return runWithSvd(W, Y, weighting, svd, nullptr, ctx, secondsSince(start) - svd.seconds(), svd.seconds());
 }
@@ -300,7 +311,8 @@ FactorResult Factorizer::runGiven(const RowMatrixF& W, const LayerSvd& targetSvd
     requireNonEmpty(W);
     requireFinite(W);
     const detail::ObjectiveWeighting weighting = makeWeighting(m_options, W.cols());
-    const RowMatrixF Y = weightedTarget(W, weighting, ctx.threadCount());
+    std::optional<RowMatrixF> weighted;
+    const RowMatrixF& Y = targetOf(W, weighting, ctx.threadCount(), weighted);
     if (targetSvd.rows() != Y.rows() || targetSvd.cols() != Y.cols())
         throw InvalidArgument("the SVD given is of a " + std::to_string(targetSvd.rows()) + "x" +
                               std::to_string(targetSvd.cols()) + " matrix, the layer is " + std::to_string(Y.rows()) +
@@ -340,8 +352,9 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
                   : closedFormInit(Y, svd, b.k, l, o.paths, ctx);
     std::vector<kernels::FactorPath> initial;
     for (const auto& p : start0) initial.push_back(deploy(p, o.method, sqrtD));
-    const RowMatrixF initialW = reconstruct(initial, threads);
-    r.initialError = errorOf(initialW);
+    // Kept only while an early return may need it: refinement's own buffers take its place.
+    std::optional<RowMatrixF> initialW(reconstruct(initial, threads));
+    r.initialError = errorOf(*initialW);
     const double normY = std::sqrt(Y.cast<double>().squaredNorm());
 
     auto finish = [&](std::vector<kernels::FactorPath> paths, double error, const RowMatrixF& approx) {
@@ -355,18 +368,19 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
     if (normY == 0.0) {
         r.termination = Termination::Converged;
         r.message = "all-zero weights: the factorization is exactly zero";
-        return finish(initial, r.initialError, initialW);
+        return finish(initial, r.initialError, *initialW);
     }
     if (o.outerIterations == 0) {
         r.termination = Termination::IterationLimit;
         r.message = "closed form only (0 iterations): " + r.errorLabel() + " " + fixed4(r.initialError);
-        return finish(initial, r.initialError, initialW);
+        return finish(initial, r.initialError, *initialW);
     }
     if (ctx.stopRequested()) {
         r.termination = Termination::Cancelled;
         r.message = "cancelled before refinement; returning the closed form";
-        return finish(initial, r.initialError, initialW);
+        return finish(initial, r.initialError, *initialW);
     }
+    initialW.reset();
 
     // ADMM refinement (§5.5), one path at a time against the residual of the others.
     AdmmOptions admm = refinerOptions(o, l);
@@ -378,14 +392,21 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
     std::vector<bool> refined(start0.size(), false);
     bool cancelled = false;
     bool failed = false;
+    bool stalled = false;
     std::string failure;
     const int total = o.paths * o.outerIterations;
+    const RowMatrixF& refineTarget = weighting.gram ? W : Y;
     for (int p = 0; p < o.paths && !cancelled && !failed; ++p) {
-        RowMatrixF residual = weighting.gram ? W : Y;
-        for (int q = 0; q < o.paths; ++q)
-            if (q != p)
-                detail::parallelProduct(Fs[static_cast<std::size_t>(q)], Gs[static_cast<std::size_t>(q)], residual,
-                                        threads, detail::Combine::Subtract);
+        // One path refines against the target itself; more against the residual of the others.
+        std::optional<RowMatrixF> othersRemoved;
+        if (o.paths > 1) {
+            othersRemoved.emplace(refineTarget);
+            for (int q = 0; q < o.paths; ++q)
+                if (q != p)
+                    detail::parallelProduct(Fs[static_cast<std::size_t>(q)], Gs[static_cast<std::size_t>(q)],
+                                            *othersRemoved, threads, detail::Combine::Subtract);
+        }
+        const RowMatrixF& residual = othersRemoved ? *othersRemoved : refineTarget;
         admm.seed = detail::mixSeed(o.seed, static_cast<std::uint64_t>(p), 0x51);
         const int offset = r.iterations;
         RunContext pathCtx = ctx;
@@ -393,20 +414,27 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
         auto callback = [&](int it, double rel) {
             if (o.onIteration) o.onIteration(IterationReport{offset + it, p, rel, elapsed()});
         };
-        const MatrixF& f0 = Fs[static_cast<std::size_t>(p)];
-        const MatrixF& g0 = Gs[static_cast<std::size_t>(p)];
+        // The start moves into the refiner; an unrefined path is read from start0 afterwards.
+        MatrixF f0 = std::move(Fs[static_cast<std::size_t>(p)]);
+        MatrixF g0 = std::move(Gs[static_cast<std::size_t>(p)]);
         AdmmOutcome out = weighting.gram
-                              ? GramRefiner(admm).refine(residual, *weighting.gram, f0, g0, normY, pathCtx, callback)
-                              : AdmmRefiner(admm).refine(residual, f0, g0, normY, pathCtx, callback);
+                              ? GramRefiner(admm).refine(residual, *weighting.gram, std::move(f0), std::move(g0), normY,
+                                                        pathCtx, callback)
+                              : AdmmRefiner(admm).refine(residual, std::move(f0), std::move(g0), normY, pathCtx,
+                                                         callback);
         r.errorHistory.insert(r.errorHistory.end(), out.history.begin(), out.history.end());
         r.iterations += out.iterations;
         if (out.iterations > 0) {
             Fs[static_cast<std::size_t>(p)] = std::move(out.F);
             Gs[static_cast<std::size_t>(p)] = std::move(out.G);
             refined[static_cast<std::size_t>(p)] = true;
+        } else {
+            Fs[static_cast<std::size_t>(p)] = denseF(start0[static_cast<std::size_t>(p)]);
+            Gs[static_cast<std::size_t>(p)] = denseG(start0[static_cast<std::size_t>(p)]);
         }
         cancelled = out.cancelled;
         failed = out.failed;
+        stalled = stalled || out.stalled;
         failure = out.message;
     }
 
@@ -426,7 +454,7 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
     std::vector<kernels::FactorPath> finalPaths;
     for (const auto& raw : raws) finalPaths.push_back(deploy(raw, o.method, sqrtD));
     const bool usable = envelopesFinite(finalPaths);
-    const RowMatrixF finalW = usable ? reconstruct(finalPaths, threads) : initialW;
+    const RowMatrixF finalW = reconstruct(usable ? finalPaths : initial, threads);
     const double finalError = usable ? errorOf(finalW) : std::numeric_limits<double>::infinity();
 
     const std::string summary = std::to_string(r.iterations) + " of " + std::to_string(total) + " iterations, " +
@@ -441,13 +469,13 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
         r.termination = Termination::Failed;
         r.message = "envelope values exceed the FP16 range; " + summary;
     } else {
-        r.termination = settled(r.errorHistory, o.convergenceTolerance) ? Termination::Converged
-                                                                         : Termination::IterationLimit;
-        r.message = summary;
+        r.termination = stalled || settled(r.errorHistory, o.convergenceTolerance) ? Termination::Converged
+                                                                                    : Termination::IterationLimit;
+        r.message = (stalled ? "error stalled; " : "") + summary;
     }
     if (!(finalError <= r.initialError)) {
         r.message += fixed4(r.initialError) + " (kept the closed form: refinement ended at " + fixed4(finalError) + ")";
-        return finish(initial, r.initialError, initialW);
+        return finish(initial, r.initialError, usable ? reconstruct(initial, threads) : finalW);
     }
     r.message += fixed4(finalError);
     return finish(std::move(finalPaths), finalError, finalW);

@@ -154,8 +154,8 @@ GramRefiner::GramRefiner(AdmmOptions options) : m_options(options)
     if (std::string why = m_options.validate(); !why.empty()) throw InvalidArgument("ADMM options: " + why);
 }
 
-AdmmOutcome GramRefiner::refine(const Eigen::Ref<const RowMatrixF>& W, const InputGram& gram, const MatrixF& F0,
-                                const MatrixF& G0, double errorScale, const RunContext& ctx,
+AdmmOutcome GramRefiner::refine(const Eigen::Ref<const RowMatrixF>& W, const InputGram& gram, MatrixF F0, MatrixF G0,
+                                double errorScale, const RunContext& ctx,
                                 const AdmmRefiner::IterationCallback& onIteration) const
 {
     const Eigen::Index n = W.rows();
@@ -166,7 +166,7 @@ AdmmOutcome GramRefiner::refine(const Eigen::Ref<const RowMatrixF>& W, const Inp
                               std::to_string(F0.rows()) + "x" + std::to_string(k) + ", G " + std::to_string(G0.rows()) +
                               "x" + std::to_string(G0.cols()) + ", H " + std::to_string(gram.size()) + "x" +
                               std::to_string(gram.size()) + " do not fit");
-    AdmmOutcome out = detail::startOutcome("gram refinement", errorScale, F0, G0);
+    AdmmOutcome out = detail::startOutcome("gram refinement", errorScale);
     const int outer = m_options.outerIterations;
     if (outer == 0) return out;
 
@@ -176,7 +176,7 @@ AdmmOutcome GramRefiner::refine(const Eigen::Ref<const RowMatrixF>& W, const Inp
     const MatrixF& h = gram.matrix();
 
     Side f, g;
-    detail::startSides(F0, G0, f, g);
+    detail::startSides(std::move(F0), std::move(G0), f, g);
     MatrixF wh, gh, kg, kgNew, kf, ctcF, ctcG;
     VectorF committedInverseNorms;
     const double scale2 = errorScale * errorScale;
@@ -187,7 +187,7 @@ AdmmOutcome GramRefiner::refine(const Eigen::Ref<const RowMatrixF>& W, const Inp
     const double whw = status == Status::Ok ? (W.cast<double>().array() * wh.cast<double>().array()).sum() : 0.0;
 
     for (int t = 0; t < outer && status == Status::Ok; ++t) {
-        const double rhoT = rhoSchedule(t, outer, m_options.rhoStart);
+        const double rhoT = rhoSchedule(t, outer, m_options.rhoStart, m_options.rhoPower);
 
         // F-step: C = (G R)ᵀ with diag(G H Gᵀ) scaled to 1, Z = Fᵀ.
         const VectorF rinv = inverseNorms(kg);
@@ -239,6 +239,10 @@ AdmmOutcome GramRefiner::refine(const Eigen::Ref<const RowMatrixF>& W, const Inp
         }
         detail::commitIteration(t, outer, e2, scale2, f, g, kg, kgNew, committedInverseNorms, cinv, out, onIteration,
                                 ctx);
+        if (detail::stalled(out.history, m_options.stallTolerance)) {
+            out.stalled = true;
+            break;
+        }
     }
     detail::finishRefinement(status, f, g, committedInverseNorms, out);
     return out;

@@ -35,10 +35,20 @@ struct AdmmSide {
 
 // ρ_t of the first inner solve of outer iteration t (0-based) out of `outer` (§5.2), ramping from
 // rhoStart to 1.
-inline double rhoSchedule(int t, int outer, double rhoStart = 0.03)
+inline double rhoSchedule(int t, int outer, double rhoStart = 0.03, double power = 3.0)
 {
     const double x = std::min(1.0, static_cast<double>(t) / std::max(1, outer - 3));
-    return rhoStart + (1.0 - rhoStart) * x * x * x;
+    return rhoStart + (1.0 - rhoStart) * std::pow(x, power);
+}
+
+// True when each of the last kStallWindow entries of the error history lies less than
+// tolerance · itself below the one before (or above it): the refinement has stopped paying.
+inline bool stalled(const std::vector<double>& h, double tolerance)
+{
+    if (!(tolerance > 0.0) || h.size() <= static_cast<std::size_t>(kStallWindow)) return false;
+    for (std::size_t i = h.size() - kStallWindow; i < h.size(); ++i)
+        if (h[i - 1] - h[i] >= tolerance * h[i]) return false;
+    return true;
 }
 
 // 1 / (‖row i‖ + ε) of a factor from its Gram matrix (the diagonal holds the squared row norms).
@@ -53,23 +63,22 @@ inline VectorF inverseNorms(const MatrixF& gramMatrix)
 // The outcome a refinement starts from: F0 and G0 as they are (returned unchanged when no outer
 // iteration completes). Throws InvalidArgument, the message opening with `what`, unless errorScale
 // is finite and positive.
-inline AdmmOutcome startOutcome(const char* what, double errorScale, const MatrixF& F0, const MatrixF& G0)
+inline AdmmOutcome startOutcome(const char* what, double errorScale)
 {
     if (!(errorScale > 0.0) || !std::isfinite(errorScale))
         throw InvalidArgument(std::string(what) + ": error scale must be finite and positive");
-    AdmmOutcome out;
-    out.F = F0;
-    out.G = G0;
-    return out;
+    return {};
 }
 
-// Both sides at the start: Z = F0ᵀ (k×n) and G0 (k×m), duals zero.
-inline void startSides(const MatrixF& F0, const MatrixF& G0, AdmmSide& f, AdmmSide& g)
+// Both sides at the start: Z = F0ᵀ (k×n) and G0 (k×m), duals zero. Takes the start over, so that
+// no copy of it outlives the setup.
+inline void startSides(MatrixF F0, MatrixF G0, AdmmSide& f, AdmmSide& g)
 {
     f.z = F0.transpose();
     f.gamma = MatrixF::Zero(F0.cols(), F0.rows());
-    g.z = G0;
-    g.gamma = MatrixF::Zero(G0.rows(), G0.cols());
+    F0.resize(0, 0);
+    g.z = std::move(G0);
+    g.gamma = MatrixF::Zero(g.z.rows(), g.z.cols());
 }
 
 // What the engines of both alternations hold (options, run context, thread count) and the
@@ -86,7 +95,8 @@ public:
     // X ← (L Lᵀ)⁻¹ X, right-hand sides split into column blocks solved on all threads. Each column
     // is solved on its own, so the result does not depend on the schedule. False when a stop was
     // requested (X then partly solved).
-    bool choleskySolve(const Eigen::LLT<MatrixF>& llt, MatrixF& x) const
+    template <typename Llt>
+    bool choleskySolve(const Llt& llt, MatrixF& x) const
     {
         const Eigen::Index q = x.cols();
         const int tasks = static_cast<int>((q + kSolveChunk - 1) / kSolveChunk);

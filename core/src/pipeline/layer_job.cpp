@@ -20,6 +20,10 @@ factor::FactorizerOptions LayerJob::settingsOptions(int iterations) const
     o.bpw = settings.bpw;
     o.outerIterations = iterations < 0 ? settings.iterations : iterations;
     o.innerIterations = engine.innerIterations;
+    o.rhoStart = engine.rhoStart;
+    o.rhoPower = engine.rhoPower;
+    o.relaxation = engine.relaxation;
+    o.stallTolerance = engine.stallTolerance;
     o.seed = engine.seed;
     o.objective = settings.objective;
     if (const std::string problem = o.validate(); !problem.empty())

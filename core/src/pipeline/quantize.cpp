@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <set>
 
 #include <Eigen/Cholesky>
@@ -156,7 +157,9 @@ LayerQuantResult quantizeLayer(const LayerPlan& plan, const io::Checkpoint& ckpt
     const RowMatrixF original = loadLayerWeights(ckpt, plan.name);
     // The float32 copy is what the factorization uses; the mapped bytes need not stay resident.
     io::releaseMappedPages(ckpt.raw(model::weightTensorOf(plan.name, ckpt.contains(model::weightName(plan.name)))));
-    const RowMatrixF W = fittedWeights(original, job);
+    // Only an output-matching target differs from the weights; otherwise fit `original` itself.
+    std::optional<RowMatrixF> fitted;
+    const RowMatrixF& W = job.matchesOutputs() ? fitted.emplace(fittedWeights(original, job)) : original;
     RunContext layerCtx;
     layerCtx.stop = ctx.stop;
     layerCtx.threads = ctx.threads;

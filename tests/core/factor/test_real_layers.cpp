@@ -9,7 +9,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <string>
+#include <vector>
 
 #include "factor_test_util.h"
 #include "mdbf/base/error.h"
@@ -55,6 +57,50 @@ TEST(FactorRealLayers, TinyLlamaLayersConverge)
             EXPECT_NEAR(r.finalError, relativeError(W, reconstruct(r.paths), FactorizerOptions{}), 1e-6);
         }
     }
+}
+
+// Whether the last 8 entries of h[0 .. end) each lie less than tol · itself below the one before
+// (the stall rule of docs/ALGORITHM.md §5.8, restated here).
+bool stalledAt(const std::vector<double>& h, std::size_t end, double tol)
+{
+    if (end <= 8) return false;
+    for (std::size_t i = end - 8; i < end; ++i)
+        if (h[i - 1] - h[i] >= tol * h[i]) return false;
+    return true;
+}
+
+// The default stall rule leaves a real layer's 260-iteration error within 0.5% of the whole schedule's
+// (here it does not fire at all: the error falls until the ρ ramp ends); a coarse tolerance ends the
+// run at the first iteration where the rule holds, and says so.
+TEST(FactorRealLayers, StallRuleEndsOnlyAStalledRefinement)
+{
+    const io::Checkpoint ckpt = io::Checkpoint::open(test::demoModel());
+    const RowMatrixF W = ckpt.matrix("model.layers.0.self_attn.q_proj.weight");
+    const LayerSvd svd = LayerSvd::compute(W);
+    auto run = [&](double stallTolerance) {
+        FactorizerOptions o = budgetOptions("1.0", 260);
+        o.stallTolerance = stallTolerance;
+        return Factorizer(o).run(W, svd);
+    };
+    const FactorResult whole = run(0.0);
+    const FactorResult byDefault = run(FactorizerOptions{}.stallTolerance);
+    ASSERT_EQ(whole.iterations, 260);
+    EXPECT_NEAR(byDefault.finalError, whole.finalError, 0.005 * whole.finalError);
+    std::printf("[stall rule] 260-iteration schedule %.5f; default stall rule %.5f after %d iterations\n",
+                whole.finalError, byDefault.finalError, byDefault.iterations);
+
+    const double coarse = 0.01;
+    const FactorResult early = run(coarse);
+    ASSERT_LT(early.iterations, 260);
+    EXPECT_EQ(early.termination, Termination::Converged);
+    EXPECT_NE(early.message.find("stalled"), std::string::npos) << early.message;
+    const std::vector<double>& h = early.errorHistory;
+    ASSERT_EQ(h.size(), static_cast<std::size_t>(early.iterations));
+    EXPECT_TRUE(stalledAt(h, h.size(), coarse));
+    for (std::size_t end = 1; end < h.size(); ++end) EXPECT_FALSE(stalledAt(h, end, coarse)) << "stalled at " << end;
+    // The early end is a prefix of the whole schedule's run with the same ramp length.
+    for (std::size_t i = 0; i < h.size(); ++i) EXPECT_DOUBLE_EQ(h[i], whole.errorHistory[i]);
+    EXPECT_GT(early.finalError, whole.finalError);
 }
 
 // The leading triplets in float (computeLeading) against the complete decomposition on real layers:

@@ -23,6 +23,9 @@
 
 namespace mdbf::factor {
 
+/// Iterations over which AdmmOptions::stallTolerance is judged.
+inline constexpr int kStallWindow = 8;
+
 /// Parameters of the refinement. validate() lists what is wrong.
 struct AdmmOptions {
     int l = 1;                    ///< envelope rank of the constraint set (≥ 1)
@@ -32,7 +35,12 @@ struct AdmmOptions {
     std::uint64_t seed = 0;       ///< seeds every projection's power-iteration start
     int powerIterations = 5;      ///< block power iterations inside Π_l (≥ 1)
     int oversample = 4;           ///< extra block columns inside Π_l (≥ 0)
-    double rhoStart = 0.03;       ///< ρ_0 of the ramp ρ_t = ρ_0 + (1 − ρ_0)·min(1, t/(T−3))³, in (0, 1]
+    double rhoStart = 0.03;       ///< ρ_0 of the ramp ρ_t = ρ_0 + (1 − ρ_0)·min(1, t/(T−3))^p, in (0, 1]
+    double rhoPower = 3.0;        ///< p of the ramp, in [0.25, 8]
+    double relaxation = 1.0;      ///< α of over-relaxed ADMM: Π_l(α L + (1 − α) Z + Γ), in [1, 2)
+    /// Stops when each of the last kStallWindow iterations lowered the error by less than this
+    /// fraction of it (0 never stops early), in [0, 0.01].
+    double stallTolerance = 1e-5;
 
     /// Empty when valid, otherwise a one-line description of the first problem.
     std::string validate() const;
@@ -40,10 +48,11 @@ struct AdmmOptions {
 
 /// What one refinement produced. F·G is the approximation whose error is the last history entry.
 struct AdmmOutcome {
-    MatrixF F;                    ///< n×k; unit-norm columns after ≥ 1 iteration (the start otherwise)
-    MatrixF G;                    ///< k×m, carrying the scale
+    MatrixF F;                    ///< n×k with unit-norm columns; empty when no iteration completed
+    MatrixF G;                    ///< k×m, carrying the scale; empty when no iteration completed
     std::vector<double> history;  ///< ‖Y − F·G‖_F / errorScale after each complete outer iteration
     int iterations = 0;           ///< complete outer iterations (= history.size())
+    bool stalled = false;         ///< ended before T because the error stalled (AdmmOptions::stallTolerance)
     bool cancelled = false;       ///< stopped early; F, G are those of the last complete iteration
     bool failed = false;          ///< a factorization failed or values became non-finite; F, G as for cancelled
     std::string message;          ///< why it failed, empty otherwise
@@ -61,13 +70,14 @@ public:
 
     const AdmmOptions& options() const { return m_options; }
 
-    /// Refines the start (F0 n×k, G0 k×m) against the target Y (n×m). Errors are divided by
+    /// Refines the start (F0 n×k, G0 k×m, taken over: pass them moved where memory counts) against
+    /// the target Y (n×m). Errors are divided by
     /// errorScale (> 0; pass ‖W‖_F of the whole layer so multi-path histories stay comparable).
     /// Uses ctx.threadCount() threads, polls ctx.stop between row/column blocks of every large
     /// product (a stop returns within a fraction of a second, with the last complete iterate), and
     /// reports progress as ("refine", iteration, T). Deterministic for a given seed and thread count.
     /// Throws InvalidArgument when the shapes disagree or errorScale ≤ 0.
-    AdmmOutcome refine(const Eigen::Ref<const RowMatrixF>& Y, const MatrixF& F0, const MatrixF& G0, double errorScale,
+    AdmmOutcome refine(const Eigen::Ref<const RowMatrixF>& Y, MatrixF F0, MatrixF G0, double errorScale,
                        const RunContext& ctx, const IterationCallback& onIteration = {}) const;
 
 private:

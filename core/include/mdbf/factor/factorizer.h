@@ -48,11 +48,16 @@ struct FactorizerOptions {
     int powerIterations = 5;          ///< block power iterations in each projection Π_l
     int oversample = 4;               ///< extra block columns in each projection
     double rhoStart = 0.03;           ///< ρ_0 of the penalty ramp (§5.2), in (0, 1]
+    double rhoPower = 3.0;            ///< power of the penalty ramp (§5.2)
+    double relaxation = 1.0;          ///< over-relaxation α of the plain/diag refinement (§5.2), in [1, 2)
     Objective objective = Objective::Plain;
     VectorF channelWeights;           ///< DiagonalWeighted: d_j = mean(x_j²), m entries, finite, ≥ 0
     Eigen::MatrixXd inputGram;        ///< Gram: H = XᵀX / N (m×m, symmetric, finite, diagonal ≥ 0)
     double damping = 1e-3;            ///< ε of d_j + ε·mean(d), and of H + ε·mean(diag H)·I
     double convergenceTolerance = 1e-3;  ///< Converged when the last 5 error changes are below tol·error
+    /// A path's refinement ends early when 8 iterations in a row each lowered its error by less than
+    /// this fraction (0: always the whole schedule); docs/ALGORITHM.md §5.8. In [0, 0.01].
+    double stallTolerance = 1e-5;
     /// Exact block-coordinate polish of the refined parameters (§10); sweeps = 0 (the default) skips
     /// it. Plain and diagonal objectives only.
     PolishOptions polish{.sweeps = 0};

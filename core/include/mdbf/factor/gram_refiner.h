@@ -36,8 +36,8 @@ public:
     /// (pass sqrt(tr(W H Wᵀ)) of the whole layer so multi-path histories stay comparable). Threads,
     /// stop polling, progress ("refine", iteration, T) and the outcome's meaning are as for
     /// AdmmRefiner::refine. Throws InvalidArgument when the shapes disagree or errorScale ≤ 0.
-    AdmmOutcome refine(const Eigen::Ref<const RowMatrixF>& W, const InputGram& gram, const MatrixF& F0,
-                       const MatrixF& G0, double errorScale, const RunContext& ctx,
+    AdmmOutcome refine(const Eigen::Ref<const RowMatrixF>& W, const InputGram& gram, MatrixF F0, MatrixF G0,
+                       double errorScale, const RunContext& ctx,
                        const AdmmRefiner::IterationCallback& onIteration = {}) const;
 
 private:

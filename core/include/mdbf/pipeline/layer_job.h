@@ -67,6 +67,10 @@ struct DecompositionStore {
 struct EngineSettings {
     std::uint64_t seed = 0;       ///< seeds the factorizer's power iterations
     int innerIterations = 3;      ///< ADMM steps per half-step
+    double rhoStart = 0.03;       ///< ρ_0 of the ADMM penalty ramp
+    double rhoPower = 3.0;        ///< power of the ADMM penalty ramp
+    double relaxation = 1.0;      ///< over-relaxation α of the ADMM projection
+    double stallTolerance = 1e-5; ///< early end of a stalled refinement (factor::FactorizerOptions)
     double targetDamping = 0.01;  ///< λ of outputMatchingTarget
     DecompositionStore decompositions;  ///< the decomposition cache of the run (none by default)
 };
