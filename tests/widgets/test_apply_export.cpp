@@ -267,7 +267,12 @@ TEST(ApplyToModel, CancelMidApplyKeepsTheLayersAlreadyDone)
     EXPECT_EQ(configuredLayers(*window), done);
     for (const auto& [key, f] : window->configuration()) {
         EXPECT_TRUE(f->complete) << key.toStdString();
-        EXPECT_EQ(f->result->iterations, s.iterations);
+        // Complete: the whole schedule ran, or it ended early because the error stalled.
+        EXPECT_GT(f->result->iterations, 0);
+        EXPECT_LE(f->result->iterations, s.iterations);
+        if (f->result->iterations < s.iterations) {
+            EXPECT_EQ(f->result->termination, factor::Termination::Converged);
+        }
         EXPECT_NE(f->result->termination, factor::Termination::Cancelled);
     }
     expectChartAndTreeMatchConfiguration(*window);
