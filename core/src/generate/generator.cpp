@@ -49,6 +49,7 @@ GenerationResult generate(const model::Transformer& model, const Tokenizer& toke
                           const RunContext& ctx, const std::function<void(std::string_view)>& onText)
 {
     options.validate();
+    model.prepareForDecoding();
     const io::ModelConfig& config = model.config();
     if (promptIds.empty()) throw InvalidArgument("the prompt is empty: it gives no tokens");
     const std::int64_t prompt = static_cast<std::int64_t>(promptIds.size());

@@ -39,6 +39,7 @@ ThroughputResult measureThroughput(const model::Transformer& model, const Throug
                                    const RunContext& ctx)
 {
     options.validate();
+    model.prepareForDecoding();  // not inside the timed runs
     std::mt19937_64 rng(options.seed);
     std::vector<std::int32_t> prompt(static_cast<std::size_t>(options.promptTokens));
     for (std::int32_t& id : prompt) id = static_cast<std::int32_t>(rng() % static_cast<std::uint64_t>(model.config().vocabSize));

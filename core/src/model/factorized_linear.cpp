@@ -23,13 +23,13 @@ FactorizedLinear::FactorizedLinear(std::vector<kernels::FactorPath> paths, Vecto
         throw InvalidArgument("factorized layer: bias has " + std::to_string(m_bias.size()) + " entries, expected " +
                               std::to_string(m_paths.front().n()));
     }
-    // The sign layout of the one-token kernels is built with the layer, not at the first token.
-    kernels::prepareFactorPaths(m_paths);
     if (m_kind.empty()) {
         m_kind = "factorized k=" + std::to_string(k()) + " l=" + std::to_string(l());
         if (m_paths.size() > 1) m_kind += " P=" + std::to_string(m_paths.size());
     }
 }
+
+void FactorizedLinear::prepareForDecoding() const { kernels::prepareFactorPaths(m_paths); }
 
 void FactorizedLinear::forward(const RowMatrixF& X, RowMatrixF& Y, int threads) const
 {

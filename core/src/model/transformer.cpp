@@ -225,6 +225,14 @@ Transformer Transformer::fromParts(TransformerParts parts, const std::string& so
 
 std::vector<std::string> Transformer::linearNames() const { return projectionNames(m_config); }
 
+void Transformer::prepareForDecoding() const
+{
+    for (const Block& block : m_blocks)
+        for (const std::shared_ptr<const Linear>& projection : block.proj)
+            if (projection) projection->prepareForDecoding();
+    if (m_lmHead) m_lmHead->prepareForDecoding();
+}
+
 namespace {
 
 /// Finds the slot of a projection by name; nullptr when the name is not a projection of the model.

@@ -210,6 +210,24 @@ TEST(KvCache, EveryArchitectureAndLayerKindDecodesLikeTheFullForward)
     }
 }
 
+// The one-token kernels' copy of the sign bits is built for generation only: windows (perplexity,
+// calibration, prefill) read the packed words, and prepareForDecoding builds the copy ahead of the
+// first token.
+TEST(KvCache, OnlyDecodingBuildsTheSignLayout)
+{
+    if (!kernels::avx2Available()) GTEST_SKIP() << "the scalar path keeps no second copy";
+    kernels::setAutoKernelPath(kernels::KernelPath::Auto);
+    const Transformer model = syntheticModel(architectureCases().front().config, LayerKind::Factorized, 5);
+    const auto& layer = dynamic_cast<const FactorizedLinear&>(model.linear("model.layers.0.mlp.down_proj"));
+    const kernels::FactorPath& path = layer.paths().front();
+    EXPECT_FALSE(path.sa.hasDerivedLayout());
+    (void)model.forward(randomIds(8, model.config().vocabSize, 1), 2);
+    EXPECT_FALSE(path.sa.hasDerivedLayout()) << "a window built the one-token layout";
+    model.prepareForDecoding();
+    EXPECT_TRUE(path.sa.hasDerivedLayout());
+    EXPECT_TRUE(path.sb.hasDerivedLayout());
+}
+
 TEST(KvCache, LastLogitsEqualTheLastRowOfAllLogits)
 {
     const Transformer model = Transformer::load(test::demoModel());

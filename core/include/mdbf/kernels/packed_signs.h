@@ -100,6 +100,14 @@ public:
         return m_derived->bytes;
     }
 
+    /// Whether derivedLayout() has built (and keeps) a layout for the current words.
+    bool hasDerivedLayout() const
+    {
+        if (!m_derived) return false;
+        const std::lock_guard<std::mutex> lock(m_derived->mutex);
+        return m_derived->bytes != nullptr;
+    }
+
 private:
     struct DerivedCache {
         std::mutex mutex;

@@ -16,8 +16,8 @@ namespace mdbf::model {
 class FactorizedLinear final : public Linear {
 public:
     /// Takes P ≥ 1 paths sharing n and m, an optional bias (empty, or n entries) and the text for
-    /// kind() (empty: "factorized k=<k> l=<l>" plus " P=<P>" when P > 1). Builds the sign layout
-    /// of the one-token kernels of the current kernel path (kernels::prepareFactorPaths).
+    /// kind() (empty: "factorized k=<k> l=<l>" plus " P=<P>" when P > 1). The sign layout of the
+    /// one-token kernels is built by prepareForDecoding() (or else by the first one-token product).
     /// Throws InvalidArgument for no paths, inconsistent path shapes or a bias of the wrong length.
     explicit FactorizedLinear(std::vector<kernels::FactorPath> paths, VectorF bias = {}, std::string kind = {});
 
@@ -29,6 +29,10 @@ public:
     void forward(const RowMatrixF& X, RowMatrixF& Y, int threads) const override;
 
     std::string kind() const override { return m_kind; }
+
+    /// Builds the sign layout of the one-token kernels of the current kernel path
+    /// (kernels::prepareFactorPaths): as many bytes again as the packed signs on the SIMD paths.
+    void prepareForDecoding() const override;
 
     /// The paths, as given.
     const std::vector<kernels::FactorPath>& paths() const { return m_paths; }

@@ -24,6 +24,12 @@ public:
 
     /// A short description for tables ("dense F32", "mdbf k=117 l=2").
     virtual std::string kind() const = 0;
+
+    /// Builds ahead of the first token what one-token (decode) products need beyond the weights,
+    /// e.g. the sign layout of the table kernels; nothing by default. Only generation pays for
+    /// it: perplexity, calibration and quantization never decode one token. Thread-safe and
+    /// idempotent; throws only on allocation failure.
+    virtual void prepareForDecoding() const {}
 };
 
 }  // namespace mdbf::model

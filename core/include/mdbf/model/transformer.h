@@ -109,6 +109,10 @@ public:
     /// Replaces a projection; `layer` must have the same shape. Throws InvalidArgument otherwise.
     void replaceLinear(std::string_view name, std::shared_ptr<const Linear> layer);
 
+    /// Linear::prepareForDecoding of every projection, so that the first decoded token does not pay
+    /// for it (generation and throughput measurement call it). Thread-safe.
+    void prepareForDecoding() const;
+
 private:
     struct Block;
     Transformer();
