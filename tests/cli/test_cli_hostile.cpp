@@ -75,6 +75,11 @@ TEST_F(HostileCli, NumericOptionsHaveBoundedRanges)
     expectFailure(with({"--inner", "2147483647"}), 2, {"--inner", "not in range 1 to 100000"});
     expectFailure(with({"--seed", "-1"}), 2, {"--seed", "must not be negative"});
     expectFailure(with({"--paths", "0"}), 2, {"--paths"});
+    // The refinement's schedule options are checked by the engine, which names the bound.
+    expectFailure(with({"--relax", "2"}), 1, {"relaxation", "[1, 2)"});
+    expectFailure(with({"--rho-power", "0"}), 1, {"ramp power", "[0.25, 8]"});
+    expectFailure(with({"--rho-start", "0"}), 1, {"ρ_0", "(0, 1]"});
+    expectFailure(with({"--stall-tol", "-1"}), 1, {"stall tolerance", "[0, 0.01]"});
 }
 
 TEST_F(HostileCli, OutputsNeverReplaceInputs)
