@@ -414,9 +414,10 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
         auto callback = [&](int it, double rel) {
             if (o.onIteration) o.onIteration(IterationReport{offset + it, p, rel, elapsed()});
         };
-        // The start moves into the refiner; an unrefined path is read from start0 afterwards.
-        MatrixF f0 = std::move(Fs[static_cast<std::size_t>(p)]);
-        MatrixF g0 = std::move(Gs[static_cast<std::size_t>(p)]);
+        // The start moves into the refiner (no copy of it outlives the setup); a path left
+        // unrefined gets it back from start0 below.
+        MatrixF& f0 = Fs[static_cast<std::size_t>(p)];
+        MatrixF& g0 = Gs[static_cast<std::size_t>(p)];
         AdmmOutcome out = weighting.gram
                               ? GramRefiner(admm).refine(residual, *weighting.gram, std::move(f0), std::move(g0), normY,
                                                         pathCtx, callback)
