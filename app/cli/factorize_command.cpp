@@ -130,15 +130,16 @@ int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
     job.engine.decompositions.cache = opt.svdCache.cache();
     if (job.engine.decompositions.cache && settings.objective != factor::Objective::Plain)
         job.engine.decompositions.calibration = calibrationIdentity(opt.model, opt.calib);
-    const pipeline::LayerDecomposition decomposition =
+    pipeline::LayerDecomposition decomposition =
         pipeline::decomposeLayerCached(W, job, checkpoint, layerBaseName(tensor), ctx);
     if (!decomposition.warning.empty()) std::fprintf(stderr, "warning: %s\n", decomposition.warning.c_str());
     const bool svdCached = decomposition.cached;
-    const std::shared_ptr<const factor::LayerSvd>& svd = decomposition.svd;
-    factor::FactorResult result = pipeline::factorizeLayer(W, *svd, job, -1, ctx, feed);
+    const double svdSeconds = decomposition.svd->seconds();
+    // Handed over: the refinement runs without the decomposition in memory.
+    factor::FactorResult result = pipeline::factorizeLayer(W, std::move(decomposition.svd), job, -1, ctx, feed);
     if (!svdCached) {
-        result.svdSeconds = svd->seconds();
-        result.seconds += svd->seconds();
+        result.svdSeconds = svdSeconds;
+        result.seconds += svdSeconds;
     }
     bar.finish();
     if (result.termination == factor::Termination::Cancelled) throw Cancelled();

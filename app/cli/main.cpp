@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "mdbf/base/huge_pages.h"
 #include "mdbf/base/error.h"
 #include "mdbf/base/run_context.h"
 #include "mdbf/base/thread_scope.h"
@@ -28,6 +29,7 @@ void onInterrupt(int)
 
 int main(int argc, char** argv)
 {
+    mdbf::enableHugePages(argv);  // first: it may re-execute the program
     using namespace mdbf::cli;
     CLI::App app{"mdbf: compress LLM linear layers with DBF / MDBF binary factorizations"};
     app.set_version_flag("--version", std::string("mdbf ") + MDBF_VERSION);

@@ -32,7 +32,7 @@ std::size_t matrixBytes(Eigen::Index rows, Eigen::Index cols)
 std::size_t LayerFactorization::bytes() const
 {
     std::size_t total = sizeof(*this);
-    if (residual) total += matrixBytes(residual->rows(), residual->cols());
+    if (residual) total += static_cast<std::size_t>(residual->size()) * sizeof(Eigen::half);
     if (result) {
         for (const auto& p : result->paths) {
             total += (p.sa.words().size() + p.sb.words().size()) * sizeof(std::uint64_t);
@@ -46,18 +46,33 @@ std::size_t LayerFactorization::bytes() const
 std::shared_ptr<const LayerFactorization> describeFactorization(const RowMatrixF& W, const factor::LayerSvd& svd,
                                                                 factor::FactorResult result,
                                                                 const FactorSettings& settings, bool refined,
+                                                                const pipeline::LayerJob& job, bool withViews,
                                                                 bool decompositionCached)
 {
     auto f = std::make_shared<LayerFactorization>();
-    pipeline::LayerView view = pipeline::describeLayer(W, svd, result);
-    f->spectra = std::move(view.spectra);
-    f->residual = std::move(view.residual);
+    if (withViews) {
+        pipeline::LayerView view = pipeline::describeLayer(W, svd, result, job);
+        f->spectra = std::move(view.spectra);
+        f->residual = std::move(view.residual);
+    }
     f->refined = refined;
     f->complete = result.termination != factor::Termination::Cancelled;
     f->settings = settings;
     f->decompositionCached = decompositionCached;
     f->result = std::make_shared<const factor::FactorResult>(std::move(result));
     return f;
+}
+
+std::shared_ptr<const LayerFactorization> withViews(const RowMatrixF& W, const factor::LayerSvd& svd,
+                                                    const LayerFactorization& f, const pipeline::LayerJob& job)
+{
+    auto out = std::make_shared<LayerFactorization>(f);
+    factor::FactorResult result = *f.result;
+    pipeline::LayerView view = pipeline::describeLayer(W, svd, result, job);
+    out->spectra = std::move(view.spectra);
+    out->residual = std::move(view.residual);
+    out->result = std::make_shared<const factor::FactorResult>(std::move(result));
+    return out;
 }
 
 pipeline::LayerDecomposition decomposeWithDiskCache(const RowMatrixF& W, pipeline::LayerJob job,

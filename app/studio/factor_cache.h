@@ -29,8 +29,11 @@ namespace mdbf::studio {
 /// One factorization with what the views need, computed off the GUI thread.
 struct LayerFactorization {
     std::shared_ptr<const factor::FactorResult> result;
-    factor::EnvelopeSpectra spectra;             ///< of the closed-form start |U'|, |V'| at k
-    std::shared_ptr<const RowMatrixF> residual;  ///< W − Ŵ (n×m)
+    /// Of the closed-form start |U'|, |V'| at k; empty, like `residual`, until the views are computed.
+    factor::EnvelopeSpectra spectra;
+    /// W − Ŵ (n×m) in FP16, for the heatmap and histogram; null until a view asks for it (a preview
+    /// shows first, an applied layer keeps none until it is looked at).
+    std::shared_ptr<const RowMatrixH> residual;
     bool refined = false;                        ///< false: closed form only
     bool complete = true;                        ///< false: refinement was cancelled part way
     bool decompositionCached = false;            ///< its SVD was read from the on-disk decomposition cache
@@ -38,6 +41,9 @@ struct LayerFactorization {
     /// Refined from the result of these settings (a warm start, docs/ALGORITHM.md §5.7) rather
     /// than from the closed form; empty for a cold start.
     std::optional<FactorSettings> warmFrom;
+
+    /// True when the result's errors are estimates from a sample of rows (a first preview).
+    bool estimated() const { return result && result->errorSampleRows > 0; }
 
     /// Approximate bytes held (for the cache bound).
     std::size_t bytes() const;
@@ -47,13 +53,24 @@ struct LayerFactorization {
 /// iteration count (it is where the refinement starts), a refined result only for its own.
 bool resultOf(const LayerFactorization& f, const FactorSettings& s);
 
-/// Everything the views need from one engine result: envelope spectra of the closed-form start at
-/// the result's k and l, and the residual W − Ŵ. `svd` must be the SVD the result was computed from.
-/// Call on a worker thread (O(n·m·k)); throws what EnvelopeSpectra and reconstruct throw.
+/// Rows of the layer a closed-form preview estimates its errors from before the exact values
+/// (pipeline::previewLayer): at 4096×11008 a sixteenth of the cost of forming Ŵ.
+constexpr std::int64_t kPreviewSampleRows = 256;
+
+/// One engine result for the views. With `withViews`, its envelope spectra at the result's k and l
+/// and its residual W − Ŵ (Ŵ formed once; sampled error estimates in `result` are replaced by exact
+/// ones under `job`'s objective: pipeline::describeLayer); without, neither (a first preview, or an
+/// applied layer not looked at yet: withViews() adds them). `svd` must be the SVD the result was
+/// computed from. Call on a worker thread (O(n·m·k) with the views); throws what describeLayer throws.
 std::shared_ptr<const LayerFactorization> describeFactorization(const RowMatrixF& W, const factor::LayerSvd& svd,
                                                                 factor::FactorResult result,
                                                                 const FactorSettings& settings, bool refined,
+                                                                const pipeline::LayerJob& job, bool withViews,
                                                                 bool decompositionCached = false);
+
+/// `f` with its spectra, residual and exact errors, computed as describeFactorization does.
+std::shared_ptr<const LayerFactorization> withViews(const RowMatrixF& W, const factor::LayerSvd& svd,
+                                                    const LayerFactorization& f, const pipeline::LayerJob& job);
 
 /// The decomposition of projection `layer` of `checkpoint` for `job` (W: its float32 weights, n×m)
 /// through the on-disk cache at factor::DecompositionCache::defaultFolder() (read at each call, so

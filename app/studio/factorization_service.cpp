@@ -119,15 +119,20 @@ Job* FactorizationService::factorizeLayer(const QString& layer, const FactorSett
     if (!budget) return nullptr;
     const quint64 generation = m_layerGeneration;
 
+    // A result kept without its views (an applied layer) is shown at once; the job below only adds
+    // its spectra and residual.
+    std::shared_ptr<const LayerFactorization> lacksViews;
     if (auto cached = m_cache.result(layer, settings.refinedKey())) {
         emit layerPreviewReady(layer, settings, cached);
-        return nullptr;
+        if (cached->residual) return nullptr;
+        lacksViews = cached;
     }
     bool haveClosedForm = false;
-    if (auto closed = m_cache.result(layer, settings.closedFormKey())) {
+    if (auto closed = m_cache.result(layer, settings.closedFormKey()); closed && !lacksViews) {
         emit layerPreviewReady(layer, settings, closed);
-        haveClosedForm = true;
-        if (settings.iterations == 0) return nullptr;
+        haveClosedForm = closed->residual != nullptr;
+        if (settings.iterations == 0 && haveClosedForm) return nullptr;
+        if (!haveClosedForm) lacksViews = closed;
     }
 
     const LayerInputs inputs = m_cache.inputs(layer, settings.svdKey());
@@ -166,6 +171,10 @@ Job* FactorizationService::factorizeLayer(const QString& layer, const FactorSett
             });
         }
         ctx.throwIfStopped();
+        if (lacksViews && (lacksViews->refined || iterations == 0)) {
+            ctx.report("views", 0, 1);
+            return withViews(*W, *svd, *lacksViews, layerJob);
+        }
         auto feed = [job, self, generation, layer](const factor::IterationReport& r) {
             job->post([self, generation, layer, it = r.iteration, e = r.relError] {
                 if (self && self->m_layerGeneration == generation) emit self->layerIteration(layer, it, e);
@@ -174,23 +183,36 @@ Job* FactorizationService::factorizeLayer(const QString& layer, const FactorSett
         if (warmFrom) {
             auto f = std::make_shared<LayerFactorization>(*describeFactorization(
                 *W, *svd, pipeline::refineLayer(*W, *svd, layerJob, *warmFrom->result, iterations, ctx, feed), settings,
-                true, svdFromDisk));
+                true, layerJob, true, svdFromDisk));
             f->warmFrom = warmFrom->settings;
             return f;
         }
         std::shared_ptr<const LayerFactorization> closed;
-        if (!haveClosedForm || iterations == 0) {
-            closed = describeFactorization(*W, *svd, pipeline::factorizeLayer(*W, *svd, layerJob, 0, ctx), settings,
-                                           false, svdFromDisk);
+        if (!haveClosedForm) {
+            auto showClosedForm = [&](std::shared_ptr<const LayerFactorization> f) {
+                job->post([self, layer, f, settings, generation] {
+                    if (!self) return;
+                    if (!f->estimated()) self->m_cache.setResult(layer, settings.closedFormKey(), f);
+                    if (self->m_layerGeneration == generation) emit self->layerPreviewReady(layer, settings, f);
+                });
+            };
+            // First the closed form with errors estimated from a sample of rows (about a second at 7B
+            // shapes), then the exact errors, the residual (one reconstruction) and the spectra.
+            std::shared_ptr<const LayerFactorization> quick = lacksViews;
+            if (!quick) {
+                quick = describeFactorization(*W, *svd,
+                                              pipeline::previewLayer(*W, *svd, layerJob, kPreviewSampleRows, ctx),
+                                              settings, false, layerJob, false, svdFromDisk);
+                if (quick->estimated()) showClosedForm(quick);
+            }
+            ctx.throwIfStopped();
+            ctx.report("views", 0, 1);
+            closed = withViews(*W, *svd, *quick, layerJob);
             if (iterations == 0) return closed;
-            job->post([self, layer, closed, settings, generation] {
-                if (!self) return;
-                self->m_cache.setResult(layer, settings.closedFormKey(), closed);
-                if (self->m_layerGeneration == generation) emit self->layerPreviewReady(layer, settings, closed);
-            });
+            showClosedForm(closed);
         }
         return describeFactorization(*W, *svd, pipeline::factorizeLayer(*W, *svd, layerJob, iterations, ctx, feed),
-                                     settings, true, svdFromDisk);
+                                     settings, true, layerJob, true, svdFromDisk);
     };
 
     Job* job = m_runner->start<std::shared_ptr<const LayerFactorization>>(
@@ -365,7 +387,8 @@ bool FactorizationService::applyToModel(const std::vector<LayerRequest>& request
             factor::FactorResult r = pipeline::factorizeLayer(*W, *svd, layerJob, -1, inner);
             // A refinement stopped part way is not what the settings ask for: the layer is left as it was.
             if (r.termination == factor::Termination::Cancelled) break;
-            auto f = describeFactorization(*W, *svd, std::move(r), settings, settings.iterations > 0);
+            // No residual: an applied layer gets one when it is looked at.
+            auto f = describeFactorization(*W, *svd, std::move(r), settings, settings.iterations > 0, layerJob, false);
             job->post([self, live, key = t.key, f] {
                 if (live()) self->onApplyLayerDone(key, f);
             });
@@ -451,8 +474,9 @@ Job* FactorizationService::compareMethods(const QString& layer, const FactorSett
             if (ctx.stopRequested()) break;
             RunContext inner = ctx;
             inner.progress = nullptr;  // progress is counted in runs, not iterations
-            auto f = describeFactorization(*W, *svd, pipeline::factorizeLayer(*W, *svd, s.job(statistics), -1, inner),
-                                           s, s.iterations > 0);
+            const pipeline::LayerJob runJob = s.job(statistics);
+            auto f = describeFactorization(*W, *svd, pipeline::factorizeLayer(*W, *svd, runJob, -1, inner), s,
+                                           s.iterations > 0, runJob, true);
             ctx.report("compare", ++count, static_cast<std::int64_t>(runs.size()));
             job->post([self, live, done, layer, f] {
                 if (!self) return;

@@ -401,7 +401,7 @@ void LayerInspectorPanel::show(const std::shared_ptr<const LayerFactorization>& 
                        .arg(r.bpw, 0, 'f', 3)
                        .arg(r.clamped ? tr(" (k clamped)") : QString())
                        .arg(QString::fromStdString(r.errorLabel()))
-                       .arg(r.finalError, 0, 'f', 4);
+                       .arg((f->estimated() ? QStringLiteral("≈ ") : QString()) + QString::number(r.finalError, 'f', 4));
     if (r.objective != factor::Objective::Plain) text += tr(" (plain %1)").arg(r.finalPlainError, 0, 'f', 4);
     if (f->refined) {
         text += tr(" · %1 iterations, %2 s, %3 · %4 %5")
@@ -409,6 +409,8 @@ void LayerInspectorPanel::show(const std::shared_ptr<const LayerFactorization>& 
                     .arg(r.seconds, 0, 'f', 2)
                     .arg(terminationText(r.termination), FactorizationService::startText(*f))
                     .arg(r.initialError, 0, 'f', 4);
+    } else if (f->estimated()) {
+        text += tr(" · closed form, error estimated from %1 of %2 rows (exact value follows)").arg(r.errorSampleRows).arg(r.n);
     } else {
         text += tr(" · closed form");
     }

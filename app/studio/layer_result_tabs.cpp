@@ -144,11 +144,17 @@ void LayerResultTabs::showResult(std::shared_ptr<const LayerFactorization> f, st
     showPath(0);
 
     const factor::EnvelopeSpectra& spectra = m_result->spectra;
-    m_spectrum->setEnvelopeSpectra(spectra.sigmaF, spectra.energyF, spectra.sigmaG, spectra.energyG, r.k, r.l);
-    m_residualMap->setMatrix(*m_result->residual, tr("W − Ŵ"), tr("error"));
+    if (spectra.sigmaF.size() > 0) m_spectrum->setEnvelopeSpectra(spectra.sigmaF, spectra.energyF, spectra.sigmaG, spectra.energyG, r.k, r.l);
+    else m_spectrum->clear();
+    if (m_result->residual) {
+        m_residualMap->setMatrix(*m_result->residual, tr("W − Ŵ"), tr("error"));
+        m_histogram->setValues(*m_result->residual, tr("W − Ŵ"));
+    } else {
+        m_residualMap->clear(tr("W − Ŵ: computing…"));
+        m_histogram->clear();
+    }
     showWeights(std::move(weights));
     widgets::HeatmapPlot::shareRange({m_weightMap, m_residualMap});
-    m_histogram->setValues(*m_result->residual, tr("W − Ŵ"));
 
     const QString objective = QString::fromStdString(std::string(factor::objectiveName(r.objective)));
     for (widgets::ErrorCurvePlot* curve : {m_curve, m_signCurve}) {

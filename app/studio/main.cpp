@@ -10,6 +10,7 @@
 #include <QAction>
 #include <QTimer>
 
+#include "mdbf/base/huge_pages.h"
 #include "factorization_service.h"
 #include "layer_browser_dock.h"
 #include "layer_inspector_panel.h"
@@ -20,6 +21,7 @@
 
 int main(int argc, char** argv)
 {
+    mdbf::enableHugePages(argv);  // first: it may re-execute the program
     QApplication app(argc, argv);
     mdbf::studio::configureApplication();
 

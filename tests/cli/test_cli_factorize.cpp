@@ -1,7 +1,14 @@
 // End-to-end tests of `mdbf factorize` on the demo model: the JSON contract of docs/CLI.md §3.4, the bit
 // accounting it reports (hand-computed below), layer naming, and its errors.
 
+#include <signal.h>
+#include <sys/wait.h>
+
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -167,6 +174,58 @@ TEST(CliFactorize, SvdCacheStoresThenReusesTheDecomposition)
     const nlohmann::json other = onlyJson(factorize({"--layer", "model.layers.0.self_attn.k_proj", "--method", "mdbf",
                                                      "--bpw", "1.5", "--iters", "0", "--svd-cache-dir", cache, "--json"}));
     EXPECT_FALSE(other["svd_cached"].get<bool>());
+}
+
+}  // namespace
+}  // namespace mdbf::test
+
+namespace mdbf::test {
+namespace {
+
+// The environment of the running image of process `pid`, NUL-separated entries joined by '\n'.
+std::string environmentOf(pid_t pid)
+{
+    std::string text = slurp("/proc/" + std::to_string(pid) + "/environ");
+    std::replace(text.begin(), text.end(), '\0', '\n');
+    return text;
+}
+
+TEST(CliProcess, RunsWithHugePagesRequestedFromGlibcKeepingTheUsersTunables)
+{
+    TempDir dir;
+    const char* before = std::getenv("GLIBC_TUNABLES");
+    const std::string saved = before ? before : "";
+    setenv("GLIBC_TUNABLES", "glibc.malloc.check=0", 1);
+    unsetenv("MDBF_HUGE_PAGES");
+    // A refinement long enough to be looked at while it runs, then stopped.
+    const pid_t pid = spawnCli({"--threads", "1", "factorize", "--model", demoModel().string(), "--layer",
+                                "model.layers.0.mlp.down_proj", "--method", "dbf", "--bpw", "1", "--iters", "100000",
+                                "--stall-tol", "0"},
+                               dir / "stdout", dir / "stderr");
+    if (before) setenv("GLIBC_TUNABLES", saved.c_str(), 1);
+    else unsetenv("GLIBC_TUNABLES");
+    ASSERT_GT(pid, 0);
+    // glibc splits the variable in place when it parses it at startup (':' becomes NUL, shown here
+    // as a line break), so the two tunables are looked for one after the other.
+    const std::string wanted = "GLIBC_TUNABLES=glibc.malloc.check=0\nglibc.malloc.hugetlb=1\n";
+    const std::string wantedUnparsed = "GLIBC_TUNABLES=glibc.malloc.check=0:glibc.malloc.hugetlb=1\n";
+    auto found = [&](const std::string& environment) {
+        return environment.find(wanted) != std::string::npos || environment.find(wantedUnparsed) != std::string::npos;
+    };
+    std::string environment;
+    const auto start = std::chrono::steady_clock::now();
+    while (!found(environment) && std::chrono::steady_clock::now() - start < std::chrono::seconds(20)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        environment = environmentOf(pid);
+    }
+    // Past start-up, so that Ctrl-C meets the command's handler.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    kill(pid, SIGINT);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(found(environment)) << environment;
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 130) << slurp(dir / "stderr");
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <vector>
 
 #include <QDir>
 #include <QFile>
@@ -134,12 +135,14 @@ TEST(FactorizationService, LayerPreviewEqualsTheCoreFactorization)
     ServiceRig rig;
     const FactorSettings s = settingsOf(factor::Method::Mdbf, 2, "1.25", 6);
     std::shared_ptr<const LayerFactorization> closed, final;
+    std::vector<std::shared_ptr<const LayerFactorization>> previews;
     int iterations = 0;
     QObject::connect(&rig.service, &FactorizationService::layerPreviewReady, &rig.service,
                      [&](const QString& layer, const FactorSettings& settings, std::shared_ptr<const LayerFactorization> f) {
                          EXPECT_EQ(layer, kUp);
                          EXPECT_EQ(settings, s);
                          closed = f;
+                         previews.push_back(f);
                      });
     QObject::connect(&rig.service, &FactorizationService::layerIteration, &rig.service,
                      [&](const QString&, int, double) { ++iterations; });
@@ -166,6 +169,21 @@ TEST(FactorizationService, LayerPreviewEqualsTheCoreFactorization)
     EXPECT_NEAR(r.initialError, ref.initialError, 1e-6 * ref.initialError);
     EXPECT_NEAR(r.finalError, ref.finalError, 1e-6 * ref.finalError);
     EXPECT_NEAR(closed->result->finalError, ref.initialError, 1e-6 * ref.initialError);
+
+    // The closed form showed twice: first with its error estimated from kPreviewSampleRows of the
+    // 352 rows and no spectra or residual yet, then exact with both; the same parameters both times.
+    ASSERT_EQ(previews.size(), 2u);
+    EXPECT_TRUE(previews[0]->estimated());
+    EXPECT_EQ(previews[0]->result->errorSampleRows, kPreviewSampleRows);
+    EXPECT_EQ(previews[0]->residual, nullptr);
+    EXPECT_EQ(previews[0]->spectra.sigmaF.size(), 0);
+    EXPECT_GT(previews[1]->spectra.sigmaF.size(), 0);
+    EXPECT_NEAR(previews[0]->result->finalError, ref.initialError, 0.05 * ref.initialError);
+    EXPECT_FALSE(previews[1]->estimated());
+    ASSERT_NE(previews[1]->residual, nullptr);
+    EXPECT_EQ(previews[1]->result->paths[0].sa, previews[0]->result->paths[0].sa);
+    EXPECT_EQ(previews[1]->result->paths[0].A, previews[0]->result->paths[0].A);
+    ASSERT_NE(final->residual, nullptr);
 
     // Asked again, the result comes from the cache at once: no job.
     std::shared_ptr<const LayerFactorization> again;
@@ -302,13 +320,13 @@ TEST(FactorizationService, SecondBudgetOfALayerIsWarmStartedFromTheFirst)
     const auto source = final;
     EXPECT_FALSE(source->warmFrom);  // nothing was kept to start from
     EXPECT_EQ(FactorizationService::startText(*source), QStringLiteral("closed form"));
-    EXPECT_EQ(previews, 1);
+    EXPECT_EQ(previews, 2);  // the closed form, estimated and then exact
 
     final.reset();
     ASSERT_NE(rig.service.factorizeLayer(kUp, second, QStringLiteral("test")), nullptr);
     ASSERT_TRUE(waitUntil([&] { return final != nullptr && !rig.service.isLayerBusy(); }, 60000));
     const auto warm = final;
-    EXPECT_EQ(previews, 1);  // no closed form on the way
+    EXPECT_EQ(previews, 2);  // no closed form on the way
     ASSERT_TRUE(warm->warmFrom);
     EXPECT_EQ(*warm->warmFrom, first);
     EXPECT_EQ(FactorizationService::startText(*warm), QStringLiteral("warm start from 1.50 bpw, l = 2"));
@@ -398,6 +416,23 @@ TEST(FactorizationService, ApplyFillsTheDocumentWithTheRequestedSettingsAsOneSte
     EXPECT_EQ(ended.count(), 2);
     EXPECT_EQ(rig.service.applyReport()->cached, 3);
     EXPECT_EQ(rig.document.applied(kUp), upResult);
+
+    // An applied layer keeps no residual until it is looked at: then it shows at once and one job
+    // adds the residual, with the same parameters and errors.
+    EXPECT_EQ(upResult->residual, nullptr);
+    std::shared_ptr<const LayerFactorization> shown, completed;
+    QObject::connect(&rig.service, &FactorizationService::layerPreviewReady, &rig.service,
+                     [&](const QString&, const FactorSettings&, std::shared_ptr<const LayerFactorization> f) { shown = f; });
+    QObject::connect(&rig.service, &FactorizationService::layerFactorized, &rig.service,
+                     [&](const QString&, const FactorSettings&, std::shared_ptr<const LayerFactorization> f) { completed = f; });
+    ASSERT_NE(rig.service.factorizeLayer(kUp, wanted.at(kUp), QStringLiteral("test")), nullptr);
+    EXPECT_EQ(shown, upResult);
+    ASSERT_TRUE(waitUntil([&] { return completed != nullptr && !rig.service.isLayerBusy(); }, 60000));
+    ASSERT_NE(completed->residual, nullptr);
+    EXPECT_EQ(completed->residual->rows(), upResult->result->n);
+    EXPECT_EQ(completed->result->finalError, upResult->result->finalError);
+    EXPECT_EQ(completed->result->paths[0].sb, upResult->result->paths[0].sb);
+    EXPECT_EQ(rig.service.factorizeLayer(kUp, wanted.at(kUp), QStringLiteral("test")), nullptr);  // kept now
 }
 
 TEST(FactorizationService, CancelledApplyKeepsTheLayersDoneAndTheDocumentConsistent)

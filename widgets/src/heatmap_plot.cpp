@@ -63,6 +63,17 @@ void HeatmapPlot::clear(const QString& message)
 
 void HeatmapPlot::setMatrix(const RowMatrixF& matrix, const QString& title, const QString& valueLabel)
 {
+    showMatrix(matrix, title, valueLabel);
+}
+
+void HeatmapPlot::setMatrix(const RowMatrixH& matrix, const QString& title, const QString& valueLabel)
+{
+    showMatrix(matrix, title, valueLabel);
+}
+
+template <class Matrix>
+void HeatmapPlot::showMatrix(const Matrix& matrix, const QString& title, const QString& valueLabel)
+{
     m_rows = matrix.rows();
     m_cols = matrix.cols();
     if (m_rows == 0 || m_cols == 0) {
@@ -89,10 +100,12 @@ void HeatmapPlot::setMatrix(const RowMatrixF& matrix, const QString& title, cons
         for (int cx = 0; cx < cellsX; ++cx) {
             const Eigen::Index c0 = cx * f;
             const Eigen::Index c1 = std::min(m_cols, c0 + f);
-            float best = matrix(r0, c0);
+            float best = static_cast<float>(matrix(r0, c0));
             for (Eigen::Index r = r0; r < r1; ++r)
-                for (Eigen::Index c = c0; c < c1; ++c)
-                    if (std::abs(matrix(r, c)) > std::abs(best)) best = matrix(r, c);
+                for (Eigen::Index c = c0; c < c1; ++c) {
+                    const float x = static_cast<float>(matrix(r, c));
+                    if (std::abs(x) > std::abs(best)) best = x;
+                }
             data->setCell(cx, cy, best);
             m_maxAbs = std::max(m_maxAbs, static_cast<double>(std::abs(best)));
         }

@@ -38,11 +38,24 @@ void HistogramPlot::clear()
 
 void HistogramPlot::setValues(const RowMatrixF& values, const QString& valueLabel, int bins)
 {
+    binValues(values, valueLabel, bins);
+}
+
+void HistogramPlot::setValues(const RowMatrixH& values, const QString& valueLabel, int bins)
+{
+    binValues(values, valueLabel, bins);
+}
+
+template <class Matrix>
+void HistogramPlot::binValues(const Matrix& values, const QString& valueLabel, int bins)
+{
     bins = std::max(1, bins);
     xAxis->setLabel(valueLabel);
     const Eigen::Index count = values.size();
+    double maxAbs = 0.0;
+    for (Eigen::Index i = 0; i < count; ++i) maxAbs = std::max(maxAbs, std::abs(static_cast<double>(values.data()[i])));
     double r = m_sharedRange;
-    if (r <= 0.0) r = count > 0 ? static_cast<double>(values.cwiseAbs().maxCoeff()) : 1.0;
+    if (r <= 0.0) r = count > 0 ? maxAbs : 1.0;
     if (!(r > 0.0)) r = 1.0;
     m_edges.resize(static_cast<std::size_t>(bins) + 1);
     for (int b = 0; b <= bins; ++b) m_edges[static_cast<std::size_t>(b)] = -r + 2.0 * r * b / bins;
@@ -51,7 +64,7 @@ void HistogramPlot::setValues(const RowMatrixF& values, const QString& valueLabe
     double sum = 0.0;
     double sumSq = 0.0;
     for (Eigen::Index i = 0; i < count; ++i) {
-        const double v = values.data()[i];
+        const double v = static_cast<double>(values.data()[i]);
         sum += v;
         sumSq += v * v;
         int b = static_cast<int>(std::floor((v + r) * scale));
@@ -77,7 +90,7 @@ void HistogramPlot::setValues(const RowMatrixF& values, const QString& valueLabe
                              .arg(count)
                              .arg(mean, 0, 'g', 3)
                              .arg(rms, 0, 'g', 3)
-                             .arg(static_cast<double>(values.cwiseAbs().maxCoeff()), 0, 'g', 3));
+                             .arg(maxAbs, 0, 'g', 3));
     } else {
         m_stats->setText(QString());
     }

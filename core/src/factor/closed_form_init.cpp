@@ -1,6 +1,7 @@
 #include "mdbf/factor/closed_form_init.h"
 
 #include <string>
+#include <utility>
 
 #include "factor/factor_detail.h"
 #include "mdbf/base/error.h"
@@ -29,7 +30,7 @@ void checkArguments(const LayerSvd& svd, std::int64_t n, std::int64_t m, std::in
 
 }  // namespace
 
-kernels::FactorPath closedFormPath(const MatrixF& uPrime, const MatrixF& vPrime, int l)
+kernels::FactorPath closedFormPath(MatrixF uPrime, MatrixF vPrime, int l)
 {
     if (l < 1) throw InvalidArgument("envelope rank l = " + std::to_string(l) + " must be at least 1");
     if (uPrime.cols() != vPrime.cols() || uPrime.cols() < 1 || uPrime.rows() < 1 || vPrime.rows() < 1)
@@ -40,14 +41,14 @@ kernels::FactorPath closedFormPath(const MatrixF& uPrime, const MatrixF& vPrime,
     path.sa = kernels::PackedSigns::fromSigns(uPrime);
     path.sb = kernels::PackedSigns::fromSigns(vPrime.transpose());
 
-    const MatrixF absU = uPrime.cwiseAbs();
-    RankApprox fa = rankApprox(absU, l, kEnvelopeFitOptions);
+    uPrime = uPrime.cwiseAbs();
+    RankApprox fa = rankApprox(uPrime, l, kEnvelopeFitOptions);
     fixEnvelopeSigns(fa.left, fa.right);
     path.A = std::move(fa.left);
     path.Qa = std::move(fa.right);
 
-    const MatrixF absV = vPrime.cwiseAbs();
-    RankApprox fb = rankApprox(absV, l, kEnvelopeFitOptions);
+    vPrime = vPrime.cwiseAbs();
+    RankApprox fb = rankApprox(vPrime, l, kEnvelopeFitOptions);
     fixEnvelopeSigns(fb.left, fb.right);
     path.B = std::move(fb.left);
     path.Qb = std::move(fb.right);
@@ -97,7 +98,7 @@ std::vector<kernels::FactorPath> closedFormInitGram(const Eigen::Ref<const RowMa
     auto pathFrom = [&](const LayerSvd& svd) {
         MatrixF vPrime(m, k);
         detail::parallelProduct(rInv, svd.rightFactor(k), vPrime, threads);
-        return closedFormPath(svd.leftFactor(k), vPrime, l);
+        return closedFormPath(svd.leftFactor(k), std::move(vPrime), l);
     };
     std::vector<kernels::FactorPath> out;
     out.reserve(static_cast<std::size_t>(paths));

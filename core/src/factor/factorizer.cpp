@@ -237,6 +237,7 @@ std::string FactorizerOptions::validate() const
     if (k < 0) return "middle dimension k = " + std::to_string(k) + " must be ≥ 0 (0 = from the bit budget)";
     if (!(damping >= 0.0) || !std::isfinite(damping)) return "damping must be finite and ≥ 0";
     if (!(convergenceTolerance >= 0.0)) return "convergence tolerance must be ≥ 0";
+    if (errorSampleRows < 0) return "error sample of " + std::to_string(errorSampleRows) + " rows must be ≥ 0";
     if (std::string why = polish.validate(); !why.empty()) return why;
     if (polish.sweeps > 0 && objective == Objective::Gram)
         return "the envelope polish works under the plain and diagonal objectives, not gram";
@@ -282,13 +283,27 @@ FactorResult Factorizer::run(const RowMatrixF& W, const RunContext& ctx) const
     const detail::ObjectiveWeighting weighting = makeWeighting(m_options, W.cols());
     std::optional<RowMatrixF> weighted;
     const RowMatrixF& Y = targetOf(W, weighting, ctx.threadCount(), weighted);
-    const LayerSvd svd = LayerSvd::compute(Y, ctx);
-    return runWithSvd(W, Y, weighting, svd, nullptr, ctx, secondsSince(start) - svd.seconds(), svd.seconds());
+    auto svd = std::make_shared<const LayerSvd>(LayerSvd::compute(Y, ctx));
+    const double svdSeconds = svd->seconds();
+    return runWithSvd(W, Y, weighting, std::move(svd), nullptr, ctx, secondsSince(start) - svdSeconds, svdSeconds);
 }
+
+namespace {
+
+// A reference that does not own `svd`: the caller keeps it alive for the call.
+std::shared_ptr<const LayerSvd> borrowed(const LayerSvd& svd) { return {std::shared_ptr<const void>(), &svd}; }
+
+}  // namespace
 
 FactorResult Factorizer::run(const RowMatrixF& W, const LayerSvd& targetSvd, const RunContext& ctx) const
 {
-    return runGiven(W, targetSvd, nullptr, ctx);
+    return runGiven(W, borrowed(targetSvd), nullptr, ctx);
+}
+
+FactorResult Factorizer::run(const RowMatrixF& W, std::shared_ptr<const LayerSvd> targetSvd, const RunContext& ctx) const
+{
+    if (!targetSvd) throw InvalidArgument("factorization: no decomposition given");
+    return runGiven(W, std::move(targetSvd), nullptr, ctx);
 }
 
 FactorResult Factorizer::refineFrom(const RowMatrixF& W, const LayerSvd& targetSvd, const FactorResult& previous,
@@ -301,12 +316,13 @@ FactorResult Factorizer::refineFrom(const RowMatrixF& W, const LayerSvd& targetS
     if (previous.pathCount != m_options.paths)
         throw InvalidArgument("warm start: the previous result has " + std::to_string(previous.pathCount) +
                               " paths, these options ask for " + std::to_string(m_options.paths));
-    return runGiven(W, targetSvd, &previous, ctx);
+    return runGiven(W, borrowed(targetSvd), &previous, ctx);
 }
 
-FactorResult Factorizer::runGiven(const RowMatrixF& W, const LayerSvd& targetSvd, const FactorResult* previous,
+FactorResult Factorizer::runGiven(const RowMatrixF& W, std::shared_ptr<const LayerSvd> svd, const FactorResult* previous,
                                   const RunContext& ctx) const
 {
+    const LayerSvd& targetSvd = *svd;
     const auto start = Clock::now();
     requireNonEmpty(W);
     requireFinite(W);
@@ -321,12 +337,12 @@ FactorResult Factorizer::runGiven(const RowMatrixF& W, const LayerSvd& targetSvd
     if (std::abs(norm - targetSvd.frobeniusNorm()) > 1e-3 * std::max(norm, targetSvd.frobeniusNorm()) + 1e-30)
         throw InvalidArgument("the SVD given does not belong to this layer and objective (Frobenius norm " +
                               std::to_string(targetSvd.frobeniusNorm()) + " vs " + std::to_string(norm) + ")");
-    return runWithSvd(W, Y, weighting, targetSvd, previous, ctx, secondsSince(start), 0.0);
+    return runWithSvd(W, Y, weighting, std::move(svd), previous, ctx, secondsSince(start), 0.0);
 }
 
 FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, const detail::ObjectiveWeighting& weighting,
-                                    const LayerSvd& svd, const FactorResult* previous, const RunContext& ctx,
-                                    double startSeconds, double svdSeconds) const
+                                    std::shared_ptr<const LayerSvd> svd, const FactorResult* previous,
+                                    const RunContext& ctx, double startSeconds, double svdSeconds) const
 {
     const auto start = Clock::now();
     auto elapsed = [&] { return startSeconds + svdSeconds + secondsSince(start); };
@@ -347,11 +363,31 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
     // Under Gram the paths are in W's coordinates; otherwise in those of the target Y.
     const InputGram* gram = weighting.gram ? &*weighting.gram : nullptr;
     const std::vector<kernels::FactorPath> start0 =
-        previous  ? detail::warmStartPaths(*previous, gram ? W : Y, svd, sqrtD, gram, b.k, l, ctx)
-        : gram    ? closedFormInitGram(W, *gram, svd, b.k, l, o.paths, ctx)
-                  : closedFormInit(Y, svd, b.k, l, o.paths, ctx);
+        previous  ? detail::warmStartPaths(*previous, gram ? W : Y, *svd, sqrtD, gram, b.k, l, ctx)
+        : gram    ? closedFormInitGram(W, *gram, *svd, b.k, l, o.paths, ctx)
+                  : closedFormInit(Y, *svd, b.k, l, o.paths, ctx);
+    svd.reset();  // the start is all that is needed of it from here
     std::vector<kernels::FactorPath> initial;
     for (const auto& p : start0) initial.push_back(deploy(p, o.method, sqrtD));
+    if (o.outerIterations == 0 && o.errorSampleRows > 0 && o.errorSampleRows < W.rows()) {
+        // A preview: the errors from a stratified sample of rows (each row's error is independent of
+        // the others under every objective), at errorSampleRows/n of the cost of forming Ŵ.
+        std::vector<Eigen::Index> rows(static_cast<std::size_t>(o.errorSampleRows));
+        for (std::size_t i = 0; i < rows.size(); ++i)
+            rows[i] = static_cast<Eigen::Index>((2 * static_cast<std::int64_t>(i) + 1) * W.rows() / (2 * o.errorSampleRows));
+        const RowMatrixF sampleW = W(rows, Eigen::all);
+        const RowMatrixF sampleApprox = reconstructRows(initial, rows, threads);
+        r.initialError = objectiveError(sampleW, sampleApprox, weighting, threads);
+        r.errorSampleRows = o.errorSampleRows;
+        r.paths = std::move(initial);
+        r.finalError = r.initialError;
+        r.finalPlainError = weighted ? relErr(sampleW, sampleApprox, nullptr) : r.initialError;
+        r.message = "closed form only (0 iterations): " + r.errorLabel() + " ≈ " + fixed4(r.initialError) +
+                    " (estimated from " + std::to_string(o.errorSampleRows) + " of " + std::to_string(W.rows()) +
+                    " rows)";
+        r.seconds = elapsed();
+        return r;
+    }
     // Kept only while an early return may need it: refinement's own buffers take its place.
     std::optional<RowMatrixF> initialW(reconstruct(initial, threads));
     r.initialError = errorOf(*initialW);

@@ -1,5 +1,6 @@
 #include "mdbf/factor/path_products.h"
 
+#include <algorithm>
 #include <bit>
 #include <string>
 
@@ -126,6 +127,54 @@ RowMatrixF reconstruct(const std::vector<kernels::FactorPath>& paths, int thread
         detail::parallelProduct(f, g, W, t, detail::Combine::Add);
     }
     return W;
+}
+
+RowMatrixF reconstructRows(const std::vector<kernels::FactorPath>& paths, const std::vector<Eigen::Index>& rows,
+                           int threads)
+{
+    requireSameShape(paths);
+    const std::int64_t n = paths.front().n();
+    const std::int64_t m = paths.front().m();
+    for (const Eigen::Index i : rows)
+        if (i < 0 || i >= n)
+            throw InvalidArgument("row " + std::to_string(i) + " of a reconstruction with " + std::to_string(n) + " rows");
+    const auto s = static_cast<Eigen::Index>(rows.size());
+    const int t = threads > 0 ? threads : omp_get_max_threads();
+    const detail::ThreadScope serialEigen(1);
+    // G is built a block of columns at a time, never whole: at 4096×11008 it is 130 MB.
+    constexpr Eigen::Index kBlock = 256;
+    static_assert(kBlock % kernels::PackedSigns::kWordBits == 0);
+    RowMatrixF out = RowMatrixF::Zero(s, m);
+    for (const auto& p : paths) {
+        const Eigen::Index k = p.k();
+        RowMatrixF f(s, k);  // the sampled rows of F = S_a ⊙ (A·Qaᵀ)
+        for (Eigen::Index i = 0; i < s; ++i) {
+            f.row(i).noalias() = p.A.row(rows[static_cast<std::size_t>(i)]) * p.Qa.transpose();
+            const std::uint64_t* signs = p.sa.row(rows[static_cast<std::size_t>(i)]);
+            for (Eigen::Index c = 0; c < k; ++c)
+                if ((signs[c / kernels::PackedSigns::kWordBits] >> (c % kernels::PackedSigns::kWordBits)) & 1u)
+                    f(i, c) = -f(i, c);
+        }
+        const int blocks = static_cast<int>((m + kBlock - 1) / kBlock);
+        detail::parallelTasks(blocks, t, {}, [&](int block) {
+            const Eigen::Index j0 = static_cast<Eigen::Index>(block) * kBlock;
+            const Eigen::Index width = std::min<Eigen::Index>(kBlock, m - j0);
+            RowMatrixF g = p.Qb * p.B.middleRows(j0, width).transpose();  // G[:, j0 : j0 + width]
+            const std::int64_t firstWord = j0 / kernels::PackedSigns::kWordBits;
+            const std::int64_t words = (width + kernels::PackedSigns::kWordBits - 1) / kernels::PackedSigns::kWordBits;
+            for (Eigen::Index r = 0; r < k; ++r) {
+                const std::uint64_t* signs = p.sb.row(r) + firstWord;
+                for (std::int64_t w = 0; w < words; ++w) {
+                    for (std::uint64_t bits = signs[w]; bits != 0; bits &= bits - 1) {
+                        const Eigen::Index j = w * kernels::PackedSigns::kWordBits + std::countr_zero(bits);
+                        if (j < width) g(r, j) = -g(r, j);
+                    }
+                }
+            }
+            out.middleCols(j0, width).noalias() += f * g;
+        });
+    }
+    return out;
 }
 
 VectorF applyFactors(const std::vector<kernels::FactorPath>& paths, const VectorF& x)

@@ -1,6 +1,7 @@
 #include "mdbf/pipeline/layer_job.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include <Eigen/Cholesky>
@@ -115,6 +116,15 @@ factor::FactorResult factorizeLayer(const RowMatrixF& fitted, const factor::Laye
     return factor::Factorizer(std::move(options)).run(fitted, decomposition, ctx);
 }
 
+factor::FactorResult factorizeLayer(const RowMatrixF& fitted, std::shared_ptr<const factor::LayerSvd> decomposition,
+                                    const LayerJob& job, int iterations, const RunContext& ctx,
+                                    std::function<void(const factor::IterationReport&)> onIteration)
+{
+    factor::FactorizerOptions options = job.options(iterations);
+    options.onIteration = std::move(onIteration);
+    return factor::Factorizer(std::move(options)).run(fitted, std::move(decomposition), ctx);
+}
+
 factor::FactorResult refineLayer(const RowMatrixF& fitted, const factor::LayerSvd& decomposition, const LayerJob& job,
                                  const factor::FactorResult& previous, int iterations, const RunContext& ctx,
                                  std::function<void(const factor::IterationReport&)> onIteration)
@@ -124,12 +134,41 @@ factor::FactorResult refineLayer(const RowMatrixF& fitted, const factor::LayerSv
     return factor::Factorizer(std::move(options)).refineFrom(fitted, decomposition, previous, ctx);
 }
 
-LayerView describeLayer(const RowMatrixF& fitted, const factor::LayerSvd& decomposition,
-                        const factor::FactorResult& result, const RunContext& ctx)
+factor::FactorResult previewLayer(const RowMatrixF& fitted, const factor::LayerSvd& decomposition,
+                                  const LayerJob& job, std::int64_t sampleRows, const RunContext& ctx)
+{
+    factor::FactorizerOptions options = job.options(0);
+    options.errorSampleRows = sampleRows;
+    return factor::Factorizer(std::move(options)).run(fitted, decomposition, ctx);
+}
+
+std::shared_ptr<const RowMatrixH> residualOf(const RowMatrixF& fitted, factor::FactorResult& result, const LayerJob& job,
+                                             const RunContext& ctx)
+{
+    const RowMatrixF approx = factor::reconstruct(result.paths, ctx.threadCount());
+    if (result.errorSampleRows > 0) {
+        result.finalError = factor::relativeError(fitted, approx, job.options(0));
+        result.finalPlainError = result.objective == factor::Objective::Plain
+                                     ? result.finalError
+                                     : factor::relativeError(fitted, approx, factor::FactorizerOptions{});
+        // Estimates come only from a closed form (FactorizerOptions::errorSampleRows), whose start is its end.
+        result.initialError = result.finalError;
+        result.errorSampleRows = 0;
+        char error[32];
+        std::snprintf(error, sizeof error, "%.4f", result.finalError);
+        result.message = "closed form only (0 iterations): " + result.errorLabel() + " " + error;
+    }
+    auto residual = std::make_shared<RowMatrixH>(fitted.rows(), fitted.cols());
+    *residual = (fitted - approx).cast<Eigen::half>();
+    return residual;
+}
+
+LayerView describeLayer(const RowMatrixF& fitted, const factor::LayerSvd& decomposition, factor::FactorResult& result,
+                        const LayerJob& job, const RunContext& ctx)
 {
     LayerView view;
     view.spectra = factor::EnvelopeSpectra::ofSvd(decomposition, result.k, result.l);
-    view.residual = std::make_shared<const RowMatrixF>(fitted - factor::reconstruct(result.paths, ctx.threadCount()));
+    view.residual = residualOf(fitted, result, job, ctx);
     return view;
 }
 

@@ -164,11 +164,12 @@ LayerQuantResult quantizeLayer(const LayerPlan& plan, const io::Checkpoint& ckpt
     layerCtx.stop = ctx.stop;
     layerCtx.threads = ctx.threads;
     ctx.throwIfStopped();
-    const LayerDecomposition decomposition = decomposeLayerCached(W, job, ckpt, plan.name, layerCtx);
-    const std::shared_ptr<const factor::LayerSvd>& svd = decomposition.svd;
+    LayerDecomposition decomposition = decomposeLayerCached(W, job, ckpt, plan.name, layerCtx);
     factor::FactorResult fr;
     try {
-        fr = warmFrom ? refineLayer(W, *svd, job, *warmFrom, -1, layerCtx) : factorizeLayer(W, *svd, job, -1, layerCtx);
+        // A cold start takes the decomposition over: the refinement runs without it in memory.
+        fr = warmFrom ? refineLayer(W, *decomposition.svd, job, *warmFrom, -1, layerCtx)
+                      : factorizeLayer(W, std::move(decomposition.svd), job, -1, layerCtx);
     } catch (const InvalidArgument& e) {
         if (!warmFrom) throw;
         throw InvalidArgument("layer '" + plan.name + "': " + e.what());

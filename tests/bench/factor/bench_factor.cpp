@@ -3,7 +3,7 @@
 //   bench_factor [--threads T] [--sizes 1024x2816,2048x2048,4096x4096] [--ls 1,4] [--iters N]
 //                [--layer-iters T] [--no-layers] [--no-synthetic] [--svd] [--cancel] [--model DIR]
 //                [--scale [--scale-sizes 4096x4096,4096x11008] [--scale-threads 1,2] [--baseline] [--no-refine]]
-//                [--warm]
+//                [--warm] [--preview]
 //                [--envelope-study [--study-sizes 1024x1024] [--study-kinds gauss,scales,heads] [--ls 1,2,4,8]
 //                 [--study-bpw 1.0] [--layer-iters T] [--polish-sweeps S] [--rho-start R] [--study-k K]]
 //
@@ -17,6 +17,11 @@
 // --warm: on the --scale-sizes shapes (random BF16 weights, l = 1, --threads), the closed-form preview
 // at 2 bpw with the decomposition in memory, cold and warm (from a 1.5 bpw result refined --iters
 // iterations), and the iterations a warm start needs to reach the cold start's error after --iters.
+//
+// --preview: on the --scale-sizes shapes (random BF16 weights, DBF, --threads), what the studio's
+// inspector waits for after a budget change with the decomposition in memory: the first view (closed
+// form, error estimated from 256 rows), the exact error, envelope spectra and FP16 residual after it,
+// and the single-stage path it replaces (exact closed form, then the views), at 1, 1.5 and 2 bpw.
 //
 // --scale: LLaMA-7B projection shapes with random BF16-rounded weights, at 1.0 bpw, l = 1: the layer
 // decomposition (complete, and the leading k triplets in float compared with it), the closed form, seconds per outer iteration (timed over --iters iterations; 260
@@ -48,6 +53,7 @@
 
 #include <Eigen/SVD>
 
+#include "mdbf/base/huge_pages.h"
 #include "mdbf/base/run_context.h"
 #include "mdbf/factor/admm_refiner.h"
 #include "mdbf/factor/bit_budget.h"
@@ -58,6 +64,8 @@
 #include "mdbf/base/half.h"
 #include "mdbf/factor/envelope_polish.h"
 #include "mdbf/io/checkpoint.h"
+#include "mdbf/factor/envelope_spectra.h"
+#include "mdbf/pipeline/layer_job.h"
 #include "mdbf/pipeline/synthetic_model.h"
 
 namespace {
@@ -92,6 +100,7 @@ struct Args {
     bool baseline = false;
     bool refine = true;  // --no-refine: decompositions and closed form only
     bool warm = false;
+    bool preview = false;
     bool envelopeStudy = false;
     std::vector<std::pair<int, int>> studySizes{{1024, 1024}};
     std::vector<std::string> studyKinds{"gauss", "scales", "heads"};
@@ -138,6 +147,7 @@ Args parse(int argc, char** argv)
         else if (arg == "--baseline") a.baseline = true;
         else if (arg == "--no-refine") a.refine = false;
         else if (arg == "--warm") a.warm = true;
+        else if (arg == "--preview") a.preview = true;
         else if (arg == "--envelope-study") a.envelopeStudy = true;
         else if (arg == "--study-kinds") a.studyKinds = split(value(), ',');
         else if (arg == "--study-bpw") a.studyBpw = value();
@@ -417,6 +427,44 @@ void benchScale(const Args& a)
     }
 }
 
+void benchPreview(const Args& a)
+{
+    constexpr std::int64_t kSampleRows = 256;  // the studio's kPreviewSampleRows
+    std::printf("\n== closed-form preview after a budget change, decomposition in memory, random BF16 weights, DBF, "
+                "%d threads ==\n", a.threads);
+    for (const auto& [n, m] : a.scaleSizes) {
+        const RowMatrixF W = bf16Gaussian(n, m, 7u);
+        RunContext ctx;
+        ctx.threads = a.threads;
+        pipeline::LayerJob job;
+        job.settings.method = Method::Dbf;
+        job.settings.iterations = 0;
+        job.settings.bpw = Bpw::parse("2");
+        auto t = Clock::now();
+        const LayerSvd svd = LayerSvd::computeLeading(W, Factorizer(job.options(0)).budget(n, m).k, ctx);
+        std::printf("%dx%d: leading %lld triplets %.2f s\n", n, m, static_cast<long long>(svd.rank()), since(t));
+        for (const char* bpw : {"1", "1.5", "2"}) {
+            job.settings.bpw = Bpw::parse(bpw);
+            t = Clock::now();
+            FactorResult quick = pipeline::previewLayer(W, svd, job, kSampleRows, ctx);
+            const double first = since(t);
+            const double estimate = quick.finalError;
+            t = Clock::now();
+            pipeline::describeLayer(W, svd, quick, job, ctx);
+            const double complete = since(t);
+            t = Clock::now();
+            FactorResult exact = pipeline::factorizeLayer(W, svd, job, 0, ctx);
+            pipeline::describeLayer(W, svd, exact, job, ctx);
+            const double before = since(t);
+            std::printf("  %-4s bpw k = %5lld: first view %.2f s (error ~ %.5f from %lld rows); exact %.5f, spectra and "
+                        "residual %.2f s later; single stage %.2f s (error %.5f)\n",
+                        bpw, static_cast<long long>(quick.k), first, estimate, static_cast<long long>(kSampleRows),
+                        quick.finalError, complete, before, exact.finalError);
+            std::fflush(stdout);
+        }
+    }
+}
+
 struct Reference {
     const char* layer;
     const char* bpw;
@@ -573,6 +621,7 @@ void benchEnvelopeStudy(const Args& a)
 
 int main(int argc, char** argv)
 {
+    mdbf::enableHugePages(argv);  // as the mdbf tool and the studio run
     try {
         const Args a = parse(argc, argv);
         const double sgemm = sgemmRate(a.threads);
@@ -582,6 +631,7 @@ int main(int argc, char** argv)
         if (a.cancel) benchCancel(a);
         if (a.scale) benchScale(a);
         if (a.warm) benchWarm(a);
+        if (a.preview) benchPreview(a);
         if (a.envelopeStudy) benchEnvelopeStudy(a);
         if (a.layers) benchLayers(a);
         return 0;

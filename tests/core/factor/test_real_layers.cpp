@@ -9,7 +9,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -119,6 +121,84 @@ TEST(FactorRealLayers, LeadingDecompositionGivesTheSameErrors)
         EXPECT_NEAR(part.finalError, full.finalError, 1e-4 * full.finalError);
         EXPECT_THROW(factorize(W, leading, 1, "2.0", 0), InvalidArgument);  // k beyond the stored triplets
     }
+}
+
+TEST(FactorRealLayers, SampledPreviewEstimatesTheClosedFormErrorFromItsRows)
+{
+    const io::Checkpoint ckpt = io::Checkpoint::open(test::demoModel());
+    const RowMatrixF W = ckpt.matrix("model.layers.1.mlp.down_proj.weight");  // 128×352
+    const LayerSvd svd = LayerSvd::compute(W);
+    FactorizerOptions o = budgetOptions("1.5", 0);
+    o.method = Method::Mdbf;
+    o.l = 2;
+    const FactorResult exact = Factorizer(o).run(W, svd);
+    o.errorSampleRows = 32;
+    const FactorResult sampled = Factorizer(o).run(W, svd);
+    ASSERT_EQ(exact.errorSampleRows, 0);
+    ASSERT_EQ(sampled.errorSampleRows, 32);
+
+    // The same closed form: only how its error is measured differs.
+    ASSERT_EQ(sampled.paths.size(), exact.paths.size());
+    EXPECT_EQ(sampled.paths[0].sa, exact.paths[0].sa);
+    EXPECT_EQ(sampled.paths[0].sb, exact.paths[0].sb);
+    EXPECT_EQ(sampled.paths[0].A, exact.paths[0].A);
+    EXPECT_EQ(sampled.paths[0].B, exact.paths[0].B);
+
+    // The estimate is the relative error over rows (2i + 1)·n / 64, restated from the dense Ŵ.
+    const RowMatrixF approx = reconstruct(exact.paths);
+    double num = 0.0, den = 0.0;
+    for (std::int64_t i = 0; i < 32; ++i) {
+        const Eigen::Index row = static_cast<Eigen::Index>((2 * i + 1) * W.rows() / 64);
+        num += (W.row(row) - approx.row(row)).cast<double>().squaredNorm();
+        den += W.row(row).cast<double>().squaredNorm();
+    }
+    EXPECT_NEAR(sampled.initialError, std::sqrt(num / den), 1e-6);
+    EXPECT_EQ(sampled.finalError, sampled.initialError);
+    // A quarter of the rows of a trained layer: within 5% of the exact value.
+    EXPECT_NEAR(sampled.initialError, exact.initialError, 0.05 * exact.initialError);
+
+    // Sampling is for previews of a closed form only: a refinement measures every row.
+    o.outerIterations = 2;
+    EXPECT_EQ(Factorizer(o).run(W, svd).errorSampleRows, 0);
+    o.errorSampleRows = -1;
+    EXPECT_THROW(Factorizer{o}, InvalidArgument);
+}
+
+TEST(FactorRealLayers, ReconstructedRowsAreThoseOfTheWholeReconstruction)
+{
+    const io::Checkpoint ckpt = io::Checkpoint::open(test::demoModel());
+    const RowMatrixF W = ckpt.matrix("model.layers.0.self_attn.q_proj.weight");
+    FactorizerOptions o = budgetOptions("2", 0);
+    o.paths = 2;
+    o.l = 2;
+    const FactorResult r = Factorizer(o).run(W, LayerSvd::compute(W));
+    const RowMatrixF whole = reconstruct(r.paths);
+    const std::vector<Eigen::Index> rows{5, 0, W.rows() - 1, 5};
+    const RowMatrixF part = reconstructRows(r.paths, rows, 2);
+    ASSERT_EQ(part.rows(), 4);
+    ASSERT_EQ(part.cols(), W.cols());
+    for (std::size_t i = 0; i < rows.size(); ++i)
+        EXPECT_LE((part.row(static_cast<Eigen::Index>(i)) - whole.row(rows[i])).norm(), 1e-5 * whole.row(rows[i]).norm());
+    EXPECT_THROW(reconstructRows(r.paths, {W.rows()}), InvalidArgument);
+}
+
+TEST(FactorRealLayers, HandedOverDecompositionIsReleasedBeforeTheRefinement)
+{
+    const io::Checkpoint ckpt = io::Checkpoint::open(test::demoModel());
+    const RowMatrixF W = ckpt.matrix("model.layers.0.mlp.up_proj.weight");
+    FactorizerOptions o = budgetOptions("1.5", 3);
+    const LayerSvd svd = LayerSvd::compute(W);
+    const FactorResult kept = Factorizer(o).run(W, svd);
+
+    auto owned = std::make_shared<const LayerSvd>(svd);
+    const std::weak_ptr<const LayerSvd> watch = owned;
+    int released = 0;
+    o.onIteration = [&](const IterationReport&) { released += watch.expired() ? 1 : 0; };
+    const FactorResult handed = Factorizer(o).run(W, std::move(owned));
+    EXPECT_EQ(released, 3);  // gone at every iteration
+    EXPECT_EQ(handed.finalError, kept.finalError);
+    EXPECT_EQ(handed.paths[0].sa, kept.paths[0].sa);
+    EXPECT_THROW(Factorizer(o).run(W, std::shared_ptr<const LayerSvd>()), InvalidArgument);
 }
 
 struct ReferenceCase {

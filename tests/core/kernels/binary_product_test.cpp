@@ -2,6 +2,7 @@
 // shapes, every code path, padding bits and thread counts.
 
 #include <array>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -231,6 +232,32 @@ TEST(BinaryProductPaths, AutoResolvesToAvailablePath)
     EXPECT_STREQ(kernelPathName(KernelPath::Avx2), "avx2");
     EXPECT_STREQ(kernelPathName(KernelPath::Avx512), "avx512");
     EXPECT_STREQ(kernelPathName(KernelPath::Scalar), "scalar");
+}
+
+}  // namespace
+}  // namespace mdbf::kernels::test
+
+namespace mdbf::kernels::test {
+namespace {
+
+TEST(PackedSignsPacking, EveryStorageOrderPacksTheSignOfEachEntry)
+{
+    // 70 columns: one full word and a partial one per row; zeros and NaN pack as +1.
+    MatrixF columns = MatrixF::Random(37, 70);
+    columns(3, 5) = 0.0f;
+    columns(4, 69) = -0.0f;
+    columns(36, 64) = std::numeric_limits<float>::quiet_NaN();
+    const RowMatrixF rows = columns;
+    for (const PackedSigns& p : {PackedSigns::fromSigns(columns), PackedSigns::fromSigns(rows)}) {
+        ASSERT_EQ(p.rows(), 37);
+        ASSERT_EQ(p.cols(), 70);
+        for (Eigen::Index i = 0; i < 37; ++i)
+            for (Eigen::Index j = 0; j < 70; ++j) ASSERT_EQ(p.isNegative(i, j), columns(i, j) < 0.0f) << i << "," << j;
+        for (Eigen::Index i = 0; i < 37; ++i) EXPECT_EQ(p.row(i)[1] >> 6, 0u);  // padding bits stay clear
+    }
+    const PackedSigns t = PackedSigns::fromSigns(columns.transpose());
+    for (Eigen::Index i = 0; i < 70; ++i)
+        for (Eigen::Index j = 0; j < 37; ++j) ASSERT_EQ(t.isNegative(i, j), columns(j, i) < 0.0f);
 }
 
 }  // namespace

@@ -10,5 +10,7 @@ namespace mdbf {
 using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using MatrixF = Eigen::MatrixXf;  ///< column-major, used inside numerical code
 using VectorF = Eigen::VectorXf;
+/// IEEE binary16 storage for what is only looked at (half of RowMatrixF's bytes, 11-bit precision).
+using RowMatrixH = Eigen::Matrix<Eigen::half, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 }  // namespace mdbf

@@ -25,8 +25,9 @@ inline constexpr RankApproxOptions kEnvelopeFitOptions{12, 8, 0x5eed};
 
 /// One path from U' (n×k) and V' (m×k): signs, rank-l envelopes (float, not rounded). l ≥ 1; when
 /// l ≥ k the envelopes reproduce |U'| and |V'| exactly, so F·G = U'V'ᵀ. Throws InvalidArgument when
-/// the shapes disagree or l < 1.
-kernels::FactorPath closedFormPath(const MatrixF& uPrime, const MatrixF& vPrime, int l);
+/// the shapes disagree or l < 1. Taken by value: a moved-in U' and V' become their magnitudes in
+/// place, so a 7B-sized layer's closed form allocates no second copy of them.
+kernels::FactorPath closedFormPath(MatrixF uPrime, MatrixF vPrime, int l);
 
 /// The P-path closed-form start for `target` (n×m): path 1 from `targetSvd` (which must be the SVD
 /// of `target`), paths 2..P from fresh SVDs of the residual. Envelopes are float (not rounded to

@@ -46,6 +46,9 @@ struct FactorResult {
     double initialError = 0.0;               ///< closed-form start, FP16-rounded, under `objective`
     double finalError = 0.0;                 ///< rel_error of the returned parameters, under `objective`
     double finalPlainError = 0.0;            ///< ‖W − Ŵ‖_F / ‖W‖_F whatever the objective
+    /// 0: the three errors above are exact. Otherwise they are estimates from this many evenly
+    /// spaced rows of W and Ŵ (a closed-form preview, FactorizerOptions::errorSampleRows).
+    std::int64_t errorSampleRows = 0;
     std::vector<double> errorHistory{};      ///< relative error (objective) after each outer iteration,
                                              ///< all paths in sequence, before the final FP16 rounding
     std::vector<double> polishHistory{};     ///< per path: the error before the polish and after each

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "mdbf/base/matrix.h"
@@ -58,6 +59,10 @@ struct FactorizerOptions {
     /// A path's refinement ends early when 8 iterations in a row each lowered its error by less than
     /// this fraction (0: always the whole schedule); docs/ALGORITHM.md §5.8. In [0, 0.01].
     double stallTolerance = 1e-5;
+    /// With outerIterations = 0 only: the closed form's errors estimated from this many evenly
+    /// spaced rows of Ŵ instead of all n (a preview at that fraction of the cost of forming Ŵ;
+    /// FactorResult::errorSampleRows says so). 0, the default, or ≥ n: exact. At least 0.
+    std::int64_t errorSampleRows = 0;
     /// Exact block-coordinate polish of the refined parameters (§10); sweeps = 0 (the default) skips
     /// it. Plain and diagonal objectives only.
     PolishOptions polish{.sweeps = 0};
@@ -97,6 +102,12 @@ public:
     /// instant closed-form view. A stop request returns promptly with the best result so far.
     FactorResult run(const RowMatrixF& W, const LayerSvd& targetSvd, const RunContext& ctx = {}) const;
 
+    /// The same, letting go of `targetSvd` once the start is formed: a caller that hands over the
+    /// only reference has the decomposition's k·(n + m) floats back before the refinement, where the
+    /// memory peaks (179 MB at 4096×11008, 1 bpw). Throws InvalidArgument for a null pointer and as
+    /// run(W, const LayerSvd&) does.
+    FactorResult run(const RowMatrixF& W, std::shared_ptr<const LayerSvd> targetSvd, const RunContext& ctx = {}) const;
+
     /// Warm start: the same as run(W, targetSvd, ctx) but starting from `previous`, a result for the
     /// same layer, objective and path count at another (or the same) k and l, instead of the closed
     /// form (docs/ALGORITHM.md §5.7). Shrinking k keeps each path's components of largest
@@ -109,10 +120,10 @@ public:
                             const RunContext& ctx = {}) const;
 
 private:
-    FactorResult runGiven(const RowMatrixF& W, const LayerSvd& targetSvd, const FactorResult* previous,
+    FactorResult runGiven(const RowMatrixF& W, std::shared_ptr<const LayerSvd> targetSvd, const FactorResult* previous,
                           const RunContext& ctx) const;
     FactorResult runWithSvd(const RowMatrixF& W, const RowMatrixF& target, const detail::ObjectiveWeighting& weighting,
-                            const LayerSvd& svd, const FactorResult* previous, const RunContext& ctx,
+                            std::shared_ptr<const LayerSvd> svd, const FactorResult* previous, const RunContext& ctx,
                             double startSeconds, double svdSeconds) const;
 
     FactorizerOptions m_options;

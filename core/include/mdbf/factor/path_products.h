@@ -24,6 +24,11 @@ MatrixF denseG(const kernels::FactorPath& path);
 /// default of the calling thread). Throws InvalidArgument for an empty list or paths of different n×m.
 RowMatrixF reconstruct(const std::vector<kernels::FactorPath>& paths, int threads = 0);
 
+/// The rows `rows` (indices in [0, n), any order, repeats allowed) of reconstruct(paths), rows.size()×m,
+/// at rows.size()/n of its cost. Throws InvalidArgument as reconstruct() does and for an index out of range.
+RowMatrixF reconstructRows(const std::vector<kernels::FactorPath>& paths, const std::vector<Eigen::Index>& rows,
+                           int threads = 0);
+
 /// y = Ŵx (n) through the factors: per path G x = Σ_j Qb_j ⊙ (S_b (B_j ⊙ x)), then
 /// F z = Σ_i A_i ⊙ (S_a (Qa_i ⊙ z)), with the sign products done as additions/subtractions on the
 /// packed bits. x has m entries; throws InvalidArgument on a size mismatch.

@@ -9,6 +9,7 @@
 // A kernel may also keep a private re-ordering of the bits (derivedLayout): built from the words on
 // its first use, shared by copies, and dropped when the words are modified through this class.
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -32,14 +33,32 @@ public:
     {
     }
 
-    /// Packs sign(M) with sign(0) = +1 (NaN counts as +1).
+    /// Packs sign(M) with sign(0) = +1 (NaN counts as +1). Reads M in its storage order: a word
+    /// at a time along rows of a row-major M, down the columns of a column-major one.
     template <typename Derived>
     static PackedSigns fromSigns(const Eigen::MatrixBase<Derived>& m)
     {
         PackedSigns p(m.rows(), m.cols());
-        for (Eigen::Index i = 0; i < m.rows(); ++i)
-            for (Eigen::Index j = 0; j < m.cols(); ++j)
-                if (m(i, j) < 0) p.setNegative(i, j);
+        std::uint64_t* words = p.m_words.data();
+        const std::int64_t stride = p.m_wordsPerRow;
+        if constexpr (static_cast<bool>(Derived::IsRowMajor)) {
+            for (Eigen::Index i = 0; i < m.rows(); ++i)
+                for (std::int64_t w = 0; w < stride; ++w) {
+                    const Eigen::Index j0 = w * kWordBits;
+                    const Eigen::Index bits = std::min<Eigen::Index>(kWordBits, m.cols() - j0);
+                    std::uint64_t word = 0;
+                    for (Eigen::Index b = 0; b < bits; ++b)
+                        word |= static_cast<std::uint64_t>(m(i, j0 + b) < 0) << b;
+                    words[i * stride + w] = word;
+                }
+        } else {
+            for (Eigen::Index j = 0; j < m.cols(); ++j) {
+                std::uint64_t* column = words + j / kWordBits;
+                const int shift = static_cast<int>(j % kWordBits);
+                for (Eigen::Index i = 0; i < m.rows(); ++i)
+                    column[i * stride] |= static_cast<std::uint64_t>(m(i, j) < 0) << shift;
+            }
+        }
         return p;
     }
 

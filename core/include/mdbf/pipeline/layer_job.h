@@ -142,6 +142,12 @@ factor::FactorResult factorizeLayer(const RowMatrixF& fitted, const factor::Laye
                                     const LayerJob& job, int iterations = -1, const RunContext& ctx = {},
                                     std::function<void(const factor::IterationReport&)> onIteration = {});
 
+/// The same, letting go of `decomposition` once the start is formed (factor::Factorizer::run): hand
+/// over the only reference and the refinement runs without it in memory.
+factor::FactorResult factorizeLayer(const RowMatrixF& fitted, std::shared_ptr<const factor::LayerSvd> decomposition,
+                                    const LayerJob& job, int iterations = -1, const RunContext& ctx = {},
+                                    std::function<void(const factor::IterationReport&)> onIteration = {});
+
 /// factorizeLayer() started from `previous` (a result of the same layer, objective and path count at
 /// any k and l) instead of the closed form: Factorizer::refineFrom (docs/ALGORITHM.md §5.7). The
 /// result's initialError is the warm start's. Throws what factorizeLayer throws, and
@@ -150,15 +156,29 @@ factor::FactorResult refineLayer(const RowMatrixF& fitted, const factor::LayerSv
                                  const factor::FactorResult& previous, int iterations = -1, const RunContext& ctx = {},
                                  std::function<void(const factor::IterationReport&)> onIteration = {});
 
+/// The closed form of `fitted` under `job` with its errors estimated from `sampleRows` evenly spaced
+/// rows (factor::FactorizerOptions::errorSampleRows; exact when sampleRows is 0 or ≥ n): what a
+/// preview shows first, at sampleRows/n of the cost of forming Ŵ. Throws what factorizeLayer throws.
+factor::FactorResult previewLayer(const RowMatrixF& fitted, const factor::LayerSvd& decomposition,
+                                  const LayerJob& job, std::int64_t sampleRows, const RunContext& ctx = {});
+
 /// What the views show of a result besides the result itself.
 struct LayerView {
     factor::EnvelopeSpectra spectra;             ///< of the closed-form start |U'|, |V'| at the result's k, l
-    std::shared_ptr<const RowMatrixF> residual;  ///< W − Ŵ, n×m
+    std::shared_ptr<const RowMatrixH> residual;  ///< W − Ŵ, n×m, in FP16 (for display only)
 };
 
-/// The view of `result`, computed from the weights it fitted and their decomposition (O(n·m·k)).
-/// Throws what EnvelopeSpectra and reconstruct throw.
-LayerView describeLayer(const RowMatrixF& fitted, const factor::LayerSvd& decomposition,
-                        const factor::FactorResult& result, const RunContext& ctx = {});
+/// The residual `fitted` − Ŵ of `result` in FP16 (n×m), forming Ŵ once (O(n·m·k)). When `result`
+/// holds sampled error estimates (errorSampleRows > 0) they are replaced by the exact errors under
+/// the job's objective, computed from the same Ŵ. Throws what reconstruct and
+/// factor::relativeError throw.
+std::shared_ptr<const RowMatrixH> residualOf(const RowMatrixF& fitted, factor::FactorResult& result, const LayerJob& job,
+                                             const RunContext& ctx = {});
+
+/// The view of `result`, computed from the weights it fitted and their decomposition: the envelope
+/// spectra and residualOf() (which may complete `result`'s errors). Throws what EnvelopeSpectra and
+/// residualOf throw.
+LayerView describeLayer(const RowMatrixF& fitted, const factor::LayerSvd& decomposition, factor::FactorResult& result,
+                        const LayerJob& job, const RunContext& ctx = {});
 
 }  // namespace mdbf::pipeline

@@ -24,6 +24,8 @@ public:
     /// largest magnitude (sign kept), so isolated large errors stay visible. `valueLabel` names the
     /// quantity on the colour bar (e.g. "W − Ŵ").
     void setMatrix(const RowMatrixF& matrix, const QString& title = {}, const QString& valueLabel = {});
+    /// The same for a matrix kept in FP16.
+    void setMatrix(const RowMatrixH& matrix, const QString& title = {}, const QString& valueLabel = {});
 
     /// Removes the data and shows `message` in the title instead.
     void clear(const QString& message = {});
@@ -71,6 +73,8 @@ protected:
 
 private:
     void applyRange();
+    template <class Matrix>
+    void showMatrix(const Matrix& matrix, const QString& title, const QString& valueLabel);
 
     QCPTextElement* m_title = nullptr;
     QCPColorMap* m_map = nullptr;

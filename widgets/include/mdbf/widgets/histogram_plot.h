@@ -19,6 +19,8 @@ public:
     /// Bins every entry of `values` into `bins` (≥ 1) equal bins over [−r, r]; r = max |x|, or the
     /// shared range when set. `valueLabel` names the quantity on the x axis.
     void setValues(const RowMatrixF& values, const QString& valueLabel, int bins = 101);
+    /// The same for values kept in FP16.
+    void setValues(const RowMatrixH& values, const QString& valueLabel, int bins = 101);
 
     /// Fixes the half-width of the binning range; r ≤ 0 returns to max |x|.
     void setSharedRange(double r) { m_sharedRange = r > 0.0 ? r : 0.0; }
@@ -34,6 +36,9 @@ public:
     QString csv() const override;
 
 private:
+    template <class Matrix>
+    void binValues(const Matrix& values, const QString& valueLabel, int bins);
+
     QCPBars* m_bars = nullptr;
     QCPItemText* m_stats = nullptr;
     std::vector<std::int64_t> m_counts;

@@ -1,0 +1,70 @@
+// One layer through the engine's per-layer chain: the sampled closed-form preview and the view that
+// completes it with exact errors and the residual.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "mdbf/factor/layer_svd.h"
+#include "mdbf/factor/path_products.h"
+#include "mdbf/io/checkpoint.h"
+#include "mdbf/pipeline/layer_job.h"
+#include "test_fixtures.h"
+
+namespace mdbf::pipeline {
+namespace {
+
+LayerJob diagonalJob(Eigen::Index m)
+{
+    LayerJob job;
+    job.settings.method = factor::Method::Mdbf;
+    job.settings.l = 2;
+    job.settings.bpw = factor::Bpw::parse("1.5");
+    job.settings.iterations = 0;
+    job.settings.objective = Objective::DiagonalWeighted;
+    // Channel weights spread over two orders of magnitude, as activations' second moments are.
+    job.statistics.channelWeights = VectorF(m);
+    for (Eigen::Index j = 0; j < m; ++j)
+        job.statistics.channelWeights[j] = static_cast<float>(0.01 + std::pow(static_cast<double>(j % 17) / 16.0, 3.0));
+    return job;
+}
+
+TEST(LayerJob, ViewOfASampledPreviewHasTheExactErrorsAndTheResidual)
+{
+    const io::Checkpoint ckpt = io::Checkpoint::open(test::demoModel());
+    const RowMatrixF W = ckpt.matrix("model.layers.1.mlp.gate_proj.weight");
+    const LayerJob job = diagonalJob(W.cols());
+    const std::shared_ptr<const factor::LayerSvd> svd = decomposeLayer(W, job);
+
+    const factor::FactorResult exact = factorizeLayer(W, *svd, job, 0);
+    factor::FactorResult preview = previewLayer(W, *svd, job, 40);
+    ASSERT_EQ(exact.errorSampleRows, 0);
+    ASSERT_EQ(preview.errorSampleRows, 40);
+    EXPECT_NE(preview.finalError, exact.finalError);
+
+    const LayerView view = describeLayer(W, *svd, preview, job);
+    EXPECT_EQ(preview.errorSampleRows, 0);
+    EXPECT_NEAR(preview.finalError, exact.finalError, 1e-6);
+    EXPECT_NEAR(preview.initialError, exact.initialError, 1e-6);
+    EXPECT_NEAR(preview.finalPlainError, exact.finalPlainError, 1e-6);
+    EXPECT_EQ(preview.message.find("estimated"), std::string::npos);
+
+    // The residual is W − Ŵ to FP16 rounding (relative 2⁻¹¹, plus float rounding of Ŵ).
+    ASSERT_TRUE(view.residual);
+    const RowMatrixF residual = W - factor::reconstruct(exact.paths);
+    ASSERT_EQ(view.residual->rows(), W.rows());
+    ASSERT_EQ(view.residual->cols(), W.cols());
+    for (Eigen::Index i = 0; i < W.rows(); i += 7)
+        for (Eigen::Index j = 0; j < W.cols(); j += 5)
+            EXPECT_NEAR(static_cast<float>((*view.residual)(i, j)), residual(i, j),
+                        std::abs(residual(i, j)) * 0x1p-11 + 1e-6);
+
+    // An exact result passes through unchanged.
+    factor::FactorResult same = exact;
+    describeLayer(W, *svd, same, job);
+    EXPECT_EQ(same.finalError, exact.finalError);
+    EXPECT_EQ(same.message, exact.message);
+}
+
+}  // namespace
+}  // namespace mdbf::pipeline
