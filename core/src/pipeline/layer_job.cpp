@@ -8,6 +8,7 @@
 
 #include "mdbf/base/error.h"
 #include "mdbf/factor/path_products.h"
+#include "mdbf/io/mapped_pages.h"
 #include "mdbf/model/architecture.h"
 
 namespace mdbf::pipeline {
@@ -59,7 +60,9 @@ RowMatrixF loadLayerWeights(const io::Checkpoint& checkpoint, const std::string&
         throw FormatError("'" + info.file.string() + "': tensor '" + tensor + "' of layer '" + name +
                           "' is not a non-empty matrix");
     }
-    return checkpoint.matrix(tensor);
+    RowMatrixF W = checkpoint.matrix(tensor);
+    io::releaseMappedPages(checkpoint.raw(tensor));  // the float copy is what every step uses
+    return W;
 }
 
 VectorF loadLayerBias(const io::Checkpoint& checkpoint, const std::string& name)

@@ -154,9 +154,7 @@ LayerQuantResult quantizeLayer(const LayerPlan& plan, const io::Checkpoint& ckpt
     } catch (const InvalidArgument& e) {
         throw InvalidArgument("layer '" + plan.name + "': " + e.what());
     }
-    const RowMatrixF original = loadLayerWeights(ckpt, plan.name);
-    // The float32 copy is what the factorization uses; the mapped bytes need not stay resident.
-    io::releaseMappedPages(ckpt.raw(model::weightTensorOf(plan.name, ckpt.contains(model::weightName(plan.name)))));
+    const RowMatrixF original = loadLayerWeights(ckpt, plan.name);  // its mapped bytes released
     // Only an output-matching target differs from the weights; otherwise fit `original` itself.
     std::optional<RowMatrixF> fitted;
     const RowMatrixF& W = job.matchesOutputs() ? fitted.emplace(fittedWeights(original, job)) : original;

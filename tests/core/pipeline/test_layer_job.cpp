@@ -4,6 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <fstream>
+#include <span>
+#include <string>
 
 #include "mdbf/factor/layer_svd.h"
 #include "mdbf/factor/path_products.h"
@@ -64,6 +69,33 @@ TEST(LayerJob, ViewOfASampledPreviewHasTheExactErrorsAndTheResidual)
     describeLayer(W, *svd, same, job);
     EXPECT_EQ(same.finalError, exact.finalError);
     EXPECT_EQ(same.message, exact.message);
+}
+
+// Resident file-backed memory of this process in KiB (/proc/self/status), −1 when unknown.
+long residentFileKiB()
+{
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("RssFile:", 0) == 0) return std::stol(line.substr(8));
+    return -1;
+}
+
+TEST(LayerJob, LoadedWeightsLeaveTheirMappedBytesOutOfResidentMemory)
+{
+    const io::Checkpoint ckpt = io::Checkpoint::open(test::sharedFixtures() / "medium-llama");
+    const std::string layer = "model.layers.0.mlp.down_proj";
+    const std::span<const std::byte> bytes = ckpt.raw(layer + ".weight");  // 1024×2816 BF16: 5.8 MB
+    // Every page touched, as a reader that keeps them would leave them.
+    std::uint8_t sum = 0;
+    for (std::size_t i = 0; i < bytes.size(); i += 4096) sum = static_cast<std::uint8_t>(sum + std::to_integer<std::uint8_t>(bytes[i]));
+    const long touched = residentFileKiB();
+    ASSERT_GT(touched, 0) << "no RssFile in /proc/self/status" << static_cast<int>(sum);
+    const RowMatrixF W = loadLayerWeights(ckpt, layer);
+    EXPECT_EQ(W.rows(), 1024);
+    const long tensorKiB = static_cast<long>(bytes.size() / 1024);
+    // At least three quarters of the tensor's pages left resident memory (neighbours may be touched).
+    EXPECT_LT(residentFileKiB(), touched - tensorKiB * 3 / 4);
 }
 
 }  // namespace

@@ -97,8 +97,10 @@ private:
     factor::FactorizerOptions settingsOptions(int iterations) const;
 };
 
-/// The float32 weights of layer `name` (n×m; a tied head reads the embedding table). Throws
-/// FormatError naming the file and tensor when it is missing or not a non-empty matrix.
+/// The float32 weights of layer `name` (n×m; a tied head reads the embedding table). The tensor's
+/// mapped bytes are dropped from resident memory afterwards (io::releaseMappedPages), so a pass over
+/// a large checkpoint does not accumulate the file in RSS. Throws FormatError naming the file and
+/// tensor when it is missing or not a non-empty matrix.
 RowMatrixF loadLayerWeights(const io::Checkpoint& checkpoint, const std::string& name);
 
 /// The bias of layer `name` as float32, or an empty vector when the checkpoint holds none. Throws
