@@ -47,11 +47,11 @@ std::shared_ptr<const LayerFactorization> describeFactorization(const RowMatrixF
                                                                 factor::FactorResult result,
                                                                 const FactorSettings& settings, bool refined,
                                                                 const pipeline::LayerJob& job, bool withViews,
-                                                                bool decompositionCached)
+                                                                bool decompositionCached, const RunContext& ctx)
 {
     auto f = std::make_shared<LayerFactorization>();
     if (withViews) {
-        pipeline::LayerView view = pipeline::describeLayer(W, svd, result, job);
+        pipeline::LayerView view = pipeline::describeLayer(W, svd, result, job, ctx);
         f->spectra = std::move(view.spectra);
         f->residual = std::move(view.residual);
     }
@@ -64,11 +64,12 @@ std::shared_ptr<const LayerFactorization> describeFactorization(const RowMatrixF
 }
 
 std::shared_ptr<const LayerFactorization> withViews(const RowMatrixF& W, const factor::LayerSvd& svd,
-                                                    const LayerFactorization& f, const pipeline::LayerJob& job)
+                                                    const LayerFactorization& f, const pipeline::LayerJob& job,
+                                                    const RunContext& ctx)
 {
     auto out = std::make_shared<LayerFactorization>(f);
     factor::FactorResult result = *f.result;
-    pipeline::LayerView view = pipeline::describeLayer(W, svd, result, job);
+    pipeline::LayerView view = pipeline::describeLayer(W, svd, result, job, ctx);
     out->spectra = std::move(view.spectra);
     out->residual = std::move(view.residual);
     out->result = std::make_shared<const factor::FactorResult>(std::move(result));

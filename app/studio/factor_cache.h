@@ -61,16 +61,19 @@ constexpr std::int64_t kPreviewSampleRows = 256;
 /// and its residual W − Ŵ (Ŵ formed once; sampled error estimates in `result` are replaced by exact
 /// ones under `job`'s objective: pipeline::describeLayer); without, neither (a first preview, or an
 /// applied layer not looked at yet: withViews() adds them). `svd` must be the SVD the result was
-/// computed from. Call on a worker thread (O(n·m·k) with the views); throws what describeLayer throws.
+/// computed from. Call on a worker thread (O(n·m·k) with the views); throws what describeLayer throws,
+/// Cancelled when ctx's stop is requested while Ŵ is formed.
 std::shared_ptr<const LayerFactorization> describeFactorization(const RowMatrixF& W, const factor::LayerSvd& svd,
                                                                 factor::FactorResult result,
                                                                 const FactorSettings& settings, bool refined,
                                                                 const pipeline::LayerJob& job, bool withViews,
-                                                                bool decompositionCached = false);
+                                                                bool decompositionCached = false,
+                                                                const RunContext& ctx = {});
 
 /// `f` with its spectra, residual and exact errors, computed as describeFactorization does.
 std::shared_ptr<const LayerFactorization> withViews(const RowMatrixF& W, const factor::LayerSvd& svd,
-                                                    const LayerFactorization& f, const pipeline::LayerJob& job);
+                                                    const LayerFactorization& f, const pipeline::LayerJob& job,
+                                                    const RunContext& ctx = {});
 
 /// The decomposition of projection `layer` of `checkpoint` for `job` (W: its float32 weights, n×m)
 /// through the on-disk cache at factor::DecompositionCache::defaultFolder() (read at each call, so

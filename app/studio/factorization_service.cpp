@@ -174,7 +174,7 @@ Job* FactorizationService::factorizeLayer(const QString& layer, const FactorSett
         ctx.throwIfStopped();
         if (lacksViews && (lacksViews->refined || iterations == 0)) {
             ctx.report("views", 0, 1);
-            return withViews(*W, *svd, *lacksViews, layerJob);
+            return withViews(*W, *svd, *lacksViews, layerJob, ctx);
         }
         auto feed = [job, self, generation, layer](const factor::IterationReport& r) {
             job->post([self, generation, layer, it = r.iteration, e = r.relError] {
@@ -208,7 +208,7 @@ Job* FactorizationService::factorizeLayer(const QString& layer, const FactorSett
             }
             ctx.throwIfStopped();
             ctx.report("views", 0, 1);
-            closed = withViews(*W, *svd, *quick, layerJob);
+            closed = withViews(*W, *svd, *quick, layerJob, ctx);
             if (iterations == 0) return closed;
             showClosedForm(closed);
         }

@@ -115,7 +115,7 @@ MatrixF denseG(const kernels::FactorPath& path)
     return G;
 }
 
-RowMatrixF reconstruct(const std::vector<kernels::FactorPath>& paths, int threads)
+RowMatrixF reconstruct(const std::vector<kernels::FactorPath>& paths, int threads, const std::stop_token& stop)
 {
     requireSameShape(paths);
     const int t = threads > 0 ? threads : omp_get_max_threads();
@@ -124,7 +124,7 @@ RowMatrixF reconstruct(const std::vector<kernels::FactorPath>& paths, int thread
     for (const auto& p : paths) {
         const MatrixF f = denseF(p);
         const MatrixF g = denseG(p);
-        detail::parallelProduct(f, g, W, t, detail::Combine::Add);
+        if (!detail::parallelProduct(f, g, W, t, detail::Combine::Add, stop)) throw Cancelled();
     }
     return W;
 }

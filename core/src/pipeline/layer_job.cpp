@@ -148,7 +148,7 @@ factor::FactorResult previewLayer(const RowMatrixF& fitted, const factor::LayerS
 std::shared_ptr<const RowMatrixH> residualOf(const RowMatrixF& fitted, factor::FactorResult& result, const LayerJob& job,
                                              const RunContext& ctx)
 {
-    const RowMatrixF approx = factor::reconstruct(result.paths, ctx.threadCount());
+    const RowMatrixF approx = factor::reconstruct(result.paths, ctx.threadCount(), ctx.stop);
     if (result.errorSampleRows > 0) {
         result.finalError = factor::relativeError(fitted, approx, job.options(0));
         result.finalPlainError = result.objective == factor::Objective::Plain

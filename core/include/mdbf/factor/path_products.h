@@ -3,6 +3,7 @@
 // reconstruction Ŵ = Σ_p F_p G_p, and y = Ŵx evaluated through the factors without forming Ŵ.
 // The bit-packed fast kernels live in mdbf::kernels; these are their readable twins.
 
+#include <stop_token>
 #include <vector>
 
 #include "mdbf/base/matrix.h"
@@ -21,8 +22,9 @@ MatrixF denseF(const kernels::FactorPath& path);
 MatrixF denseG(const kernels::FactorPath& path);
 
 /// Ŵ = Σ_p F_p G_p (n×m, row-major like checkpoint weights), on `threads` threads (0 = the OpenMP
-/// default of the calling thread). Throws InvalidArgument for an empty list or paths of different n×m.
-RowMatrixF reconstruct(const std::vector<kernels::FactorPath>& paths, int threads = 0);
+/// default of the calling thread). Throws InvalidArgument for an empty list or paths of different n×m,
+/// Cancelled when `stop` is requested part way (polled between column blocks of the product).
+RowMatrixF reconstruct(const std::vector<kernels::FactorPath>& paths, int threads = 0, const std::stop_token& stop = {});
 
 /// The rows `rows` (indices in [0, n), any order, repeats allowed) of reconstruct(paths), rows.size()×m,
 /// at rows.size()/n of its cost. Throws InvalidArgument as reconstruct() does and for an index out of range.

@@ -173,7 +173,7 @@ struct LayerView {
 /// The residual `fitted` − Ŵ of `result` in FP16 (n×m), forming Ŵ once (O(n·m·k)). When `result`
 /// holds sampled error estimates (errorSampleRows > 0) they are replaced by the exact errors under
 /// the job's objective, computed from the same Ŵ. Throws what reconstruct and
-/// factor::relativeError throw.
+/// factor::relativeError throw (Cancelled when ctx's stop is requested while Ŵ is formed).
 std::shared_ptr<const RowMatrixH> residualOf(const RowMatrixF& fitted, factor::FactorResult& result, const LayerJob& job,
                                              const RunContext& ctx = {});
 
