@@ -9,6 +9,7 @@
 
 #include "calibration_state.h"
 #include "comparison_tab.h"
+#include "duration_text.h"
 #include "factor_control_bar.h"
 #include "factorization_service.h"
 #include "layer_result_tabs.h"
@@ -140,7 +141,17 @@ LayerInspectorPanel::LayerInspectorPanel(FactorizationService* service, StudioDo
                 if (stage == QLatin1String("refine") && total > 0) {
                     m_progress->setRange(0, static_cast<int>(total));
                     m_progress->setValue(static_cast<int>(done));
-                    m_progress->setFormat(tr("refining %p%"));
+                    if (!m_refineClock.isValid()) {
+                        m_refineClock.start();
+                        m_refineFirst = done;
+                    }
+                    QString format = tr("refining %p%");
+                    // The rate of the iterations seen so far (their cost is even across a refinement).
+                    if (const qint64 steps = done - m_refineFirst; steps > 0 && done < total)
+                        format += tr(" · ETA %1").arg(durationText(static_cast<double>(m_refineClock.elapsed()) / 1000.0 *
+                                                                   static_cast<double>(total - done) /
+                                                                   static_cast<double>(steps)));
+                    m_progress->setFormat(format);
                 } else {
                     m_progress->setRange(0, 0);
                     m_progress->setFormat(stage);
@@ -371,6 +382,7 @@ void LayerInspectorPanel::startFactorization()
     }
     ++m_generation;  // a running comparison's points belong to the settings before
     m_tabs->clearCurves();
+    m_refineClock.invalidate();
     if (!m_service->factorizeLayer(m_layer.key, settings, tr("Factorizing %1").arg(m_layer.label))) return;
     m_progress->setRange(0, std::max(1, settings.iterations * settings.paths));
     m_progress->setValue(0);

@@ -7,6 +7,7 @@
 
 #include <memory>
 
+#include <QElapsedTimer>
 #include <QTimer>
 #include <QWidget>
 
@@ -146,6 +147,8 @@ private:
     quint64 m_comparisonGeneration = 0;  ///< m_generation when the comparison on screen started
     QTimer m_debounce;
     bool m_applyPending = false;  ///< Apply to Layer was asked for while the refinement ran
+    QElapsedTimer m_refineClock;  ///< since the preview job's first refinement report (for the ETA)
+    qint64 m_refineFirst = 0;     ///< iterations done at that report
 
     FactorControlBar* m_controls;
     QLabel* m_status;

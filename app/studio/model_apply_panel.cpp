@@ -11,6 +11,7 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
+#include "duration_text.h"
 #include "factorization_service.h"
 #include "mdbf/model/architecture.h"
 #include "mdbf/widgets/layer_error_bar_plot.h"
@@ -21,14 +22,6 @@
 namespace mdbf::studio {
 
 namespace {
-
-QString durationText(double seconds)
-{
-    const auto total = static_cast<qint64>(std::llround(std::max(0.0, seconds)));
-    const qint64 h = total / 3600, m = (total / 60) % 60, s = total % 60;
-    if (h > 0) return QStringLiteral("%1:%2:%3").arg(h).arg(m, 2, 10, QLatin1Char('0')).arg(s, 2, 10, QLatin1Char('0'));
-    return QStringLiteral("%1:%2").arg(m).arg(s, 2, 10, QLatin1Char('0'));
-}
 
 /// "3·q", "3·gate", "head": short enough to stand rotated under a bar.
 QString tickLabel(const QString& key)

@@ -6,12 +6,23 @@
 
 #include <QSignalSpy>
 
+#include "duration_text.h"
 #include "job_runner.h"
 #include "mdbf/base/error.h"
 #include "widget_test_support.h"
 
 namespace mdbf::studio {
 namespace {
+
+TEST(DurationText, MinutesAndSecondsThenHours)
+{
+    EXPECT_EQ(durationText(0.0), QStringLiteral("0:00"));
+    EXPECT_EQ(durationText(-3.0), QStringLiteral("0:00"));
+    EXPECT_EQ(durationText(59.4), QStringLiteral("0:59"));
+    EXPECT_EQ(durationText(59.6), QStringLiteral("1:00"));
+    EXPECT_EQ(durationText(754.0), QStringLiteral("12:34"));
+    EXPECT_EQ(durationText(3600.0 + 62.0), QStringLiteral("1:01:02"));
+}
 
 TEST(JobRunner, DeliversTheResultOnTheGuiThread)
 {
