@@ -476,8 +476,10 @@ Job* FactorizationService::compareMethods(const QString& layer, const FactorSett
             RunContext inner = ctx;
             inner.progress = nullptr;  // progress is counted in runs, not iterations
             const pipeline::LayerJob runJob = s.job(statistics);
-            auto f = describeFactorization(*W, *svd, pipeline::factorizeLayer(*W, *svd, runJob, -1, inner), s,
-                                           s.iterations > 0, runJob, true);
+            // A closed form's exact error comes with its views (one reconstruction, not two).
+            factor::FactorResult r = s.iterations > 0 ? pipeline::factorizeLayer(*W, *svd, runJob, -1, inner)
+                                                      : pipeline::previewLayer(*W, *svd, runJob, kPreviewSampleRows, inner);
+            auto f = describeFactorization(*W, *svd, std::move(r), s, s.iterations > 0, runJob, true);
             ctx.report("compare", ++count, static_cast<std::int64_t>(runs.size()));
             job->post([self, live, done, layer, f] {
                 if (!self) return;
