@@ -144,8 +144,10 @@ void LayerResultTabs::showResult(std::shared_ptr<const LayerFactorization> f, st
     showPath(0);
 
     const factor::EnvelopeSpectra& spectra = m_result->spectra;
-    if (spectra.sigmaF.size() > 0) m_spectrum->setEnvelopeSpectra(spectra.sigmaF, spectra.energyF, spectra.sigmaG, spectra.energyG, r.k, r.l);
-    else m_spectrum->clear();
+    if (spectra.sigmaF.size() > 0)
+        m_spectrum->setEnvelopeSpectra(spectra.sigmaF, spectra.energyF, spectra.sigmaG, spectra.energyG, r.k, r.l);
+    else
+        m_spectrum->clear();
     if (m_result->residual) {
         m_residualMap->setMatrix(*m_result->residual, tr("W − Ŵ"), tr("error"));
         m_histogram->setValues(*m_result->residual, tr("W − Ŵ"));
