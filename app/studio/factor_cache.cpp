@@ -43,6 +43,20 @@ std::size_t LayerFactorization::bytes() const
     return total;
 }
 
+namespace {
+
+// Fills f's spectra and residual from `result` (whose sampled errors become exact) and stores it in f.
+void attachViews(LayerFactorization& f, const RowMatrixF& W, const factor::LayerSvd& svd, factor::FactorResult result,
+                 const pipeline::LayerJob& job, const RunContext& ctx)
+{
+    pipeline::LayerView view = pipeline::describeLayer(W, svd, result, job, ctx);
+    f.spectra = std::move(view.spectra);
+    f.residual = std::move(view.residual);
+    f.result = std::make_shared<const factor::FactorResult>(std::move(result));
+}
+
+}  // namespace
+
 std::shared_ptr<const LayerFactorization> describeFactorization(const RowMatrixF& W, const factor::LayerSvd& svd,
                                                                 factor::FactorResult result,
                                                                 const FactorSettings& settings, bool refined,
@@ -50,16 +64,12 @@ std::shared_ptr<const LayerFactorization> describeFactorization(const RowMatrixF
                                                                 bool decompositionCached, const RunContext& ctx)
 {
     auto f = std::make_shared<LayerFactorization>();
-    if (withViews) {
-        pipeline::LayerView view = pipeline::describeLayer(W, svd, result, job, ctx);
-        f->spectra = std::move(view.spectra);
-        f->residual = std::move(view.residual);
-    }
     f->refined = refined;
     f->complete = result.termination != factor::Termination::Cancelled;
     f->settings = settings;
     f->decompositionCached = decompositionCached;
-    f->result = std::make_shared<const factor::FactorResult>(std::move(result));
+    if (withViews) attachViews(*f, W, svd, std::move(result), job, ctx);
+    else f->result = std::make_shared<const factor::FactorResult>(std::move(result));
     return f;
 }
 
@@ -68,11 +78,7 @@ std::shared_ptr<const LayerFactorization> withViews(const RowMatrixF& W, const f
                                                     const RunContext& ctx)
 {
     auto out = std::make_shared<LayerFactorization>(f);
-    factor::FactorResult result = *f.result;
-    pipeline::LayerView view = pipeline::describeLayer(W, svd, result, job, ctx);
-    out->spectra = std::move(view.spectra);
-    out->residual = std::move(view.residual);
-    out->result = std::make_shared<const factor::FactorResult>(std::move(result));
+    attachViews(*out, W, svd, *f.result, job, ctx);
     return out;
 }
 

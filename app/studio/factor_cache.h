@@ -53,10 +53,6 @@ struct LayerFactorization {
 /// iteration count (it is where the refinement starts), a refined result only for its own.
 bool resultOf(const LayerFactorization& f, const FactorSettings& s);
 
-/// Rows of the layer a closed-form preview estimates its errors from before the exact values
-/// (pipeline::previewLayer): at 4096×11008 a sixteenth of the cost of forming Ŵ.
-constexpr std::int64_t kPreviewSampleRows = 256;
-
 /// One engine result for the views. With `withViews`, its envelope spectra at the result's k and l
 /// and its residual W − Ŵ (Ŵ formed once; sampled error estimates in `result` are replaced by exact
 /// ones under `job`'s objective: pipeline::describeLayer); without, neither (a first preview, or an

@@ -202,7 +202,7 @@ Job* FactorizationService::factorizeLayer(const QString& layer, const FactorSett
             std::shared_ptr<const LayerFactorization> quick = lacksViews;
             if (!quick) {
                 quick = describeFactorization(*W, *svd,
-                                              pipeline::previewLayer(*W, *svd, layerJob, kPreviewSampleRows, ctx),
+                                              pipeline::previewLayer(*W, *svd, layerJob, pipeline::kPreviewSampleRows, ctx),
                                               settings, false, layerJob, false, svdFromDisk);
                 if (quick->estimated()) showClosedForm(quick);
             }
@@ -478,7 +478,7 @@ Job* FactorizationService::compareMethods(const QString& layer, const FactorSett
             const pipeline::LayerJob runJob = s.job(statistics);
             // A closed form's exact error comes with its views (one reconstruction, not two).
             factor::FactorResult r = s.iterations > 0 ? pipeline::factorizeLayer(*W, *svd, runJob, -1, inner)
-                                                      : pipeline::previewLayer(*W, *svd, runJob, kPreviewSampleRows, inner);
+                                                      : pipeline::previewLayer(*W, *svd, runJob, pipeline::kPreviewSampleRows, inner);
             auto f = describeFactorization(*W, *svd, std::move(r), s, s.iterations > 0, runJob, true);
             ctx.report("compare", ++count, static_cast<std::int64_t>(runs.size()));
             job->post([self, live, done, layer, f] {

@@ -170,11 +170,11 @@ TEST(FactorizationService, LayerPreviewEqualsTheCoreFactorization)
     EXPECT_NEAR(r.finalError, ref.finalError, 1e-6 * ref.finalError);
     EXPECT_NEAR(closed->result->finalError, ref.initialError, 1e-6 * ref.initialError);
 
-    // The closed form showed twice: first with its error estimated from kPreviewSampleRows of the
+    // The closed form showed twice: first with its error estimated from pipeline::kPreviewSampleRows of the
     // 352 rows and no spectra or residual yet, then exact with both; the same parameters both times.
     ASSERT_EQ(previews.size(), 2u);
     EXPECT_TRUE(previews[0]->estimated());
-    EXPECT_EQ(previews[0]->result->errorSampleRows, kPreviewSampleRows);
+    EXPECT_EQ(previews[0]->result->errorSampleRows, pipeline::kPreviewSampleRows);
     EXPECT_EQ(previews[0]->residual, nullptr);
     EXPECT_EQ(previews[0]->spectra.sigmaF.size(), 0);
     EXPECT_GT(previews[1]->spectra.sigmaF.size(), 0);

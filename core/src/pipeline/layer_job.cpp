@@ -110,31 +110,38 @@ LayerDecomposition decomposeLayerCached(const RowMatrixF& fitted, const LayerJob
     return out;
 }
 
+namespace {
+
+// The factorizer of `job` with `iterations` outer iterations and the per-iteration feed.
+factor::Factorizer factorizerOf(const LayerJob& job, int iterations,
+                                std::function<void(const factor::IterationReport&)> onIteration)
+{
+    factor::FactorizerOptions options = job.options(iterations);
+    options.onIteration = std::move(onIteration);
+    return factor::Factorizer(std::move(options));
+}
+
+}  // namespace
+
 factor::FactorResult factorizeLayer(const RowMatrixF& fitted, const factor::LayerSvd& decomposition,
                                     const LayerJob& job, int iterations, const RunContext& ctx,
                                     std::function<void(const factor::IterationReport&)> onIteration)
 {
-    factor::FactorizerOptions options = job.options(iterations);
-    options.onIteration = std::move(onIteration);
-    return factor::Factorizer(std::move(options)).run(fitted, decomposition, ctx);
+    return factorizerOf(job, iterations, std::move(onIteration)).run(fitted, decomposition, ctx);
 }
 
 factor::FactorResult factorizeLayer(const RowMatrixF& fitted, std::shared_ptr<const factor::LayerSvd> decomposition,
                                     const LayerJob& job, int iterations, const RunContext& ctx,
                                     std::function<void(const factor::IterationReport&)> onIteration)
 {
-    factor::FactorizerOptions options = job.options(iterations);
-    options.onIteration = std::move(onIteration);
-    return factor::Factorizer(std::move(options)).run(fitted, std::move(decomposition), ctx);
+    return factorizerOf(job, iterations, std::move(onIteration)).run(fitted, std::move(decomposition), ctx);
 }
 
 factor::FactorResult refineLayer(const RowMatrixF& fitted, const factor::LayerSvd& decomposition, const LayerJob& job,
                                  const factor::FactorResult& previous, int iterations, const RunContext& ctx,
                                  std::function<void(const factor::IterationReport&)> onIteration)
 {
-    factor::FactorizerOptions options = job.options(iterations);
-    options.onIteration = std::move(onIteration);
-    return factor::Factorizer(std::move(options)).refineFrom(fitted, decomposition, previous, ctx);
+    return factorizerOf(job, iterations, std::move(onIteration)).refineFrom(fitted, decomposition, previous, ctx);
 }
 
 factor::FactorResult previewLayer(const RowMatrixF& fitted, const factor::LayerSvd& decomposition,

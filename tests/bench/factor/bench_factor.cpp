@@ -429,7 +429,7 @@ void benchScale(const Args& a)
 
 void benchPreview(const Args& a)
 {
-    constexpr std::int64_t kSampleRows = 256;  // the studio's kPreviewSampleRows
+    constexpr std::int64_t kSampleRows = pipeline::kPreviewSampleRows;  // as the studio previews
     std::printf("\n== closed-form preview after a budget change, decomposition in memory, random BF16 weights, DBF, "
                 "%d threads ==\n", a.threads);
     for (const auto& [n, m] : a.scaleSizes) {
