@@ -159,7 +159,8 @@ factor::FactorResult refineLayer(const RowMatrixF& fitted, const factor::LayerSv
                                  std::function<void(const factor::IterationReport&)> onIteration = {});
 
 /// Rows a closed-form preview estimates its errors from before the exact values: at 4096×11008 a
-/// sixteenth of the cost of forming Ŵ, and within 1e-4 of the exact error there (README, Benchmarks).
+/// sixteenth of the cost of forming Ŵ, and within 2e-4 of the exact error on 7B-shaped random weights
+/// (README, Benchmarks).
 inline constexpr std::int64_t kPreviewSampleRows = 256;
 
 /// The closed form of `fitted` under `job` with its errors estimated from `sampleRows` evenly spaced
