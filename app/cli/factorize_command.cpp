@@ -12,7 +12,6 @@
 #include "mdbf/factor/quant_config.h"
 #include "mdbf/pipeline/layer_job.h"
 #include "mdbf/io/checkpoint.h"
-#include "mdbf/io/mapped_pages.h"
 #include "mdbf/io/model_config.h"
 #include "mdbf/model/transformer.h"
 #include "mdbf/model/architecture.h"
@@ -124,8 +123,7 @@ int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
     } else if (!opt.calib.text.empty()) {
         std::fprintf(stderr, "warning: --calib-text is not used by --objective plain\n");
     }
-    const RowMatrixF W = checkpoint.matrix(tensor);
-    io::releaseMappedPages(checkpoint.raw(tensor));  // the float copy is what is factorized
+    const RowMatrixF W = checkpoint.matrixOnce(tensor);  // the float copy is what is factorized
     const RunContext ctx = bar.context(env);
     job.engine.decompositions.cache = opt.svdCache.cache();
     if (job.engine.decompositions.cache && settings.objective != factor::Objective::Plain)

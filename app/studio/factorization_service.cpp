@@ -10,7 +10,6 @@
 #include "mdbf/base/error.h"
 #include "mdbf/factor/bit_budget.h"
 #include "mdbf/factor/decomposition_cache.h"
-#include "mdbf/io/mapped_pages.h"
 #include "mdbf/pipeline/layer_job.h"
 #include "mdbf/widgets/layer_tree_model.h"
 #include "model_session.h"
@@ -544,9 +543,8 @@ Job* FactorizationService::computeNorms(const QStringList& tensors)
             int done = 0;
             for (const QString& name : tensors) {
                 if (ctx.stopRequested()) break;
-                const RowMatrixF w = session->checkpoint().matrix(name.toStdString());
-                // One pass over every tensor: without this the whole file would stay in RSS.
-                io::releaseMappedPages(session->checkpoint().raw(name.toStdString()));
+                // One pass over every tensor: matrix() would leave the whole file in RSS.
+                const RowMatrixF w = session->checkpoint().matrixOnce(name.toStdString());
                 const double norm = std::sqrt(w.cast<double>().squaredNorm());
                 job->post([self, session, name, norm] {
                     if (!self || self->m_document->session() != session) return;

@@ -3,6 +3,7 @@
 // seeded Gaussian blocks, block power iteration, sign unpacking.
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <stop_token>
 
@@ -93,6 +94,23 @@ MatrixF unpackSigns(const kernels::PackedSigns& signs);
 
 /// Negates the entries of M (same shape as `signs`) whose sign bit is set.
 void applySigns(const kernels::PackedSigns& signs, MatrixF& M);
+
+/// Calls negate(j) for every set bit j < count of the packed words at `bits` (bit j in word j / 64,
+/// least significant first): the sign bits of one stretch of a PackedSigns row. Bits at or past
+/// `count` (the next stretch, or the row's padding) are not visited.
+template <class Negate>
+void forEachSetBit(const std::uint64_t* bits, std::int64_t count, Negate&& negate)
+{
+    constexpr std::int64_t kBits = kernels::PackedSigns::kWordBits;
+    const std::int64_t words = (count + kBits - 1) / kBits;
+    for (std::int64_t w = 0; w < words; ++w) {
+        for (std::uint64_t word = bits[w]; word != 0; word &= word - 1) {
+            const std::int64_t j = w * kBits + std::countr_zero(word);
+            if (j >= count) break;
+            negate(j);
+        }
+    }
+}
 
 /// Sum of squares of all entries, accumulated in double.
 double squaredNorm(const MatrixF& M);

@@ -21,18 +21,8 @@ MatrixF unpackSigns(const kernels::PackedSigns& signs)
 
 void applySigns(const kernels::PackedSigns& signs, MatrixF& M)
 {
-    const std::int64_t words = signs.wordsPerRow();
-    for (std::int64_t i = 0; i < signs.rows(); ++i) {
-        const std::uint64_t* row = signs.row(i);
-        for (std::int64_t w = 0; w < words; ++w) {
-            std::uint64_t bits = row[w];
-            while (bits != 0) {
-                const std::int64_t j = w * kernels::PackedSigns::kWordBits + std::countr_zero(bits);
-                M(i, j) = -M(i, j);
-                bits &= bits - 1;
-            }
-        }
-    }
+    for (std::int64_t i = 0; i < signs.rows(); ++i)
+        forEachSetBit(signs.row(i), signs.cols(), [&](std::int64_t j) { M(i, j) = -M(i, j); });
 }
 
 }  // namespace detail
@@ -150,10 +140,8 @@ RowMatrixF reconstructRows(const std::vector<kernels::FactorPath>& paths, const 
         RowMatrixF f(s, k);  // the sampled rows of F = S_a ⊙ (A·Qaᵀ)
         for (Eigen::Index i = 0; i < s; ++i) {
             f.row(i).noalias() = p.A.row(rows[static_cast<std::size_t>(i)]) * p.Qa.transpose();
-            const std::uint64_t* signs = p.sa.row(rows[static_cast<std::size_t>(i)]);
-            for (Eigen::Index c = 0; c < k; ++c)
-                if ((signs[c / kernels::PackedSigns::kWordBits] >> (c % kernels::PackedSigns::kWordBits)) & 1u)
-                    f(i, c) = -f(i, c);
+            detail::forEachSetBit(p.sa.row(rows[static_cast<std::size_t>(i)]), k,
+                                  [&](std::int64_t c) { f(i, c) = -f(i, c); });
         }
         const int blocks = static_cast<int>((m + kBlock - 1) / kBlock);
         detail::parallelTasks(blocks, t, {}, [&](int block) {
@@ -161,16 +149,8 @@ RowMatrixF reconstructRows(const std::vector<kernels::FactorPath>& paths, const 
             const Eigen::Index width = std::min<Eigen::Index>(kBlock, m - j0);
             RowMatrixF g = p.Qb * p.B.middleRows(j0, width).transpose();  // G[:, j0 : j0 + width]
             const std::int64_t firstWord = j0 / kernels::PackedSigns::kWordBits;
-            const std::int64_t words = (width + kernels::PackedSigns::kWordBits - 1) / kernels::PackedSigns::kWordBits;
-            for (Eigen::Index r = 0; r < k; ++r) {
-                const std::uint64_t* signs = p.sb.row(r) + firstWord;
-                for (std::int64_t w = 0; w < words; ++w) {
-                    for (std::uint64_t bits = signs[w]; bits != 0; bits &= bits - 1) {
-                        const Eigen::Index j = w * kernels::PackedSigns::kWordBits + std::countr_zero(bits);
-                        if (j < width) g(r, j) = -g(r, j);
-                    }
-                }
-            }
+            for (Eigen::Index r = 0; r < k; ++r)
+                detail::forEachSetBit(p.sb.row(r) + firstWord, width, [&](std::int64_t j) { g(r, j) = -g(r, j); });
             out.middleCols(j0, width).noalias() += f * g;
         });
     }

@@ -18,6 +18,7 @@
 #include "mdbf/base/json_text.h"
 #include "mdbf/base/parallel.h"
 #include "mdbf/base/text_file.h"
+#include "mdbf/io/mapped_pages.h"
 
 namespace mdbf::io {
 
@@ -507,6 +508,13 @@ RowMatrixF Checkpoint::matrix(std::string_view name) const
     requireFiniteTensor(t.dtype, bytes.data(), static_cast<std::size_t>(t.elementCount()), t.file.string(), t.name);
     RowMatrixF m(rows, cols);
     convertToFloat(t.dtype, bytes.data(), static_cast<std::size_t>(t.elementCount()), m.data());
+    return m;
+}
+
+RowMatrixF Checkpoint::matrixOnce(std::string_view name) const
+{
+    RowMatrixF m = matrix(name);
+    releaseMappedPages(raw(name));
     return m;
 }
 

@@ -8,7 +8,6 @@
 
 #include "mdbf/base/error.h"
 #include "mdbf/factor/path_products.h"
-#include "mdbf/io/mapped_pages.h"
 #include "mdbf/model/architecture.h"
 
 namespace mdbf::pipeline {
@@ -60,9 +59,7 @@ RowMatrixF loadLayerWeights(const io::Checkpoint& checkpoint, const std::string&
         throw FormatError("'" + info.file.string() + "': tensor '" + tensor + "' of layer '" + name +
                           "' is not a non-empty matrix");
     }
-    RowMatrixF W = checkpoint.matrix(tensor);
-    io::releaseMappedPages(checkpoint.raw(tensor));  // the float copy is what every step uses
-    return W;
+    return checkpoint.matrixOnce(tensor);  // the float copy is what every step uses
 }
 
 VectorF loadLayerBias(const io::Checkpoint& checkpoint, const std::string& name)

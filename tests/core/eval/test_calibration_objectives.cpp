@@ -20,7 +20,7 @@
 namespace mdbf::eval {
 namespace {
 
-constexpr int kCtx = 128;
+constexpr int kWindow = 128;
 
 double heldOutError(const RowMatrixF& W, const RowMatrixF& approx, const Eigen::MatrixXd& outerSum)
 {
@@ -33,12 +33,12 @@ TEST(CalibrationObjectivesSlow, DiagBeatsPlainAndGramBeatsDiagOnHeldOutOutputs)
     const std::vector<std::int32_t> ids = test::demoTokens();
     ASSERT_GT(ids.size(), 9000u);
     // Calibration on the first 40 windows, evaluation on the last 27, with a gap between them.
-    const std::span<const std::int32_t> calibration(ids.data(), 40 * kCtx);
-    const std::span<const std::int32_t> heldOut(ids.data() + 44 * kCtx, ids.size() - 44 * kCtx);
+    const std::span<const std::int32_t> calibration(ids.data(), 40 * kWindow);
+    const std::span<const std::int32_t> heldOut(ids.data() + 44 * kWindow, ids.size() - 44 * kWindow);
 
     model::Transformer model = model::Transformer::load(test::demoModel());
     CalibrationOptions options;
-    options.ctx = kCtx;
+    options.ctx = kWindow;
     options.gram = true;
     RunContext run;
     run.threads = 2;
@@ -48,7 +48,7 @@ TEST(CalibrationObjectivesSlow, DiagBeatsPlainAndGramBeatsDiagOnHeldOutOutputs)
     model::Transformer evaluation = model::Transformer::load(test::demoModel());
     std::vector<std::pair<std::string, std::shared_ptr<test::CapturingLinear>>> captures;
     for (const std::string& name : evaluation.linearNames()) captures.emplace_back(name, test::capture(evaluation, name));
-    test::runWindows(evaluation, heldOut, kCtx);
+    test::runWindows(evaluation, heldOut, kWindow);
 
     double sum[3] = {0.0, 0.0, 0.0};
     double sumBlocks[3] = {0.0, 0.0, 0.0};  // without the output head, whose error dominates the sum

@@ -21,7 +21,7 @@ namespace mdbf::factor {
 namespace {
 
 // 128×352 (out × in): a non-square shape, not a multiple of 64.
-const DemoLayer& layer()
+const DemoLayer& polishLayer()
 {
     static const DemoLayer l = loadDemoLayer("model.layers.1.mlp.down_proj.weight");
     return l;
@@ -32,14 +32,14 @@ double norm(const RowMatrixF& x) { return std::sqrt(x.cast<double>().squaredNorm
 // The closed form at k = 37, l = 2, as float parameters (FP16 rounding does not matter here).
 kernels::FactorPath closedForm()
 {
-    const DemoLayer& L = layer();
+    const DemoLayer& L = polishLayer();
     const FactorResult r = Factorizer(quickOptions(2, 37, 0)).run(L.W, L.svd);
     return r.paths.front();
 }
 
 TEST(FactorEnvelopePolish, HistoryFallsAndEndsAtTheReturnedError)
 {
-    const DemoLayer& L = layer();
+    const DemoLayer& L = polishLayer();
     kernels::FactorPath p = closedForm();
     const double normW = norm(L.W);
     const double start = norm(L.W - reconstruct({p})) / normW;
@@ -62,7 +62,7 @@ TEST(FactorEnvelopePolish, OuterEnvelopeIsALeastSquaresOptimum)
 {
     // One sweep with only the outer-envelope steps: the G side goes last, so B minimises
     // ‖W − F G‖² for the returned F, Qb and signs: ∂/∂B[c,p] = −2 Σ_j S_b[j,c] Qb[j,p] (Fᵀ E)[j,c] = 0.
-    const DemoLayer& L = layer();
+    const DemoLayer& L = polishLayer();
     kernels::FactorPath p = closedForm();
     PolishOptions o{.sweeps = 1, .flipPasses = 0, .cgIterations = 0};
     polishPath(L.W, p, o, norm(L.W));
@@ -79,7 +79,7 @@ TEST(FactorEnvelopePolish, OuterEnvelopeIsALeastSquaresOptimum)
 
 TEST(FactorEnvelopePolish, FactorizerOptionIsNoWorseAndRefusedUnderGram)
 {
-    const DemoLayer& L = layer();
+    const DemoLayer& L = polishLayer();
     RunContext ctx;
     ctx.threads = 2;
     FactorizerOptions o = budgetOptions("1.5", 8);

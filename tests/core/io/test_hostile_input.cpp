@@ -34,7 +34,7 @@ std::string nested(int depth, const std::string& inner = "0")
     return std::string(static_cast<std::size_t>(depth), '[') + inner + std::string(static_cast<std::size_t>(depth), ']');
 }
 
-std::string minimalConfig(const std::string& extraField)
+std::string configWithExtraField(const std::string& extraField)
 {
     return R"({"architectures":["LlamaForCausalLM"],"hidden_size":8,"intermediate_size":16,"num_hidden_layers":1,)"
            R"("num_attention_heads":2,"vocab_size":10,)" +
@@ -97,7 +97,7 @@ TEST_F(HostileInput, NonFiniteWeightsAreRefusedNamingTheTensor)
 TEST_F(HostileInput, DeeplyNestedJsonIsRefusedByEveryReader)
 {
     // 100,000 levels crashed recursive code before the shared depth limit.
-    writeTextFile(file("config.json"), minimalConfig("\"rope_scaling\":" + nested(100000)));
+    writeTextFile(file("config.json"), configWithExtraField("\"rope_scaling\":" + nested(100000)));
     expectErrorContaining([&] { (void)ModelConfig::fromFile(file("config.json")); },
                           {"config.json", "nested more than 64 levels"});
 
@@ -116,17 +116,17 @@ TEST_F(HostileInput, DeeplyNestedJsonIsRefusedByEveryReader)
 
 TEST_F(HostileInput, NumbersOutOfRangeNameTheFile)
 {
-    writeTextFile(file("config.json"), minimalConfig("\"rms_norm_eps\":1e999"));
+    writeTextFile(file("config.json"), configWithExtraField("\"rms_norm_eps\":1e999"));
     expectErrorContaining([&] { (void)ModelConfig::fromFile(file("config.json")); }, {"config.json", "not valid JSON"});
 
-    std::string layers = minimalConfig("\"x\":0");
+    std::string layers = configWithExtraField("\"x\":0");
     layers.replace(layers.find("\"num_hidden_layers\":1"), 21, "\"num_hidden_layers\":2147483647");
     writeTextFile(file("layers.json"), layers);
     expectErrorContaining([&] { (void)ModelConfig::fromFile(file("layers.json")); },
                           {"layers.json", "num_hidden_layers", "more than the supported 4096"});
 
     writeTextFile(file("rope.json"),
-                  minimalConfig(R"("rope_scaling":{"rope_type":"linear","factor":1e-308})"));
+                  configWithExtraField(R"("rope_scaling":{"rope_type":"linear","factor":1e-308})"));
     expectErrorContaining([&] { (void)ModelConfig::fromFile(file("rope.json")); },
                           {"rope.json", "rope_scaling.factor", "between"});
 }
@@ -135,7 +135,7 @@ TEST_F(HostileInput, MessagesStayOneBoundedLine)
 {
     // A 10 MB value and control characters in names.
     const std::string huge(10'000'000, 'x');
-    writeTextFile(file("config.json"), minimalConfig("\"hidden_act\":\"" + huge + "\""));
+    writeTextFile(file("config.json"), configWithExtraField("\"hidden_act\":\"" + huge + "\""));
     try {
         (void)ModelConfig::fromFile(file("config.json"));
         ADD_FAILURE() << "a 10 MB hidden_act was accepted";

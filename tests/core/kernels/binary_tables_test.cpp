@@ -19,7 +19,7 @@ namespace {
 using Shape = std::pair<std::int64_t, std::int64_t>;  // rows × cols of S
 
 // Partial and full 16-row blocks, partial and full 256-column tiles, single words.
-const std::vector<Shape> kShapes = {{1, 1},    {7, 13},    {16, 256}, {17, 257}, {200, 1},   {65, 129},
+const std::vector<Shape> kTableShapes = {{1, 1},    {7, 13},    {16, 256}, {17, 257}, {200, 1},   {65, 129},
                                     {33, 1000}, {130, 2100}, {48, 4096}, {5, 520}, {31, 11008}};
 
 // Activations like a model's: Gaussian with a few features 30–60 times larger.
@@ -74,7 +74,7 @@ protected:
 
 TEST_P(BinaryTablesTest, EqualsTheScalarTwinBitForBit)
 {
-    for (const Shape& shape : kShapes) {
+    for (const Shape& shape : kTableShapes) {
         const PackedSigns S = randomSigns(shape.first, shape.second, static_cast<std::uint32_t>(shape.first * 31 + shape.second));
         for (const RowMatrixF& x : {randomMatrix(1, shape.second, 7), heavyTailed(shape.second, 8)}) {
             const std::vector<float> twin = tables(S, x, 1, KernelPath::Scalar);
@@ -87,7 +87,7 @@ TEST_P(BinaryTablesTest, EqualsTheScalarTwinBitForBit)
 TEST_P(BinaryTablesTest, StaysWithinTheQuantizationBoundOfTheExactProduct)
 {
     double worstRms = 0.0;
-    for (const Shape& shape : kShapes) {
+    for (const Shape& shape : kTableShapes) {
         const PackedSigns S = randomSigns(shape.first, shape.second, static_cast<std::uint32_t>(shape.second * 17 + 3));
         for (const RowMatrixF& x : {randomMatrix(1, shape.second, 9), heavyTailed(shape.second, 10)}) {
             const std::vector<float> y = tables(S, x, 2, GetParam());

@@ -21,7 +21,7 @@ namespace {
 using Shape = std::pair<std::int64_t, std::int64_t>;  // rows × cols of W
 
 // Column counts cover every tail length of the 16-column (AVX2) and 32-column (AVX-512) steps.
-const std::vector<Shape> kShapes = {{1, 1},  {3, 7},   {5, 15},  {4, 16},   {9, 17},   {13, 33},
+const std::vector<Shape> kHalfShapes = {{1, 1},  {3, 7},   {5, 15},  {4, 16},   {9, 17},   {13, 33},
                                     {7, 31}, {6, 47},  {64, 64}, {37, 301}, {130, 1000}};
 
 struct Case {
@@ -90,7 +90,7 @@ protected:
 TEST_P(HalfProductTest, GemvMatchesDoubleReference)
 {
     const auto [path, format] = GetParam();
-    for (const auto& [rows, cols] : kShapes) {
+    for (const auto& [rows, cols] : kHalfShapes) {
         const auto W = randomWeights(format, rows * cols, static_cast<std::uint32_t>(rows * 131 + cols));
         const auto x = randomVector(cols, static_cast<std::uint32_t>(cols));
         std::vector<float> y(static_cast<std::size_t>(rows));
@@ -104,7 +104,7 @@ TEST_P(HalfProductTest, GemvMatchesDoubleReference)
 TEST_P(HalfProductTest, GemvAgreesWithScalarTwinAndIgnoresThreadCount)
 {
     const auto [path, format] = GetParam();
-    for (const auto& [rows, cols] : kShapes) {
+    for (const auto& [rows, cols] : kHalfShapes) {
         const auto W = randomWeights(format, rows * cols, static_cast<std::uint32_t>(rows * 7 + cols * 3));
         const auto x = randomVector(cols, static_cast<std::uint32_t>(rows + 5));
         std::vector<float> scalar(static_cast<std::size_t>(rows)), one(scalar.size()), three(scalar.size());

@@ -111,7 +111,7 @@ TEST_F(TinyQuantize, PackagePerplexityMatchesDenseReconstruction)
     const io::ModelConfig config = io::ModelConfig::fromFile(m_fixture.modelDir / "config.json");
     const io::Checkpoint ckpt = io::Checkpoint::open(m_fixture.modelDir);
     pipeline::QuantizeOptions options;
-    options.config = tinyConfig("1.5", 2, 20);
+    options.config = tinyConfig("1.5", 2, 8);
     int callbacks = 0;
     options.onLayer = [&](const pipeline::LayerQuantResult&, int index, int total) {
         EXPECT_EQ(index, callbacks);
@@ -144,7 +144,7 @@ TEST_F(TinyQuantize, PackagePerplexityMatchesDenseReconstruction)
         ASSERT_TRUE(r.layer);
         EXPECT_EQ(r.l, 2);
         EXPECT_EQ(r.paths, 1);
-        EXPECT_EQ(r.iterations, 20);
+        EXPECT_EQ(r.iterations, 8);
         EXPECT_LE(r.bpw, 1.5);
         EXPECT_GT(r.bpw, 1.3);
         EXPECT_EQ(r.bpw, static_cast<double>(mdbfBits(r.n, r.m, r.k, 2, 1)) / static_cast<double>(r.n * r.m));
@@ -202,7 +202,7 @@ TEST_F(TinyQuantize, PackagePerplexityMatchesDenseReconstruction)
     }
     const double reconstructed = eval::perplexity(reference, ids, 128).ppl;
     const double quantized = eval::perplexity(fromPackage, ids, 128, RunContext{{}, {}, 2}).ppl;
-    std::printf("tiny-llama eval-small (first 12 windows) ctx 128: original ppl %.4f, 1.5 bpw mdbf l=2 (20 iterations) package ppl %.4f "
+    std::printf("tiny-llama eval-small (first 12 windows) ctx 128: original ppl %.4f, 1.5 bpw mdbf l=2 (8 iterations) package ppl %.4f "
                 "(dense reconstruction %.4f); model %.4f bpw, factorized %.4f bpw\n",
                 original, quantized, reconstructed, result.modelBpw, result.factorizedBpw);
     EXPECT_TRUE(std::isfinite(quantized));

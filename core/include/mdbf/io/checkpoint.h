@@ -71,6 +71,11 @@ public:
     /// row. Throws FormatError for other ranks and, like toFloat, for a non-finite value.
     RowMatrixF matrix(std::string_view name) const;
 
+    /// matrix(name), after which the tensor's mapped pages leave this process's resident memory
+    /// (releaseMappedPages, mdbf/io/mapped_pages.h): for a pass that reads each tensor once and works
+    /// on the float copy, so that the checkpoint does not accumulate in RSS. Throws as matrix().
+    RowMatrixF matrixOnce(std::string_view name) const;
+
     /// The directory (or file) the checkpoint was opened from.
     const std::filesystem::path& path() const { return m_path; }
 
