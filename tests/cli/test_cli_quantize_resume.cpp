@@ -34,7 +34,7 @@ int countRecords(const fs::path& workDir)
 std::vector<std::string> quantizeArgs(const fs::path& out)
 {
     return {"--threads", "1", "quantize", "--model", demoModel().string(), "--out", out.string(), "--bpw", "1.5",
-            "--method", "mdbf", "--l", "2", "--iters", "30", "--json"};
+            "--method", "mdbf", "--l", "2", "--iters", "12", "--json"};
 }
 
 TEST(CliQuantizeResume, KilledRunContinuesFromFinishedLayersAndWritesTheSamePackage)
