@@ -59,8 +59,9 @@ LayerInspectorPanel::LayerInspectorPanel(FactorizationService* service, StudioDo
     // A long result line is clipped rather than widening the centre, which would squeeze the docks.
     m_status->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
     m_progress = new QProgressBar(this);
-    m_progress->setMaximumWidth(160);
-    m_progress->setMaximumHeight(14);
+    // Wide and tall enough for the longest text it draws inside itself; narrower, Qt clips it mid-word.
+    m_progress->setFixedWidth(fontMetrics().horizontalAdvance(tr("refining 100% · ETA 0:00:00")) + 3 * fontMetrics().averageCharWidth());
+    m_progress->setMaximumHeight(fontMetrics().height() + 6);
     m_progress->setToolTip(tr("Refinement progress in outer iterations"));
     m_progress->hide();
     m_cancel = new QToolButton(this);

@@ -253,16 +253,20 @@ void SignImageView::paintEvent(QPaintEvent* /*event*/)
     }
 
     // Header: what is shown and how; footer: the hovered cell.
-    p.setPen(QColor(40, 40, 40));
+    // The scale sits at the right; the description gets what is left, elided rather than drawn under it.
     const QRect header(6, 0, width() - 12, kHeader);
-    p.drawText(header, Qt::AlignVCenter | Qt::AlignLeft, description());
+    int descriptionWidth = header.width();
     if (m_signs) {
         p.setPen(QColor(110, 110, 110));
         const QString cell = std::abs(m_sx - m_sy) < 1e-9 * m_sx
                                  ? tr("%1 px/cell").arg(m_sx, 0, 'g', 3)
                                  : tr("cell %1 × %2 px").arg(m_sx, 0, 'g', 3).arg(m_sy, 0, 'g', 3);
         p.drawText(header, Qt::AlignVCenter | Qt::AlignRight, cell);
+        descriptionWidth -= p.fontMetrics().horizontalAdvance(cell) + p.fontMetrics().averageCharWidth() * 2;
     }
+    p.setPen(QColor(40, 40, 40));
+    p.drawText(header, Qt::AlignVCenter | Qt::AlignLeft,
+               p.fontMetrics().elidedText(description(), Qt::ElideRight, std::max(0, descriptionWidth)));
     const QRect footer(6, height() - kFooter, width() - 12, kFooter);
     p.setPen(QColor(40, 40, 40));
     p.drawText(footer, Qt::AlignVCenter | Qt::AlignLeft,

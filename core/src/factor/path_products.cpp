@@ -1,7 +1,6 @@
 #include "mdbf/factor/path_products.h"
 
 #include <algorithm>
-#include <bit>
 #include <string>
 
 #include "factor/factor_detail.h"
