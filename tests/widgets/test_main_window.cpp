@@ -15,6 +15,7 @@
 #include <QMenu>
 #include <QMenuBar>
 #include <QMimeData>
+#include <QProgressBar>
 #include <QSlider>
 #include <QUrl>
 #include <QDir>
@@ -512,6 +513,28 @@ TEST(MainWindow, StaysResponsiveWhileALargeFactorizationRuns)
     std::cout << "[ measured ] 2048x2048 factorization " << jobMs << " ms, worst timer gap " << worstGap << " ms\n";
     EXPECT_GT(jobMs, 500);  // the job really ran long enough to matter
     EXPECT_LT(worstGap, 250);
+}
+
+// The refinement's progress bar draws "refining N% · ETA m:ss" inside itself: all of it must fit.
+TEST(MainWindow, RefinementProgressShowsItsWholeText)
+{
+    auto window = openDemo();
+    window->show();
+    LayerInspectorPanel* inspector = window->inspector();
+    FactorSettings settings = inspector->settings();
+    settings.iterations = 5000;
+    inspector->setSettings(settings);
+    ASSERT_TRUE(window->layerBrowser()->selectLayer(QStringLiteral("lm_head")));
+    QProgressBar* progress = nullptr;
+    ASSERT_TRUE(waitUntil([&] {
+        for (QProgressBar* bar : inspector->findChildren<QProgressBar*>())
+            if (bar->isVisible() && bar->text().contains(QStringLiteral("ETA"))) progress = bar;
+        return progress != nullptr;
+    }, 60000));
+    const QFontMetrics metrics = progress->fontMetrics();
+    EXPECT_GE(progress->width(), metrics.horizontalAdvance(progress->text())) << progress->text().toStdString();
+    EXPECT_GE(progress->height(), metrics.height());
+    window->close();
 }
 
 TEST(MainWindow, ClosingMidRefinementCancelsCleanly)
