@@ -123,6 +123,7 @@ int runFactorize(const FactorizeOptions& opt, const CommandEnv& env)
     } else if (!opt.calib.text.empty()) {
         std::fprintf(stderr, "warning: --calib-text is not used by --objective plain\n");
     }
+    job.prepareGram();  // once, for the decomposition and the refinement
     const RowMatrixF W = checkpoint.matrixOnce(tensor);  // the float copy is what is factorized
     const RunContext ctx = bar.context(env);
     job.engine.decompositions.cache = opt.svdCache.cache();

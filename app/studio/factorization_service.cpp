@@ -155,8 +155,9 @@ Job* FactorizationService::factorizeLayer(const QString& layer, const FactorSett
             });
         }
         ctx.throwIfStopped();
-        const pipeline::LayerJob layerJob =
+        pipeline::LayerJob layerJob =
             settings.job(statisticsFor(settings.objective, calibration.get(), layer.toStdString()));
+        layerJob.prepareGram();  // once for the preview, the views and the refinement
         auto svd = inputs.svd;
         bool svdFromDisk = false;
         if (!svd) {
@@ -365,8 +366,9 @@ bool FactorizationService::applyToModel(const std::vector<LayerRequest>& request
             RunContext inner;
             inner.stop = ctx.stop;
             inner.threads = ctx.threads;
-            const pipeline::LayerJob layerJob =
+            pipeline::LayerJob layerJob =
                 settings.job(statisticsFor(settings.objective, statistics.get(), t.key.toStdString()));
+            layerJob.prepareGram();  // once for the decomposition and the refinement
             auto svd = t.svd;
             if (!svd) {
                 svd = decomposeWithDiskCache(*W, layerJob, session->checkpoint(), t.key,
@@ -458,11 +460,13 @@ Job* FactorizationService::compareMethods(const QString& layer, const FactorSett
     auto work = [=](const RunContext& ctx, Job* job) -> int {
         auto W = inputs.weights ? inputs.weights
                                 : std::make_shared<const RowMatrixF>(pipeline::loadLayerWeights(session->checkpoint(), layer.toStdString()));
-        const pipeline::LayerStatistics statistics =
-            statisticsFor(base.objective, calibration.get(), layer.toStdString());
+        // Prepared once (gram), for the decomposition and every run.
+        pipeline::LayerJob baseJob = base.job(statisticsFor(base.objective, calibration.get(), layer.toStdString()));
+        baseJob.prepareGram();
+        const pipeline::LayerStatistics& statistics = baseJob.statistics;
         auto svd = inputs.svd;
         if (!svd) {
-            svd = decomposeWithDiskCache(*W, base.job(statistics), session->checkpoint(), layer,
+            svd = decomposeWithDiskCache(*W, baseJob, session->checkpoint(), layer,
                                          calibration ? calibration->tag : QString(), ctx)
                       .svd;
             job->post([self, layer, svd, key = base.svdKey()] {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <memory>
 #include <optional>
 
 #include "factor/factor_detail.h"
@@ -25,7 +26,7 @@ namespace detail {
 // (diag), or the prepared Gram matrix (gram).
 struct ObjectiveWeighting {
     std::optional<VectorF> sqrtD;
-    std::optional<InputGram> gram;
+    std::shared_ptr<const InputGram> gram;
 };
 
 }  // namespace detail
@@ -109,7 +110,16 @@ detail::ObjectiveWeighting makeWeighting(const FactorizerOptions& o, std::int64_
             throw InvalidArgument("gram objective: a " + std::to_string(o.inputGram.rows()) + "x" +
                                   std::to_string(o.inputGram.cols()) + " input Gram matrix for a layer with " +
                                   std::to_string(m) + " input channels");
-        w.gram = InputGram::prepare(o.inputGram, o.damping);
+        if (!o.preparedGram) {
+            w.gram = std::make_shared<const InputGram>(InputGram::prepare(o.inputGram, o.damping));
+        } else if (o.preparedGram->size() != m || o.preparedGram->damping() != o.damping) {
+            throw InvalidArgument("gram objective: the prepared Gram weighting (" +
+                                  std::to_string(o.preparedGram->size()) + " channels, damping " +
+                                  std::to_string(o.preparedGram->damping()) + ") does not fit a layer with " +
+                                  std::to_string(m) + " input channels and damping " + std::to_string(o.damping));
+        } else {
+            w.gram = o.preparedGram;
+        }
     }
     return w;
 }
@@ -361,7 +371,7 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
 
     // Closed form (§4) or warm start (§5.7), deployed as it would be shipped.
     // Under Gram the paths are in W's coordinates; otherwise in those of the target Y.
-    const InputGram* gram = weighting.gram ? &*weighting.gram : nullptr;
+    const InputGram* gram = weighting.gram.get();
     const std::vector<kernels::FactorPath> start0 =
         previous  ? detail::warmStartPaths(*previous, gram ? W : Y, *svd, sqrtD, gram, b.k, l, ctx)
         : gram    ? closedFormInitGram(W, *gram, *svd, b.k, l, o.paths, ctx)

@@ -7,10 +7,10 @@
 #include <vector>
 
 #include <Eigen/Cholesky>
-#include <Eigen/Eigenvalues>
 
 #include "factor/factor_detail.h"
 #include "factor/refine_common.h"
+#include "factor/symmetric_eigen.h"
 #include "mdbf/base/error.h"
 #include "mdbf/base/parallel.h"
 
@@ -120,15 +120,18 @@ public:
         const VectorF& lambdaH = m_gram.eigenvalues();
         const double lambda = m_options.reg * static_cast<double>(a.diagonal().mean()) *
                               static_cast<double>(m_gram.matrix().diagonal().mean());
-        const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(a.cast<double>());
-        if (eig.info() != Eigen::Success) {
+        Eigen::MatrixXd vectors = a.cast<double>();
+        Eigen::VectorXd lambdaA;
+        try {
+            lambdaA = detail::symmetricEigen(vectors);
+        } catch (const Error& e) {
             failure = "eigendecomposition of the " + std::to_string(a.rows()) + "x" + std::to_string(a.rows()) +
-                      " factor Gram matrix failed";
+                      " factor Gram matrix failed: " + e.what();
             return Status::Failed;
         }
-        const MatrixF p = eig.eigenvectors().cast<float>();
+        const MatrixF p = vectors.cast<float>();
         // FᵀF is positive semidefinite; rounding can leave tiny negative eigenvalues.
-        const Eigen::VectorXd lambdaA = eig.eigenvalues().cwiseMax(0.0);
+        lambdaA = lambdaA.cwiseMax(0.0);
         auto inverseDenominators = [&](double shift) {
             MatrixF out(a.rows(), lambdaH.size());
             for (Eigen::Index j = 0; j < out.cols(); ++j)

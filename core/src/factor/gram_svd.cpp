@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include <limits>
 #include <string>
 #include <vector>
 
 #include <Eigen/QR>
 
 #include "factor/factor_detail.h"
+#include "factor/symmetric_eigen.h"
 #include "mdbf/base/error.h"
 
 // Reference BLAS/LAPACK entry points as OpenBLAS exports them (LP64: 32-bit integers), with the
@@ -28,8 +28,6 @@ void sstedc_(const char* compz, const int* n, float* d, float* e, float* z, cons
 void sormtr_(const char* side, const char* uplo, const char* trans, const int* m, const int* n, const float* a,
              const int* lda, const float* tau, float* c, const int* ldc, float* work, const int* lwork, int* info,
              std::size_t sideLength, std::size_t uploLength, std::size_t transLength);
-void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w, double* work,
-             const int* lwork, int* iwork, const int* liwork, int* info, std::size_t jobzLength, std::size_t uploLength);
 }
 
 namespace mdbf::factor::detail {
@@ -39,13 +37,6 @@ namespace {
 constexpr double kReorthogonalize = 1e-3;    // σ/σ_max below which long-side vectors are re-orthogonalized
 constexpr double kNumericalZero = 1e-6;      // σ/σ_max below which they are replaced
 constexpr std::uint64_t kCompletionSeed = 0x636f6d706c657465ull;
-
-int lapackInt(Eigen::Index value)
-{
-    if (value > std::numeric_limits<int>::max())
-        throw InvalidArgument("matrix dimension " + std::to_string(value) + " exceeds LAPACK's 32-bit indices");
-    return static_cast<int>(value);
-}
 
 void gemm(const char* ta, const char* tb, const int* m, const int* n, const int* k, const double* a, const int* lda,
           const double* b, const int* ldb, double* c, const int* ldc)
@@ -94,33 +85,6 @@ Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> shortSideGram(const Eigen:
     return G;
 }
 
-/// Eigen-decomposes the symmetric G in place (lower triangle in, eigenvectors out, ascending).
-Eigen::VectorXd symmetricEigen(Eigen::MatrixXd& G)
-{
-    const int r = lapackInt(G.rows());
-    // One thread: the tridiagonal reduction is a long series of small BLAS-2 calls, and OpenBLAS's
-    // threads, which meet at the end of every call, make it several times slower as soon as
-    // anything else runs on the machine (measured: 4096², 23 s on 1 thread, 98 s on 2 when shared).
-    const ThreadScope serial(1);
-    Eigen::VectorXd w(r);
-    int info = 0;
-    int lwork = -1;
-    int liwork = -1;
-    double workSize = 0.0;
-    int iworkSize = 0;
-    dsyevd_("V", "L", &r, G.data(), &r, w.data(), &workSize, &lwork, &iworkSize, &liwork, &info, 1, 1);
-    if (info != 0) throw Error("DSYEVD workspace query failed (info " + std::to_string(info) + ")");
-    lwork = static_cast<int>(workSize);
-    liwork = iworkSize;
-    std::vector<double> work(static_cast<std::size_t>(std::max(1, lwork)));
-    std::vector<int> iwork(static_cast<std::size_t>(std::max(1, liwork)));
-    dsyevd_("V", "L", &r, G.data(), &r, w.data(), work.data(), &lwork, iwork.data(), &liwork, &info, 1, 1);
-    if (info != 0)
-        throw Error("the symmetric eigensolver (DSYEVD) did not converge on a " + std::to_string(r) + "x" +
-                    std::to_string(r) + " Gram matrix (info " + std::to_string(info) + ")");
-    return w;
-}
-
 void requireInfo(int info, const char* routine, Eigen::Index r)
 {
     if (info != 0)
@@ -141,7 +105,7 @@ MatrixF leadingEigenvectors(MatrixF& G, Eigen::Index k, int threads)
     VectorF tau(std::max(1, r - 1));
     MatrixF Z(r, r);
     {
-        // One thread: as in symmetricEigen, the reduction is a series of small BLAS-2 calls.
+        // One thread: as in symmetricEigen (symmetric_eigen.h), the reduction is a series of small BLAS-2 calls.
         const ThreadScope serial(1);
         int info = 0;
         int lwork = -1;

@@ -3,9 +3,8 @@
 #include <cmath>
 #include <string>
 
-#include <Eigen/Eigenvalues>
-
 #include "factor/factor_detail.h"
+#include "factor/symmetric_eigen.h"
 #include "mdbf/base/error.h"
 
 namespace mdbf::factor {
@@ -31,16 +30,13 @@ InputGram InputGram::prepare(const Eigen::MatrixXd& gram, double damping)
     h.diagonal().array() += damping * meanDiag;
     h /= h.diagonal().mean();
 
-    const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(h);
-    if (eig.info() != Eigen::Success)
-        throw InvalidArgument("gram objective: the eigendecomposition of the input Gram matrix failed");
-    const Eigen::VectorXd lambda = eig.eigenvalues();
+    Eigen::MatrixXd q = h;
+    const Eigen::VectorXd lambda = detail::symmetricEigen(q);
     // Below this relative size an eigenvalue is rounding noise of a singular matrix: R⁻¹ would blow up.
     constexpr double kSmallestRelativeEigenvalue = 1e-10;
     if (!(lambda.minCoeff() > kSmallestRelativeEigenvalue * lambda.maxCoeff()))
         throw InvalidArgument("gram objective: the input Gram matrix is singular after damping (damping " +
                               std::to_string(damping) + "); use a positive damping");
-    const Eigen::MatrixXd& q = eig.eigenvectors();
 
     InputGram out;
     out.m_h = h.cast<float>();
@@ -48,6 +44,7 @@ InputGram InputGram::prepare(const Eigen::MatrixXd& gram, double damping)
     out.m_lambda = lambda.cast<float>();
     out.m_sqrt = (q * lambda.cwiseSqrt().asDiagonal() * q.transpose()).cast<float>();
     out.m_inverseSqrt = (q * lambda.cwiseSqrt().cwiseInverse().asDiagonal() * q.transpose()).cast<float>();
+    out.m_damping = damping;
     return out;
 }
 

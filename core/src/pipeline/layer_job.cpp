@@ -42,8 +42,19 @@ factor::FactorizerOptions LayerJob::options(int iterations) const
 {
     factor::FactorizerOptions o = settingsOptions(iterations);
     if (settings.objective == factor::Objective::DiagonalWeighted) o.channelWeights = statistics.channelWeights;
-    if (settings.objective == factor::Objective::Gram) o.inputGram = statistics.inputGram;
+    if (settings.objective == factor::Objective::Gram) {
+        o.inputGram = statistics.inputGram;
+        o.preparedGram = statistics.preparedGram;
+    }
     return o;
+}
+
+void LayerJob::prepareGram()
+{
+    if (settings.objective != factor::Objective::Gram || statistics.preparedGram) return;
+    const factor::FactorizerOptions o = settingsOptions(0);
+    statistics.preparedGram =
+        std::make_shared<const factor::InputGram>(factor::InputGram::prepare(statistics.inputGram, o.damping));
 }
 
 bool LayerJob::matchesOutputs() const

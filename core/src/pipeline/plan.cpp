@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <queue>
 #include <set>
 #include <sstream>
@@ -67,28 +68,28 @@ std::vector<factor::Bpw> trialBudgets(const PlanOptions& o)
 /// the weights.
 class ErrorMeter {
 public:
-    ErrorMeter(const RowMatrixF& W, const Eigen::MatrixXd* gram, double damping, factor::Objective objective, int threads)
-        : m_W(W), m_threads(threads), m_objective(objective)
+    /// `gram`: the layer's prepared weighting, null without statistics.
+    ErrorMeter(const RowMatrixF& W, std::shared_ptr<const factor::InputGram> gram, factor::Objective objective,
+               int threads)
+        : m_W(W), m_threads(threads), m_objective(objective), m_gram(std::move(gram))
     {
-        if (!gram) return;
-        m_gram = factor::InputGram::prepare(*gram, damping);
-        m_reference = m_gram.weightedSquaredNorm(W, threads);
+        if (m_gram && objective != factor::Objective::Gram) m_reference = m_gram->weightedSquaredNorm(W, threads);
     }
 
     double operator()(const factor::FactorResult& result) const
     {
-        if (m_gram.size() == 0) return result.finalPlainError;
+        if (!m_gram) return result.finalPlainError;
         if (m_objective == factor::Objective::Gram) return result.finalError;  // the same quantity
         if (m_reference <= 0.0) return 0.0;
         const RowMatrixF residual = m_W - factor::reconstruct(result.paths, m_threads);
-        return std::sqrt(m_gram.weightedSquaredNorm(residual, m_threads) / m_reference);
+        return std::sqrt(m_gram->weightedSquaredNorm(residual, m_threads) / m_reference);
     }
 
 private:
     const RowMatrixF& m_W;
     int m_threads;
     factor::Objective m_objective;
-    factor::InputGram m_gram;
+    std::shared_ptr<const factor::InputGram> m_gram;
     double m_reference = 0.0;
 };
 
@@ -305,11 +306,16 @@ ModelPlan planModel(const io::ModelConfig& config, const io::Checkpoint& checkpo
             if (options.objective == factor::Objective::DiagonalWeighted)
                 job.statistics.channelWeights = gram->diagonal().cast<float>();  // d_j = (XᵀX / N)_jj
         }
+        // Prepared once: the decomposition, every trial and the meter weigh with the same H.
+        job.prepareGram();
+        std::shared_ptr<const factor::InputGram> prepared = job.statistics.preparedGram;
+        if (gram && !prepared)
+            prepared = std::make_shared<const factor::InputGram>(factor::InputGram::prepare(*gram, job.options(0).damping));
         const RowMatrixF W = loadLayerWeights(checkpoint, name);
         layer.n = W.rows();
         layer.m = W.cols();
         const std::shared_ptr<const factor::LayerSvd> svd = decomposeLayerCached(W, job, checkpoint, name, trialCtx).svd;
-        const ErrorMeter meter(W, gram, job.options(0).damping, options.objective, ctx.threadCount());
+        const ErrorMeter meter(W, std::move(prepared), options.objective, ctx.threadCount());
 
         LayerState& state = states[li];
         for (std::size_t fi = 0; fi < formats.size(); ++fi) {

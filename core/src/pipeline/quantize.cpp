@@ -151,6 +151,7 @@ LayerQuantResult quantizeLayer(const LayerPlan& plan, const io::Checkpoint& ckpt
     job.statistics = std::move(statistics);
     try {
         job.validate();
+        job.prepareGram();  // once, for the decomposition and the refinement
     } catch (const InvalidArgument& e) {
         throw InvalidArgument("layer '" + plan.name + "': " + e.what());
     }

@@ -3,7 +3,7 @@
 //   bench_factor [--threads T] [--sizes 1024x2816,2048x2048,4096x4096] [--ls 1,4] [--iters N]
 //                [--layer-iters T] [--no-layers] [--no-synthetic] [--svd] [--cancel] [--model DIR]
 //                [--scale [--scale-sizes 4096x4096,4096x11008] [--scale-threads 1,2] [--baseline] [--no-refine]]
-//                [--warm] [--preview]
+//                [--warm] [--preview] [--gram [--baseline]]
 //                [--envelope-study [--study-sizes 1024x1024] [--study-kinds gauss,scales,heads] [--ls 1,2,4,8]
 //                 [--study-bpw 1.0] [--layer-iters T] [--polish-sweeps S] [--rho-start R] [--study-k K]]
 //
@@ -29,6 +29,13 @@
 // RSS of each stage. --baseline also times Eigen's float BDCSVD on the same matrix (the previous
 // decomposition) and compares the singular values and rank-k truncation errors with it.
 //
+// --gram: on the --scale-sizes shapes (random BF16 weights, 1.0 bpw, l = 1, --threads), what the gram
+// objective adds: preparing the input Gram weighting (the m×m eigendecomposition and R, R⁻¹) and the
+// seconds per outer iteration of the gram refinement, whose G-step decomposes a k×k matrix every
+// iteration. The Gram matrix is synthetic (correlated channels of log-normal scales). --baseline
+// also times Eigen's SelfAdjointEigenSolver (the previous eigensolver) on the same m×m (up to
+// m = 4096) and k×k matrices next to LAPACK's.
+//
 // Prints the SGEMM rate of this machine (Eigen float GEMM 2048², same thread count), the seconds per
 // outer ADMM iteration and the achieved GFLOP/s on synthetic matrices at 1.0 bpw, and full runs on
 // small-llama layers next to the reference errors of the authors' implementation.
@@ -51,6 +58,7 @@
 
 #include <omp.h>
 
+#include <Eigen/Eigenvalues>
 #include <Eigen/SVD>
 
 #include "mdbf/base/huge_pages.h"
@@ -59,6 +67,7 @@
 #include "mdbf/factor/bit_budget.h"
 #include "mdbf/factor/closed_form_init.h"
 #include "mdbf/factor/factorizer.h"
+#include "mdbf/factor/input_gram.h"
 #include "mdbf/factor/layer_svd.h"
 #include "mdbf/factor/path_products.h"
 #include "mdbf/base/half.h"
@@ -101,6 +110,7 @@ struct Args {
     bool refine = true;  // --no-refine: decompositions and closed form only
     bool warm = false;
     bool preview = false;
+    bool gram = false;
     bool envelopeStudy = false;
     std::vector<std::pair<int, int>> studySizes{{1024, 1024}};
     std::vector<std::string> studyKinds{"gauss", "scales", "heads"};
@@ -148,6 +158,7 @@ Args parse(int argc, char** argv)
         else if (arg == "--no-refine") a.refine = false;
         else if (arg == "--warm") a.warm = true;
         else if (arg == "--preview") a.preview = true;
+        else if (arg == "--gram") a.gram = true;
         else if (arg == "--envelope-study") a.envelopeStudy = true;
         else if (arg == "--study-kinds") a.studyKinds = split(value(), ',');
         else if (arg == "--study-bpw") a.studyBpw = value();
@@ -427,6 +438,71 @@ void benchScale(const Args& a)
     }
 }
 
+// H = D (B Bᵀ / r + 0.1 I) D for B m×r Gaussian (r = 256 shared directions) and D log-normal
+// channel scales (σ = 1): correlated channels of very different sizes, as real inputs have.
+Eigen::MatrixXd syntheticInputGram(Eigen::Index m, unsigned seed)
+{
+    const Eigen::Index r = 256;
+    std::mt19937 gen(seed);
+    std::normal_distribution<double> normal(0.0, 1.0);
+    Eigen::MatrixXd b(m, r);
+    for (Eigen::Index i = 0; i < b.size(); ++i) b.data()[i] = normal(gen);
+    Eigen::VectorXd d(m);
+    for (Eigen::Index i = 0; i < m; ++i) d[i] = std::exp(normal(gen));
+    Eigen::MatrixXd h = b * b.transpose() / static_cast<double>(r);
+    h.diagonal().array() += 0.1;
+    return d.asDiagonal() * h * d.asDiagonal();
+}
+
+void benchGram(const Args& a)
+{
+    std::printf("\n== gram objective at 7B shapes, random BF16 weights, 1.0 bpw, l = 1, %d threads ==\n", a.threads);
+    std::printf("%-11s %-44s %10s\n", "size", "stage", "seconds");
+    for (const auto& [n, m] : a.scaleSizes) {
+        const RowMatrixF W = bf16Gaussian(n, m, 7u);
+        const Eigen::MatrixXd h = syntheticInputGram(m, 11u);
+        auto row = [&](const std::string& stage, double seconds) {
+            std::printf("%5dx%-5d %-44s %10.2f\n", n, m, stage.c_str(), seconds);
+            std::fflush(stdout);
+        };
+        omp_set_num_threads(a.threads);
+        auto t0 = Clock::now();
+        const InputGram prepared = InputGram::prepare(h, 1e-2);
+        row("input Gram prepared (" + std::to_string(m) + "², LAPACK)", since(t0));
+        if (a.baseline && m <= 4096) {
+            t0 = Clock::now();
+            const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(prepared.matrix().cast<double>());
+            row("  its eigendecomposition, Eigen (previous)", since(t0));
+        }
+        const BitBudget b = computeBitBudget(n, m, Bpw::parse("1.0"), Method::Mdbf, 1, 1);
+        if (a.baseline) {
+            // FᵀF of a random start stands in for the G-step's k×k matrix.
+            MatrixF F0, G0;
+            randomStart(n, m, b.k, 1, F0, G0);
+            const Eigen::MatrixXd ftf = (F0.transpose() * F0).cast<double>();
+            t0 = Clock::now();
+            const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(ftf);
+            row("G-step eigendecomposition " + std::to_string(b.k) + "², Eigen (previous)", since(t0));
+        }
+        FactorizerOptions o;
+        o.bpw = Bpw::parse("1.0");
+        o.objective = Objective::Gram;
+        o.inputGram = h;
+        o.damping = 1e-2;
+        o.outerIterations = a.iters;
+        std::vector<double> stamps;
+        RunContext ctx;
+        ctx.threads = a.threads;
+        t0 = Clock::now();
+        o.onIteration = [&](const IterationReport&) { stamps.push_back(since(t0)); };
+        const FactorResult r = Factorizer(o).run(W, ctx);
+        row("decomposition of W·R (k = " + std::to_string(b.k) + ")", r.svdSeconds);
+        row("refinement, s/iteration", (stamps.back() - stamps.front()) / static_cast<double>(stamps.size() - 1));
+        std::printf("      error (gram): closed form %.5f, after %d iterations %.5f\n", r.initialError, r.iterations,
+                    r.finalError);
+    }
+}
+
 void benchPreview(const Args& a)
 {
     constexpr std::int64_t kSampleRows = pipeline::kPreviewSampleRows;  // as the studio previews
@@ -632,6 +708,7 @@ int main(int argc, char** argv)
         if (a.scale) benchScale(a);
         if (a.warm) benchWarm(a);
         if (a.preview) benchPreview(a);
+        if (a.gram) benchGram(a);
         if (a.envelopeStudy) benchEnvelopeStudy(a);
         if (a.layers) benchLayers(a);
         return 0;

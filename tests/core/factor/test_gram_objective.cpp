@@ -1,14 +1,18 @@
 // The full activation-aware objective (docs/ALGORITHM.md §6.3) on synthetic layers: the reported error is
 // sqrt(tr(E H Eᵀ) / tr(W H Wᵀ)) of what is deployed (checked against a long-double reference),
 // minimising it beats the plain and diagonal objectives on it, the closed form reproduces W at full
-// rank, H = c·I is the plain objective, bad matrices are refused and a stop is honoured.
+// rank, H = c·I is the plain objective, bad matrices are refused, the decomposition of H agrees with
+// an independent eigensolver and a stop is honoured.
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
 #include <utility>
 #include <random>
 #include <stop_token>
+
+#include <Eigen/Eigenvalues>
 
 #include "factor_test_util.h"
 #include "random_matrix.h"
@@ -183,6 +187,52 @@ TEST(GramObjective, PreparedWeightingIsConsistent)
     const RowMatrixF e = test::gaussianMatrix(7, 33, 72u);
     const double direct = ((e.cast<double>() * g.matrix().cast<double>()).array() * e.cast<double>().array()).sum();
     EXPECT_NEAR(g.weightedSquaredNorm(e, 2), direct, 1e-4 * direct);
+}
+
+// The decomposition behind R, R⁻¹ and the G-step (LAPACK's divide and conquer) against Eigen's QR
+// iteration on the same damped, rescaled matrix, at a size where divide and conquer splits many
+// times: eigenvalues within 1e-5·λ_max, Q orthonormal and H·Q = Q·Λ within 1e-5 (float storage).
+TEST(GramObjective, PreparedEigendecompositionMatchesAnIndependentSolver)
+{
+    const Eigen::Index m = 300;
+    const double damping = 1e-3;
+    const Eigen::MatrixXd gram = correlatedGram(m, 91u);
+    const InputGram g = InputGram::prepare(gram, damping);
+
+    Eigen::MatrixXd h = 0.5 * (gram + gram.transpose());
+    h.diagonal().array() += damping * gram.diagonal().mean();
+    h /= h.diagonal().mean();
+    const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> reference(h);
+    ASSERT_EQ(reference.info(), Eigen::Success);
+    const Eigen::VectorXd lambda = g.eigenvalues().cast<double>();
+    const double top = reference.eigenvalues().maxCoeff();
+    EXPECT_LT((lambda - reference.eigenvalues()).cwiseAbs().maxCoeff(), 1e-5 * top);
+
+    const Eigen::MatrixXd q = g.eigenvectors().cast<double>();
+    EXPECT_LT((q.transpose() * q - Eigen::MatrixXd::Identity(m, m)).cwiseAbs().maxCoeff(), 1e-5);
+    EXPECT_LT((h * q - q * lambda.asDiagonal()).norm(), 1e-5 * h.norm());
+}
+
+// A weighting prepared once by the caller gives the run exactly what the run prepares itself, and
+// one prepared for another layer or damping is refused.
+TEST(GramObjective, PreparedWeightingFromTheCallerGivesTheSameResult)
+{
+    const RowMatrixF W = test::layerLikeMatrix(40, 48, 95u);
+    FactorizerOptions o = gramOptions(2, 16, 6, correlatedGram(48, 96u));
+    const FactorResult own = Factorizer(o).run(W);
+    o.preparedGram = std::make_shared<const InputGram>(InputGram::prepare(o.inputGram, o.damping));
+    EXPECT_EQ(o.preparedGram->damping(), o.damping);
+    const FactorResult shared = Factorizer(o).run(W);
+    EXPECT_EQ(shared.finalError, own.finalError);
+    EXPECT_EQ(shared.initialError, own.initialError);
+    EXPECT_EQ(reconstruct(shared.paths), reconstruct(own.paths));
+
+    FactorizerOptions otherDamping = o;
+    otherDamping.damping = 2 * o.damping;
+    EXPECT_THROW(Factorizer(otherDamping).run(W), InvalidArgument);
+    FactorizerOptions otherSize = o;
+    otherSize.preparedGram = std::make_shared<const InputGram>(InputGram::prepare(correlatedGram(47, 97u), o.damping));
+    EXPECT_THROW(Factorizer(otherSize).run(W), InvalidArgument);
 }
 
 TEST(GramObjective, StopDuringRefinementReturnsTheBestIterateMarkedCancelled)

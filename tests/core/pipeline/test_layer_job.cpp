@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <fstream>
+#include <memory>
 #include <span>
 #include <string>
 
@@ -69,6 +70,40 @@ TEST(LayerJob, ViewOfASampledPreviewHasTheExactErrorsAndTheResidual)
     describeLayer(W, *svd, same, job);
     EXPECT_EQ(same.finalError, exact.finalError);
     EXPECT_EQ(same.message, exact.message);
+}
+
+// The Gram weighting prepared once on the job is what its options hand to every factorization,
+// and the result is the one each run gets by preparing its own.
+TEST(LayerJob, PreparedGramIsSharedByTheJobsFactorizations)
+{
+    const io::Checkpoint ckpt = io::Checkpoint::open(test::demoModel());
+    const RowMatrixF W = ckpt.matrix("model.layers.1.mlp.gate_proj.weight");
+    LayerJob job = diagonalJob(W.cols());
+    job.settings.objective = Objective::Gram;
+    job.settings.iterations = 4;
+    // XᵀX / N of activations with two shared directions over independent noise.
+    RowMatrixF x = RowMatrixF::Random(4 * W.cols(), W.cols());
+    x.col(0) *= 5.0f;
+    x.col(1) += 3.0f * x.col(0);
+    job.statistics.inputGram = (x.transpose() * x).cast<double>() / static_cast<double>(x.rows());
+
+    const std::shared_ptr<const factor::LayerSvd> svd = decomposeLayer(W, job);
+    const factor::FactorResult own = factorizeLayer(W, *svd, job, -1);
+    EXPECT_FALSE(job.options().preparedGram);
+
+    job.prepareGram();
+    ASSERT_TRUE(job.statistics.preparedGram);
+    EXPECT_EQ(job.options().preparedGram, job.statistics.preparedGram);
+    const std::shared_ptr<const factor::InputGram> first = job.statistics.preparedGram;
+    job.prepareGram();  // already prepared: kept
+    EXPECT_EQ(job.statistics.preparedGram, first);
+    const factor::FactorResult shared = factorizeLayer(W, *svd, job, -1);
+    EXPECT_EQ(shared.finalError, own.finalError);
+    EXPECT_EQ(factor::reconstruct(shared.paths), factor::reconstruct(own.paths));
+
+    LayerJob diagonal = diagonalJob(W.cols());
+    diagonal.prepareGram();  // another objective: nothing to prepare
+    EXPECT_FALSE(diagonal.statistics.preparedGram);
 }
 
 // Resident file-backed memory of this process in KiB (/proc/self/status), −1 when unknown.

@@ -24,6 +24,7 @@ public:
     static InputGram prepare(const Eigen::MatrixXd& gram, double damping);
 
     Eigen::Index size() const { return m_h.rows(); }  ///< m
+    double damping() const { return m_damping; }      ///< the ε it was prepared with
 
     const MatrixF& matrix() const { return m_h; }              ///< damped, rescaled H (m×m)
     const MatrixF& eigenvectors() const { return m_q; }        ///< Q (m×m, orthonormal columns)
@@ -41,6 +42,7 @@ private:
     VectorF m_lambda;
     MatrixF m_sqrt;
     MatrixF m_inverseSqrt;
+    double m_damping = 0.0;
 };
 
 }  // namespace mdbf::factor

@@ -17,6 +17,7 @@
 #include "mdbf/factor/envelope_spectra.h"
 #include "mdbf/factor/factor_result.h"
 #include "mdbf/factor/factorizer.h"
+#include "mdbf/factor/input_gram.h"
 #include <string>
 #include <string_view>
 
@@ -36,6 +37,9 @@ struct LayerStatistics {
     /// outputMatchingTarget(W) instead of W; the diagonal objective ignores it (a diagonal H cannot
     /// carry the correction). Empty otherwise.
     Eigen::MatrixXd cross;
+    /// gram: inputGram prepared for the factorizer (LayerJob::prepareGram), shared by every
+    /// factorization of the layer; null: each prepares its own.
+    std::shared_ptr<const factor::InputGram> preparedGram;
 };
 
 /// `statistics` as bytes, to hand a layer's statistics to another process: each of the channel
@@ -92,6 +96,12 @@ struct LayerJob {
 
     /// True when the fit is to outputMatchingTarget(W) rather than W (gram with cross statistics).
     bool matchesOutputs() const;
+
+    /// Gram objective: prepares the weighting of statistics.inputGram once (statistics.preparedGram)
+    /// for a caller about to factorize this layer more than once, so that the m×m eigendecomposition
+    /// is not repeated by each run; options() hands it on. No-op for the other objectives or when it
+    /// is already prepared. Throws InvalidArgument as options() and InputGram::prepare do.
+    void prepareGram();
 
 private:
     factor::FactorizerOptions settingsOptions(int iterations) const;
