@@ -14,8 +14,8 @@ int lapackInt(Eigen::Index value);
 /// return G holds the orthonormal eigenvectors as columns, in the order of the returned eigenvalues,
 /// which ascend (as Eigen's SelfAdjointEigenSolver orders them). Divide and conquer (DSYEVD) on one
 /// thread: the tridiagonal reduction is a long series of small BLAS-2 calls, which OpenBLAS's
-/// threads make several times slower as soon as anything else shares the cores. 1.4× (r = 1000) to
-/// 2.8× (r = 2000) faster than Eigen's QR iteration (docs/ALGORITHM.md §6.3). Throws Error when
+/// threads make several times slower as soon as anything else shares the cores. 3.0× (r = 2024) and
+/// 4.1× (r = 2962) faster than Eigen's QR iteration (docs/ALGORITHM.md §6.3). Throws Error when
 /// LAPACK reports a failure (it does not for finite input).
 Eigen::VectorXd symmetricEigen(Eigen::MatrixXd& G);
 
