@@ -15,6 +15,7 @@
 #include "layer_result_tabs.h"
 #include "mdbf/base/error.h"
 #include "mdbf/factor/bit_budget.h"
+#include "mdbf/widgets/elided_label.h"
 #include "mdbf/widgets/error_curve_plot.h"
 #include "mdbf/widgets/heatmap_plot.h"
 #include "mdbf/widgets/histogram_plot.h"
@@ -53,10 +54,10 @@ LayerInspectorPanel::LayerInspectorPanel(FactorizationService* service, StudioDo
 
     auto* statusRow = new QHBoxLayout();
     statusRow->setContentsMargins(8, 0, 8, 0);
-    m_status = new QLabel(this);
+    m_status = new widgets::ElidedLabel(this);
     m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    m_status->setToolTip(tr("The result on screen: method, k, exact bpw, error and its objective, how it ended"));
-    // A long result line is clipped rather than widening the centre, which would squeeze the docks.
+    m_status->setDescription(tr("The result on screen: method, k, exact bpw, error and its objective, how it ended"));
+    // A long result line is elided rather than widening the centre, which would squeeze the docks.
     m_status->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
     m_progress = new QProgressBar(this);
     // Wide and tall enough for the longest text it draws inside itself; narrower, Qt clips it mid-word.
@@ -186,13 +187,13 @@ widgets::HeatmapPlot* LayerInspectorPanel::residualHeatmap() const { return m_ta
 widgets::HistogramPlot* LayerInspectorPanel::histogram() const { return m_tabs->histogram(); }
 widgets::MethodComparisonPlot* LayerInspectorPanel::comparisonPlot() const { return m_comparison->plot(); }
 
-QString LayerInspectorPanel::statusText() const { return m_status->text(); }
+QString LayerInspectorPanel::statusText() const { return m_status->fullText(); }
 
 QString LayerInspectorPanel::stateText() const { return m_state->text(); }
 
 void LayerInspectorPanel::setStatus(const QString& text, bool error)
 {
-    m_status->setText(text);
+    m_status->setFullText(text);
     m_status->setStyleSheet(error ? QStringLiteral("color: #b2182b;") : QString());
 }
 

@@ -22,6 +22,7 @@ class QProgressBar;
 class QToolButton;
 
 namespace mdbf::widgets {
+class ElidedLabel;
 class ErrorCurvePlot;
 class HeatmapPlot;
 class HistogramPlot;
@@ -151,7 +152,7 @@ private:
     qint64 m_refineFirst = 0;     ///< iterations done at that report
 
     FactorControlBar* m_controls;
-    QLabel* m_status;
+    widgets::ElidedLabel* m_status;
     QProgressBar* m_progress;
     QToolButton* m_cancel;
     QLabel* m_state;
