@@ -15,13 +15,19 @@ namespace {
 const QString kResultLine = QStringLiteral(
     "mdbf l = 2 · k = 707 · 1.5003 bpw · error 0.31337 (gram) · plain 0.40412 · 30 iterations, iteration limit");
 
-TEST(ElidedLabel, LongTextIsElidedAtTheRightAndWholeInTheTooltip)
+/// Shows `label` with the result line and a description; returns the line's width in pixels.
+int showResultLine(ElidedLabel& label)
 {
-    ElidedLabel label;
     label.show();  // a hidden widget gets its resize events only when shown
     label.setDescription(QStringLiteral("The result on screen"));
     label.setFullText(kResultLine);
-    const int whole = label.fontMetrics().horizontalAdvance(kResultLine);
+    return label.fontMetrics().horizontalAdvance(kResultLine);
+}
+
+TEST(ElidedLabel, LongTextIsElidedAtTheRightAndWholeInTheTooltip)
+{
+    ElidedLabel label;
+    const int whole = showResultLine(label);
     label.resize(whole / 3, label.sizeHint().height());
 
     EXPECT_TRUE(label.isElided());
@@ -36,10 +42,7 @@ TEST(ElidedLabel, LongTextIsElidedAtTheRightAndWholeInTheTooltip)
 TEST(ElidedLabel, TextThatFitsIsShownWholeAndFollowsResizes)
 {
     ElidedLabel label;
-    label.show();  // a hidden widget gets its resize events only when shown
-    label.setDescription(QStringLiteral("The result on screen"));
-    label.setFullText(kResultLine);
-    const int whole = label.fontMetrics().horizontalAdvance(kResultLine);
+    const int whole = showResultLine(label);
     label.resize(whole + 40, label.sizeHint().height());
     EXPECT_FALSE(label.isElided());
     EXPECT_EQ(label.text(), kResultLine);

@@ -10,9 +10,9 @@
 
 #include "factor/factor_detail.h"
 #include "factor/refine_common.h"
-#include "factor/symmetric_eigen.h"
 #include "mdbf/base/error.h"
 #include "mdbf/base/parallel.h"
+#include "mdbf/factor/symmetric_eigen.h"
 
 namespace mdbf::factor {
 
@@ -123,7 +123,7 @@ public:
         Eigen::MatrixXd vectors = a.cast<double>();
         Eigen::VectorXd lambdaA;
         try {
-            lambdaA = detail::symmetricEigen(vectors);
+            lambdaA = symmetricEigen(vectors);
         } catch (const Error& e) {
             failure = "eigendecomposition of the " + std::to_string(a.rows()) + "x" + std::to_string(a.rows()) +
                       " factor Gram matrix failed: " + e.what();

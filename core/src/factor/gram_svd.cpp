@@ -9,8 +9,9 @@
 #include <Eigen/QR>
 
 #include "factor/factor_detail.h"
-#include "factor/symmetric_eigen.h"
+#include "factor/lapack_int.h"
 #include "mdbf/base/error.h"
+#include "mdbf/factor/symmetric_eigen.h"
 
 // Reference BLAS/LAPACK entry points as OpenBLAS exports them (LP64: 32-bit integers), with the
 // hidden lengths gfortran passes for character arguments.
@@ -105,7 +106,7 @@ MatrixF leadingEigenvectors(MatrixF& G, Eigen::Index k, int threads)
     VectorF tau(std::max(1, r - 1));
     MatrixF Z(r, r);
     {
-        // One thread: as in symmetricEigen (symmetric_eigen.h), the reduction is a series of small BLAS-2 calls.
+        // One thread: as in symmetricEigen (mdbf/factor/symmetric_eigen.h), the reduction is a series of small BLAS-2 calls.
         const ThreadScope serial(1);
         int info = 0;
         int lwork = -1;

@@ -4,8 +4,8 @@
 #include <string>
 
 #include "factor/factor_detail.h"
-#include "factor/symmetric_eigen.h"
 #include "mdbf/base/error.h"
+#include "mdbf/factor/symmetric_eigen.h"
 
 namespace mdbf::factor {
 
@@ -31,7 +31,7 @@ InputGram InputGram::prepare(const Eigen::MatrixXd& gram, double damping)
     h /= h.diagonal().mean();
 
     Eigen::MatrixXd q = h;
-    const Eigen::VectorXd lambda = detail::symmetricEigen(q);
+    const Eigen::VectorXd lambda = symmetricEigen(q);
     // Below this relative size an eigenvalue is rounding noise of a singular matrix: R⁻¹ would blow up.
     constexpr double kSmallestRelativeEigenvalue = 1e-10;
     if (!(lambda.minCoeff() > kSmallestRelativeEigenvalue * lambda.maxCoeff()))

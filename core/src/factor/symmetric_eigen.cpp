@@ -1,11 +1,11 @@
-#include "factor/symmetric_eigen.h"
+#include "mdbf/factor/symmetric_eigen.h"
 
 #include <algorithm>
 #include <cstddef>
-#include <limits>
 #include <string>
 #include <vector>
 
+#include "factor/lapack_int.h"
 #include "mdbf/base/error.h"
 #include "mdbf/base/thread_scope.h"
 
@@ -16,18 +16,11 @@ void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const 
              const int* lwork, int* iwork, const int* liwork, int* info, std::size_t jobzLength, std::size_t uploLength);
 }
 
-namespace mdbf::factor::detail {
-
-int lapackInt(Eigen::Index value)
-{
-    if (value > std::numeric_limits<int>::max())
-        throw InvalidArgument("matrix dimension " + std::to_string(value) + " exceeds LAPACK's 32-bit indices");
-    return static_cast<int>(value);
-}
+namespace mdbf::factor {
 
 Eigen::VectorXd symmetricEigen(Eigen::MatrixXd& G)
 {
-    const int r = lapackInt(G.rows());
+    const int r = detail::lapackInt(G.rows());
     // Measured at 4096²: 23 s on 1 thread, 98 s on 2 while other work shared the cores.
     const ThreadScope serial(1);
     Eigen::VectorXd w(r);
@@ -49,4 +42,4 @@ Eigen::VectorXd symmetricEigen(Eigen::MatrixXd& G)
     return w;
 }
 
-}  // namespace mdbf::factor::detail
+}  // namespace mdbf::factor

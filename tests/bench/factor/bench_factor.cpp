@@ -64,7 +64,6 @@
 
 #include "mdbf/base/huge_pages.h"
 #include "mdbf/base/run_context.h"
-#include "mdbf/base/thread_scope.h"
 #include "mdbf/factor/admm_refiner.h"
 #include "mdbf/factor/bit_budget.h"
 #include "mdbf/factor/closed_form_init.h"
@@ -72,16 +71,13 @@
 #include "mdbf/factor/input_gram.h"
 #include "mdbf/factor/layer_svd.h"
 #include "mdbf/factor/path_products.h"
+#include "mdbf/factor/symmetric_eigen.h"
 #include "mdbf/base/half.h"
 #include "mdbf/factor/envelope_polish.h"
 #include "mdbf/io/checkpoint.h"
 #include "mdbf/factor/envelope_spectra.h"
 #include "mdbf/pipeline/layer_job.h"
 #include "mdbf/pipeline/synthetic_model.h"
-
-extern "C" void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w,
-                        double* work, const int* lwork, int* iwork, const int* liwork, int* info,
-                        std::size_t jobzLength, std::size_t uploLength);
 
 namespace {
 
@@ -444,27 +440,6 @@ void benchScale(const Args& a)
     }
 }
 
-// The eigendecomposition the gram refinement runs (LAPACK's DSYEVD on one thread, as in
-// core/src/factor/symmetric_eigen.cpp), timed here next to Eigen's solver.
-void lapackEigen(Eigen::MatrixXd a)
-{
-    const int n = static_cast<int>(a.rows());
-    Eigen::VectorXd w(n);
-    int info = 0;
-    int lwork = -1;
-    int liwork = -1;
-    double workSize = 0.0;
-    int iworkSize = 0;
-    const ThreadScope serial(1);
-    dsyevd_("V", "L", &n, a.data(), &n, w.data(), &workSize, &lwork, &iworkSize, &liwork, &info, 1, 1);
-    lwork = static_cast<int>(workSize);
-    liwork = iworkSize;
-    std::vector<double> work(static_cast<std::size_t>(lwork));
-    std::vector<int> iwork(static_cast<std::size_t>(liwork));
-    dsyevd_("V", "L", &n, a.data(), &n, w.data(), work.data(), &lwork, iwork.data(), &liwork, &info, 1, 1);
-    if (info != 0) throw std::runtime_error("DSYEVD failed");
-}
-
 // H = D (B Bᵀ / r + 0.1 I) D for B m×r Gaussian (r = 256 shared directions) and D log-normal
 // channel scales (σ = 1): correlated channels of very different sizes, as real inputs have.
 Eigen::MatrixXd syntheticInputGram(Eigen::Index m, unsigned seed)
@@ -510,8 +485,9 @@ void benchGram(const Args& a)
             t0 = Clock::now();
             const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(ftf);
             row("G-step eigendecomposition " + std::to_string(b.k) + "², Eigen (previous)", since(t0));
+            Eigen::MatrixXd vectors = ftf;
             t0 = Clock::now();
-            lapackEigen(ftf);
+            symmetricEigen(vectors);
             row("G-step eigendecomposition " + std::to_string(b.k) + "², DSYEVD", since(t0));
         }
         FactorizerOptions o;
