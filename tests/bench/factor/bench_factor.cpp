@@ -59,7 +59,6 @@
 
 #include <omp.h>
 
-#include <Eigen/Eigenvalues>
 #include <Eigen/SVD>
 
 #include "mdbf/base/huge_pages.h"
@@ -68,10 +67,8 @@
 #include "mdbf/factor/bit_budget.h"
 #include "mdbf/factor/closed_form_init.h"
 #include "mdbf/factor/factorizer.h"
-#include "mdbf/factor/input_gram.h"
 #include "mdbf/factor/layer_svd.h"
 #include "mdbf/factor/path_products.h"
-#include "mdbf/factor/symmetric_eigen.h"
 #include "mdbf/base/half.h"
 #include "mdbf/factor/envelope_polish.h"
 #include "mdbf/io/checkpoint.h"
@@ -79,13 +76,16 @@
 #include "mdbf/pipeline/layer_job.h"
 #include "mdbf/pipeline/synthetic_model.h"
 
+#include "bench_factor_support.h"
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using mdbf::bench::Clock;
+using mdbf::bench::since;
+using mdbf::bench::bf16Gaussian;
+using mdbf::bench::randomStart;
 using namespace mdbf;
 using namespace mdbf::factor;
-
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 std::vector<std::string> split(const std::string& s, char sep)
 {
@@ -222,15 +222,6 @@ double flopsPerIteration(double n, double m, double k, int l, int inner, int pow
     return products + grams + solves + cholesky + projections;
 }
 
-// A start of the right structure without an SVD: random signs times positive rank-l envelopes.
-void randomStart(Eigen::Index n, Eigen::Index m, Eigen::Index k, int l, MatrixF& F, MatrixF& G)
-{
-    F = MatrixF::Random(n, k) * 0.05f;
-    G = MatrixF::Random(k, m) * 0.05f;
-    F = signRankProject(F, l);
-    G = signRankProject(G, l);
-}
-
 void benchSynthetic(const Args& a, double sgemm)
 {
     std::printf("\n== ADMM refinement, synthetic Gaussian matrices, 1.0 bpw, %d threads ==\n", a.threads);
@@ -335,16 +326,6 @@ void resetPeakRss()
     }
 }
 
-/// W at a LLaMA-7B projection shape: N(0, 0.02²) rounded to BF16, as a checkpoint stores it.
-RowMatrixF bf16Gaussian(int n, int m, unsigned seed)
-{
-    std::mt19937 gen(seed);
-    std::normal_distribution<float> dist(0.0f, 0.02f);
-    RowMatrixF W(n, m);
-    for (Eigen::Index i = 0; i < W.size(); ++i) W.data()[i] = bf16ToFloat(floatToBf16(dist(gen)));
-    return W;
-}
-
 void benchScale(const Args& a)
 {
     std::printf("\n== 7B shapes, random BF16 weights, 1.0 bpw, l = 1 ==\n");
@@ -437,76 +418,6 @@ void benchScale(const Args& a)
                         rl.initialError, (rl.initialError - r.initialError) / r.initialError, rl.iterations,
                         rl.finalError, (rl.finalError - r.finalError) / r.finalError);
         }
-    }
-}
-
-// H = D (B Bᵀ / r + 0.1 I) D for B m×r Gaussian (r = 256 shared directions) and D log-normal
-// channel scales (σ = 1): correlated channels of very different sizes, as real inputs have.
-Eigen::MatrixXd syntheticInputGram(Eigen::Index m, unsigned seed)
-{
-    const Eigen::Index r = 256;
-    std::mt19937 gen(seed);
-    std::normal_distribution<double> normal(0.0, 1.0);
-    Eigen::MatrixXd b(m, r);
-    for (Eigen::Index i = 0; i < b.size(); ++i) b.data()[i] = normal(gen);
-    Eigen::VectorXd d(m);
-    for (Eigen::Index i = 0; i < m; ++i) d[i] = std::exp(normal(gen));
-    Eigen::MatrixXd h = b * b.transpose() / static_cast<double>(r);
-    h.diagonal().array() += 0.1;
-    return d.asDiagonal() * h * d.asDiagonal();
-}
-
-void benchGram(const Args& a)
-{
-    std::printf("\n== gram objective at 7B shapes, random BF16 weights, 1.0 bpw, l = 1, %d threads ==\n", a.threads);
-    std::printf("%-11s %-44s %10s\n", "size", "stage", "seconds");
-    for (const auto& [n, m] : a.scaleSizes) {
-        const RowMatrixF W = bf16Gaussian(n, m, 7u);
-        const Eigen::MatrixXd h = syntheticInputGram(m, 11u);
-        auto row = [&](const std::string& stage, double seconds) {
-            std::printf("%5dx%-5d %-44s %10.2f\n", n, m, stage.c_str(), seconds);
-            std::fflush(stdout);
-        };
-        omp_set_num_threads(a.threads);
-        auto t0 = Clock::now();
-        const auto prepared = std::make_shared<const InputGram>(InputGram::prepare(h, 1e-2));
-        row("input Gram prepared (" + std::to_string(m) + "², LAPACK)", since(t0));
-        if (a.baseline && m <= 4096) {
-            t0 = Clock::now();
-            const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(prepared->matrix().cast<double>());
-            row("  its eigendecomposition, Eigen (previous)", since(t0));
-        }
-        const BitBudget b = computeBitBudget(n, m, Bpw::parse("1.0"), Method::Mdbf, 1, 1);
-        if (a.baseline) {
-            // FᵀF of a random start stands in for the G-step's k×k matrix.
-            MatrixF F0, G0;
-            randomStart(n, m, b.k, 1, F0, G0);
-            const Eigen::MatrixXd ftf = (F0.transpose() * F0).cast<double>();
-            t0 = Clock::now();
-            const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(ftf);
-            row("G-step eigendecomposition " + std::to_string(b.k) + "², Eigen (previous)", since(t0));
-            Eigen::MatrixXd vectors = ftf;
-            t0 = Clock::now();
-            symmetricEigen(vectors);
-            row("G-step eigendecomposition " + std::to_string(b.k) + "², DSYEVD", since(t0));
-        }
-        FactorizerOptions o;
-        o.bpw = Bpw::parse("1.0");
-        o.objective = Objective::Gram;
-        o.inputGram = h;
-        o.damping = 1e-2;
-        o.preparedGram = prepared;  // as a plan or the studio hands it over
-        o.outerIterations = a.iters;
-        std::vector<double> stamps;
-        RunContext ctx;
-        ctx.threads = a.threads;
-        t0 = Clock::now();
-        o.onIteration = [&](const IterationReport&) { stamps.push_back(since(t0)); };
-        const FactorResult r = Factorizer(o).run(W, ctx);
-        row("decomposition of W·R (k = " + std::to_string(b.k) + ")", r.svdSeconds);
-        row("refinement, s/iteration", (stamps.back() - stamps.front()) / static_cast<double>(stamps.size() - 1));
-        std::printf("      error (gram): closed form %.5f, after %d iterations %.5f\n", r.initialError, r.iterations,
-                    r.finalError);
     }
 }
 
@@ -715,7 +626,7 @@ int main(int argc, char** argv)
         if (a.scale) benchScale(a);
         if (a.warm) benchWarm(a);
         if (a.preview) benchPreview(a);
-        if (a.gram) benchGram(a);
+        if (a.gram) mdbf::bench::benchGram(a.scaleSizes, a.threads, a.iters, a.baseline);
         if (a.envelopeStudy) benchEnvelopeStudy(a);
         if (a.layers) benchLayers(a);
         return 0;
