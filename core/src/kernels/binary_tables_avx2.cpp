@@ -22,8 +22,10 @@
 // Per 128 sign-additions (one lookup of 32 rows' nibbles): 3 shuffles, 2.25 byte adds, 0.75 word
 // shifts and 1.5 word adds, plus 1.5 ops of nibble extraction; 16-bit tables with two 8-bit digits
 // need 2 shuffles but 2 shifts and 4 adds (no byte pre-sums), so the extra 2 bits of precision
-// cost no time. Measured on Zen 5 that mix runs at about 3.75 vector ops per cycle on its own and
-// the loop at about 150 sign-additions per ns with its tables in L1. The tables (3 KiB per tile,
+// cost no time. That mix of 36 operations per 512 sign-additions is what bounds the kernel: on Zen 5
+// it runs at about 12.6 operations per ns on its own (bench_kernels prints it), about 1.8× the
+// memory-bandwidth bound of one thread, and the loop reaches about 94% of it (docs/GENERATION.md,
+// "The one-token kernels' ceiling"). The tables (3 KiB per tile,
 // built once per call, the tile pairs split among the threads) are used a panel of 8 tiles
 // (24 KiB) at a time, which stays in L1 while every row block passes; each block carries its
 // accumulators from panel to panel. Every row is computed in its own lanes with a fixed order of
@@ -46,9 +48,28 @@ namespace mdbf::kernels::detail {
 
 namespace {
 
-constexpr std::int64_t kEntries = 16;
 constexpr std::int32_t kBias = 1 << 17;  // u = q + kBias in [1, 2^18 − 1]
 static_assert(kTableLevels + 1.0f == float(kBias));
+
+// The largest |T| of the groups of a 128-column half at x, folded into maxAbs, and whether one is
+// not finite, into bad. Rounding is monotone and symmetric, so the largest |T| of a group is the
+// sum under its own signs, fl(fl(|x0| + |x1|) + fl(|x2| + |x3|)), the very number the tables hold
+// for that entry: no sum needs to be formed, let alone kept, before the scale is known; and it is
+// infinite or NaN exactly when one of the group's sums is.
+[[gnu::always_inline]] inline void halfMaxAbs(const float* x, __m256& maxAbs, __m256& bad)
+{
+    const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    const __m256 inf = _mm256_set1_ps(__builtin_inff());
+    for (std::int64_t c = 0; c < kTableHalfCols; c += 32) {
+        __m256 a[4];
+        for (int k = 0; k < 4; ++k) a[k] = _mm256_and_ps(_mm256_load_ps(x + c + 8 * k), absMask);
+        // Pair sums of the 8 groups, then their group sums (lanes in a mixed order, which a
+        // maximum does not see).
+        const __m256 m = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+        maxAbs = _mm256_max_ps(maxAbs, m);
+        bad = _mm256_or_ps(bad, _mm256_cmp_ps(m, inf, _CMP_NLT_UQ));
+    }
+}
 
 // The tables of the tiles of tile pairs [pairBegin, pairEnd) of x (zero-padded to whole tiles at
 // xp; tiles at or past `tiles` are skipped): tile t at tab + t · kTileTableBytes, in the order of
@@ -56,13 +77,9 @@ static_assert(kTableLevels + 1.0f == float(kBias));
 void buildTables(const float* xp, std::int64_t tiles, std::int64_t pairBegin, std::int64_t pairEnd, std::uint8_t* tab,
                  float* scales)
 {
-    constexpr std::int64_t kHalfSums = kTableHalfGroups * kEntries;
-    alignas(32) float sums[2 * kTableSetTiles * kHalfSums];
     const __m256 s0 = _mm256_setr_ps(1, -1, 1, -1, 1, -1, 1, -1);
     const __m256 s1 = _mm256_setr_ps(1, 1, -1, -1, 1, 1, -1, -1);
     const __m256 s2 = _mm256_setr_ps(1, 1, 1, 1, -1, -1, -1, -1);
-    const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
-    const __m256 inf = _mm256_set1_ps(__builtin_inff());
     const __m256i bias = _mm256_set1_epi32(kBias);
     const __m256i digit = _mm256_set1_epi32(63);
     // After packs and packus, dwords hold entries (0–3, 8–11) of two digits, then (4–7, 12–15).
@@ -70,30 +87,10 @@ void buildTables(const float* xp, std::int64_t tiles, std::int64_t pairBegin, st
     for (std::int64_t u = pairBegin; u < pairEnd; ++u) {
         // Halves 4u … 4u + 3 that exist; half h belongs to set h % 2.
         const std::int64_t halves = 2 * std::min(kTableSetTiles, tiles - kTableSetTiles * u);
+        const float* x0 = xp + 4 * u * kTableHalfCols;
         __m256 maxAbs[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
         __m256 bad[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-        for (std::int64_t h = 0; h < halves; ++h) {
-            const float* x = xp + (4 * u + h) * kTableHalfCols;
-            float* hs = sums + h * kHalfSums;
-            for (std::int64_t g = 0; g < kTableHalfGroups; ++g) {
-                const float* c = x + 4 * g;
-                // Products with ±1 are exact: lo = fl(σ0·x0 + σ1·x1), hi = fl(σ2·x2 ± x3), entries 0–7
-                // with σ3 = +1 and 8–15 with σ3 = −1.
-                const __m256 lo =
-                    _mm256_fmadd_ps(_mm256_broadcast_ss(c + 1), s1, _mm256_mul_ps(_mm256_broadcast_ss(c), s0));
-                const __m256 x2 = _mm256_mul_ps(_mm256_broadcast_ss(c + 2), s2);
-                const __m256 x3 = _mm256_broadcast_ss(c + 3);
-                const __m256 e0 = _mm256_add_ps(lo, _mm256_add_ps(x2, x3));
-                const __m256 e1 = _mm256_add_ps(lo, _mm256_sub_ps(x2, x3));
-                _mm256_store_ps(hs + g * kEntries, e0);
-                _mm256_store_ps(hs + g * kEntries + 8, e1);
-                const __m256 a0 = _mm256_and_ps(e0, absMask);
-                const __m256 a1 = _mm256_and_ps(e1, absMask);
-                maxAbs[h % 2] = _mm256_max_ps(maxAbs[h % 2], _mm256_max_ps(a0, a1));
-                bad[h % 2] = _mm256_or_ps(bad[h % 2], _mm256_or_ps(_mm256_cmp_ps(a0, inf, _CMP_NLT_UQ),
-                                                                   _mm256_cmp_ps(a1, inf, _CMP_NLT_UQ)));
-            }
-        }
+        for (std::int64_t h = 0; h < halves; ++h) halfMaxAbs(x0 + h * kTableHalfCols, maxAbs[h % 2], bad[h % 2]);
         __m256 inverse[2];
         for (int c = 0; c < 2; ++c) {
             alignas(32) float lanes[8];
@@ -104,19 +101,26 @@ void buildTables(const float* xp, std::int64_t tiles, std::int64_t pairBegin, st
             inverse[c] = _mm256_set1_ps(ts.inverse);
         }
         for (std::int64_t h = 0; h < halves; ++h) {
-            const float* hs = sums + h * kHalfSums;
+            const float* x = x0 + h * kTableHalfCols;
             std::uint8_t* dst = tab + (kTableSetTiles * u + h / 2) * kTileTableBytes + (h % 2) * 16;
             for (std::int64_t g = 0; g < kTableHalfGroups; ++g) {
-                const __m256i u0 = _mm256_add_epi32(
-                    _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_load_ps(hs + g * kEntries), inverse[h % 2])), bias);
-                const __m256i u1 = _mm256_add_epi32(
-                    _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_load_ps(hs + g * kEntries + 8), inverse[h % 2])), bias);
+                const float* c = x + 4 * g;
+                // Products with ±1 are exact: lo = fl(σ0·x0 + σ1·x1), hi = fl(σ2·x2 ± x3), entries 0–7
+                // with σ3 = +1 and 8–15 with σ3 = −1.
+                const __m256 lo =
+                    _mm256_fmadd_ps(_mm256_broadcast_ss(c + 1), s1, _mm256_mul_ps(_mm256_broadcast_ss(c), s0));
+                const __m256 x2 = _mm256_mul_ps(_mm256_broadcast_ss(c + 2), s2);
+                const __m256 x3 = _mm256_broadcast_ss(c + 3);
+                const __m256 e0 = _mm256_add_ps(lo, _mm256_add_ps(x2, x3));
+                const __m256 e1 = _mm256_add_ps(lo, _mm256_sub_ps(x2, x3));
+                const __m256i u0 = _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(e0, inverse[h % 2])), bias);
+                const __m256i u1 = _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(e1, inverse[h % 2])), bias);
                 const __m256i hi = _mm256_packs_epi32(_mm256_srli_epi32(u0, 12), _mm256_srli_epi32(u1, 12));
                 const __m256i mid = _mm256_packs_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 6), digit),
                                                        _mm256_and_si256(_mm256_srli_epi32(u1, 6), digit));
-                const __m256i lo = _mm256_packs_epi32(_mm256_and_si256(u0, digit), _mm256_and_si256(u1, digit));
+                const __m256i lo6 = _mm256_packs_epi32(_mm256_and_si256(u0, digit), _mm256_and_si256(u1, digit));
                 const __m256i hiMid = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(hi, mid), order);
-                const __m256i loLo = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(lo, lo), order);
+                const __m256i loLo = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(lo6, lo6), order);
                 _mm_store_si128(reinterpret_cast<__m128i*>(dst + tableRegister(g, 0)), _mm256_castsi256_si128(hiMid));
                 _mm_store_si128(reinterpret_cast<__m128i*>(dst + tableRegister(g, 1)), _mm256_extracti128_si256(hiMid, 1));
                 _mm_store_si128(reinterpret_cast<__m128i*>(dst + tableRegister(g, 2)), _mm256_castsi256_si128(loLo));

@@ -28,6 +28,7 @@
 #include "mdbf/kernels/factor_apply.h"
 #include "mdbf/kernels/half_product.h"
 #include "memory_bandwidth.h"
+#include "table_mix_ceiling.h"
 
 namespace {
 
@@ -267,6 +268,24 @@ void benchBinaryProduct(bool quick)
     }
 }
 
+// The most the AVX2 table kernel can reach on this CPU, from its instruction mix alone, against the
+// rate at which one thread streams sign bits (1 bit per sign-addition): what "within 2× of the
+// bandwidth bound" asks of it.
+void benchTableCeiling(const Bandwidth& bw)
+{
+    if (!avx2Available()) return;
+    double opsPerNs = 0;
+    for (int run = 0; run < 3; ++run) opsPerNs = std::max(opsPerNs, bench::tableMixOpsPerNs());
+    const double ceiling = opsPerNs * 512.0 / bench::kTableMixOps;
+    const double streamed = bw.gbs[1] * 8.0;
+    std::printf("\n== AVX2 table kernel, one thread: ceiling of its instruction mix\n");
+    std::printf("%.0f vector ops per 512 sign-additions at %.2f ops/ns (registers only): at most %.1f adds/ns;\n"
+                "the sign bits stream at %.1f bits/ns (%.2f GB/s), so within 2x of the bound needs %.1f adds/ns "
+                "(ceiling / bound = %.2fx)\n",
+                bench::kTableMixOps, opsPerNs, ceiling, streamed, bw.gbs[1], streamed / 2.0, streamed / ceiling);
+    std::fflush(stdout);
+}
+
 // The 16-bit dense GEMV (decode through a layer kept at BF16/F16) per path, from DRAM (rotating
 // over copies worth 512 MiB), against the bound 2·n·m bytes ÷ bandwidth, and Eigen's float32 GEMV
 // of the same layer from DRAM for reference.
@@ -353,6 +372,7 @@ int main(int argc, char** argv)
     benchHalfGemv(bw);
     if (halfOnly) return 0;
     benchBinaryProduct(quick);
+    benchTableCeiling(bw);
 
     std::vector<LayerSpec> layers = {{4096, 4096, 1}, {4096, 4096, 4}, {4096, 11008, 1}, {1024, 1024, 1}};
     if (!quick) layers.push_back({4096, 11008, 4});

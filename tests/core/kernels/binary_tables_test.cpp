@@ -149,6 +149,15 @@ TEST_P(BinaryTablesTest, ZeroAndNonFiniteActivations)
     for (float v : tables(S, x, 1, GetParam())) EXPECT_TRUE(std::isnan(v));
     x(0, 300) = std::numeric_limits<float>::quiet_NaN();
     for (float v : tables(S, x, 1, GetParam())) EXPECT_TRUE(std::isnan(v));
+    // Finite activations whose sums overflow: the same signs give an infinite entry.
+    x(0, 300) = 3e38f;
+    x(0, 301) = 3e38f;
+    for (float v : tables(S, x, 1, GetParam())) EXPECT_TRUE(std::isnan(v));
+    // Large ones whose sums stay finite under every sign are kept.
+    x(0, 300) = 1.5e38f;
+    x(0, 301) = -1.5e38f;
+    EXPECT_EQ(tables(S, x, 1, GetParam()), tables(S, x, 1, KernelPath::Scalar));
+    for (float v : tables(S, x, 1, GetParam())) EXPECT_TRUE(std::isfinite(v));
 }
 
 TEST_P(BinaryTablesTest, StridedTokensAndShapeErrors)
