@@ -12,9 +12,10 @@ namespace mdbf::factor {
 
 namespace {
 
-void fillSide(const MatrixF& magnitude, int l, int count, VectorF& sigma, double& energy, double& share)
+void fillSide(const MatrixF& magnitude, int l, int count, const std::stop_token& stop, VectorF& sigma, double& energy,
+              double& share)
 {
-    sigma = leadingSingularValues(magnitude, std::max(count, l), kEnvelopeFitOptions);
+    sigma = leadingSingularValues(magnitude, std::max(count, l), kEnvelopeFitOptions, stop);
     energy = magnitude.cast<double>().squaredNorm();
     double head = 0.0;
     for (Eigen::Index i = 0; i < std::min<Eigen::Index>(l, sigma.size()); ++i)
@@ -25,7 +26,8 @@ void fillSide(const MatrixF& magnitude, int l, int count, VectorF& sigma, double
 
 }  // namespace
 
-EnvelopeSpectra EnvelopeSpectra::ofFactors(const MatrixF& F, const MatrixF& G, int l, int count)
+EnvelopeSpectra EnvelopeSpectra::ofFactors(const MatrixF& F, const MatrixF& G, int l, int count,
+                                           const std::stop_token& stop)
 {
     if (l < 1) throw InvalidArgument("envelope spectra: l = " + std::to_string(l) + " must be at least 1");
     if (F.cols() != G.rows())
@@ -33,15 +35,17 @@ EnvelopeSpectra EnvelopeSpectra::ofFactors(const MatrixF& F, const MatrixF& G, i
                               std::to_string(G.rows()) + " rows");
     EnvelopeSpectra s;
     s.l = l;
-    fillSide(F.cwiseAbs(), l, count, s.sigmaF, s.energyF, s.shareF);
-    fillSide(G.cwiseAbs(), l, count, s.sigmaG, s.energyG, s.shareG);
+    fillSide(F.cwiseAbs(), l, count, stop, s.sigmaF, s.energyF, s.shareF);
+    if (stop.stop_requested()) throw Cancelled();
+    fillSide(G.cwiseAbs(), l, count, stop, s.sigmaG, s.energyG, s.shareG);
     return s;
 }
 
-EnvelopeSpectra EnvelopeSpectra::ofSvd(const LayerSvd& svd, std::int64_t k, int l, int count)
+EnvelopeSpectra EnvelopeSpectra::ofSvd(const LayerSvd& svd, std::int64_t k, int l, int count,
+                                       const std::stop_token& stop)
 {
     if (k < 1) throw InvalidArgument("envelope spectra: k = " + std::to_string(k) + " must be at least 1");
-    return ofFactors(svd.leftFactor(k), svd.rightFactor(k).transpose(), l, count);
+    return ofFactors(svd.leftFactor(k), svd.rightFactor(k).transpose(), l, count, stop);
 }
 
 EnvelopeSpectra EnvelopeSpectra::ofPath(const kernels::FactorPath& path, int count)

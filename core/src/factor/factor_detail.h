@@ -86,8 +86,9 @@ void orthonormalize(MatrixF& X);
 /// Leading rank-l structure of A (rows×cols) by block power iteration: A ≈ U · diag(sigma) · Vᵀ with
 /// U rows×l and V cols×l orthonormal. Requires 1 ≤ l ≤ min(rows, cols); the block has
 /// min(l + oversample, min(rows, cols)) columns. The products with A run on `threads` threads.
+/// Throws Cancelled when `stop` is requested (polled once per iteration).
 void blockPower(const MatrixF& A, int l, const RankApproxOptions& options, MatrixF& U, VectorF& sigma, MatrixF& V,
-                int threads);
+                int threads, const std::stop_token& stop = {});
 
 /// Unpacks signs into a dense ±1 column-major matrix.
 MatrixF unpackSigns(const kernels::PackedSigns& signs);

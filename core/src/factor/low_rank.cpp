@@ -8,6 +8,7 @@
 #include <Eigen/SVD>
 
 #include "factor/factor_detail.h"
+#include "mdbf/base/error.h"
 #include "mdbf/base/parallel.h"
 
 namespace mdbf::factor {
@@ -125,7 +126,7 @@ bool parallelGram(const MatrixF& z, MatrixF& k, int threads, const std::stop_tok
 }
 
 void blockPower(const MatrixF& A, int l, const RankApproxOptions& options, MatrixF& U, VectorF& sigma, MatrixF& V,
-                int threads)
+                int threads, const std::stop_token& stop)
 {
     const Eigen::Index rows = A.rows();
     const Eigen::Index cols = A.cols();
@@ -135,6 +136,7 @@ void blockPower(const MatrixF& A, int l, const RankApproxOptions& options, Matri
     orthonormalize(omega);
     MatrixF y(rows, b);
     for (int it = 0; it < options.powerIterations; ++it) {
+        if (stop.stop_requested()) throw Cancelled();
         skinnyProduct(A, omega, y, threads);
         orthonormalize(y);
         skinnyProductT(A, y, omega, threads);
@@ -219,7 +221,8 @@ MatrixF signRankProject(const MatrixF& M, int l, const RankApproxOptions& option
     return Z;
 }
 
-VectorF leadingSingularValues(const MatrixF& M, int count, const RankApproxOptions& options)
+VectorF leadingSingularValues(const MatrixF& M, int count, const RankApproxOptions& options,
+                              const std::stop_token& stop)
 {
     const int r = static_cast<int>(std::min<Eigen::Index>(std::max(0, count), std::min(M.rows(), M.cols())));
     if (r <= 0) return VectorF();
@@ -230,7 +233,7 @@ VectorF leadingSingularValues(const MatrixF& M, int count, const RankApproxOptio
     if (useExactSvd(M, 2 * r, options.oversample)) {
         exactSvd(M, r, U, sigma, V);
     } else {
-        detail::blockPower(M, r, options, U, sigma, V, threads);
+        detail::blockPower(M, r, options, U, sigma, V, threads, stop);
     }
     return sigma;
 }

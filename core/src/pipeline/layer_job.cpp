@@ -185,7 +185,7 @@ LayerView describeLayer(const RowMatrixF& fitted, const factor::LayerSvd& decomp
                         const LayerJob& job, const RunContext& ctx)
 {
     LayerView view;
-    view.spectra = factor::EnvelopeSpectra::ofSvd(decomposition, result.k, result.l);
+    view.spectra = factor::EnvelopeSpectra::ofSvd(decomposition, result.k, result.l, factor::kSpectrumValues, ctx.stop);
     view.residual = residualOf(fitted, result, job, ctx);
     return view;
 }

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <random>
+#include <stop_token>
 
 #include <Eigen/SVD>
 
@@ -226,6 +227,24 @@ TEST(EnvelopeSpectraTest, SharesAndEnergies)
     EXPECT_NEAR(ps.shareF, 1.0, 1e-5);
     EXPECT_NEAR(ps.shareG, 1.0, 1e-5);
     EXPECT_LT(ps.sigmaF[1], 1e-3 * ps.sigmaF[0]);
+}
+
+TEST(EnvelopeSpectraTest, AStopRequestCancelsThePowerIteration)
+{
+    // Large enough for block power iteration (an exact SVD is not interrupted).
+    const MatrixF F = test::gaussianMatrix<MatrixF>(300, 150, 91u);
+    const MatrixF G = test::gaussianMatrix<MatrixF>(150, 260, 92u);
+    std::stop_source running;
+    const EnvelopeSpectra free = EnvelopeSpectra::ofFactors(F, G, 2);
+    const EnvelopeSpectra polled = EnvelopeSpectra::ofFactors(F, G, 2, kSpectrumValues, running.get_token());
+    EXPECT_EQ(polled.sigmaF, free.sigmaF);
+    EXPECT_EQ(polled.sigmaG, free.sigmaG);
+    ASSERT_EQ(free.sigmaF.size(), kSpectrumValues);
+
+    std::stop_source stopped;
+    stopped.request_stop();
+    EXPECT_THROW(EnvelopeSpectra::ofFactors(F, G, 2, kSpectrumValues, stopped.get_token()), Cancelled);
+    EXPECT_THROW(leadingSingularValues(G, 8, kEnvelopeFitOptions, stopped.get_token()), Cancelled);
 }
 
 }  // namespace

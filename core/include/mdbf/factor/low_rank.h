@@ -6,6 +6,7 @@
 // thread count.
 
 #include <cstdint>
+#include <stop_token>
 
 #include "mdbf/base/matrix.h"
 
@@ -39,7 +40,9 @@ void fixEnvelopeSigns(MatrixF& left, MatrixF& right);
 MatrixF signRankProject(const MatrixF& M, int l, const RankApproxOptions& options = {});
 
 /// The leading `count` singular values of M (descending, fewer if M is smaller), exact for small
-/// matrices and from block power iteration with `options` otherwise.
-VectorF leadingSingularValues(const MatrixF& M, int count, const RankApproxOptions& options = {});
+/// matrices and from block power iteration with `options` otherwise. Throws Cancelled when `stop`
+/// is requested during the iteration.
+VectorF leadingSingularValues(const MatrixF& M, int count, const RankApproxOptions& options = {},
+                              const std::stop_token& stop = {});
 
 }  // namespace mdbf::factor

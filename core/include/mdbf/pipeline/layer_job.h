@@ -194,7 +194,7 @@ std::shared_ptr<const RowMatrixH> residualOf(const RowMatrixF& fitted, factor::F
 
 /// The view of `result`, computed from the weights it fitted and their decomposition: the envelope
 /// spectra and residualOf() (which may complete `result`'s errors). Throws what EnvelopeSpectra and
-/// residualOf throw.
+/// residualOf throw (Cancelled when ctx's stop is requested, in either).
 LayerView describeLayer(const RowMatrixF& fitted, const factor::LayerSvd& decomposition, factor::FactorResult& result,
                         const LayerJob& job, const RunContext& ctx = {});
 
