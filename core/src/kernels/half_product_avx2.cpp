@@ -59,6 +59,7 @@ void dotRows(const std::uint16_t* w, std::int64_t cols, const float* x, const fl
         const __m256 x1 = _mm256_loadu_ps(x + j + kLanes);
 #pragma GCC unroll 4
         for (int r = 0; r < R; ++r) {
+            prefetchRowAhead(w + r * cols + j);
             acc[r][0] = _mm256_fmadd_ps(load8<F>(w + r * cols + j), x0, acc[r][0]);
             acc[r][1] = _mm256_fmadd_ps(load8<F>(w + r * cols + j + kLanes), x1, acc[r][1]);
         }

@@ -11,6 +11,21 @@
 
 namespace mdbf::kernels::detail {
 
+/// How far ahead in each row the SIMD GEMVs prefetch (bytes). They stream 4 rows at once, which the
+/// hardware prefetchers follow less well than one stream: on Zen 5, prefetching 512 bytes ahead in
+/// every row made the 4-row loop 10–20% faster in isolation (1024×2816 to 4096×4096 from DRAM, 256
+/// and 768 bytes about the same, 1 KiB nothing) and dense medium-llama decoding 6–7% faster with
+/// 2 threads.
+inline constexpr std::uintptr_t kRowPrefetchBytes = 512;
+
+/// Prefetches the line kRowPrefetchBytes past p. The address is formed as an integer, since near
+/// the end of the matrix it lies past the array (where a prefetch is harmless but pointer
+/// arithmetic would not be defined).
+inline void prefetchRowAhead(const std::uint16_t* p)
+{
+    __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + kRowPrefetchBytes));
+}
+
 /// y[i] = Σ_j W(i, j) x[j] with portable loops.
 void halfGemvScalar(HalfFormat format, const std::uint16_t* W, std::int64_t rows, std::int64_t cols, const float* x,
                     float* y, int threads);
