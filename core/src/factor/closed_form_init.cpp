@@ -30,7 +30,7 @@ void checkArguments(const LayerSvd& svd, std::int64_t n, std::int64_t m, std::in
 
 }  // namespace
 
-kernels::FactorPath closedFormPath(MatrixF uPrime, MatrixF vPrime, int l)
+kernels::FactorPath closedFormPath(MatrixF uPrime, MatrixF vPrime, int l, const std::stop_token& stop)
 {
     if (l < 1) throw InvalidArgument("envelope rank l = " + std::to_string(l) + " must be at least 1");
     if (uPrime.cols() != vPrime.cols() || uPrime.cols() < 1 || uPrime.rows() < 1 || vPrime.rows() < 1)
@@ -40,15 +40,17 @@ kernels::FactorPath closedFormPath(MatrixF uPrime, MatrixF vPrime, int l)
     kernels::FactorPath path;
     path.sa = kernels::PackedSigns::fromSigns(uPrime);
     path.sb = kernels::PackedSigns::fromSigns(vPrime.transpose());
+    if (stop.stop_requested()) throw Cancelled();
 
     uPrime = uPrime.cwiseAbs();
-    RankApprox fa = rankApprox(uPrime, l, kEnvelopeFitOptions);
+    RankApprox fa = rankApprox(uPrime, l, kEnvelopeFitOptions, stop);
     fixEnvelopeSigns(fa.left, fa.right);
     path.A = std::move(fa.left);
     path.Qa = std::move(fa.right);
 
+    if (stop.stop_requested()) throw Cancelled();
     vPrime = vPrime.cwiseAbs();
-    RankApprox fb = rankApprox(vPrime, l, kEnvelopeFitOptions);
+    RankApprox fb = rankApprox(vPrime, l, kEnvelopeFitOptions, stop);
     fixEnvelopeSigns(fb.left, fb.right);
     path.B = std::move(fb.left);
     path.Qb = std::move(fb.right);
@@ -64,7 +66,7 @@ std::vector<kernels::FactorPath> closedFormInit(const Eigen::Ref<const RowMatrix
     detail::ThreadScope threads(ctx.threadCount());
     std::vector<kernels::FactorPath> out;
     out.reserve(static_cast<std::size_t>(paths));
-    out.push_back(closedFormPath(targetSvd.leftFactor(k), targetSvd.rightFactor(k), l));
+    out.push_back(closedFormPath(targetSvd.leftFactor(k), targetSvd.rightFactor(k), l, ctx.stop));
     if (paths > 1) {
         MatrixF residual = target;
         for (int p = 1; p < paths; ++p) {
@@ -76,7 +78,7 @@ std::vector<kernels::FactorPath> closedFormInit(const Eigen::Ref<const RowMatrix
             inner.threads = ctx.threadCount();
             // Only the residual's leading k triplets are used.
             const LayerSvd svd = LayerSvd::computeLeading(residualRows, k, inner);
-            out.push_back(closedFormPath(svd.leftFactor(k), svd.rightFactor(k), l));
+            out.push_back(closedFormPath(svd.leftFactor(k), svd.rightFactor(k), l, ctx.stop));
         }
     }
     return out;
@@ -98,7 +100,7 @@ std::vector<kernels::FactorPath> closedFormInitGram(const Eigen::Ref<const RowMa
     auto pathFrom = [&](const LayerSvd& svd) {
         MatrixF vPrime(m, k);
         detail::parallelProduct(rInv, svd.rightFactor(k), vPrime, threads);
-        return closedFormPath(svd.leftFactor(k), std::move(vPrime), l);
+        return closedFormPath(svd.leftFactor(k), std::move(vPrime), l, ctx.stop);
     };
     std::vector<kernels::FactorPath> out;
     out.reserve(static_cast<std::size_t>(paths));

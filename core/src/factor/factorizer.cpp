@@ -372,16 +372,22 @@ FactorResult Factorizer::runWithSvd(const RowMatrixF& W, const RowMatrixF& Y, co
     // Closed form (§4) or warm start (§5.7), deployed as it would be shipped.
     // Under Gram the paths are in W's coordinates; otherwise in those of the target Y.
     const InputGram* gram = weighting.gram.get();
+    // A preview that a newer request replaces is abandoned while its start is formed (about a
+    // second at 7B shapes); every other run completes the start, so that a stop returns it.
+    const bool preview = o.outerIterations == 0 && o.errorSampleRows > 0 && o.errorSampleRows < W.rows();
+    RunContext startCtx = ctx;
+    if (!preview) startCtx.stop = {};
     const std::vector<kernels::FactorPath> start0 =
-        previous  ? detail::warmStartPaths(*previous, gram ? W : Y, *svd, sqrtD, gram, b.k, l, ctx)
-        : gram    ? closedFormInitGram(W, *gram, *svd, b.k, l, o.paths, ctx)
-                  : closedFormInit(Y, *svd, b.k, l, o.paths, ctx);
+        previous  ? detail::warmStartPaths(*previous, gram ? W : Y, *svd, sqrtD, gram, b.k, l, startCtx)
+        : gram    ? closedFormInitGram(W, *gram, *svd, b.k, l, o.paths, startCtx)
+                  : closedFormInit(Y, *svd, b.k, l, o.paths, startCtx);
     svd.reset();  // the start is all that is needed of it from here
     std::vector<kernels::FactorPath> initial;
     for (const auto& p : start0) initial.push_back(deploy(p, o.method, sqrtD));
-    if (o.outerIterations == 0 && o.errorSampleRows > 0 && o.errorSampleRows < W.rows()) {
+    if (preview) {
         // A preview: the errors from a stratified sample of rows (each row's error is independent of
         // the others under every objective), at errorSampleRows/n of the cost of forming Ŵ.
+        ctx.throwIfStopped();
         std::vector<Eigen::Index> rows(static_cast<std::size_t>(o.errorSampleRows));
         for (std::size_t i = 0; i < rows.size(); ++i)
             rows[i] = static_cast<Eigen::Index>((2 * static_cast<std::int64_t>(i) + 1) * W.rows() / (2 * o.errorSampleRows));

@@ -176,7 +176,7 @@ void exactSvd(const MatrixF& M, int count, MatrixF& U, VectorF& sigma, MatrixF& 
 
 }  // namespace
 
-RankApprox rankApprox(const MatrixF& M, int l, const RankApproxOptions& options)
+RankApprox rankApprox(const MatrixF& M, int l, const RankApproxOptions& options, const std::stop_token& stop)
 {
     RankApprox out;
     const int wanted = std::max(1, l);
@@ -192,7 +192,7 @@ RankApprox rankApprox(const MatrixF& M, int l, const RankApproxOptions& options)
     if (useExactSvd(M, r, options.oversample)) {
         exactSvd(M, r, U, sigma, V);
     } else {
-        detail::blockPower(M, r, options, U, sigma, V, threads);
+        detail::blockPower(M, r, options, U, sigma, V, threads, stop);
     }
     const VectorF root = sigma.cwiseMax(0.0f).cwiseSqrt();
     out.left.leftCols(r) = U * root.asDiagonal();

@@ -12,11 +12,13 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <stop_token>
 #include <string>
 #include <vector>
 
 #include "factor_test_util.h"
 #include "mdbf/base/error.h"
+#include "mdbf/factor/closed_form_init.h"
 #include "mdbf/factor/factorizer.h"
 #include "mdbf/factor/layer_svd.h"
 #include "mdbf/factor/path_products.h"
@@ -162,6 +164,35 @@ TEST(FactorRealLayers, SampledPreviewEstimatesTheClosedFormErrorFromItsRows)
     EXPECT_EQ(Factorizer(o).run(W, svd).errorSampleRows, 0);
     o.errorSampleRows = -1;
     EXPECT_THROW(Factorizer{o}, InvalidArgument);
+}
+
+TEST(FactorRealLayers, AStoppedPreviewIsAbandonedAndAStoppedClosedFormCompletes)
+{
+    const io::Checkpoint ckpt = io::Checkpoint::open(test::demoModel());
+    const RowMatrixF W = ckpt.matrix("model.layers.1.mlp.down_proj.weight");  // 128×352: envelopes by power iteration
+    const LayerSvd svd = LayerSvd::compute(W);
+    std::stop_source source;
+    source.request_stop();
+    RunContext stopped;
+    stopped.stop = source.get_token();
+    FactorizerOptions o = budgetOptions("1.5", 0);
+    o.method = Method::Mdbf;
+    o.l = 2;
+    const auto samePath = [](const kernels::FactorPath& a, const kernels::FactorPath& b) {
+        return a.sa == b.sa && a.sb == b.sb && a.A == b.A && a.Qa == b.Qa && a.Qb == b.Qb && a.B == b.B;
+    };
+    const FactorResult exact = Factorizer(o).run(W, svd, stopped);
+    ASSERT_EQ(exact.paths.size(), 1u);
+    EXPECT_TRUE(samePath(exact.paths[0], Factorizer(o).run(W, svd).paths[0]));
+    o.errorSampleRows = 32;
+    EXPECT_THROW(Factorizer(o).run(W, svd, stopped), Cancelled);
+    // A token that is never stopped changes nothing.
+    std::stop_source running;
+    RunContext polled;
+    polled.stop = running.get_token();
+    EXPECT_TRUE(samePath(Factorizer(o).run(W, svd, polled).paths[0], Factorizer(o).run(W, svd).paths[0]));
+    // The closed form alone, at the step that checks the stop before any envelope is fitted.
+    EXPECT_THROW(closedFormPath(svd.leftFactor(40), svd.rightFactor(40), 2, source.get_token()), Cancelled);
 }
 
 TEST(FactorRealLayers, ReconstructedRowsAreThoseOfTheWholeReconstruction)

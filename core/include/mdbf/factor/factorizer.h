@@ -67,7 +67,8 @@ struct FactorizerOptions {
     double stallTolerance = 1e-5;
     /// With outerIterations = 0 only: the closed form's errors estimated from this many evenly
     /// spaced rows of Ŵ instead of all n (a preview at that fraction of the cost of forming Ŵ;
-    /// FactorResult::errorSampleRows says so). 0, the default, or ≥ n: exact. At least 0.
+    /// FactorResult::errorSampleRows says so). 0, the default, or ≥ n: exact. At least 0. A stop
+    /// requested while such a preview is formed throws Cancelled: a preview is replaced, not kept.
     std::int64_t errorSampleRows = 0;
     /// Exact block-coordinate polish of the refined parameters (§10); sweeps = 0 (the default) skips
     /// it. Plain and diagonal objectives only.
@@ -105,7 +106,8 @@ public:
 
     /// Same with a precomputed SVD, which must be LayerSvd::compute(target(W)) (checked through its
     /// shape and Frobenius norm; InvalidArgument otherwise). With outerIterations = 0 this is the
-    /// instant closed-form view. A stop request returns promptly with the best result so far.
+    /// instant closed-form view. A stop request returns promptly with the best result so far, the
+    /// closed form at the least (a preview, errorSampleRows, throws Cancelled instead).
     FactorResult run(const RowMatrixF& W, const LayerSvd& targetSvd, const RunContext& ctx = {}) const;
 
     /// The same, letting go of `targetSvd` once the start is formed: a caller that hands over the

@@ -28,8 +28,9 @@ struct RankApprox {
 
 /// Best rank-l approximation of M (rows×cols, any values) with the √σ split to both sides; l is
 /// clamped to min(rows, cols) and missing columns are zero-padded so left/right always have l
-/// columns. Uses an exact SVD when min(rows, cols) ≤ l + oversample or M is tiny. Does not throw.
-RankApprox rankApprox(const MatrixF& M, int l, const RankApproxOptions& options = {});
+/// columns. Uses an exact SVD when min(rows, cols) ≤ l + oversample or M is tiny. Throws only
+/// Cancelled, when `stop` is requested during the power iteration.
+RankApprox rankApprox(const MatrixF& M, int l, const RankApproxOptions& options = {}, const std::stop_token& stop = {});
 
 /// Flips the sign of column j of `left` and `right` together whenever the column sum of `left` is
 /// negative (the §4.2 convention making envelopes mostly non-negative). Shapes: rows×l and cols×l.

@@ -175,7 +175,9 @@ inline constexpr std::int64_t kPreviewSampleRows = 256;
 
 /// The closed form of `fitted` under `job` with its errors estimated from `sampleRows` evenly spaced
 /// rows (factor::FactorizerOptions::errorSampleRows; exact when sampleRows is 0 or ≥ n): what a
-/// preview shows first, at sampleRows/n of the cost of forming Ŵ. Throws what factorizeLayer throws.
+/// preview shows first, at sampleRows/n of the cost of forming Ŵ. Throws what factorizeLayer throws,
+/// and Cancelled when ctx's stop is requested before the preview is complete (when sampleRows
+/// estimates; an exact closed form completes, as factorizeLayer's does).
 factor::FactorResult previewLayer(const RowMatrixF& fitted, const factor::LayerSvd& decomposition,
                                   const LayerJob& job, std::int64_t sampleRows, const RunContext& ctx = {});
 
