@@ -152,7 +152,10 @@ void LayerResultTabs::showResult(std::shared_ptr<const LayerFactorization> f, st
         m_residualMap->setMatrix(*m_result->residual, tr("W − Ŵ"), tr("error"));
         m_histogram->setValues(*m_result->residual, tr("W − Ŵ"));
     } else {
-        m_residualMap->clear(tr("W − Ŵ: computing…"));
+        // A run cancelled part way gets no views: only results of whole settings are looked up
+        // again, and a look is what computes them.
+        m_residualMap->clear(m_result->complete ? tr("W − Ŵ: computing…")
+                                                : tr("W − Ŵ: not computed (the run was cancelled)"));
         m_histogram->clear();
     }
     showWeights(std::move(weights));
