@@ -15,7 +15,8 @@ namespace mdbf::kernels::detail {
 /// hardware prefetchers follow less well than one stream: on Zen 5, prefetching 512 bytes ahead in
 /// every row made the 4-row loop 10–20% faster in isolation (1024×2816 to 4096×4096 from DRAM, 256
 /// and 768 bytes about the same, 1 KiB nothing) and dense medium-llama decoding 6–7% faster with
-/// 2 threads.
+/// 2 threads; bench_kernels --half-only at 4096×4096 and 11008×4096 showed no difference beyond
+/// its run-to-run spread (about 20% on this shared machine).
 inline constexpr std::uintptr_t kRowPrefetchBytes = 512;
 
 /// Prefetches the line kRowPrefetchBytes past p. The address is formed as an integer, since near
